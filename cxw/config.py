@@ -1,0 +1,77 @@
+"""Paths and settings, all from the environment (see README "Configuration").
+
+`CXW_HOME` holds every file the pipeline writes (contracts.md section 2). Nothing here reads secrets: secrets are
+read by the extractors from their own variables, or mapped from Airflow connections by `cxw.connections`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.home / "raw"
+
+    @property
+    def deadletter(self) -> Path:
+        return self.home / "deadletter"
+
+    @property
+    def state(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def build_db(self) -> Path:
+        return Path(os.environ.get("CXW_BUILD_DB", self.warehouse_dir / "build.duckdb"))
+
+    @property
+    def published_dir(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.published_dir / "generations"
+
+    @property
+    def published_db(self) -> Path:
+        """The one file BI tools open (read-only). Switched atomically by `cxw.publish`."""
+        return self.published_dir / "cx.duckdb"
+
+    @property
+    def runs(self) -> Path:
+        """Per-run artefacts: summaries, validation results, data docs."""
+        return self.home / "runs"
+
+    @property
+    def airflow_home(self) -> Path:
+        return Path(os.environ.get("AIRFLOW_HOME", self.home / "airflow"))
+
+    @property
+    def demo(self) -> Path:
+        return self.home / "demo"
+
+
+def paths() -> Paths:
+    home = Path(os.environ.get("CXW_HOME", REPO_ROOT / "var")).resolve()
+    return Paths(home)
+
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DAGS_DIR = REPO_ROOT / "dags"
+
+
+def dbt_target() -> str:
+    return os.environ.get("CXW_DBT_TARGET", "duckdb")

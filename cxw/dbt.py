@@ -1,0 +1,70 @@
+"""Run dbt in a subprocess.
+
+A subprocess, not `dbtRunner` in-process: dbt-duckdb keeps its DuckDB connection open after `invoke` returns, so a
+later task in the same process (all tasks of `airflow dags test` share one) could not open the build file again with
+another configuration. A subprocess also gives each dbt run a clean memory footprint we can measure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import DBT_PROJECT_DIR, dbt_target, paths
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+def dbt_env() -> dict[str, str]:
+    p = paths()
+    env = dict(os.environ)
+    env.setdefault("CXW_BUILD_DB", str(p.build_db))
+    env.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    # dbt writes logs/ and target/ inside the project unless told otherwise; keep them under CXW_HOME.
+    env.setdefault("DBT_LOG_PATH", str(p.home / "dbt" / "logs"))
+    env.setdefault("DBT_TARGET_PATH", str(p.home / "dbt" / "target"))
+    return env
+
+
+def run_dbt(args: list[str], *, target: str | None = None, check: bool = True) -> dict:
+    """Run `dbt <args>` and return {returncode, seconds, results: run_results summary, log_tail}."""
+    env = dbt_env()
+    paths().build_db.parent.mkdir(parents=True, exist_ok=True)
+    dbt_bin = Path(sys.executable).parent / "dbt"
+    cmd = [str(dbt_bin) if dbt_bin.exists() else "dbt", *args,
+           "--project-dir", str(DBT_PROJECT_DIR), "--target", target or dbt_target()]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    out = proc.stdout + proc.stderr
+    results = _run_results(Path(env["DBT_TARGET_PATH"]) / "run_results.json")
+    report = {"command": " ".join(["dbt", *args]), "returncode": proc.returncode, "seconds": round(secs, 2),
+              "results": results, "log_tail": out[-6000:]}
+    if check and proc.returncode != 0:
+        failures = [f"{r['unique_id']}: {r['status']} {r.get('message') or ''}".strip()
+                    for r in results.get("nodes", []) if r["status"] in ("error", "fail")]
+        raise DbtError(
+            f"dbt {' '.join(args)} failed (exit {proc.returncode}) after {secs:.1f}s; "
+            + ("failing nodes:\n  " + "\n  ".join(failures[:30]) if failures else "output:\n" + out[-4000:])
+        )
+    return report
+
+
+def _run_results(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    nodes = [{"unique_id": r["unique_id"], "status": r["status"], "seconds": round(r.get("execution_time", 0), 3),
+              "message": r.get("message"), "failures": r.get("failures")} for r in data.get("results", [])]
+    counts: dict[str, int] = {}
+    for n in nodes:
+        counts[n["status"]] = counts.get(n["status"], 0) + 1
+    return {"elapsed": data.get("elapsed_time"), "counts": counts, "nodes": nodes}

@@ -1,0 +1,206 @@
+"""`./cx demo`: generate the demo company, serve its APIs on loopback, run the real DAG with `airflow dags test`.
+
+Everything lands under CXW_HOME (default ./var). The Airflow metadata DB is a project-local SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+from .config import DAGS_DIR, REPO_ROOT, paths
+
+DAG_ID = "cx_pipeline"
+
+
+def airflow_env() -> dict[str, str]:
+    p = paths()
+    env = dict(os.environ)
+    env["AIRFLOW_HOME"] = str(p.airflow_home)
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{p.airflow_home / 'airflow.db'}")
+    env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(p.airflow_home / "logs"))
+    env.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "120")
+    env.setdefault("AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "False")
+    env.setdefault("CXW_HOME", str(p.home))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _bin(name: str) -> str:
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else name
+
+
+def airflow(*args: str, env: dict | None = None, check: bool = True, log_file: Path | None = None,
+            echo: bool = False) -> subprocess.CompletedProcess:
+    cmd = [_bin("airflow"), *args]
+    env = env or airflow_env()
+    if log_file is None:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                               f"{proc.stderr[-3000:]}")
+        return proc
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout
+        for line in proc.stdout:
+            fh.write(line)
+            if echo:
+                sys.stdout.write(line)
+        rc = proc.wait()
+    cp = subprocess.CompletedProcess(cmd, rc)
+    if check and rc != 0:
+        tail = log_file.read_text()[-4000:]
+        raise RuntimeError(f"airflow {' '.join(args)} failed ({rc}); log: {log_file}\n{tail}")
+    return cp
+
+
+def prepare_airflow(env: dict | None = None) -> None:
+    """Metadata DB, the writer pool and serialized DAGs: what `airflow dags test` needs first."""
+    env = env or airflow_env()
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / ".migrated"
+    if not stamp.exists():
+        airflow("db", "migrate", env=env)
+        stamp.write_text("ok")
+    airflow("pools", "set", "cxw_build_db", "1", "one writer of the DuckDB build database", env=env)
+    airflow("dags", "reserialize", env=env)
+
+
+def demo_dir(scale: str, seed: int) -> Path:
+    return paths().demo / f"{scale}-{seed}"
+
+
+def ensure_demo(scale: str, seed: int, force: bool = False) -> tuple[Path, dict]:
+    import demo_company
+
+    out = demo_dir(scale, seed)
+    manifest_file = out / "manifest.json"
+    if force and out.exists():
+        shutil.rmtree(out)
+    if not manifest_file.exists():
+        t0 = time.perf_counter()
+        print(f"cx: generating the demo company (scale {scale}, seed {seed}) into {out}", flush=True)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        demo_company.generate(tmp, scale=scale, seed=seed)
+        os.replace(tmp, out)
+        print(f"cx: generated in {time.perf_counter() - t0:.1f}s", flush=True)
+    return out, json.loads(manifest_file.read_text())
+
+
+@contextmanager
+def demo_server(data_dir: Path):
+    ready = data_dir.parent / f".server-{os.getpid()}.json"
+    ready.unlink(missing_ok=True)
+    log = paths().runs / "demo-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "demo_company.server", "--data", str(data_dir),
+                                 "--port", "0", "--ready-file", str(ready)], stdout=fh, stderr=subprocess.STDOUT,
+                                cwd=REPO_ROOT)
+        try:
+            deadline = time.time() + 120
+            while not ready.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"demo server exited ({proc.returncode}); see {log}")
+                if time.time() > deadline:
+                    raise RuntimeError(f"demo server not ready after 120 s; see {log}")
+                time.sleep(0.1)
+            info = json.loads(ready.read_text())
+            yield info["base_url"]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            ready.unlink(missing_ok=True)
+
+
+def source_env(data_dir: Path, manifest: dict, base_url: str) -> dict[str, str]:
+    """The CXW_* variables that point the extractors at the demo company (as a customer would at real vendors)."""
+    g, h, t = manifest["google"], manifest["hubspot"], manifest["trustpilot"]
+    return {
+        "CXW_HISTORY_START": manifest["window"]["start"],
+        "CXW_ODOO_URL": f"sqlite:///{data_dir / 'odoo' / 'odoo.sqlite'}",
+        "CXW_HUBSPOT_BASE_URL": base_url,
+        "CXW_HUBSPOT_TOKEN": h["token"],
+        "CXW_GA4_EXPORT_URL": str(data_dir / "ga4"),
+        "CXW_GOOGLE_BASE_URL": base_url,
+        "CXW_GOOGLE_TOKEN": g["token"],
+        "CXW_GOOGLE_ACCOUNT_ID": str(g["account_id"]),
+        "CXW_GOOGLE_LOCATION_IDS": ",".join(str(x) for x in g["location_ids"]),
+        "CXW_TRUSTPILOT_BASE_URL": base_url,
+        "CXW_TRUSTPILOT_API_KEY": t["api_key"],
+        "CXW_TRUSTPILOT_API_SECRET": t["api_secret"],
+        "CXW_TRUSTPILOT_BUSINESS_UNIT_IDS": ",".join(t["business_unit_ids"]),
+    }
+
+
+def logical_date_for(manifest: dict) -> str:
+    """The run whose data interval ends at the demo's 'now' (its window end, midnight UTC)."""
+    end = date.fromisoformat(manifest.get("as_of", manifest["window"]["end"])[:10])
+    return end.isoformat()
+
+
+def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool = False) -> dict:
+    t0 = time.perf_counter()
+    p = paths()
+    if fresh:
+        for d in (p.raw, p.state, p.deadletter, p.warehouse_dir):
+            shutil.rmtree(d, ignore_errors=True)
+    data_dir, manifest = ensure_demo(scale, seed)
+    env = airflow_env()
+    print("cx: preparing Airflow (metadata DB, pool, DAG serialization)", flush=True)
+    prepare_airflow(env)
+    logical_date = logical_date_for(manifest)
+    with demo_server(data_dir) as base_url:
+        env.update(source_env(data_dir, manifest, base_url))
+        print(f"cx: demo sources up at {base_url}; running `airflow dags test {DAG_ID} {logical_date}`", flush=True)
+        log_file = p.runs / "airflow-dags-test.log"
+        t1 = time.perf_counter()
+        proc = airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log_file, echo=echo)
+        dag_secs = time.perf_counter() - t1
+    summary_file = p.runs / "latest-summary.txt"
+    state = run_state(logical_date, env)
+    if proc.returncode != 0 or state != "success":
+        print(log_file.read_text()[-6000:])
+        raise SystemExit(f"cx: the DAG run failed (state {state}); full log: {log_file}")
+    print(summary_file.read_text() if summary_file.exists() else "(no summary written)")
+    total = time.perf_counter() - t0
+    print(f"cx: demo finished in {total:.0f}s (DAG run {dag_secs:.0f}s); Airflow log: {log_file}", flush=True)
+    return {"seconds": total, "dag_seconds": dag_secs, "log": str(log_file)}
+
+
+def run_state(logical_date: str, env: dict | None = None) -> str:
+    """The final state of the DAG run for `logical_date`, read from the metadata DB (`dags test` may exit 0 when a
+    task failed)."""
+    proc = airflow("dags", "list-runs", DAG_ID, "-o", "json", env=env, check=False)
+    runs = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("[{") or line.strip() == "[]":
+            runs = json.loads(line)
+    want = date.fromisoformat(logical_date[:10]).isoformat()
+    mine = [r for r in runs if str(r.get("logical_date") or "")[:10] == want]
+    if not mine:
+        return "unknown"
+    latest = max(mine, key=lambda r: str(r.get("run_after") or r.get("start_date") or ""))
+    return str(latest.get("state"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run_demo()

@@ -1,0 +1,188 @@
+"""Write-audit-publish: copy the audited BI marts into a new generation file and switch BI to it atomically.
+
+    published/generations/<generation>.duckdb   immutable copies, the last `keep` of them kept for rollback
+    published/cx.duckdb                         a hard link to the current generation, replaced by os.replace()
+
+A BI connection that has `cx.duckdb` open keeps reading its generation (the inode it opened) while a new one is
+switched in; new connections see the new generation. The build database is only read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import paths
+
+log = logging.getLogger(__name__)
+
+# Schemas of the build database that BI reads (dbt folders marts/core, marts/kpi, marts/cx).
+PUBLISHED_SCHEMAS = ("core", "kpi", "cx")
+KEEP_GENERATIONS = int(os.environ.get("CXW_KEEP_GENERATIONS", "5"))
+
+
+def _tables(con, catalog: str) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = ? and table_schema in (select unnest(?::varchar[])) order by 1, 2",
+        [catalog, list(PUBLISHED_SCHEMAS)],
+    ).fetchall()
+    return [(s, t) for s, t in rows]
+
+
+def table_fingerprint(con, qualified: str) -> tuple[int, str]:
+    """count(*) and an order-independent sum of row hashes (not XOR: equal rows must not cancel out)."""
+    n, h = con.execute(
+        f"select count(*), coalesce(sum(hash(t::varchar)::hugeint), 0)::varchar from {qualified} as t"
+    ).fetchone()
+    return int(n), str(h)
+
+
+def current_generation(published_db: Path | None = None) -> str | None:
+    import duckdb
+
+    db = published_db or paths().published_db
+    if not db.exists():
+        return None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("select generation_id from publication").fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
+def publish(run_id: str, data_interval_start: str | None, data_interval_end: str | None,
+            build_db: Path | None = None) -> dict:
+    import duckdb
+
+    p = paths()
+    build_db = build_db or p.build_db
+    p.generations_dir.mkdir(parents=True, exist_ok=True)
+    _clean_orphans(p.generations_dir, p.published_dir)
+    t0 = time.perf_counter()
+
+    # 1. Fingerprint what would be published; re-publishing identical content is a no-op.
+    src = duckdb.connect(str(build_db), read_only=True)
+    try:
+        tables = _tables(src, src.execute("select current_database()").fetchone()[0])
+        if not tables:
+            raise RuntimeError(f"nothing to publish: no tables in schemas {PUBLISHED_SCHEMAS} of {build_db}")
+        fps = {f"{s}.{t}": table_fingerprint(src, f'"{s}"."{t}"') for s, t in tables}
+    finally:
+        src.close()
+    content_fp = hashlib.sha256(json.dumps(fps, sort_keys=True).encode()).hexdigest()
+    cur = _current_publication(p.published_db)
+    if cur and cur.get("content_fingerprint") == content_fp:
+        log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
+                 cur["generation_id"])
+        return {"status": "unchanged", "generation_id": cur["generation_id"], "path": str(p.published_db),
+                "tables": {k: v[0] for k, v in fps.items()}, "seconds": round(time.perf_counter() - t0, 2)}
+
+    # 2. Copy into a temp generation file, record the publication, checkpoint, rename into place.
+    generation = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + content_fp[:8]
+    final = p.generations_dir / f"{generation}.duckdb"
+    tmp = p.generations_dir / f".tmp-{generation}.duckdb"
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"attach '{build_db}' as build (read_only)")
+        for s, t in tables:
+            con.execute(f'create schema if not exists "{s}"')
+            con.execute(f'create table "{s}"."{t}" as select * from build."{s}"."{t}"')
+        con.execute("detach build")
+        con.execute(
+            "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
+            "data_interval_end varchar, published_at timestamp, content_fingerprint varchar)"
+        )
+        con.execute("insert into publication values (?, ?, ?, ?, now()::timestamp, ?)",
+                    [generation, run_id, data_interval_start, data_interval_end, content_fp])
+        con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
+        con.executemany("insert into publication_tables values (?, ?, ?)",
+                        [[k, v[0], v[1]] for k, v in sorted(fps.items())])
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(tmp, final)
+    _switch(final, p.published_db)
+    removed = _prune(p.generations_dir, KEEP_GENERATIONS, keep=final)
+    secs = time.perf_counter() - t0
+    log.info("published generation %s (%d tables) in %.2fs", generation, len(tables), secs)
+    return {"status": "published", "generation_id": generation, "path": str(p.published_db),
+            "generation_path": str(final), "tables": {k: v[0] for k, v in fps.items()},
+            "content_fingerprint": content_fp, "pruned": removed, "seconds": round(secs, 2)}
+
+
+def _current_publication(db: Path) -> dict | None:
+    import duckdb
+
+    if not db.exists():
+        return None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("select generation_id, content_fingerprint from publication").fetchone()
+    finally:
+        con.close()
+    return {"generation_id": row[0], "content_fingerprint": row[1]} if row else None
+
+
+def _switch(generation_file: Path, published_db: Path) -> None:
+    """Point published_db at generation_file with one atomic rename (hard link, copy if links are refused)."""
+    link_tmp = published_db.with_name(f".{published_db.name}.switch")
+    link_tmp.unlink(missing_ok=True)
+    try:
+        os.link(generation_file, link_tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(generation_file, link_tmp)
+    os.replace(link_tmp, published_db)
+    dir_fd = os.open(published_db.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _clean_orphans(generations_dir: Path, published_dir: Path) -> None:
+    for orphan in list(generations_dir.glob(".tmp-*")) + list(published_dir.glob(".*.switch")):
+        log.warning("removing orphan of an interrupted publish: %s", orphan)
+        orphan.unlink(missing_ok=True)
+        Path(str(orphan) + ".wal").unlink(missing_ok=True)
+
+
+def generations() -> list[Path]:
+    return sorted(paths().generations_dir.glob("[0-9]*.duckdb"))
+
+
+def _prune(generations_dir: Path, keep_n: int, keep: Path) -> list[str]:
+    gens = sorted(generations_dir.glob("[0-9]*.duckdb"))
+    removed = []
+    for g in gens[:-keep_n] if keep_n > 0 else []:
+        if g != keep:
+            g.unlink()
+            removed.append(g.name)
+    return removed
+
+
+def rollback(generation: str | None = None) -> dict:
+    """Switch BI back to `generation` (default: the one before the current)."""
+    p = paths()
+    gens = generations()
+    cur = current_generation()
+    if generation is None:
+        older = [g for g in gens if g.stem < (cur or "")]
+        if not older:
+            raise RuntimeError(f"no generation older than {cur} to roll back to (kept: {[g.stem for g in gens]})")
+        target = older[-1]
+    else:
+        target = p.generations_dir / f"{generation}.duckdb"
+        if not target.exists():
+            raise RuntimeError(f"generation {generation} not found; kept: {[g.stem for g in gens]}")
+    _switch(target, p.published_db)
+    return {"from": cur, "to": target.stem, "path": str(p.published_db)}

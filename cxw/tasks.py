@@ -1,0 +1,98 @@
+"""The steps of the pipeline, one function per Airflow task. Each is idempotent over its inputs.
+
+extract(source) → load_raw → dbt_build → validate → publish → summarize
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import SOURCES
+from .config import paths
+
+log = logging.getLogger(__name__)
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def extract(source: str, data_interval_start, data_interval_end, mode: str = "incremental") -> dict:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; known: {SOURCES}")
+    from .connections import apply_airflow_connection
+
+    apply_airflow_connection(source)
+    p = paths()
+    module = importlib.import_module(f"extractors.{source}")
+    start, end = _as_utc(data_interval_start), _as_utc(data_interval_end)
+    if not start < end:
+        raise ValueError(f"{source}: empty extraction window [{start}, {end})")
+    report = module.extract(raw_root=p.raw, state_root=p.state, deadletter_root=p.deadletter,
+                            window_start=start, window_end=end, mode=mode)
+    rows = sum(ld.get("rows", 0) for ld in report.get("loads", []))
+    log.info("extracted %s: %d rows in %d loads", source, rows, len(report.get("loads", [])))
+    return json.loads(json.dumps(report, default=str))
+
+
+def load_raw() -> dict:
+    from .loader import load_into_duckdb
+
+    p = paths()
+    return load_into_duckdb(p.raw, p.build_db)
+
+
+def dbt_build() -> dict:
+    from .dbt import run_dbt
+
+    report = run_dbt(["build"])
+    report.pop("log_tail", None)
+    nodes = report.get("results", {}).pop("nodes", [])
+    report["slowest"] = sorted(nodes, key=lambda n: -n["seconds"])[:5]
+    return report
+
+
+def validate(run_id: str) -> dict:
+    from .validate import validate as run
+
+    return run(run_id)
+
+
+def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
+    from .publish import publish as run
+
+    return run(run_id, str(data_interval_start), str(data_interval_end))
+
+
+def summarize(run_id: str, extract_reports: list[dict], load_report: dict | None, dbt_report: dict | None,
+              validation: dict | None, publication: dict | None) -> dict:
+    from .summary import build_summary, render
+
+    summary = build_summary(run_id, extract_reports, load_report, dbt_report, validation, publication)
+    out = paths().runs / _safe(run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    text = render(summary)
+    (out / "summary.txt").write_text(text)
+    latest = paths().runs / "latest-summary.txt"
+    latest.write_text(text)
+    print(text, flush=True)
+    return summary
+
+
+def _safe(run_id: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
+
+
+def run_dir(run_id: str) -> Path:
+    return paths().runs / _safe(run_id)
