@@ -85,7 +85,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
                 "tables": {k: v[0] for k, v in fps.items()}, "seconds": round(time.perf_counter() - t0, 2)}
 
     # 2. Copy into a temp generation file, record the publication, checkpoint, rename into place.
-    generation = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + content_fp[:8]
+    generation = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_fp[:8]
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)

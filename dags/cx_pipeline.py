@@ -1,7 +1,7 @@
 """
 ### cx_pipeline — extract → land raw → dbt build → validate → publish
 
-One run covers one data interval (daily, 02:00 UTC, `CronDataIntervalTimetable`, so every interval is non-empty).
+One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty).
 Each source is extracted by its own task into immutable raw files (`extractors/<source>`, no warehouse access);
 then, one writer at a time (pool `cxw_build_db`), the raw loads are copied into the build database, dbt builds
 and tests staging → marts, Great Expectations audits the candidate marts, and the audited marts are published
@@ -35,7 +35,7 @@ default_args = {
 
 @dag(
     dag_id="cx_pipeline",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

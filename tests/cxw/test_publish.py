@@ -1,0 +1,127 @@
+"""Atomic publish on real DuckDB files: generations, no-op re-publish, BI readers keep their snapshot, rollback,
+orphans of an interrupted publish are cleaned."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+
+import duckdb
+import pytest
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXW_HOME", str(tmp_path))
+    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
+    from cxw.config import paths
+
+    p = paths()
+    p.warehouse_dir.mkdir(parents=True)
+    con = duckdb.connect(str(p.build_db))
+    con.execute("create schema kpi; create schema core; create schema staging")
+    con.execute("create table kpi.kpi_daily as select 'nps' as kpi, 10.0 as value, 40 as n")
+    con.execute("create table core.fct_orders as select range as order_id from range(100)")
+    con.execute("create table staging.secret as select 'a@b.example' as email")  # not a published schema
+    con.close()
+    return p
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _set_nps(p, value):
+    con = duckdb.connect(str(p.build_db))
+    con.execute("update kpi.kpi_daily set value = ?", [value])
+    con.close()
+
+
+def test_publish_copies_only_bi_schemas_and_records_the_publication(home):
+    from cxw.publish import publish
+
+    rep = publish("run-1", "2025-06-30", "2025-07-01")
+    assert rep["status"] == "published"
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    tables = {r[0] for r in con.execute("select table_schema || '.' || table_name from information_schema.tables")
+              .fetchall()}
+    assert {"kpi.kpi_daily", "core.fct_orders", "main.publication", "main.publication_tables"} <= tables
+    assert not any(t.startswith("staging.") for t in tables)
+    gen, run_id, start, end = con.execute(
+        "select generation_id, run_id, data_interval_start, data_interval_end from publication").fetchone()
+    assert (run_id, start, end) == ("run-1", "2025-06-30", "2025-07-01") and gen == rep["generation_id"]
+    assert dict(con.execute("select table_name, row_count from publication_tables").fetchall()) == {
+        "core.fct_orders": 100, "kpi.kpi_daily": 1}
+    con.close()
+
+
+def test_republishing_the_same_content_is_a_no_op(home):
+    from cxw.publish import publish
+
+    first = publish("run-1", "a", "b")
+    checksum = _sha(home.published_db)
+    again = publish("run-1", "a", "b")
+    assert again["status"] == "unchanged" and again["generation_id"] == first["generation_id"]
+    assert _sha(home.published_db) == checksum
+
+
+def _reader(path, started, release, out):
+    con = duckdb.connect(path, read_only=True, config={"enable_external_access": False})
+    out.put(con.execute("select value from kpi.kpi_daily").fetchone()[0])
+    started.set()
+    release.wait(30)
+    out.put(con.execute("select value from kpi.kpi_daily").fetchone()[0])
+    con.close()
+
+
+def test_open_bi_reader_keeps_its_generation_while_a_new_one_is_published(home):
+    from cxw.publish import publish
+
+    publish("run-1", "a", "b")
+    ctx = mp.get_context("spawn")
+    started, release, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_reader, args=(str(home.published_db), started, release, out))
+    proc.start()
+    assert started.wait(30)
+    _set_nps(home, 55.0)
+    rep = publish("run-2", "a", "b")  # must not be blocked by the reader holding the file open
+    assert rep["status"] == "published"
+    new = duckdb.connect(str(home.published_db), read_only=True)
+    assert new.execute("select value from kpi.kpi_daily").fetchone()[0] == 55.0
+    new.close()
+    release.set()
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert [out.get(timeout=5), out.get(timeout=5)] == [10.0, 10.0]
+
+
+def test_rollback_switches_back_and_old_generations_are_pruned(home, monkeypatch):
+    from cxw import publish as pub
+
+    g1 = pub.publish("run-1", "a", "b")["generation_id"]
+    _set_nps(home, 20.0)
+    g2 = pub.publish("run-2", "a", "b")["generation_id"]
+    assert g1 != g2 and pub.current_generation() == g2
+    back = pub.rollback()
+    assert back == {"from": g2, "to": g1, "path": str(home.published_db)}
+    assert pub.current_generation() == g1
+    monkeypatch.setattr(pub, "KEEP_GENERATIONS", 2)
+    for v in (30.0, 40.0):
+        _set_nps(home, v)
+        pub.publish(f"run-{v}", "a", "b")
+    assert len(pub.generations()) == 2
+
+
+def test_orphans_of_an_interrupted_publish_are_removed_next_run(home):
+    from cxw.publish import publish
+
+    publish("run-1", "a", "b")
+    checksum = _sha(home.published_db)
+    orphan = home.generations_dir / ".tmp-20990101T000000-deadbeef.duckdb"
+    orphan.write_bytes(b"half-written")
+    switch = home.published_dir / ".cx.duckdb.switch"
+    switch.write_bytes(b"half-linked")
+    assert _sha(home.published_db) == checksum  # BI still sees the complete old generation
+    _set_nps(home, 99.0)
+    publish("run-2", "a", "b")
+    assert not orphan.exists() and not switch.exists()

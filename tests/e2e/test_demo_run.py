@@ -1,0 +1,128 @@
+"""The README's first command, end to end: generate the demo company at scale S, serve its APIs on loopback, run
+the real DAG under `airflow dags test`, and compare the published marts with the generator's answer key.
+Then run the same DAG again: at-least-once delivery must leave the published marts identical."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = os.environ.get("CXW_E2E_SCALE", "S")
+
+# KPIs the warehouse must publish already; every other KPI of the answer key is compared when it exists.
+REQUIRED_KPIS = {"nps", "csat_pct", "csat_mean", "ces_mean", "ces_easy_pct", "review_rating_avg",
+                 "review_negative_share", "review_reply_rate", "sessions", "engagement_rate", "bounce_rate",
+                 "conversion_rate", "orders", "net_revenue", "aov", "on_time_delivery_rate"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cxw_home")
+    env = {**os.environ, "CXW_HOME": str(home)}
+    env.pop("CXW_BUILD_DB", None)
+    env.pop("AIRFLOW_HOME", None)
+    first = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
+                           env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-5000:]
+    return home, env, first.stdout
+
+
+def _published(home: Path) -> Path:
+    return home / "published" / "cx.duckdb"
+
+
+def _answer_key(home: Path) -> dict:
+    return json.loads((home / "demo" / f"{SCALE}-42" / "answer_key.json").read_text())
+
+
+def test_demo_run_prints_the_summary_and_publishes(demo_run):
+    home, _, out = demo_run
+    assert _published(home).exists()
+    for needle in ("Extracted (rows per source and entity)", "Quarantined rows", "Headline KPIs", "Published:",
+                   "read_only=True"):
+        assert needle in out, f"summary lacks {needle!r}"
+    for source in ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot"):
+        assert f"  {source}" in out
+
+
+def _warehouse_kpis(home: Path) -> dict:
+    con = duckdb.connect(str(_published(home)), read_only=True, config={"enable_external_access": False})
+    rows = con.execute(
+        "select 'day', kpi, kpi_date::varchar, numerator, denominator, value, n from kpi.kpi_daily "
+        "where channel = 'all' and segment = 'all' union all "
+        "select grain, kpi, period_start::varchar, numerator, denominator, value, n from kpi.kpi_period "
+        "where channel = 'all' and segment = 'all'").fetchall()
+    con.close()
+    return {(g, k, p[:10]): (num, den, val, n) for g, k, p, num, den, val, n in rows}
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_published_kpis_equal_the_answer_key(demo_run):
+    home, _, _ = demo_run
+    key = _answer_key(home)
+    have = _warehouse_kpis(home)
+    published_kpis = {k for _, k, _ in have}
+    missing_required = REQUIRED_KPIS - published_kpis
+    assert not missing_required, f"KPIs not published yet: {sorted(missing_required)}"
+    compared, mismatches = 0, []
+    for row in key["kpis"]:
+        if row["kpi"] not in published_kpis or row.get("channel", "all") != "all" or row.get("segment", "all") != "all":
+            continue
+        k = (row["grain"], row["kpi"], str(row["period_start"])[:10])
+        if k not in have:
+            mismatches.append(f"{k}: in the answer key (n={row['n']}) but not in the marts")
+            continue
+        num, den, val, n = have[k]
+        ok = _close(num, row["numerator"]) and _close(den, row["denominator"]) and _close(val, row["value"]) \
+            and int(n) == int(row["n"])
+        if not ok:
+            mismatches.append(f"{k}: warehouse {(num, den, val, n)} != key "
+                              f"{(row['numerator'], row['denominator'], row['value'], row['n'])}")
+        compared += 1
+    extra = [k for k in have if k[1] in published_kpis and
+             not any((r["grain"], r["kpi"], str(r["period_start"])[:10]) == k for r in key["kpis"])]
+    assert compared > 500
+    assert not mismatches, f"{len(mismatches)} of {compared} KPI rows differ, e.g.:\n" + "\n".join(mismatches[:25])
+    assert not extra[:1], f"rows the answer key does not have: {extra[:10]}"
+
+
+def test_no_plaintext_pii_in_the_published_file(demo_run):
+    home, _, _ = demo_run
+    import re
+
+    email = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    for schema, table, column in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR' and table_schema in ('core', 'kpi', 'cx')").fetchall():
+        hits = con.execute(f'select count(*) from "{schema}"."{table}" where regexp_matches("{column}", ?)',
+                           [email.pattern]).fetchone()[0]
+        assert hits == 0, f"{hits} plaintext e-mail addresses in {schema}.{table}.{column}"
+    con.close()
+
+
+def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
+    home, env, _ = demo_run
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    before = con.execute("select generation_id, content_fingerprint from publication").fetchone()
+    con.close()
+    again = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
+                           env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    after = con.execute("select generation_id, content_fingerprint from publication").fetchone()
+    con.close()
+    assert after[1] == before[1], "a second run over the same data changed the marts"

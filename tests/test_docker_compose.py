@@ -1,0 +1,78 @@
+"""docker-compose.yml describes the production deployment. No Docker engine runs here, so we parse it and check
+its shape: every Airflow service shares one image and one environment, the DAG folder is mounted, Postgres and
+Redis back it with healthchecks, and the warehouse and raw paths are volumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                    "airflow-worker"}
+
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_all_airflow_3_services_exist():
+    services = _compose()["services"]
+    assert AIRFLOW_SERVICES <= set(services), AIRFLOW_SERVICES - set(services)
+    assert {"postgres", "redis", "airflow-init"} <= set(services)
+    cmds = {name: services[name]["command"][0] for name in AIRFLOW_SERVICES}
+    assert cmds == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
+                    "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
+                    "airflow-worker": "celery"}
+
+
+def test_every_airflow_service_shares_the_image_and_environment():
+    services = _compose()["services"]
+    images = {services[s]["image"] for s in AIRFLOW_SERVICES | {"airflow-init"}}
+    assert len(images) == 1, images
+    envs = [services[s]["environment"] for s in AIRFLOW_SERVICES | {"airflow-init"}]
+    base = envs[0]
+    for env in envs:
+        shared = {k: v for k, v in env.items() if k in base}
+        assert shared == base, "Airflow services must share one environment"
+    assert base["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert base["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    assert base["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis")
+
+
+def test_image_is_built_from_the_lock_file():
+    services = _compose()["services"]
+    assert services["airflow-scheduler"]["build"]["dockerfile"] == "Dockerfile"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    installs = [ln for ln in dockerfile.splitlines() if "pip install" in ln]
+    assert all("requirements.lock" in ln or "--no-deps" in ln for ln in installs), installs
+
+
+def test_dag_folder_and_data_volumes_are_mounted():
+    c = _compose()
+    for s in AIRFLOW_SERVICES:
+        vols = c["services"][s]["volumes"]
+        targets = {v.split(":")[1] for v in vols}
+        dags_folder = c["services"][s]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"]
+        assert dags_folder in targets, f"{s}: DAG folder {dags_folder} not mounted"
+        assert {"/data/raw", "/data/warehouse", "/data/published"} <= targets
+        named = {v.split(":")[0] for v in vols if not v.startswith(".")}
+        assert named <= set(c["volumes"]), named - set(c["volumes"])
+
+
+def test_backing_services_have_healthchecks_and_airflow_waits_for_them():
+    c = _compose()["services"]
+    for s in ("postgres", "redis", *AIRFLOW_SERVICES):
+        assert "healthcheck" in c[s], f"{s} has no healthcheck"
+    for s in AIRFLOW_SERVICES:
+        deps = c[s]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["redis"]["condition"] == "service_healthy"
+
+
+def test_no_secret_values_are_committed():
+    text = (REPO / "docker-compose.yml").read_text()
+    for var in ("AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "CXW_PII_SALT"):
+        assert "${" + var + ":?" in text, f"{var} must come from the environment, required"
