@@ -1,0 +1,282 @@
+"""The answer key: every contract KPI computed straight from the in-memory truth at `as_of`."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from .util import US_PER_H, us_to_date
+
+# name -> (kind, multiplier, grains); kinds: ratio (num/den), count (num only), quantile (value only), retention
+KPIS = [
+    ("nps", "ratio", 100, "dmw"), ("csat_pct", "ratio", 100, "dmw"), ("csat_mean", "ratio", 1, "dmw"),
+    ("ces_mean", "ratio", 1, "dmw"), ("ces_easy_pct", "ratio", 100, "dmw"),
+    ("review_rating_avg", "ratio", 1, "dmw"), ("review_negative_share", "ratio", 1, "dmw"),
+    ("review_positive_share", "ratio", 1, "dmw"), ("review_reply_rate", "ratio", 1, "dmw"),
+    ("review_reply_time_median_h", "q50", 1, "mw"), ("review_reply_time_p90_h", "q90", 1, "mw"),
+    ("sessions", "count", 1, "dmw"), ("engagement_rate", "ratio", 1, "dmw"), ("bounce_rate", "ratio", 1, "dmw"),
+    ("conversion_rate", "ratio", 1, "dmw"), ("cart_abandonment_rate", "ratio", 1, "dmw"),
+    ("avg_engagement_time_msec", "ratio", 1, "dmw"),
+    ("orders", "count", 1, "dmw"), ("net_revenue", "money", 1, "dmw"), ("gross_revenue", "money", 1, "dmw"),
+    ("aov", "money_ratio", 1, "dmw"), ("purchase_frequency", "customers", 1, "mw"),
+    ("repeat_customer_rate", "customers", 1, "mw"), ("retention_rate", "retention", 100, "m"),
+    ("on_time_delivery_rate", "ratio", 1, "dmw"),
+    ("first_response_median_h", "q50", 1, "mw"), ("first_response_p90_h", "q90", 1, "mw"),
+    ("resolution_median_h", "q50", 1, "mw"), ("resolution_p90_h", "q90", 1, "mw"),
+    ("email_open_rate", "ratio", 1, "dmw"), ("email_click_rate", "ratio", 1, "dmw"),
+    ("email_unsubscribe_rate", "ratio", 1, "dmw"), ("email_click_to_open_rate", "ratio", 1, "dmw"),
+]
+KPI_NAMES = [k[0] for k in KPIS]
+
+
+def _month(d: str) -> str:
+    return d[:8] + "01"
+
+
+class _Acc:
+    """Per-day additive contributions (numerator, denominator, n) for one KPI."""
+
+    def __init__(self):
+        self.days: dict[str, list] = {}
+
+    def add(self, day: str, num, den, n=None):
+        a = self.days.get(day)
+        if a is None:
+            a = self.days[day] = [0, 0, 0]
+        a[0] += num
+        a[1] += den
+        a[2] += den if n is None else n
+
+
+def _row(kpi, grain, period, num, den, value, n):
+    return {"kpi": kpi, "grain": grain, "period_start": period, "channel": "all", "segment": "all",
+            "numerator": num, "denominator": den, "value": value, "n": n}
+
+
+def compute(world, as_of: int, ga4: dict) -> dict:
+    start, end = world.start_us, world.end_us
+    start_d = us_to_date(start).isoformat()
+    months = []
+    d = us_to_date(start).replace(day=1)
+    while d < us_to_date(end):
+        months.append(d.isoformat())
+        d = (d + dt.timedelta(days=32)).replace(day=1)
+
+    def in_window(ts):
+        return start <= ts < end
+
+    acc = {k: _Acc() for k, kind, *_ in KPIS if kind in ("ratio", "count", "money", "money_ratio")}
+    quant: dict[str, list] = {"review_reply_time": [], "first_response": [], "resolution": []}
+    expected: dict = {}
+
+    # ---- surveys
+    q_fb: dict[str, int] = {}
+    n_fb = 0
+    for f in world.feedback:
+        if f.submitted_us > as_of:
+            continue
+        n_fb += 1
+        if f.quarantine:
+            q_fb[f.quarantine] = q_fb.get(f.quarantine, 0) + 1
+            continue
+        if not in_window(f.submitted_us):
+            continue
+        day = us_to_date(f.submitted_us).isoformat()
+        s = f.score
+        if f.survey == "NPS":
+            acc["nps"].add(day, (1 if s >= 9 else (-1 if s <= 6 else 0)), 1)
+        elif f.survey == "CSAT":
+            acc["csat_pct"].add(day, int(s >= 4), 1)
+            acc["csat_mean"].add(day, s, 1)
+        else:
+            acc["ces_mean"].add(day, s, 1)
+            acc["ces_easy_pct"].add(day, int(s >= 5), 1)
+    expected["hubspot.feedback_submissions"] = {"records": n_fb, "quarantined": dict(sorted(q_fb.items())), "duplicates": 0}
+
+    # ---- reviews (Google + Trustpilot)
+    for source in ("google_reviews", "trustpilot"):
+        expected[f"{source}.reviews"] = {"records": 0, "quarantined": {}, "duplicates": 0}
+    for r in world.reviews:
+        if r.created_us > as_of:
+            continue
+        key = "google_reviews.reviews" if r.source == "google" else "trustpilot.reviews"
+        e = expected[key]
+        e["records"] += 1
+        if r.quarantine:
+            e["quarantined"][r.quarantine] = e["quarantined"].get(r.quarantine, 0) + 1
+            continue
+        if not in_window(r.created_us):
+            continue
+        day = us_to_date(r.created_us).isoformat()
+        stars = r.stars_at(as_of)
+        replied = r.reply_text is not None and r.reply_us <= as_of
+        acc["review_rating_avg"].add(day, stars, 1)
+        acc["review_negative_share"].add(day, int(stars <= 2), 1)
+        acc["review_positive_share"].add(day, int(stars >= 4), 1)
+        acc["review_reply_rate"].add(day, int(replied), 1)
+        if replied:
+            quant["review_reply_time"].append((day, (r.reply_us - r.created_us) / US_PER_H))
+
+    # ---- web sessions (aggregated by the GA4 workers over the rows that arrived by as_of)
+    for day, (n, eng, purch, atc, atc_np, msec) in ga4["sessions_by_day"].items():
+        if not (start_d <= day < us_to_date(end).isoformat()):
+            continue
+        acc["sessions"].add(day, n, 0, n)
+        acc["engagement_rate"].add(day, eng, n)
+        acc["bounce_rate"].add(day, n - eng, n)
+        acc["conversion_rate"].add(day, purch, n)
+        if atc:
+            acc["cart_abandonment_rate"].add(day, atc_np, atc)
+        acc["avg_engagement_time_msec"].add(day, msec, n)
+    st = ga4["stats"]
+    expected["ga4.events"] = {"records": st["distinct"], "quarantined": {}, "duplicates": st["duplicates"],
+                              "excluded_from_sessions": {"missing_session_key": st["no_session_key"]},
+                              "late_rows_arrived": st["late_arrived"], "rows_not_arrived": st["not_arrived"]}
+
+    # ---- orders
+    orders_by_person_month: dict[str, dict[int, int]] = {}
+    orders_by_person_window: dict[int, int] = {}
+    first_order: dict[int, str] = {}
+    for o in world.orders:
+        if o.state_at(as_of) != "sale":
+            continue
+        day = us_to_date(o.confirm_us).isoformat()
+        first_order[o.pid] = min(first_order.get(o.pid, day), day)
+        if not in_window(o.confirm_us):
+            continue
+        acc["orders"].add(day, 1, 0, 1)
+        acc["net_revenue"].add(day, o.untaxed, 0, 1)
+        acc["gross_revenue"].add(day, o.untaxed + o.tax, 0, 1)
+        acc["aov"].add(day, o.untaxed, 1)
+        m = orders_by_person_month.setdefault(_month(day), {})
+        m[o.pid] = m.get(o.pid, 0) + 1
+        orders_by_person_window[o.pid] = orders_by_person_window.get(o.pid, 0) + 1
+
+    # ---- deliveries
+    for pk in world.pickings:
+        if pk.state_at(as_of) != "done" or not in_window(pk.done_us):
+            continue
+        acc["on_time_delivery_rate"].add(us_to_date(pk.done_us).isoformat(), int(pk.done_us <= pk.scheduled_us), 1)
+
+    # ---- tickets
+    for t in world.tickets:
+        if t.created_us > as_of:
+            continue
+        if t.reply_us <= as_of and in_window(t.created_us):
+            quant["first_response"].append((us_to_date(t.created_us).isoformat(), (t.reply_us - t.created_us) / US_PER_H))
+        if t.closed_us and t.closed_us <= as_of and in_window(t.closed_us):
+            quant["resolution"].append((us_to_date(t.closed_us).isoformat(), (t.closed_us - t.created_us) / US_PER_H))
+
+    # ---- email: unit = (campaign, recipient), dated by the campaign's first SENT
+    camp_first: dict[int, int] = {}
+    units: dict[tuple, list] = {}   # -> [sent, bounced, opened, clicked, unsubscribed]
+    n_ev = 0
+    as_of_ms = as_of // 1000
+    for created, _eid, typ, base, extra in world.email_events:
+        if created > as_of_ms:
+            break
+        n_ev += 1
+        cid = base["emailCampaignId"]
+        u = units.setdefault((cid, base["recipient"]), [0, 0, 0, 0, 0])
+        if typ == "SENT":
+            u[0] = 1
+            if cid not in camp_first or created < camp_first[cid]:
+                camp_first[cid] = created
+        elif typ == "BOUNCE":
+            u[1] = 1
+        elif typ == "OPEN" and not extra.get("filteredEvent"):
+            u[2] = 1
+        elif typ == "CLICK":
+            u[3] = 1
+        elif typ == "STATUSCHANGE" and any(s.get("status") == "UNSUBSCRIBED" for s in extra.get("subscriptions", [])):
+            u[4] = 1
+    for (cid, _rcpt), (sent, bounced, opened, clicked, unsub) in sorted(units.items()):
+        if not sent or bounced or cid not in camp_first:
+            continue
+        ts = camp_first[cid] * 1000
+        if not in_window(ts):
+            continue
+        day = us_to_date(ts).isoformat()
+        acc["email_open_rate"].add(day, opened, 1)
+        acc["email_click_rate"].add(day, clicked, 1)
+        acc["email_unsubscribe_rate"].add(day, unsub, 1)
+        if opened or clicked:
+            acc["email_click_to_open_rate"].add(day, clicked, opened, opened)
+    expected["hubspot.email_events"] = {"records": n_ev, "quarantined": {}, "duplicates": 0}
+
+    # ---- assemble rows
+    rows = []
+    for kpi, kind, mult, grains in KPIS:
+        if kind in ("ratio", "count", "money", "money_ratio"):
+            days = acc[kpi].days
+            periods = []
+            if "d" in grains:
+                periods += [("day", d_, [v]) for d_, v in sorted(days.items())]
+            if "m" in grains:
+                by_m: dict[str, list] = {}
+                for d_, v in sorted(days.items()):
+                    by_m.setdefault(_month(d_), []).append(v)
+                periods += [("month", m_, vs) for m_, vs in sorted(by_m.items())]
+            if "w" in grains:
+                periods.append(("window", start_d, [v for _, v in sorted(days.items())]))
+            for grain, period, vs in periods:
+                num = sum(v[0] for v in vs)
+                den = sum(v[1] for v in vs)
+                n = sum(v[2] for v in vs)
+                if grain != "window" and n == 0:
+                    continue
+                if kind == "count":
+                    rows.append(_row(kpi, grain, period, float(num), None, float(num), n))
+                elif kind == "money":
+                    val = round(num / 100, 2)
+                    rows.append(_row(kpi, grain, period, val, None, val, n))
+                elif kind == "money_ratio":
+                    val = round(num / 100, 2)
+                    rows.append(_row(kpi, grain, period, val, float(den), (val / den) if den else None, n))
+                else:
+                    rows.append(_row(kpi, grain, period, float(num), float(den),
+                                     (mult * num / den) if den else None, n))
+        elif kind in ("q50", "q90"):
+            base_name = kpi.rsplit("_", 2)[0]
+            vals = quant[base_name]
+            q = 50 if kind == "q50" else 90
+            groups = {}
+            for d_, v in vals:
+                groups.setdefault(_month(d_), []).append(v)
+            periods = [("month", m_, vs) for m_, vs in sorted(groups.items())]
+            periods.append(("window", start_d, [v for _, v in vals]))
+            for grain, period, vs in periods:
+                val = float(np.percentile(np.array(vs, dtype=float), q, method="linear")) if vs else None
+                rows.append(_row(kpi, grain, period, None, None, val, len(vs)))
+        elif kind == "customers":
+            periods = [("month", m_, orders_by_person_month.get(m_, {})) for m_ in months
+                       if orders_by_person_month.get(m_)]
+            periods.append(("window", start_d, orders_by_person_window))
+            for grain, period, per_person in periods:
+                customers = len(per_person)
+                if kpi == "purchase_frequency":
+                    num = sum(per_person.values())
+                else:
+                    num = sum(1 for c in per_person.values() if c >= 2)
+                rows.append(_row(kpi, grain, period, float(num), float(customers),
+                                 (num / customers) if customers else None, customers))
+        elif kind == "retention":
+            for i, m_ in enumerate(months):
+                e_set = orders_by_person_month.get(m_, {})
+                prev = orders_by_person_month.get(months[i - 1], {}) if i > 0 else {}
+                s_n = len(prev)
+                e_n = len(e_set)
+                n_new = sum(1 for pid in e_set if _month(first_order[pid]) == m_)
+                num = e_n - n_new
+                rows.append(_row(kpi, "month", m_, float(num), float(s_n), (100 * num / s_n) if s_n else None, s_n))
+
+    # ---- identity facts and the remaining record counts
+    persons_visible = sum(1 for p in world.persons if p.created_us <= as_of)
+    identity = {
+        "persons": persons_visible,
+        "hubspot_duplicate_contacts": sum(1 for p in world.persons if p.in_hubspot and p.dup_contact_created_us
+                                          and p.dup_contact_created_us <= as_of),
+        "email_case_or_space_mismatches": sum(1 for p in world.persons if p.in_odoo and p.in_hubspot
+                                              and p.odoo_email != p.hs_email and p.created_us <= as_of),
+    }
+    return {"rows": rows, "expected": expected, "identity": identity}

@@ -1,0 +1,55 @@
+"""Scales, dirt rates and the default window of the demo company."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .texts import COMPANY_NAME, DOMAIN  # noqa: F401  (re-exported)
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    persons: int          # resolved people (customers and prospects)
+    ga4_events: int       # target number of GA4 rows over the default window
+    anon_visitors: int    # cookie ids that never log in
+
+
+SCALES = {
+    "XS": Scale("XS", 300, 20_000, 1_500),
+    "S": Scale("S", 10_000, 1_000_000, 60_000),
+    "M": Scale("M", 100_000, 10_000_000, 600_000),
+    "L": Scale("L", 500_000, 50_000_000, 3_000_000),
+}
+
+DEFAULT_START = dt.date(2025, 1, 1)
+DEFAULT_DAYS = 181
+
+# Rates of deliberate dirt. `--dirt-scale` multiplies every rate (0 turns all of it off).
+DEFAULT_DIRT = {
+    "record_update_rate": 0.10,          # records edited after creation (write_date > create_date)
+    "ga4_late_rate": 0.03,               # GA4 rows arriving 3..72 h after the event
+    "ga4_duplicate_rate": 0.004,         # exact duplicate GA4 rows
+    "ga4_consent_ping_rate": 0.02,       # cookieless pings (no user_pseudo_id) per session
+    "ga4_session_engaged_int_rate": 0.05,  # session_engaged as int_value instead of string_value
+    "ga4_midnight_session_rate": 0.01,   # extra sessions forced to cross midnight
+    "feedback_out_of_scale_rate": 0.005,
+    "feedback_non_numeric_rate": 0.004,
+    "feedback_bad_timestamp_rate": 0.004,
+    "trustpilot_missing_id_rate": 0.01,
+    "trustpilot_offset_timestamp_rate": 0.10,
+    "google_unspecified_rating_rate": 0.01,
+    "email_case_mismatch_rate": 0.06,    # Odoo vs HubSpot email differs by case / trailing blanks
+    "hubspot_duplicate_contact_rate": 0.01,
+    "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
+}
+
+
+def scaled_dirt(dirt: dict | None = None, dirt_scale: float = 1.0) -> dict:
+    out = dict(DEFAULT_DIRT)
+    if dirt:
+        unknown = sorted(set(dirt) - set(DEFAULT_DIRT))
+        if unknown:
+            raise ValueError(f"unknown dirt keys: {unknown}")
+        out.update(dirt)
+    return {k: float(v) * float(dirt_scale) for k, v in sorted(out.items())}

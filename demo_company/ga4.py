@@ -1,0 +1,415 @@
+"""GA4 BigQuery-export NDJSON, one file per UTC day, generated in parallel over day chunks.
+
+Each worker builds the sessions that *start* on its day (a session crossing midnight writes its later rows to a
+spill file that is appended to the next day's file), writes the rows that arrived by `as_of`, and returns the
+session aggregates the answer key needs - so no worker ever holds more than one day of events.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import texts
+from .util import US_PER_DAY, US_PER_S, stream, us_to_date
+
+MIN = 60 * US_PER_S
+AVG_EVENTS_PER_SESSION = 8.9
+
+# set in the parent before the pool forks (read-only in the workers)
+_G: dict = {}
+
+
+def _j(s: str) -> str:
+    """JSON string literal as `bq extract` writes it (<, >, & escaped)."""
+    return json.dumps(s, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _obj(d) -> str:
+    return json.dumps(d, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@dataclass
+class WebOrder:
+    start_us: int        # session start
+    confirm_us: int      # purchase event time
+    name: str
+    partner_id: int
+    visitor: int
+    country: int
+    lines: list          # (code, name, category, price_cents, qty, subtotal_cents)
+    untaxed: int
+    tax: int
+
+
+def _pseudo(v: int, ft_us: int, seed: int) -> str:
+    return f"{(v * 2654435761 + seed * 40503) % 1_900_000_000 + 100_000_000}.{ft_us // US_PER_S}"
+
+
+def _page_params(url: str, title: str) -> str:
+    return (f'{{"key": "page_location", "value": {{"string_value": {_j(url)}}}}}, '
+            f'{{"key": "page_title", "value": {{"string_value": {_j(title)}}}}}')
+
+
+def _prepare(products) -> dict:
+    host = "https://" + texts.DOMAIN
+    pages = [_page_params(host + path, title) for path, title in texts.PAGES]
+    prod_pages = []
+    for pid, _tid, code, name, price, cat in products:
+        slug = "-".join(code.lower().split("-")[1:])
+        item = (f'{{"item_id": {_j(code)}, "item_name": {_j(name)}, "item_category": {_j(cat)}, '
+                f'"price": {price / 100:.2f}')
+        prod_pages.append((_page_params(f"{host}/product/{slug}", name), item, price, code, name, cat))
+    cart = _page_params(host + "/cart", "Your cart")
+    checkout = _page_params(host + "/checkout", "Checkout")
+    thanks = _page_params(host + "/checkout/thank-you", "Thank you for your order")
+    devices = [(d, w) for d, w in texts.DEVICES]
+    dev_strs = [_obj({"category": c, "operating_system": os_, "web_info": {"browser": b, "hostname": texts.DOMAIN}})
+                for (c, os_, b), _ in devices]
+    traffic = [_obj({"name": n, "medium": m, "source": s}) for (n, m, s), _ in texts.TRAFFIC]
+    geo = []
+    for c in texts.COUNTRIES:
+        geo.append([_obj({"continent": "Asia" if c[0] in ("VN", "SG", "JP") else ("Oceania" if c[0] == "AU" else ("Americas" if c[0] == "US" else "Europe")),
+                          "country": c[9], "city": city}) for city in c[6]])
+    return {"pages": pages, "prod_pages": prod_pages, "cart": cart, "checkout": checkout, "thanks": thanks,
+            "devices": dev_strs, "dev_cum": np.cumsum([w for _, w in devices]) / sum(w for _, w in devices),
+            "traffic": traffic, "traffic_cum": np.cumsum([w for _, w in texts.TRAFFIC]) / sum(w for _, w in texts.TRAFFIC),
+            "geo": geo, "country_cum": np.cumsum([c[5] for c in texts.COUNTRIES]) / sum(c[5] for c in texts.COUNTRIES)}
+
+
+def _pick(cum, u) -> int:
+    i = int(np.searchsorted(cum, u, side="right"))
+    return min(i, len(cum) - 1)
+
+
+HOUR_W = np.array([1, 0.7, 0.5, 0.4, 0.4, 0.6, 1.2, 2, 2.6, 3, 3.1, 3.2, 3.4, 3.3, 3.1, 3, 3, 3.1, 3.3, 3.6, 3.8, 3.4, 2.6, 1.8])
+HOUR_CUM = np.cumsum(HOUR_W) / HOUR_W.sum()
+
+
+def _day_worker(task):
+    day_idx, day_us, orders = task
+    g = _G
+    seed, as_of, dirt, out_dir = g["seed"], g["as_of"], g["dirt"], g["out_dir"]
+    P = g["prep"]
+    ft = g["visitor_ft"]
+    owner = g["visitor_person"]
+    partner_of = g["person_partner"]
+    country_of = g["person_country"]
+    stream_id = g["stream_id"]
+    end_us = g["end_us"]
+    day_end = day_us + US_PER_DAY
+    ymd = us_to_date(day_us).strftime("%Y%m%d")
+    ymd_next = us_to_date(day_end).strftime("%Y%m%d")
+    nprng = stream(seed, f"ga4/{ymd}")
+    rnd = random.Random(int(nprng.integers(0, 2**62)))
+    r = rnd.random
+
+    late_rate = dirt["ga4_late_rate"]
+    dup_rate = dirt["ga4_duplicate_rate"]
+    int_rate = dirt["ga4_session_engaged_int_rate"]
+    ping_rate = dirt["ga4_consent_ping_rate"]
+    midnight_rate = dirt["ga4_midnight_session_rate"]
+
+    weekday = us_to_date(day_us).weekday()
+    rate = g["events_per_day"] / AVG_EVENTS_PER_SESSION * (1.15 if weekday >= 5 else 1.0)
+    growth = 0.85 + 0.3 * (day_idx / max(1, g["n_days"]))
+    n_sessions = int(nprng.poisson(rate * growth))
+
+    lo = int(np.searchsorted(ft, day_us, side="left"))
+    hi = int(np.searchsorted(ft, day_end, side="left"))
+    # session plan: (start_us, visitor, kind, order)
+    plan = [(int(ft[v]), v, "new", None) for v in range(lo, hi)]
+    for o in orders:
+        plan.append((o.start_us, o.visitor, "purchase", o))
+    n_ret = max(0, n_sessions - len(plan))
+    if lo > 0:
+        for _ in range(n_ret):
+            v = int(r() * lo)
+            if r() < midnight_rate:
+                start = day_end - int(r() * 8 * MIN) - MIN
+            else:
+                h = _pick(HOUR_CUM, r())
+                start = day_us + h * 3600 * US_PER_S + int(r() * 3600 * US_PER_S)
+            plan.append((start, v, "return", None))
+    n_pings = int(nprng.poisson(max(0.0, ping_rate * n_sessions)))
+    for _ in range(n_pings):
+        plan.append((day_us + int(r() * (US_PER_DAY - MIN)), -1, "ping", None))
+    plan.sort(key=lambda x: (x[0], x[1], x[2]))
+
+    own: list[str] = []
+    spill: list[str] = []
+    agg: dict = {}      # visible date -> [sessions, engaged, purchase, atc, atc_no_purchase, eng_msec]
+    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0}
+    used_keys = set()
+    pages, prod_pages = P["pages"], P["prod_pages"]
+    n_prod = len(prod_pages)
+
+    for start, v, kind, order in plan:
+        if start >= end_us:
+            continue
+        if kind == "ping":
+            sid = start // US_PER_S
+            geo = P["geo"][0][0]
+            tail = (f', "privacy_info": {{"analytics_storage": "No", "ads_storage": "No", "uses_transient_token": "Yes"}}, '
+                    f'"device": {P["devices"][0]}, "geo": {geo}, "stream_id": "{stream_id}", "platform": "WEB", "items": []')
+            evs = [(start, "session_start", "", None, None), (start + int(r() * 5e6), "page_view", pages[int(r() * len(pages))], None, None)]
+            with_sid = r() < 0.5
+            prefix = f'{{"key": "ga_session_id", "value": {{"int_value": "{sid}"}}}}' if with_sid else ""
+            for ts, name, extra, _, _ in evs:
+                params = prefix + (", " if prefix and extra else "") + extra
+                line = (f'{{"event_date": "{ymd if ts < day_end else ymd_next}", "event_timestamp": "{ts}", "event_name": "{name}", '
+                        f'"event_params": [{params}], "event_bundle_sequence_id": "{int(r() * 9e8) + 10**8}"{tail}}}')
+                if ts >= end_us or ts + MIN > as_of:
+                    stats["not_arrived"] += 1
+                    continue
+                (own if ts < day_end else spill).append(line)
+                stats["rows"] += 1
+                stats["distinct"] += 1
+                stats["no_session_key"] += 1
+            continue
+
+        person = int(owner[v])
+        vft = int(ft[v])
+        start = max(start, vft)
+        sid = start // US_PER_S
+        while (v, sid) in used_keys:
+            sid += 1
+            start = max(start, sid * US_PER_S)
+        used_keys.add((v, sid))
+        pseudo = _pseudo(v, vft, seed)
+        first = kind == "new" and start == vft
+        snum = 1 if first else 2 + (start - vft) // (4 * US_PER_DAY)
+        if person >= 0:
+            country = int(country_of[person])
+        else:
+            country = _pick(P["country_cum"], (v * 0.6180339887) % 1.0)
+        geo_list = P["geo"][country]
+        geo = geo_list[v % len(geo_list)]
+        dev = P["devices"][_pick(P["dev_cum"], (v * 0.7548776662) % 1.0)]
+        trf = P["traffic"][_pick(P["traffic_cum"], (v * 0.5698402910) % 1.0)]
+        user_id = ""
+        if person >= 0 and partner_of[person] > 0 and (kind == "purchase" or r() < 0.5):
+            user_id = f', "user_id": "{int(partner_of[person])}"'
+        tail = (f', "user_pseudo_id": "{pseudo}", "user_first_touch_timestamp": "{vft}", "device": {dev}, "geo": {geo}, '
+                f'"traffic_source": {trf}, "stream_id": "{stream_id}", "platform": "WEB"')
+        sess_prefix = (f'{{"key": "ga_session_id", "value": {{"int_value": "{sid}"}}}}, '
+                       f'{{"key": "ga_session_number", "value": {{"int_value": "{snum}"}}}}')
+        eng_param = ('{"key": "session_engaged", "value": {"int_value": "1"}}' if r() < int_rate
+                     else '{"key": "session_engaged", "value": {"string_value": "1"}}')
+
+        # ---- build the event list: (ts, name, page_params, items, ecommerce, engaged_flag, eng_msec)
+        evs = []
+        t = start
+        if first:
+            evs.append((t, "first_visit", "", None, None, False, 0))
+            t += 1
+        evs.append((t, "session_start", "", None, None, False, 0))
+        t += 1
+        u = r()
+        if kind == "purchase":
+            n_pages = 2 + int(r() * 3)
+            style = "purchase"
+        elif u < 0.36:
+            n_pages = 1
+            style = "bounce"
+        elif u < 0.42:
+            n_pages = 1
+            style = "long_single"
+        else:
+            n_pages = 2 + int(r() * 5)
+            style = "browse"
+        flag_engaged = style in ("browse", "purchase") and r() > 0.05
+        landing = pages[int(r() * len(pages))] if r() < 0.5 else prod_pages[int(r() * n_prod)][0]
+        evs.append((t, "page_view", landing, None, None, False, 0))
+        seen_time = 0
+        engaged_now = False
+        atc_items = []
+        for k in range(1, n_pages):
+            dwell = int((4 + r() * 80) * US_PER_S)
+            t += dwell
+            seen_time += dwell
+            engaged_now = flag_engaged and seen_time > 10 * US_PER_S
+            evs.append((t, "user_engagement", "", None, None, engaged_now, dwell // 1000))
+            t += int(r() * 2 * US_PER_S) + 1000
+            pp = prod_pages[int(r() * n_prod)]
+            evs.append((t, "page_view", pp[0], None, None, engaged_now, 0))
+            item = pp[1] + ', "quantity": "1"}'
+            evs.append((t + 300_000, "view_item", pp[0], "[" + item + "]", None, engaged_now, 0))
+            t += 300_000
+            if (style == "purchase" and (k == 1 or r() < 0.5)) or (style == "browse" and r() < 0.12):
+                t += int((2 + r() * 20) * US_PER_S)
+                evs.append((t, "add_to_cart", pp[0], "[" + item + "]", None, engaged_now, 0))
+                atc_items.append(item)
+        if style == "bounce":
+            dwell = int(r() * 8 * US_PER_S) + 100_000
+            t += dwell
+            evs.append((t, "user_engagement", "", None, None, False, dwell // 1000))
+        elif style == "long_single":
+            dwell = int((15 + r() * 120) * US_PER_S)
+            t += dwell
+            evs.append((t, "user_engagement", "", None, None, False, dwell // 1000))
+        if style == "browse" and atc_items and r() < 0.4:
+            t += int((5 + r() * 40) * US_PER_S)
+            evs.append((t, "begin_checkout", P["checkout"], "[" + ", ".join(atc_items) + "]", None, engaged_now, 0))
+        if style == "purchase":
+            o = order
+            items = ", ".join(
+                f'{{"item_id": {_j(code)}, "item_name": {_j(nm)}, "item_category": {_j(cat)}, "price": {price / 100:.2f}, '
+                f'"quantity": "{qty}", "item_revenue": {sub / 100:.2f}}}' for code, nm, cat, price, qty, sub in o.lines)
+            t_checkout = max(t + US_PER_S, o.confirm_us - int((20 + r() * 60) * US_PER_S))
+            evs.append((t_checkout, "begin_checkout", P["checkout"], "[" + items + "]", None, True, 0))
+            total = o.untaxed + o.tax
+            ecom = (f'"ecommerce": {{"total_item_quantity": "{sum(l[4] for l in o.lines)}", "purchase_revenue": {total / 100:.2f}, '
+                    f'"tax_value": {o.tax / 100:.2f}, "shipping_value": 0.0, "unique_items": "{len(o.lines)}", '
+                    f'"transaction_id": {_j(o.name)}}}')
+            extra = (P["thanks"] + f', {{"key": "currency", "value": {{"string_value": "USD"}}}}, '
+                     f'{{"key": "value", "value": {{"double_value": {total / 100:.2f}}}}}, '
+                     f'{{"key": "transaction_id", "value": {{"string_value": {_j(o.name)}}}}}')
+            tp = max(o.confirm_us, t_checkout + US_PER_S)
+            evs.append((tp, "purchase", extra, "[" + items + "]", ecom, True, 0))
+            dwell = int((5 + r() * 30) * US_PER_S)
+            evs.append((tp + dwell, "user_engagement", "", None, None, True, dwell // 1000))
+
+        # ---- emit rows and aggregate what is visible at as_of
+        first_vis = None
+        last_vis = 0
+        v_engaged = False
+        v_pv = 0
+        v_purchase = False
+        v_atc = False
+        v_msec = 0
+        login_at = 2 if user_id else 10**9
+        for i, (ts, name, extra, items, ecom, engaged, msec) in enumerate(evs):
+            if ts >= end_us:
+                break
+            params = sess_prefix
+            if engaged:
+                params += ", " + eng_param
+            if extra:
+                params += ", " + extra
+            if msec:
+                params += f', {{"key": "engagement_time_msec", "value": {{"int_value": "{msec}"}}}}'
+            line = (f'{{"event_date": "{ymd if ts < day_end else ymd_next}", "event_timestamp": "{ts}", '
+                    f'"event_name": "{name}", "event_params": [{params}], '
+                    f'"event_bundle_sequence_id": "{int(r() * 9e8) + 10**8}"{tail}'
+                    + (f", {ecom}" if ecom else "")
+                    + f', "items": {items or "[]"}' + (user_id if i >= login_at else "") + "}")
+            arrival = ts + int(r() * 90 * US_PER_S)
+            is_late = r() < late_rate
+            if is_late:
+                arrival = ts + int((3 + r() * 69) * 3600 * US_PER_S)
+            if arrival > as_of:
+                stats["not_arrived"] += 1
+                continue
+            if is_late:
+                stats["late_arrived"] += 1
+            target = own if ts < day_end else spill
+            target.append(line)
+            stats["rows"] += 1
+            stats["distinct"] += 1
+            if r() < dup_rate:
+                target.append(line)
+                stats["rows"] += 1
+                stats["duplicates"] += 1
+            if first_vis is None or ts < first_vis:
+                first_vis = ts
+            last_vis = max(last_vis, ts)
+            v_engaged = v_engaged or engaged
+            if name == "page_view":
+                v_pv += 1
+            elif name == "purchase":
+                v_purchase = True
+            elif name == "add_to_cart":
+                v_atc = True
+            v_msec += msec
+        if first_vis is None:
+            continue
+        is_eng = v_engaged or (last_vis - first_vis) > 10 * US_PER_S or v_pv >= 2 or v_purchase
+        d = us_to_date(first_vis).isoformat()
+        a = agg.get(d)
+        if a is None:
+            a = agg[d] = [0, 0, 0, 0, 0, 0]
+        a[0] += 1
+        a[1] += int(is_eng)
+        a[2] += int(v_purchase)
+        a[3] += int(v_atc)
+        a[4] += int(v_atc and not v_purchase)
+        a[5] += v_msec
+
+    if own:
+        with open(os.path.join(out_dir, f"events_{ymd}.json"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(own) + "\n")
+    if spill and day_end < end_us:
+        with open(os.path.join(out_dir, f".spill_{ymd_next}.part"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(spill) + "\n")
+    elif spill:
+        stats["rows"] -= len(spill)
+    return day_idx, agg, stats
+
+
+def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None) -> dict:
+    """Write ga4/events_YYYYMMDD.json; return {'sessions_by_day': {...}, 'stats': {...}, 'files': {...}}."""
+    os.makedirs(out_dir, exist_ok=True)
+    n_days = (world.end_us - world.start_us) // US_PER_DAY
+    orng = stream(world.seed, "ga4-orders")
+    by_day: dict[int, list] = {}
+    products = {p[0]: p for p in world.products}
+    for o in world.orders:
+        if o.team != 1 or o.final_state != "sale":
+            continue
+        p = world.persons[o.pid]
+        start = max(o.confirm_us - int(orng.integers(3, 25)) * 60 * US_PER_S, int(world.visitor_first_touch[p.visitor]))
+        lines = [(products[l.product_id][2], products[l.product_id][3], products[l.product_id][5], l.price_cents, l.qty,
+                  l.subtotal)
+                 for l in o.lines if l.display_type is None]
+        wo = WebOrder(start, o.confirm_us, o.name, p.partner_id, p.visitor, p.country, lines, o.untaxed, o.tax)
+        by_day.setdefault((start - world.start_us) // US_PER_DAY, []).append(wo)
+    from .config import DEFAULT_DAYS, SCALES
+    _G.clear()
+    _G.update({
+        "seed": world.seed, "as_of": as_of, "dirt": world.dirt, "out_dir": out_dir, "prep": _prepare(world.products),
+        "visitor_ft": world.visitor_first_touch, "visitor_person": world.visitor_person,
+        "person_partner": np.array([p.partner_id for p in world.persons], dtype=np.int64),
+        "person_country": np.array([p.country for p in world.persons], dtype=np.int64),
+        "stream_id": world.ids["ga4"]["stream_id"], "end_us": world.end_us, "n_days": n_days,
+        "events_per_day": SCALES[world.scale].ga4_events / DEFAULT_DAYS,
+    })
+    tasks = [(d, world.start_us + d * US_PER_DAY, by_day.get(d, [])) for d in range(n_days)
+             if world.start_us + d * US_PER_DAY <= as_of]
+    workers = workers or min(len(tasks), os.cpu_count() or 1) or 1
+    results = []
+    if workers > 1 and len(tasks) > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            results = list(pool.imap_unordered(_day_worker, tasks, chunksize=1))
+    else:
+        results = [_day_worker(t) for t in tasks]
+    _G.clear()
+    results.sort(key=lambda x: x[0])
+    # append each day's spill (sessions that crossed midnight) to the next day's file, in day order
+    for name in sorted(os.listdir(out_dir)):
+        if name.startswith(".spill_"):
+            ymd = name[len(".spill_"):-len(".part")]
+            with open(os.path.join(out_dir, name), "rb") as src, open(os.path.join(out_dir, f"events_{ymd}.json"), "ab") as dst:
+                dst.write(src.read())
+            os.remove(os.path.join(out_dir, name))
+    sessions_by_day: dict = {}
+    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0}
+    for _, agg, st in results:
+        for k in stats:
+            stats[k] += st[k]
+        for d, a in agg.items():
+            cur = sessions_by_day.setdefault(d, [0, 0, 0, 0, 0, 0])
+            for i in range(6):
+                cur[i] += a[i]
+    files = {}
+    for name in sorted(os.listdir(out_dir)):
+        if name.startswith("events_"):
+            with open(os.path.join(out_dir, name), "rb") as fh:
+                files[name] = sum(1 for _ in fh)
+    stats["rows"] = sum(files.values())
+    return {"sessions_by_day": dict(sorted(sessions_by_day.items())), "stats": stats, "files": files}

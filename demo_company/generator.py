@@ -1,0 +1,94 @@
+"""Orchestrates one generation: truth → every system's files → answer key → manifest."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+from . import answer_key, crm, erp
+from .config import DEFAULT_DAYS, DEFAULT_START, SCALES, scaled_dirt
+from .ga4 import generate_ga4
+from .util import parse_as_of, us_to_dt, write_jsonl
+from .world import build_world
+
+
+def _iso(us: int) -> str:
+    return us_to_dt(us).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
+             start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
+             dirt_scale: float = 1.0, workers: int | None = None) -> dict:
+    """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
+
+    Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
+    `as_of` (ISO date/datetime, UTC; default: the window end) fixes what every system shows.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {sorted(SCALES)}")
+    start_date = dt.date.fromisoformat(start) if isinstance(start, str) else (start or DEFAULT_START)
+    dirt_rates = scaled_dirt(dirt, dirt_scale)
+    world = build_world(int(seed), SCALES[scale], start_date, int(days), dirt_rates)
+    as_of_us = parse_as_of(as_of) if as_of else world.end_us
+    out_dir = os.fspath(out_dir)
+    for sub in ("odoo", "api/hubspot", "api/google_reviews", "api/trustpilot", "ga4"):
+        os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+    for name in os.listdir(os.path.join(out_dir, "ga4")):       # a re-run must not keep stale days
+        if name.startswith("events_") or name.startswith(".spill_"):
+            os.remove(os.path.join(out_dir, "ga4", name))
+    counts: dict = {}
+
+    rows = erp.build_rows(world, as_of_us)
+    counts["odoo/odoo.sqlite"] = erp.write_sqlite(os.path.join(out_dir, "odoo", "odoo.sqlite"), rows)
+
+    hs = os.path.join(out_dir, "api", "hubspot")
+    hub = {
+        "contacts": crm.contact_rows(world, as_of_us),
+        "companies": crm.companies(world, as_of_us),
+        "deals": crm.deals(world, as_of_us),
+        "tickets": crm.tickets(world, as_of_us),
+        "feedback_submissions": crm.feedback(world, as_of_us),
+        "associations": crm.associations(world, as_of_us),
+    }
+    for name, recs in hub.items():
+        counts[f"api/hubspot/{name}.jsonl"] = write_jsonl(os.path.join(hs, f"{name}.jsonl"), recs)
+    counts["api/hubspot/email_events.jsonl"] = write_jsonl(os.path.join(hs, "email_events.jsonl"),
+                                                          crm.email_events(world, as_of_us))
+    g = crm.google_reviews(world, as_of_us)
+    counts["api/google_reviews/reviews.jsonl"] = write_jsonl(os.path.join(out_dir, "api", "google_reviews", "reviews.jsonl"), g)
+    t = crm.trustpilot_reviews(world, as_of_us)
+    counts["api/trustpilot/reviews.jsonl"] = write_jsonl(os.path.join(out_dir, "api", "trustpilot", "reviews.jsonl"), t)
+
+    ga = generate_ga4(world, os.path.join(out_dir, "ga4"), as_of_us, workers=workers)
+    counts["ga4"] = ga["files"]
+
+    key = answer_key.compute(world, as_of_us, ga)
+    expected = key["expected"]
+    for table, n in counts["odoo/odoo.sqlite"].items():
+        expected[f"odoo.{table}"] = {"records": n, "quarantined": {}, "duplicates": 0}
+    for name in ("contacts", "companies", "deals", "tickets", "associations"):
+        expected[f"hubspot.{name}"] = {"records": counts[f"api/hubspot/{name}.jsonl"], "quarantined": {}, "duplicates": 0}
+    window = {"start": _iso(world.start_us)[:10], "end": _iso(world.end_us)[:10]}
+    ak = {"window": window, "as_of": _iso(as_of_us), "kpis": key["rows"],
+          "expected": dict(sorted(expected.items())), "identity": key["identity"]}
+    with open(os.path.join(out_dir, "answer_key.json"), "w", encoding="utf-8") as fh:
+        json.dump(ak, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+
+    manifest = {
+        "company": "Hidden Cafe", "domain": "hidden-cafe.example.com",
+        "seed": int(seed), "scale": scale, "window": window, "as_of": _iso(as_of_us),
+        "days": int(days), "dirt": dirt_rates,
+        "counts": counts,
+        "hubspot": {"portal_id": world.ids["hubspot"]["portal_id"], "token": world.ids["hubspot"]["token"]},
+        "google": world.ids["google"],
+        "trustpilot": world.ids["trustpilot"],
+        "ga4": world.ids["ga4"],
+    }
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+    return manifest
+
+
+__all__ = ["generate"]
