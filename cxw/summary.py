@@ -70,6 +70,8 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
 
 
 def _fmt(v) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        v = int(v)
     if isinstance(v, float):
         return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.2f}"
     if isinstance(v, int):

@@ -50,10 +50,18 @@ def load_raw() -> dict:
     return load_into_duckdb(p.raw, p.build_db)
 
 
-def dbt_build() -> dict:
+def dbt_build(data_interval_end=None) -> dict:
+    """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly."""
+    import os
+
     from .dbt import run_dbt
 
+    if data_interval_end is not None and "CXW_KPI_WINDOW_END" not in os.environ:
+        os.environ["CXW_KPI_WINDOW_END"] = _as_utc(data_interval_end).date().isoformat()
+    if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
+        os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
     report = run_dbt(["build"])
+    report["kpi_window"] = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
     report.pop("log_tail", None)
     nodes = report.get("results", {}).pop("nodes", [])
     report["slowest"] = sorted(nodes, key=lambda n: -n["seconds"])[:5]

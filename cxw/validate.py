@@ -64,7 +64,7 @@ def validate(run_id: str, build_db: Path | None = None, out_dir: Path | None = N
         results: list[dict] = []
         for schema, table in tables:
             name = f"{schema}.{table}"
-            df = con.execute(f'select * from "{schema}"."{table}"').arrow().read_all().to_pandas()
+            df = con.sql(f'select * from "{schema}"."{table}"').to_arrow_table().to_pandas()
             string_cols = [c for c, t in zip(df.columns, df.dtypes) if str(t) in ("object", "string", "str")]
             checks = list(SUITES[name](list(df.columns))) if name in SUITES else []
             for chk in pii_checks(string_cols):
@@ -85,7 +85,7 @@ def validate(run_id: str, build_db: Path | None = None, out_dir: Path | None = N
                 cfg = er.expectation_config
                 results.append({
                     "suite": name, "table": name, "expectation": cfg.type,
-                    "column": cfg.kwargs.get("column"), "row_condition": cfg.kwargs.get("row_condition"),
+                    "column": cfg.kwargs.get("column"), "row_condition": _condition(cfg.kwargs.get("row_condition")),
                     "severity": cfg.meta.get("severity", "error"), "why": cfg.meta.get("why", ""),
                     "success": bool(er.success), "rows": int(len(df)),
                     "unexpected_count": (er.result or {}).get("unexpected_count"),
@@ -108,6 +108,14 @@ def validate(run_id: str, build_db: Path | None = None, out_dir: Path | None = N
             f"{len(errors)} error-severity check(s) failed; publish blocked. Results: {out_dir / 'validation.json'}\n  "
             + "\n  ".join(_describe(e) for e in errors[:20]))
     return report
+
+
+def _condition(c):
+    if c is None or isinstance(c, str):
+        return c
+    if isinstance(c, dict):
+        return c.get("pass_through_filter") or str(c)
+    return getattr(c, "pass_through_filter", None) or str(c)
 
 
 def _scalar(v):

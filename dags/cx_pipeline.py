@@ -59,10 +59,10 @@ def cx_pipeline():
         return tasks.load_raw()
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=60))
-    def dbt_build() -> dict:
+    def dbt_build(data_interval_end=None) -> dict:
         from cxw import tasks
 
-        return tasks.dbt_build()
+        return tasks.dbt_build(data_interval_end)
 
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
     def validate(run_id=None) -> dict:

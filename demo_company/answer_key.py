@@ -29,6 +29,11 @@ KPIS = [
 KPI_NAMES = [k[0] for k in KPIS]
 
 
+
+def _trunc(us: int, precision_us: int) -> int:
+    """A timestamp in µs cut to the precision at which its vendor's API exposes it."""
+    return us - us % precision_us
+
 def _month(d: str) -> str:
     return d[:8] + "01"
 
@@ -115,7 +120,10 @@ def compute(world, as_of: int, ga4: dict) -> dict:
         acc["review_positive_share"].add(day, int(stars >= 4), 1)
         acc["review_reply_rate"].add(day, int(replied), 1)
         if replied:
-            quant["review_reply_time"].append((day, (r.reply_us - r.created_us) / US_PER_H))
+            # Durations as the warehouse can see them: at each vendor's timestamp precision (Google RFC 3339 with
+            # microseconds, Trustpilot ISO-8601 seconds).
+            prec = 1 if r.source == "google" else 1_000_000
+            quant["review_reply_time"].append((day, (_trunc(r.reply_us, prec) - _trunc(r.created_us, prec)) / US_PER_H))
 
     # ---- web sessions (aggregated by the GA4 workers over the rows that arrived by as_of)
     for day, (n, eng, purch, atc, atc_np, msec) in ga4["sessions_by_day"].items():
@@ -162,10 +170,14 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     for t in world.tickets:
         if t.created_us > as_of:
             continue
+        # HubSpot datetimes carry milliseconds
+        created_ms = _trunc(t.created_us, 1000)
         if t.reply_us <= as_of and in_window(t.created_us):
-            quant["first_response"].append((us_to_date(t.created_us).isoformat(), (t.reply_us - t.created_us) / US_PER_H))
+            quant["first_response"].append((us_to_date(t.created_us).isoformat(),
+                                            (_trunc(t.reply_us, 1000) - created_ms) / US_PER_H))
         if t.closed_us and t.closed_us <= as_of and in_window(t.closed_us):
-            quant["resolution"].append((us_to_date(t.closed_us).isoformat(), (t.closed_us - t.created_us) / US_PER_H))
+            quant["resolution"].append((us_to_date(t.closed_us).isoformat(),
+                                        (_trunc(t.closed_us, 1000) - created_ms) / US_PER_H))
 
     # ---- email: unit = (campaign, recipient), dated by the campaign's first SENT
     camp_first: dict[int, int] = {}

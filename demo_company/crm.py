@@ -117,7 +117,7 @@ def feedback(world, as_of: int):
         modified = f.modified_us if f.modified_us <= as_of else f.submitted_us
         survey_id, survey_name = texts.SURVEYS[f.survey]
         group = None
-        if f.survey == "NPS" and f.quarantine not in ("out_of_scale", "non_numeric"):
+        if f.survey == "NPS" and f.quarantine not in ("score_out_of_range", "score_not_numeric"):
             group = "PROMOTER" if f.score >= 9 else ("PASSIVE" if f.score >= 7 else "DETRACTOR")
         # HubSpot fills the sentiment later for the records that were edited after submission
         sentiment = _sentiment(f) if (f.modified_us == f.submitted_us or f.modified_us <= as_of) else None
@@ -195,7 +195,7 @@ def google_reviews(world, as_of: int):
                     if not r.anonymous else {"isAnonymous": True})
         replied = r.reply_text is not None and r.reply_us <= as_of
         rev = {"name": f"{loc}/reviews/{r.rid}", "reviewId": r.rid, "reviewer": reviewer,
-               "starRating": "STAR_RATING_UNSPECIFIED" if r.quarantine == "unspecified_rating" else STAR_ENUM[r.stars],
+               "starRating": "STAR_RATING_UNSPECIFIED" if r.quarantine == "rating_invalid" else STAR_ENUM[r.stars],
                "createTime": rfc3339_us(r.created_us), "updateTime": rfc3339_us(r.reply_us if replied else r.created_us)}
         if r.comment is not None:
             rev["comment"] = r.comment

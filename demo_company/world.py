@@ -191,7 +191,7 @@ class Review:
     order_name: str | None = None
     referral_email: str | None = None
     offset_min: int = 0
-    quarantine: str | None = None    # missing_id / unspecified_rating
+    quarantine: str | None = None    # missing_id / rating_invalid
     display_name: str = ""
     anonymous: bool = False
 
@@ -541,13 +541,13 @@ def _surveys(seed, persons, orders, pickings, tickets, start_us, end_us, dirt) -
         u = rng.random()
         if u < dirt["feedback_out_of_scale_rate"]:
             raw = {"NPS": "11", "CSAT": _choice(rng, ["0", "6"]), "CES": "8"}[survey]
-            quarantine = "out_of_scale"
+            quarantine = "score_out_of_range"
         elif u < dirt["feedback_out_of_scale_rate"] + dirt["feedback_non_numeric_rate"]:
             raw = _choice(rng, ["five", "", "N/A", "4.5/5"])
-            quarantine = "non_numeric"
+            quarantine = "score_not_numeric"
         elif u < dirt["feedback_out_of_scale_rate"] + dirt["feedback_non_numeric_rate"] + dirt["feedback_bad_timestamp_rate"]:
             raw_ts = _choice(rng, ["2025-02-30T25:61:00Z", "2025-13-01T00:00:00Z", "0000-00-00T00:00:00Z"])
-            quarantine = "unparseable_timestamp"
+            quarantine = "bad_timestamp"
         modified = ts
         if rng.random() < dirt["record_update_rate"] * 0.3:
             modified = ts + int(rng.integers(US_PER_H, 20 * US_PER_DAY))
@@ -656,7 +656,7 @@ def _reviews(seed, persons, orders, pickings, start_us, end_us, dirt) -> list:
         r = Review("google", "AbFvOq" + hex_id(rng, 15), pid, loc, stars, created, text, lang, rtext, rts, display_name=name)
         r.anonymous = rng.random() < 0.05
         if rng.random() < dirt["google_unspecified_rating_rate"]:
-            r.quarantine = "unspecified_rating"
+            r.quarantine = "rating_invalid"
         out.append(r)
     out = [r for r in out if r.created_us < end_us]
     out.sort(key=lambda r: (r.source, r.created_us, r.rid))

@@ -27,7 +27,7 @@ def _ranges_for_kpis() -> list[Check]:
     checks = []
     groups = {
         "nps": (-100, 100),
-        "csat_pct": (0, 100), "ces_easy_pct": (0, 100),
+        "csat_pct": (0, 100), "ces_easy_pct": (0, 100), "retention_rate": (0, 100),
         "csat_mean": (1, 5), "ces_mean": (1, 7), "review_rating_avg": (1, 5),
     }
     for kpi, (lo, hi) in groups.items():
@@ -37,7 +37,7 @@ def _ranges_for_kpis() -> list[Check]:
                             why=f"{kpi} outside [{lo}, {hi}]"))
     checks.append(Check("ExpectColumnValuesToBeBetween",
                         {"column": "value", "min_value": 0, "max_value": 1,
-                         "row_condition": 'kpi.str.endswith("_rate") | kpi.str.endswith("_share")',
+                         "row_condition": '(kpi.str.endswith("_rate") | kpi.str.endswith("_share")) & (kpi != "retention_rate")',
                          "condition_parser": "pandas"},
                         why="a rate or share outside [0, 1]"))
     return checks

@@ -99,6 +99,33 @@ def test_published_kpis_equal_the_answer_key(demo_run):
     assert not extra[:1], f"rows the answer key does not have: {extra[:10]}"
 
 
+def test_every_record_is_staged_or_quarantined_as_the_answer_key_expects(demo_run):
+    """Nothing lost: per source/entity, staged = distinct records − quarantined, and quarantine reasons and counts
+    equal the generator's truth; the load ledger balances for every load."""
+    home, _, _ = demo_run
+    key = _answer_key(home)["expected"]
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
+    staged = dict(((s + "." + e), n) for s, e, n in con.execute(
+        "select source, entity, sum(staged) from staging.load_ledger group by all").fetchall())
+    quarantined: dict[str, dict[str, int]] = {}
+    for s, e, reason, n in con.execute("select source, entity, reason, count(*) from staging.quarantine "
+                                       "group by all").fetchall():
+        quarantined.setdefault(f"{s}.{e}", {})[reason] = n
+    unbalanced = con.execute("select count(*) from staging.load_ledger "
+                             "where extracted <> staged + quarantined + duplicates").fetchone()[0]
+    con.close()
+    assert unbalanced == 0
+    problems = []
+    for entity, exp in key.items():
+        q = quarantined.get(entity, {})
+        if q != exp["quarantined"]:
+            problems.append(f"{entity}: quarantined {q} != expected {exp['quarantined']}")
+        want = exp["records"] - sum(exp["quarantined"].values())
+        if staged.get(entity) != want:
+            problems.append(f"{entity}: staged {staged.get(entity)} != expected {want}")
+    assert not problems, "\n".join(problems)
+
+
 def test_no_plaintext_pii_in_the_published_file(demo_run):
     home, _, _ = demo_run
     import re

@@ -1,0 +1,12 @@
+-- Month rows of additive KPIs equal the sums of their day rows (counts re-aggregate, ratios are never averaged).
+with days as (
+    select cast(date_trunc('month', kpi_date) as date) as period_start, kpi,
+           sum(numerator) as numerator, sum(n) as n
+    from {{ ref('kpi_daily') }}
+    group by 1, 2
+)
+select m.period_start, m.kpi, m.numerator, d.numerator as day_numerator, m.n, d.n as day_n
+from {{ ref('kpi_period') }} as m
+inner join days as d on d.period_start = m.period_start and d.kpi = m.kpi
+where m.grain = 'month'
+  and (abs(m.numerator - d.numerator) > 1e-6 * greatest(1, abs(d.numerator)) or m.n <> d.n)

@@ -1,0 +1,63 @@
+{# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. #}
+with links as (
+    select * from {{ ref('int_identity_links') }}
+),
+
+partners as (
+    select * from {{ ref('stg_odoo__res_partners') }}
+),
+
+contacts as (
+    select * from {{ ref('stg_hubspot__contacts') }}
+),
+
+orders as (
+    select l.person_id, min(o.ordered_at) as first_order_at, count(*) as confirmed_orders,
+           sum(o.amount_untaxed) as lifetime_net_revenue
+    from {{ ref('stg_odoo__sale_orders') }} as o
+    inner join links as l on l.source = 'odoo' and l.source_id = cast(o.partner_id as varchar)
+    where o.state = 'sale'
+    group by 1
+),
+
+people as (
+    select
+        l.person_id,
+        min(case when l.source = 'odoo' then p.partner_id end) as odoo_partner_id,
+        min(case when l.source = 'hubspot' then c.contact_id end) as hubspot_contact_id,
+        count(case when l.source = 'hubspot' then 1 end) as hubspot_contacts,
+        max(coalesce(p.email_hash, c.email_hash)) as email_hash,
+        max(coalesce(p.phone_hash, c.phone_hash)) as phone_hash,
+        max(coalesce(p.name_hash, c.name_hash)) as name_hash,
+        max(p.country_id) as country_id,
+        min(coalesce(p.created_at, c.created_at)) as first_seen_at,
+        min(l.rule) as identity_rule
+    from links as l
+    left join partners as p on l.source = 'odoo' and cast(p.partner_id as varchar) = l.source_id
+    left join contacts as c on l.source = 'hubspot' and c.contact_id = l.source_id
+    where l.source in ('odoo', 'hubspot')
+    group by 1
+)
+
+select
+    p.person_id as person_sk,
+    p.odoo_partner_id,
+    p.hubspot_contact_id,
+    p.hubspot_contacts,
+    p.email_hash,
+    p.phone_hash,
+    p.name_hash,
+    p.country_id,
+    p.first_seen_at,
+    o.first_order_at,
+    coalesce(o.confirmed_orders, 0) as confirmed_orders,
+    coalesce(o.lifetime_net_revenue, 0) as lifetime_net_revenue,
+    o.first_order_at is not null as is_customer,
+    p.identity_rule
+from people as p
+left join orders as o on o.person_id = p.person_id
+
+union all
+
+select
+    '-1', null, null, 0, null, null, null, null, null, null, 0, 0, false, 'unknown_member'

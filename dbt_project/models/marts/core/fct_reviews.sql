@@ -1,0 +1,51 @@
+{# Google and Trustpilot reviews on one 1-5 scale. Reply time = reply - review creation, hours. #}
+with google as (
+    select
+        'google' as review_source,
+        review_id,
+        '-1' as person_sk,
+        rating,
+        created_at,
+        has_reply,
+        reply_at,
+        comment_text
+    from {{ ref('stg_google_reviews__reviews') }}
+),
+
+trustpilot as (
+    select
+        'trustpilot' as review_source,
+        r.review_id,
+        coalesce(l.person_id, '-1') as person_sk,
+        r.rating,
+        r.created_at,
+        r.has_reply,
+        r.reply_at,
+        r.comment_text
+    from {{ ref('stg_trustpilot__reviews') }} as r
+    left join {{ ref('int_identity_links') }} as l
+        on l.source = 'trustpilot' and l.source_id = r.review_id
+),
+
+unioned as (
+    select * from google
+    union all
+    select * from trustpilot
+)
+
+select
+    review_source || ':' || review_id as review_key,
+    review_source,
+    review_id,
+    person_sk,
+    rating,
+    rating <= 2 as is_negative,
+    rating >= 4 as is_positive,
+    created_at,
+    cast(created_at as date) as created_date,
+    has_reply,
+    reply_at,
+    case when has_reply and reply_at is not null
+         then {{ seconds_between('created_at', 'reply_at') }} / 3600.0 end as reply_hours,
+    comment_text is not null as has_comment
+from unioned

@@ -1,0 +1,205 @@
+{# KPIs per month and for the whole window. Additive KPIs are re-aggregated from the daily counts (sums of
+   numerators and denominators, ratio recomputed); medians / p90 (quantile_cont) and customer KPIs over resolved
+   persons are computed from the facts, since they cannot be re-aggregated. period_end is exclusive. #}
+with day_counts as (
+    select * from {{ ref('int_kpi_day_counts') }}
+),
+
+window_bounds as (
+    -- always one row (aggregate): the configured window, else the extent of the data
+    select
+        coalesce({{ "cast('" ~ var('kpi_window_start') ~ "' as date)" if var('kpi_window_start') else 'cast(null as date)' }},
+                 min(kpi_date)) as window_start,
+        coalesce({{ "cast('" ~ var('kpi_window_end') ~ "' as date)" if var('kpi_window_end') else 'cast(null as date)' }},
+                 cast(max(kpi_date) + interval '1 day' as date)) as window_end
+    from day_counts
+),
+
+-- ---------------------------------------------------------------- additive KPIs
+additive_month as (
+    select
+        'month' as grain,
+        cast(date_trunc('month', kpi_date) as date) as period_start,
+        kpi,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator,
+        sum(n) as n
+    from day_counts
+    group by 1, 2, 3
+),
+
+additive_window as (
+    select
+        'window' as grain,
+        w.window_start as period_start,
+        d.kpi,
+        sum(d.numerator) as numerator,
+        sum(d.denominator) as denominator,
+        sum(d.n) as n
+    from day_counts as d
+    cross join window_bounds as w
+    group by 1, 2, 3
+),
+
+-- ---------------------------------------------------------------- durations (median / p90 hours)
+durations as (
+    select 'review_reply_time' as measure, created_date as event_date, reply_hours as hours
+    from {{ ref('fct_reviews') }}
+    where has_reply and reply_hours is not null
+    union all
+    select 'first_response', created_date, first_response_hours
+    from {{ ref('fct_support_tickets') }}
+    where first_response_hours is not null
+    union all
+    select 'resolution', closed_date, resolution_hours
+    from {{ ref('fct_support_tickets') }}
+    where is_closed and resolution_hours is not null
+),
+
+durations_in_window as (
+    select d.*, w.window_start
+    from durations as d
+    cross join window_bounds as w
+    where d.event_date >= w.window_start and d.event_date < w.window_end
+),
+
+duration_stats as (
+    select
+        'month' as grain,
+        cast(date_trunc('month', event_date) as date) as period_start,
+        measure,
+        {{ quantile('hours', 0.5) }} as median_h,
+        {{ quantile('hours', 0.9) }} as p90_h,
+        count(*) as n
+    from durations_in_window
+    group by 1, 2, 3
+    union all
+    select
+        'window',
+        window_start,
+        measure,
+        {{ quantile('hours', 0.5) }},
+        {{ quantile('hours', 0.9) }},
+        count(*)
+    from durations_in_window
+    group by 1, 2, 3
+),
+
+duration_kpis as (
+    select grain, period_start, measure || '_median_h' as kpi, median_h as value, n from duration_stats
+    union all
+    select grain, period_start, measure || '_p90_h', p90_h, n from duration_stats
+),
+
+-- ---------------------------------------------------------------- customers (resolved persons)
+customer_orders as (
+    select
+        case when person_sk = '-1' then 'odoo_partner:' || cast(partner_id as varchar) else person_sk end as customer_id,
+        order_date
+    from {{ ref('fct_orders') }}
+    where is_confirmed
+),
+
+first_orders as (
+    select customer_id, cast(date_trunc('month', min(order_date)) as date) as first_month
+    from customer_orders
+    group by 1
+),
+
+orders_in_window as (
+    select c.*, w.window_start
+    from customer_orders as c
+    cross join window_bounds as w
+    where c.order_date >= w.window_start and c.order_date < w.window_end
+),
+
+per_customer as (
+    select 'month' as grain, cast(date_trunc('month', order_date) as date) as period_start, customer_id, count(*) as orders
+    from orders_in_window
+    group by 1, 2, 3
+    union all
+    select 'window', window_start, customer_id, count(*)
+    from orders_in_window
+    group by 1, 2, 3
+),
+
+customer_stats as (
+    select
+        grain,
+        period_start,
+        sum(orders) as orders,
+        count(*) as customers,
+        sum(case when orders >= 2 then 1 else 0 end) as repeat_customers
+    from per_customer
+    group by 1, 2
+),
+
+customer_months as (
+    select distinct customer_id, cast(date_trunc('month', order_date) as date) as month_start
+    from customer_orders
+),
+
+retention as (
+    select
+        m.month_start as period_start,
+        count(distinct e.customer_id) as active,
+        count(distinct case when f.first_month = m.month_start then e.customer_id end) as new_customers,
+        count(distinct s.customer_id) as previous_active
+    from (select distinct month_start from customer_months) as m
+    left join customer_months as e on e.month_start = m.month_start
+    left join first_orders as f on f.customer_id = e.customer_id
+    left join customer_months as s on s.month_start = cast(m.month_start - interval '1 month' as date)
+    group by 1
+),
+
+customer_kpis as (
+    select grain, period_start, 'purchase_frequency' as kpi,
+           cast(orders as double) as numerator, cast(customers as double) as denominator, customers as n
+    from customer_stats
+    union all
+    select grain, period_start, 'repeat_customer_rate',
+           cast(repeat_customers as double), cast(customers as double), customers
+    from customer_stats
+    union all
+    select 'month', r.period_start, 'retention_rate',
+           cast(r.active - r.new_customers as double), cast(r.previous_active as double), r.previous_active
+    from retention as r
+    cross join window_bounds as w
+    where r.period_start >= w.window_start and r.period_start < w.window_end
+),
+
+-- ---------------------------------------------------------------- all rows
+ratio_rows as (
+    select grain, period_start, kpi, numerator, denominator,
+           {{ kpi_value('kpi', 'numerator', 'denominator') }} as value, n
+    from (
+        select * from additive_month
+        union all
+        select * from additive_window
+        union all
+        select * from customer_kpis
+    ) as r
+),
+
+all_rows as (
+    select * from ratio_rows
+    union all
+    select grain, period_start, kpi, cast(null as double), cast(null as double), value, n from duration_kpis
+)
+
+select
+    cast(a.grain as varchar) as grain,
+    a.period_start,
+    case when a.grain = 'month' then cast(a.period_start + interval '1 month' as date) else w.window_end end as period_end,
+    cast('all' as varchar) as channel,
+    cast('all' as varchar) as segment,
+    a.kpi,
+    a.numerator,
+    a.denominator,
+    a.value,
+    cast(a.n as bigint) as n,
+    a.n < {{ var('low_sample_min') }} as is_low_sample
+from all_rows as a
+cross join window_bounds as w
+-- like kpi_daily, no rows without a sample; retention_rate keeps its months with S = 0 (value null)
+where a.n > 0 or a.kpi = 'retention_rate'

@@ -1,0 +1,42 @@
+with source as (
+    select
+        *,
+        row_number() over (
+            partition by _export_date, event_timestamp, event_name, user_pseudo_id, event_bundle_sequence_id,
+                {{ value_fingerprint("event_params") }}
+            order by _record_seq
+        ) as _dup_rank
+    from {{ ref('base_ga4__events') }}
+    where is_current_delivery
+),
+
+renamed as (
+    select
+        -- ids
+        cast(_load_id as varchar) || ':' || cast(_record_seq as varchar) as event_key,
+        nullif(cast(user_pseudo_id as varchar), '') as user_pseudo_id,
+        nullif(cast(user_id as varchar), '') as user_id,
+        {{ ga4_param_int('ga_session_id') }} as ga_session_id,
+        {{ ga4_param_int('ga_session_number') }} as ga_session_number,
+        -- strings
+        lower(replace(trim(cast(event_name as varchar)), ' ', '_')) as event_name,
+        {{ ga4_param_str('page_location') }} as page_location,
+        cast(device.category as varchar) as device_category,
+        cast(geo.country as varchar) as country,
+        -- numerics / booleans
+        coalesce({{ ga4_param_int('engagement_time_msec') }}, 0) as engagement_time_msec,
+        coalesce({{ ga4_param_str('session_engaged') }} = '1', false)
+            or coalesce({{ ga4_param_raw_int('session_engaged') }} = '1', false) as is_session_engaged,
+        -- timestamps / dates
+        {{ epoch_us_to_ts('event_timestamp') }} as event_at,
+        try_cast(event_timestamp as bigint) as event_timestamp_us,
+        try_strptime(cast(event_date as varchar), '%Y%m%d')::date as event_date,
+        cast(_export_date as varchar) as export_date,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+    where _dup_rank = 1
+)
+
+select * from renamed

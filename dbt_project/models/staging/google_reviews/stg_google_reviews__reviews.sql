@@ -1,0 +1,30 @@
+with source as (
+    {{ ranked_good_rows('base_google_reviews__reviews', 'review_id', 'updated_at') }}
+),
+
+renamed as (
+    select
+        -- ids
+        review_id,
+        location_name,
+        -- pii (hashed)
+        reviewer_name_hash,
+        is_anonymous,
+        -- strings
+        comment_text,
+        reply_text,
+        -- numerics
+        rating,
+        -- timestamps
+        created_at,
+        updated_at,
+        case when reply_at is not null or reply_text is not null then true else false end as has_reply,
+        reply_at,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+    where _version_rank = 1
+)
+
+select * from renamed

@@ -1,0 +1,22 @@
+with source as (
+    select * from {{ source('odoo', 'product_category') }}
+),
+
+typed as (
+    select
+        try_cast(id as bigint) as category_id,
+        try_cast(parent_id as bigint) as parent_category_id,
+        cast(name as varchar) as category_name,
+        cast(complete_name as varchar) as category_path,
+        {{ try_ts('create_date') }} as created_at,
+        {{ try_ts('write_date') }} as updated_at,
+        write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+)
+
+select *,
+    case when category_id is null then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
+from typed

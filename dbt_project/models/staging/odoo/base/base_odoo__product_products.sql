@@ -1,0 +1,22 @@
+with source as (
+    select * from {{ source('odoo', 'product_product') }}
+),
+
+typed as (
+    select
+        try_cast(id as bigint) as product_id,
+        try_cast(product_tmpl_id as bigint) as product_template_id,
+        cast(default_code as varchar) as product_code,
+        coalesce(try_cast(active as boolean), true) as is_active,
+        {{ try_ts('create_date') }} as created_at,
+        {{ try_ts('write_date') }} as updated_at,
+        write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+)
+
+select *,
+    case when product_id is null then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
+from typed

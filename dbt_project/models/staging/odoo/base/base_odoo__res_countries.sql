@@ -1,0 +1,17 @@
+with source as (
+    select * from {{ source('odoo', 'res_country') }}
+),
+
+typed as (
+    select
+        try_cast(id as bigint) as country_id,
+        cast(code as varchar) as country_code,
+        coalesce({{ json_text('name', 'en_US') }}, cast(name as varchar)) as country_name,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+)
+
+select *, case when country_id is null then 'missing_id' end as quarantine_reason
+from typed

@@ -1,0 +1,37 @@
+with source as (
+    select * from {{ source('odoo', 'stock_picking') }}
+),
+
+typed as (
+    select
+        -- ids
+        try_cast(id as bigint) as picking_id,
+        cast(name as varchar) as picking_name,
+        cast(origin as varchar) as origin,
+        try_cast(sale_id as bigint) as order_id,
+        try_cast(partner_id as bigint) as partner_id,
+        try_cast(picking_type_id as bigint) as picking_type_id,
+        -- strings
+        cast(state as varchar) as state,
+        -- timestamps
+        {{ try_ts('scheduled_date') }} as scheduled_at,
+        {{ try_ts('date_deadline') }} as deadline_at,
+        {{ try_ts('date_done') }} as done_at,
+        {{ try_ts('create_date') }} as created_at,
+        {{ try_ts('write_date') }} as updated_at,
+        (date_done is not null and {{ try_ts('date_done') }} is null)
+            or (scheduled_date is not null and {{ try_ts('scheduled_date') }} is null)
+            or (write_date is not null and {{ try_ts('write_date') }} is null) as _bad_ts,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+)
+
+select
+    *,
+    case
+        when picking_id is null then 'missing_id'
+        when _bad_ts then 'bad_timestamp'
+    end as quarantine_reason
+from typed

@@ -1,0 +1,84 @@
+{# Every raw row that failed typing, with its reason; nothing is dropped silently. #}
+{{ config(materialized='table') }}
+
+{{ quarantine_rows('odoo', 'res_country', 'base_odoo__res_countries', "country_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'res_currency', 'base_odoo__res_currencies', "currency_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'crm_team', 'base_odoo__crm_teams', "team_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'res_partner', 'base_odoo__res_partners', "partner_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'product_category', 'base_odoo__product_categories', "category_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'product_template', 'base_odoo__product_templates', "product_template_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'product_product', 'base_odoo__product_products', "product_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'sale_order', 'base_odoo__sale_orders', "order_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'sale_order_line', 'base_odoo__sale_order_lines', "order_line_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'stock_picking_type', 'base_odoo__stock_picking_types', "picking_type_id") }}
+
+union all
+
+{{ quarantine_rows('odoo', 'stock_picking', 'base_odoo__stock_pickings', "picking_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'contacts', 'base_hubspot__contacts', "contact_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'companies', 'base_hubspot__companies', "company_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'deals', 'base_hubspot__deals', "deal_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'tickets', 'base_hubspot__tickets', "ticket_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'feedback_submissions', 'base_hubspot__feedback_submissions', "feedback_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'associations', 'base_hubspot__associations', "association_id") }}
+
+union all
+
+{{ quarantine_rows('hubspot', 'email_events', 'base_hubspot__email_events', "email_event_id") }}
+
+union all
+
+{{ quarantine_rows('google_reviews', 'reviews', 'base_google_reviews__reviews', "review_id") }}
+
+union all
+
+{{ quarantine_rows('trustpilot', 'reviews', 'base_trustpilot__reviews', "review_id") }}
+
+union all
+
+{{ quarantine_rows('ga4', 'events', 'base_ga4__events', "cast(_load_id as varchar) || ':' || cast(_record_seq as varchar)") }}

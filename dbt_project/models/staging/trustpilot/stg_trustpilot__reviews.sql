@@ -1,0 +1,35 @@
+with source as (
+    {{ ranked_good_rows('base_trustpilot__reviews', 'review_id', 'version_at') }}
+),
+
+renamed as (
+    select
+        -- ids
+        review_id,
+        business_unit_id,
+        consumer_id,
+        reference_id,
+        -- pii (hashed)
+        referral_email_hash,
+        reviewer_name_hash,
+        -- strings
+        title,
+        comment_text,
+        language,
+        reply_text,
+        -- numerics
+        rating,
+        -- timestamps
+        created_at,
+        updated_at,
+        experienced_at,
+        case when reply_at is not null or reply_text is not null then true else false end as has_reply,
+        reply_at,
+        _load_id,
+        _record_seq,
+        _extracted_at
+    from source
+    where _version_rank = 1
+)
+
+select * from renamed
