@@ -1,0 +1,1 @@
+"""Shared machinery for all extractors: landing, state, dead letters, HTTP, settings."""

@@ -1,0 +1,280 @@
+"""HTTP client configuration shared by the HTTP extractors.
+
+Built on dlt's retrying ``requests`` session (``dlt.sources.helpers.requests.Client``) and REST client
+(``dlt.sources.helpers.rest_client.RESTClient``) with one retry policy for every vendor:
+
+* 429 -> wait ``Retry-After`` (delta-seconds or HTTP-date); without the header, exponential backoff.
+  A ``Retry-After`` above ``retry_after_cap`` (default 300 s), or a HubSpot DAILY-limit 429, fails fast with
+  :class:`RateLimitedError` ("rate limited") so the orchestrator retries later.
+* 5xx and connection errors -> capped exponential backoff with jitter, at most ``max_attempts`` tries.
+* other 4xx (400/401/403/404...) -> never retried; :class:`ExtractorHTTPError` names source, method, endpoint
+  and status. Tokens never appear: they travel in headers only and every message is redacted.
+* a 2xx page whose body is not valid JSON -> dead letter + :class:`InvalidPayloadError` (the load fails loudly,
+  nothing is landed, the cursor does not move: a gap is never silently skipped).
+* paginators raise :class:`CursorLoopError` when the same cursor / next link comes back twice.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from email.utils import mktime_tz, parsedate_tz
+from typing import Any, Callable, Dict, List, Optional, Sequence
+from urllib.parse import urlsplit
+
+import requests
+from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+from tenacity import RetryCallState, Retrying, retry_any, retry_if_exception_type, stop_after_attempt
+
+from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.requests.retry import retry_if_status
+from dlt.sources.helpers.requests.session import Session
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase
+from dlt.sources.helpers.rest_client.paginators import (
+    BaseNextUrlPaginator,
+    JSONResponseCursorPaginator,
+)
+
+from .redact import redact_text, redact_url
+from .settings import env_float, env_int
+
+log = logging.getLogger("cxw.extractors.http")
+
+RETRY_STATUS = (429, *range(500, 600))
+RETRY_EXCEPTIONS = (ConnectionError, Timeout, ChunkedEncodingError)
+
+
+class ExtractorHTTPError(requests.HTTPError):
+    """A non-retryable (or retries exhausted) HTTP error; message is secret-free."""
+
+
+class RateLimitedError(ExtractorHTTPError):
+    """Rate limited beyond what we are willing to wait."""
+
+
+class CursorLoopError(RuntimeError):
+    """The API returned a cursor / next link that was already followed."""
+
+
+class InvalidPayloadError(RuntimeError):
+    """A 2xx page that is not valid JSON (dead-lettered)."""
+
+
+@dataclass
+class HttpConfig:
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    retry_after_cap: float = 300.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)   # injectable for tests
+    clock: Callable[[], float] = field(default=time.time, repr=False)       # "now" for HTTP-date Retry-After
+
+    @classmethod
+    def from_env(cls) -> "HttpConfig":
+        return cls(
+            timeout=env_float("CXW_HTTP_TIMEOUT", 30.0),
+            max_attempts=env_int("CXW_HTTP_MAX_ATTEMPTS", 6),
+            backoff_base=env_float("CXW_HTTP_BACKOFF_BASE", 1.0),
+            backoff_max=env_float("CXW_HTTP_BACKOFF_MAX", 60.0),
+            retry_after_cap=env_float("CXW_HTTP_RETRY_AFTER_CAP", 300.0),
+        )
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    parsed = parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, mktime_tz(parsed) - (now if now is not None else time.time()))
+
+
+def _response_of(retry_state: RetryCallState) -> Optional[requests.Response]:
+    outcome = retry_state.outcome
+    if outcome is None:
+        return None
+    exc = outcome.exception()
+    if exc is not None:
+        return getattr(exc, "response", None)
+    result = outcome.result()
+    return result if isinstance(result, requests.Response) else None
+
+
+class RetryAfterWait:
+    """tenacity wait: Retry-After (capped -> fail fast) or capped exponential backoff with full jitter."""
+
+    def __init__(self, source: str, cfg: HttpConfig) -> None:
+        self.source = source
+        self.cfg = cfg
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        response = _response_of(retry_state)
+        if response is not None and response.status_code == 429:
+            endpoint = urlsplit(response.url or "").path
+            body = (response.text or "")[:500]
+            if '"DAILY"' in body:
+                raise RateLimitedError(
+                    f"{self.source}: rate limited (daily limit reached) on {response.request.method} {endpoint}; "
+                    "retry after the limit resets", response=response)
+            delay = parse_retry_after(response.headers.get("Retry-After"), now=self.cfg.clock())
+            if delay is not None:
+                if delay > self.cfg.retry_after_cap:
+                    raise RateLimitedError(
+                        f"{self.source}: rate limited on {response.request.method} {endpoint}: Retry-After "
+                        f"{delay:.0f}s exceeds the cap of {self.cfg.retry_after_cap:.0f}s; failing fast",
+                        response=response)
+                log.warning("%s: HTTP 429 on %s, honouring Retry-After %.1fs", self.source, endpoint, delay)
+                return delay
+        attempt = max(1, retry_state.attempt_number)
+        ceiling = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** (attempt - 1)))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        status = response.status_code if response is not None else "connection error"
+        log.warning("%s: attempt %d failed (%s), backing off %.2fs", self.source, attempt, status, delay)
+        return delay
+
+
+class RetryingClient(Client):
+    """dlt's retrying requests Client with the project retry policy (see module docstring)."""
+
+    def __init__(self, source: str, cfg: HttpConfig) -> None:
+        super().__init__(request_timeout=cfg.timeout, raise_for_status=False,
+                         request_max_attempts=cfg.max_attempts, status_codes=RETRY_STATUS,
+                         exceptions=RETRY_EXCEPTIONS)
+        self.source = source
+        self.cfg = cfg
+
+    def _make_session(self) -> Session:
+        session = Session(**self._session_kwargs)  # type: ignore[arg-type]
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        retry = Retrying(
+            wait=RetryAfterWait(self.source, self.cfg),
+            retry=retry_any(retry_if_status(RETRY_STATUS), retry_if_exception_type(RETRY_EXCEPTIONS)),
+            stop=stop_after_attempt(self.cfg.max_attempts),
+            sleep=self.cfg.sleep,
+            reraise=True,
+        )
+        session.send = retry.wraps(session.send)  # type: ignore[method-assign]
+        return session
+
+
+class ResponseChecker:
+    """requests 'response' hook: raise secret-free errors for 4xx/5xx, dead-letter invalid JSON."""
+
+    def __init__(self, source: str, secrets: Sequence[str]) -> None:
+        self.source = source
+        self.secrets = [s for s in secrets if s]
+        self.deadletters = None  # set per load: a DeadLetterStore
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        method = response.request.method if response.request is not None else "?"
+        endpoint = urlsplit(response.url or "").path
+        if response.status_code >= 400:
+            body = redact_text((response.text or "")[:300], self.secrets)
+            cls = ExtractorHTTPError
+            msg = (f"{self.source}: {method} {endpoint} failed with HTTP {response.status_code} "
+                   f"{response.reason or ''}".rstrip())
+            if response.status_code == 429:
+                msg += " (rate limited)"
+            if body:
+                msg += f"; response: {body}"
+            raise cls(msg, response=response)
+        if response.status_code == 204 or not response.content:
+            return response
+        try:
+            parsed = response.json()
+        except ValueError as exc:
+            path = None
+            if self.deadletters is not None:
+                body = None
+                if response.request is not None and response.request.body:
+                    b = response.request.body
+                    body = b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
+                path = self.deadletters.write(
+                    f"invalid JSON page: {exc}", method=method, url=response.url,
+                    status=response.status_code, payload=response.text, request_body=body)
+            raise InvalidPayloadError(
+                f"{self.source}: {method} {endpoint} returned HTTP {response.status_code} with a body that is not "
+                f"valid JSON ({exc}); dead letter: {path}; the load is failed so no gap is skipped") from None
+        response.json = lambda *a, **k: parsed  # type: ignore[method-assign]  # parse once
+        return response
+
+
+def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optional[AuthConfigBase] = None,
+                     headers: Optional[Dict[str, str]] = None, secrets: Sequence[str] = ()) -> "SourceClient":
+    client = RetryingClient(source, cfg)
+    rest = RESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
+    return SourceClient(rest, ResponseChecker(source, secrets))
+
+
+class SourceClient:
+    """A RESTClient plus the response checker; ``paginate`` / ``request`` always install the checker."""
+
+    def __init__(self, rest: RESTClient, checker: ResponseChecker) -> None:
+        self.rest = rest
+        self.checker = checker
+
+    def set_deadletters(self, store) -> None:
+        self.checker.deadletters = store
+
+    def paginate(self, path: str, **kwargs: Any):
+        return self.rest.paginate(path, hooks={"response": [self.checker]}, **kwargs)
+
+    def request(self, path: str, method: str = "GET", **kwargs: Any) -> requests.Response:
+        return self.rest.request(path, method=method, hooks={"response": [self.checker]}, **kwargs)
+
+
+class _LoopGuard:
+    def _guard(self, ref: Optional[str], what: str) -> None:
+        if ref is None:
+            return
+        seen = self.__dict__.setdefault("_seen_refs", set())
+        if ref in seen:
+            raise CursorLoopError(f"pagination loop: the API returned the same {what} twice ({ref[:80]!r}); "
+                                  "failing instead of looping forever")
+        seen.add(ref)
+
+
+class CursorPaginator(_LoopGuard, JSONResponseCursorPaginator):
+    """JSON cursor paginator (HubSpot ``paging.next.after``, Google ``nextPageToken``, HubSpot email
+    ``offset``+``hasMore``) that fails on a repeated cursor."""
+
+    def update_state(self, response: requests.Response, data: Optional[List[Any]] = None) -> None:
+        super().update_state(response, data)
+        if self.has_next_page:
+            self._guard(str(self._next_reference), "cursor")
+
+
+class LinkRelPaginator(_LoopGuard, BaseNextUrlPaginator):
+    """Follows ``links[rel=<rel>].href`` in the JSON body (Trustpilot), failing on a repeated link."""
+
+    def __init__(self, rel: str = "next-page", links_key: str = "links") -> None:
+        super().__init__()
+        self.rel = rel
+        self.links_key = links_key
+
+    def update_state(self, response: requests.Response, data: Optional[List[Any]] = None) -> None:
+        body = response.json()
+        href = None
+        for link in (body.get(self.links_key) or []) if isinstance(body, dict) else []:
+            if isinstance(link, dict) and link.get("rel") == self.rel and link.get("href"):
+                href = link["href"]
+                break
+        self._next_reference = href
+        if href is not None:
+            self._guard(href, "next-page link")
+
+
+__all__ = [
+    "HttpConfig", "ExtractorHTTPError", "RateLimitedError", "CursorLoopError", "InvalidPayloadError",
+    "RetryingClient", "make_rest_client", "SourceClient", "CursorPaginator", "LinkRelPaginator",
+    "parse_retry_after", "redact_url",
+]

@@ -1,0 +1,35 @@
+"""Keep secrets out of messages, URLs and files."""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+SENSITIVE_PARAMS = re.compile(r"(token|key|secret|password|passwd|pwd|auth|signature|sig|code|credential)", re.I)
+
+
+def redact_url(url: Optional[str]) -> Optional[str]:
+    """Drop userinfo (user:password@) and mask sensitive query parameters."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if SENSITIVE_PARAMS.search(k) else v) for k, v in pairs])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: Optional[str], secrets: Iterable[str]) -> Optional[str]:
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text

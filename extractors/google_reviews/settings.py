@@ -1,0 +1,47 @@
+"""Google Business Profile v4 reviews: endpoints, page size, defaults (config from env, see README)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import List, Optional
+
+from extractors.common.http import HttpConfig
+from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
+
+SOURCE = "google_reviews"
+ENTITY = "reviews"
+DEFAULT_BASE_URL = "https://mybusiness.googleapis.com"
+REVIEWS_PATH = "/v4/accounts/{account}/locations/{location}/reviews"
+PAGE_SIZE = 50                     # API maximum
+ORDER_BY = "updateTime desc"       # the only time ordering the API offers
+DEFAULT_LOOKBACK_DAYS = 3          # replies / edits bump updateTime; re-read a small overlap
+COLUMNS = ["name", "reviewId", "reviewer__displayName", "reviewer__profilePhotoUrl", "reviewer__isAnonymous",
+           "starRating", "comment", "createTime", "updateTime", "reviewReply__comment", "reviewReply__updateTime",
+           "_location_name"]
+
+
+@dataclass
+class GoogleReviewsSettings:
+    token: str
+    account_id: str
+    location_ids: List[str]
+    base_url: str = DEFAULT_BASE_URL
+    page_size: int = PAGE_SIZE
+    lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    history_start: Optional[datetime] = None
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    @classmethod
+    def from_env(cls) -> "GoogleReviewsSettings":
+        locations = env_list("CXW_GOOGLE_LOCATION_IDS")
+        if not locations:
+            raise ConfigError("environment variable CXW_GOOGLE_LOCATION_IDS is required (comma separated)")
+        return cls(
+            token=env_str("CXW_GOOGLE_TOKEN", required=True),
+            account_id=env_str("CXW_GOOGLE_ACCOUNT_ID", required=True),
+            location_ids=locations,
+            base_url=env_str("CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL),
+            lookback=timedelta(days=env_int("CXW_GOOGLE_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
+            history_start=history_start_from_env(),
+            http=HttpConfig.from_env(),
+        )

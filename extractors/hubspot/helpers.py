@@ -1,0 +1,210 @@
+"""HubSpot helpers: windowed search with the 10k cap, v4 association batch reads, v1 email events."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+import pyarrow as pa
+
+from extractors.common.http import CursorPaginator, SourceClient
+from extractors.common.records import flatten, rows_to_table
+
+from .settings import (ASSOCIATIONS_PATH, CURSOR_PROPERTY, EMAIL_EVENTS_PATH,
+                       RECORD_COLUMNS, SEARCH_PATH, HubspotSettings)
+
+log = logging.getLogger("cxw.extractors.hubspot")
+
+
+def to_ms(dt: datetime) -> int:
+    return int(dt.astimezone(timezone.utc).timestamp() * 1000)
+
+
+def iso_to_ms(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return to_ms(dt)
+
+
+class SearchStats:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.cap_restarts = 0
+        self.same_ts_passes = 0
+
+
+def _search_pages(client: SourceClient, path: str, body: Dict[str, Any], page_size: int, cap: int,
+                  stats: SearchStats) -> Iterator[Tuple[List[Dict[str, Any]], bool]]:
+    """Yield (records, capped) per page; ``capped`` is True on the last page before the result cap."""
+    paginator = CursorPaginator(cursor_path="paging.next.after", cursor_body_path="after")
+    for page in client.paginate(path, method="POST", json=dict(body), paginator=paginator,
+                                data_selector="results"):
+        stats.requests += 1
+        records = list(page)
+        nxt = paginator._next_reference if paginator.has_next_page else None
+        capped = nxt is not None and int(nxt) + page_size > cap
+        yield records, capped
+        if capped:
+            return
+
+
+def search_object(client: SourceClient, settings: HubspotSettings, obj: str, start: datetime, end: datetime,
+                  stats: SearchStats) -> Iterator[List[Dict[str, Any]]]:
+    """All records of ``obj`` with ``start <= lastmodified < end``, ascending.
+
+    The search API stops at 10,000 results per query. When a query reaches the cap we (1) read every record
+    carrying the last seen timestamp T with a second query ``lastmodified EQ T`` sorted by ``hs_object_id``,
+    restarting with ``hs_object_id GT <last id>`` whenever that query hits the cap too (bulk updates can give
+    more than 10k records one timestamp), then (2) continue the window with ``lastmodified GT T``.
+    Records of T already emitted by the first query are not emitted twice.
+    """
+    prop = CURSOR_PROPERTY[obj]
+    path = SEARCH_PATH.format(object=obj)
+    props = settings.properties[obj]
+    end_ms = to_ms(end)
+    lo, lo_op = to_ms(start), "GTE"
+    while True:
+        body = {
+            "filterGroups": [{"filters": [
+                {"propertyName": prop, "operator": lo_op, "value": str(lo)},
+                {"propertyName": prop, "operator": "LT", "value": str(end_ms)},
+            ]}],
+            "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
+            "properties": props,
+            "limit": settings.page_size,
+        }
+        last_ts: Optional[int] = None
+        ids_at_last: Set[str] = set()
+        capped = False
+        for records, capped in _search_pages(client, path, body, settings.page_size, settings.search_cap, stats):
+            for r in records:
+                ts = iso_to_ms((r.get("properties") or {}).get(prop))
+                if ts is not None:
+                    if ts != last_ts:
+                        last_ts, ids_at_last = ts, set()
+                    ids_at_last.add(str(r.get("id")))
+            yield records
+        if not capped:
+            return
+        if last_ts is None:
+            raise RuntimeError(f"hubspot: {obj} search hit the result cap but no record carried {prop}")
+        stats.cap_restarts += 1
+        log.info("hubspot.%s: search cap reached at %s=%d; reading that timestamp by hs_object_id", obj, prop,
+                 last_ts)
+        yield from _same_timestamp(client, settings, obj, prop, path, props, last_ts, ids_at_last, stats)
+        lo, lo_op = last_ts, "GT"
+
+
+def _same_timestamp(client: SourceClient, settings: HubspotSettings, obj: str, prop: str, path: str,
+                    props: Sequence[str], ts: int, already: Set[str], stats: SearchStats
+                    ) -> Iterator[List[Dict[str, Any]]]:
+    last_id: Optional[str] = None
+    while True:
+        stats.same_ts_passes += 1
+        filters = [{"propertyName": prop, "operator": "EQ", "value": str(ts)}]
+        if last_id is not None:
+            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+        body = {"filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": list(props), "limit": settings.page_size}
+        capped = False
+        progressed = False
+        for records, capped in _search_pages(client, path, body, settings.page_size, settings.search_cap, stats):
+            out = []
+            for r in records:
+                rid = r.get("id")
+                if rid is not None and str(rid).isdigit():
+                    if last_id is None or int(rid) > int(last_id):
+                        last_id, progressed = str(rid), True
+                if str(rid) in already:
+                    continue
+                out.append(r)
+            if out:
+                yield out
+        if not capped:
+            return
+        if not progressed:
+            raise RuntimeError(f"hubspot: {obj} same-timestamp paging made no progress at {prop}={ts}")
+
+
+def record_columns(settings: HubspotSettings, obj: str) -> List[str]:
+    return RECORD_COLUMNS + [f"properties__{p}" for p in settings.properties[obj]]
+
+
+def records_to_table(settings: HubspotSettings, obj: str, rows: List[Dict[str, Any]]) -> pa.Table:
+    flat = [flatten(r, max_depth=2, json_keys=("associations", "propertiesWithHistory")) for r in rows]
+    cols = record_columns(settings, obj)
+    strings = [c for c in cols if c.startswith("properties__")] + ["id"]
+    strings += sorted({k for f in flat for k in f if k.startswith("properties__")})
+    return rows_to_table(flat, cols, string_columns=strings)
+
+
+def read_associations(client: SourceClient, settings: HubspotSettings, from_type: str, to_type: str,
+                      ids: Sequence[str]) -> List[Dict[str, Any]]:
+    path = ASSOCIATIONS_PATH.format(from_type=from_type, to_type=to_type)
+    rows: List[Dict[str, Any]] = []
+    unique = list(dict.fromkeys(i for i in ids if i is not None))
+    pending: List[Dict[str, Any]] = [{"id": i} for i in unique]
+    seen_after: Set[Tuple[str, str]] = set()
+    while pending:
+        batch, pending = pending[:settings.association_batch_size], pending[settings.association_batch_size:]
+        resp = client.request(path, method="POST", json={"inputs": batch})
+        body = resp.json()
+        for result in body.get("results") or []:
+            from_id = str((result.get("from") or {}).get("id"))
+            for to in result.get("to") or []:
+                types = to.get("associationTypes") or [{}]
+                for t in types:
+                    rows.append({
+                        "from_type": from_type, "from_id": from_id, "to_type": to_type,
+                        "to_id": None if to.get("toObjectId") is None else str(to.get("toObjectId")),
+                        "type_id": None if t.get("typeId") is None else int(t.get("typeId")),
+                        "label": t.get("label"), "category": t.get("category"),
+                    })
+            after = ((result.get("paging") or {}).get("next") or {}).get("after")
+            if after:
+                key = (from_id, str(after))
+                if key in seen_after:
+                    from extractors.common.http import CursorLoopError
+                    raise CursorLoopError(f"hubspot: association paging loop for {from_type} {from_id}")
+                seen_after.add(key)
+                pending.append({"id": from_id, "after": str(after)})
+    return rows
+
+
+def associations_table(rows: List[Dict[str, Any]]) -> pa.Table:
+    schema = pa.schema([("from_type", pa.string()), ("from_id", pa.string()), ("to_type", pa.string()),
+                        ("to_id", pa.string()), ("type_id", pa.int64()), ("label", pa.string()),
+                        ("category", pa.string())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def email_event_pages(client: SourceClient, settings: HubspotSettings, start: datetime, end: datetime
+                      ) -> Iterator[List[Dict[str, Any]]]:
+    """``GET /email/public/v1/events`` for ``start <= created < end`` (endTimestamp = end - 1 ms, HubSpot's
+    bounds are inclusive), looping while ``hasMore``."""
+    params = {"startTimestamp": to_ms(start), "endTimestamp": to_ms(end) - 1,
+              "limit": settings.email_events_page_size}
+    paginator = CursorPaginator(cursor_path="offset", cursor_param="offset", has_more_path="hasMore")
+    for page in client.paginate(EMAIL_EVENTS_PATH, method="GET", params=params, paginator=paginator,
+                                data_selector="events"):
+        yield list(page)
+
+
+EMAIL_EVENT_COLUMNS = ["id", "created", "type", "recipient", "portalId", "appId", "appName", "emailCampaignId"]
+
+
+def email_events_table(rows: List[Dict[str, Any]]) -> pa.Table:
+    flat = [flatten(r, max_depth=1) for r in rows]
+    return rows_to_table(flat, EMAIL_EVENT_COLUMNS, string_columns=["id", "type", "recipient", "appName"])

@@ -1,0 +1,88 @@
+"""HubSpot endpoints, page sizes, properties and defaults (config comes from env, see README)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Dict, List, Optional, Tuple
+
+from extractors.common.http import HttpConfig
+from extractors.common.settings import env_int, env_str, history_start_from_env
+
+SOURCE = "hubspot"
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+SEARCH_PATH = "/crm/v3/objects/{object}/search"
+ASSOCIATIONS_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
+EMAIL_EVENTS_PATH = "/email/public/v1/events"
+
+SEARCH_PAGE_SIZE = 200            # HubSpot maximum per search page
+SEARCH_RESULT_CAP = 10_000        # after + limit may never pass this (HTTP 400 beyond)
+EMAIL_EVENTS_PAGE_SIZE = 1000
+ASSOCIATION_BATCH_SIZE = 1000     # inputs per v4 batch/read
+DEFAULT_LOOKBACK_MINUTES = 10     # search index delay overlap
+
+# last-modified property per object (contacts differ)
+CURSOR_PROPERTY: Dict[str, str] = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    "tickets": "hs_lastmodifieddate",
+    "feedback_submissions": "hs_lastmodifieddate",
+}
+
+PROPERTIES: Dict[str, List[str]] = {
+    "contacts": ["email", "firstname", "lastname", "phone", "mobilephone", "company", "lifecyclestage",
+                 "hs_lead_status", "country", "city", "hubspot_owner_id", "associatedcompanyid",
+                 "odoo_partner_id", "createdate", "lastmodifieddate", "hs_object_id"],
+    "companies": ["name", "domain", "industry", "country", "city", "numberofemployees", "lifecyclestage",
+                  "hubspot_owner_id", "createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "deals": ["dealname", "amount", "deal_currency_code", "closedate", "pipeline", "dealstage", "dealtype",
+              "hubspot_owner_id", "odoo_order_ref", "createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "tickets": ["subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority",
+                "hs_ticket_category", "source_type", "createdate", "hs_lastmodifieddate", "closed_date",
+                "time_to_close", "first_agent_reply_date", "time_to_first_agent_reply", "hubspot_owner_id",
+                "hs_object_id"],
+    "feedback_submissions": ["hs_survey_type", "hs_survey_id", "hs_survey_name", "hs_survey_channel", "hs_value",
+                             "hs_response_group", "hs_sentiment", "hs_content", "hs_submission_name",
+                             "hs_submission_timestamp", "hs_contact_id", "hs_contact_email_rollup",
+                             "hs_engagement_id", "hs_ticket_id", "hs_createdate", "hs_lastmodifieddate",
+                             "hs_object_id"],
+}
+
+# (from, to) pairs read through v4 batch associations for the ids just extracted
+# (the reverse directions are read too so raw holds both sides, as HubSpot stores them)
+ASSOCIATION_PAIRS: List[Tuple[str, str]] = [
+    ("tickets", "contacts"), ("deals", "contacts"), ("deals", "companies"), ("contacts", "companies"),
+    ("feedback_submissions", "contacts"),
+    ("contacts", "tickets"), ("contacts", "deals"), ("companies", "deals"), ("companies", "contacts"),
+]
+
+ASSOCIATION_COLUMNS = ["from_type", "from_id", "to_type", "to_id", "type_id", "label", "category"]
+RECORD_COLUMNS = ["id", "createdAt", "updatedAt", "archived", "archivedAt"]
+
+
+@dataclass
+class HubspotSettings:
+    token: str
+    base_url: str = DEFAULT_BASE_URL
+    objects: List[str] = field(default_factory=lambda: list(PROPERTIES))
+    properties: Dict[str, List[str]] = field(default_factory=lambda: {k: list(v) for k, v in PROPERTIES.items()})
+    association_pairs: List[Tuple[str, str]] = field(default_factory=lambda: list(ASSOCIATION_PAIRS))
+    page_size: int = SEARCH_PAGE_SIZE
+    search_cap: int = SEARCH_RESULT_CAP
+    email_events_page_size: int = EMAIL_EVENTS_PAGE_SIZE
+    association_batch_size: int = ASSOCIATION_BATCH_SIZE
+    lookback: timedelta = timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
+    history_start: Optional[datetime] = None
+    include_email_events: bool = True
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    @classmethod
+    def from_env(cls) -> "HubspotSettings":
+        return cls(
+            token=env_str("CXW_HUBSPOT_TOKEN", required=True),
+            base_url=env_str("CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
+            lookback=timedelta(minutes=env_int("CXW_HUBSPOT_LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES)),
+            history_start=history_start_from_env(),
+            http=HttpConfig.from_env(),
+        )

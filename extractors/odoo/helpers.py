@@ -1,0 +1,273 @@
+"""Odoo helpers: mapping validation, SQLAlchemy -> connectorx URLs, safe query building, Arrow typing."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import quote
+
+import connectorx as cx
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+from sqlalchemy.engine import make_url
+
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+# SQL expressions in a mapping are trusted configuration, but still limited to a harmless character set:
+# no statement separators, comments or string concatenation tricks.
+EXPR_RE = re.compile(r"^[A-Za-z0-9_ .,()'*+\-/:<>=|]+$")
+LOOKBACK_RE = re.compile(r"^(\d+)\s*([dhm])$")
+TYPES = {"int", "float", "bool", "string", "json", "timestamp", "date"}
+
+
+class MappingError(ValueError):
+    pass
+
+
+@dataclass
+class Column:
+    name: str
+    type: str = "string"
+    expr: Optional[str] = None
+
+
+@dataclass
+class EntityMapping:
+    entity: str
+    table: str
+    columns: List[Column]
+    cursor: Optional[str]
+    tie_breaker: str
+    lookback: timedelta
+    id_column: str = "id"
+
+
+def _ident(value: Any, what: str, regex=IDENT_RE) -> str:
+    if not isinstance(value, str) or not regex.match(value):
+        raise MappingError(f"odoo mapping: {what} {value!r} is not an allowed identifier")
+    return value
+
+
+def parse_lookback(value: Any) -> timedelta:
+    m = LOOKBACK_RE.match(str(value).strip())
+    if not m:
+        raise MappingError(f"odoo mapping: lookback {value!r} must look like 2d, 12h or 30m")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+def load_mapping(path: str) -> Dict[str, EntityMapping]:
+    with open(path, "r", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if not isinstance(doc, dict) or not isinstance(doc.get("entities"), dict):
+        raise MappingError(f"odoo mapping {path}: needs an 'entities' mapping")
+    defaults = doc.get("defaults") or {}
+    out: Dict[str, EntityMapping] = {}
+    for entity, spec in doc["entities"].items():
+        _ident(entity, "entity name")
+        if not isinstance(spec, dict):
+            raise MappingError(f"odoo mapping: entity {entity} must be a mapping")
+        table = _ident(spec.get("table", entity), f"{entity}.table", TABLE_RE)
+        cols: List[Column] = []
+        for c in spec.get("columns") or []:
+            if isinstance(c, str):
+                c = {"name": c}
+            if not isinstance(c, dict):
+                raise MappingError(f"odoo mapping: {entity} column {c!r} must be a name or a mapping")
+            name = _ident(c.get("name"), f"{entity} column")
+            typ = c.get("type", "string")
+            if typ not in TYPES:
+                raise MappingError(f"odoo mapping: {entity}.{name} type {typ!r} not in {sorted(TYPES)}")
+            expr = c.get("expr")
+            if expr is not None and (not isinstance(expr, str) or not EXPR_RE.match(expr) or "--" in expr):
+                raise MappingError(f"odoo mapping: {entity}.{name} expression contains disallowed characters")
+            cols.append(Column(name, typ, expr))
+        if not cols:
+            raise MappingError(f"odoo mapping: {entity} has no columns")
+        cursor = spec.get("cursor", defaults.get("cursor"))
+        cursor = None if cursor in (None, "", False) else _ident(cursor, f"{entity}.cursor")
+        tie = _ident(spec.get("tie_breaker", defaults.get("tie_breaker", "id")), f"{entity}.tie_breaker")
+        lookback = parse_lookback(spec.get("lookback", defaults.get("lookback", "2d")))
+        id_col = _ident(spec.get("id_column", "id"), f"{entity}.id_column")
+        out[entity] = EntityMapping(entity, table, cols, cursor, tie, lookback, id_col)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ connections
+@dataclass
+class Connection:
+    dialect: str          # sqlite | postgresql | mysql
+    cx_url: str
+    secrets: List[str] = field(default_factory=list)
+
+
+def to_connectorx(url: str) -> Connection:
+    """SQLAlchemy URL -> connectorx connection string (driver suffixes dropped, sqlite path absolute)."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    secrets = [u.password] if u.password else []
+    if backend == "sqlite":
+        db = u.database
+        if not db or db == ":memory:":
+            raise ValueError("odoo: an in-memory SQLite database cannot be read by connectorx")
+        return Connection("sqlite", "sqlite://" + os.path.abspath(db), secrets)
+    if backend in ("postgresql", "postgres"):
+        scheme, dialect, port = "postgresql", "postgresql", 5432
+    elif backend in ("mysql", "mariadb"):
+        scheme, dialect, port = "mysql", "mysql", 3306
+    else:
+        raise ValueError(f"odoo: unsupported database backend {backend!r} (sqlite, postgresql, mysql/mariadb)")
+    auth = ""
+    if u.username:
+        auth = quote(u.username, safe="")
+        if u.password:
+            auth += ":" + quote(str(u.password), safe="")
+        auth += "@"
+    query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in u.query.items())
+    cx_url = f"{scheme}://{auth}{u.host or '127.0.0.1'}:{u.port or port}/{u.database or ''}"
+    if query:
+        cx_url += "?" + query
+    return Connection(dialect, cx_url, secrets)
+
+
+def preflight(url: str, conn: Connection, timeout_s: int = 10) -> None:
+    """Fail fast with a clear, secret-free message when the database is unreachable (connectorx's pool would
+    otherwise wait 30 s per attempt before giving up)."""
+    if conn.dialect == "sqlite":
+        path = conn.cx_url[len("sqlite://"):]
+        if not os.path.exists(path):
+            raise ConnectionError(f"odoo: SQLite database file {path} does not exist")
+        return
+    import sqlalchemy as sa  # local: only needed for the check
+
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg2")
+    elif u.drivername in ("mysql", "mariadb"):
+        u = u.set(drivername="mysql+pymysql")
+    args = {"connect_timeout": timeout_s}
+    engine = sa.create_engine(u, connect_args=args, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            c.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - re-raised without the URL / password
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for secret in conn.secrets:
+            first = first.replace(secret, "***")
+        raise ConnectionError(f"odoo: cannot connect to the {conn.dialect} database: {first}") from None
+    finally:
+        engine.dispose()
+
+
+def quote_ident(dialect: str, name: str) -> str:
+    if "." in name:
+        return ".".join(quote_ident(dialect, p) for p in name.split("."))
+    _ident(name, "identifier")
+    return f"`{name}`" if dialect == "mysql" else f'"{name}"'
+
+
+def ts_literal(dt: datetime) -> str:
+    """A UTC timestamp literal built only from a datetime (never from user text): 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    Without a fraction when it is zero, so SQLite's text comparison works against second-resolution values."""
+    if not isinstance(dt, datetime):
+        raise TypeError("cursor bound must be a datetime")
+    dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}"
+    return f"'{text}'"
+
+
+SQLITE_CASTS = {"float": ("REAL", "0.0"), "json": ("TEXT", "''")}
+NULL_FLAG = "__cxw_isnull"
+
+
+def select_sql(conn: Connection, m: EntityMapping, start: Optional[datetime], end: Optional[datetime],
+               include_null_cursor: bool = False) -> str:
+    q = lambda n: quote_ident(conn.dialect, n)  # noqa: E731
+    exprs = []
+    for c in m.columns:
+        if c.expr:
+            exprs.append(f"{c.expr} AS {q(c.name)}")
+        elif c.type == "json" and conn.dialect == "postgresql":
+            exprs.append(f"CAST({q(c.name)} AS TEXT) AS {q(c.name)}")
+        elif c.type == "json" and conn.dialect == "mysql":
+            exprs.append(f"CAST({q(c.name)} AS CHAR) AS {q(c.name)}")
+        elif conn.dialect == "sqlite" and c.type in SQLITE_CASTS:
+            # SQLite types values per row (NUMERIC affinity stores 25.0 as INTEGER 25) and connectorx infers an
+            # expression's type from the first row (aborting on a later mismatch, failing on NULL). So read a
+            # never-NULL value of one storage class plus a NULL flag, and rebuild the NULLs in Arrow.
+            cast, fill = SQLITE_CASTS[c.type]
+            exprs.append(f"CAST(COALESCE({q(c.name)}, {fill}) AS {cast}) AS {q(c.name)}")
+            exprs.append(f"(CASE WHEN {q(c.name)} IS NULL THEN 1 ELSE 0 END) AS {q(c.name + NULL_FLAG)}")
+        else:
+            exprs.append(q(c.name))
+    sql = f"SELECT {', '.join(exprs)} FROM {q(m.table)}"
+    if m.cursor and start is not None and end is not None:
+        cond = f"({q(m.cursor)} >= {ts_literal(start)} AND {q(m.cursor)} < {ts_literal(end)})"
+        if include_null_cursor:
+            cond = f"({cond} OR {q(m.cursor)} IS NULL)"
+        sql += f" WHERE {cond}"
+        sql += f" ORDER BY {q(m.cursor)}, {q(m.tie_breaker)}"
+    else:
+        sql += f" ORDER BY {q(m.tie_breaker)}"
+    return sql
+
+
+# ------------------------------------------------------------------------------------------------ Arrow typing
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
+               "json": pa.string(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
+
+
+def _to_type(arr: pa.ChunkedArray, typ: str) -> pa.ChunkedArray:
+    target = ARROW_TYPES[typ]
+    if arr.type == target:
+        return arr
+    if typ == "bool" and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        return pc.not_equal(arr, 0)
+    if typ == "timestamp":
+        if pa.types.is_timestamp(arr.type):
+            if arr.type.tz is not None:
+                arr = pc.cast(arr, pa.timestamp("us", tz="UTC"))
+                return pc.cast(pc.local_timestamp(arr), target) if hasattr(pc, "local_timestamp") else \
+                    pa.chunked_array([c.cast(pa.int64()).cast(target) for c in arr.chunks], target)
+            return pc.cast(arr, target)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            arr = pc.replace_substring(arr, "T", " ")
+            return pc.cast(pc.cast(arr, pa.timestamp("us")), target)
+    if typ in ("string", "json") and not pa.types.is_string(arr.type):
+        return pc.cast(arr, pa.string())
+    return pc.cast(arr, target, safe=False)
+
+
+def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
+    if batch.num_rows == 0:
+        return empty_table(m)
+    table = pa.Table.from_batches([batch])
+    arrays, fields = [], []
+    for c in m.columns:
+        idx = table.schema.get_field_index(c.name)
+        if idx < 0:
+            # connectorx may change the case of names on some backends; match case-insensitively
+            names = [n.lower() for n in table.schema.names]
+            idx = names.index(c.name.lower())
+        arr = _to_type(table.column(idx), c.type)
+        flag = table.schema.get_field_index(c.name + NULL_FLAG)
+        if flag >= 0:
+            arr = pc.if_else(pc.equal(table.column(flag), 1), pa.scalar(None, arr.type), arr)
+        arrays.append(arr)
+        fields.append(pa.field(c.name, ARROW_TYPES[c.type]))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def empty_table(m: EntityMapping) -> pa.Table:
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in m.columns]).empty_table()
+
+
+def read_batches(conn: Connection, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    reader = cx.read_sql(conn.cx_url, sql, return_type="arrow_stream", batch_size=batch_rows)
+    for batch in reader:
+        yield batch

@@ -1,0 +1,34 @@
+"""Odoo (or any SQL ERP) extractor settings: connection URL + YAML mapping (config from env, see README)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+from extractors.common.settings import env_int, env_str, history_start_from_env
+
+SOURCE = "odoo"
+DEFAULT_MAPPING = os.path.join(os.path.dirname(__file__), "mappings", "odoo17.yml")
+DEFAULT_LOOKBACK = "2d"
+BATCH_ROWS = 100_000          # Arrow record-batch size when streaming from connectorx
+
+
+@dataclass
+class OdooSettings:
+    url: str                         # SQLAlchemy URL (sqlite:////abs.sqlite, postgresql://..., mysql+pymysql://...)
+    mapping_path: str = DEFAULT_MAPPING
+    entities: Optional[list] = None  # subset of mapping entities (default: all)
+    history_start: Optional[datetime] = None
+    batch_rows: int = BATCH_ROWS
+    connect_timeout_s: int = 10
+
+    @classmethod
+    def from_env(cls) -> "OdooSettings":
+        return cls(
+            url=env_str("CXW_ODOO_URL", required=True),
+            mapping_path=env_str("CXW_ODOO_MAPPING", DEFAULT_MAPPING),
+            history_start=history_start_from_env(),
+            batch_rows=env_int("CXW_ODOO_BATCH_ROWS", BATCH_ROWS),
+            connect_timeout_s=env_int("CXW_ODOO_CONNECT_TIMEOUT", 10),
+        )

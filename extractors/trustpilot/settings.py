@@ -1,0 +1,51 @@
+"""Trustpilot business-units API v1 (private reviews): endpoints, page size, defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import List, Optional
+
+from extractors.common.http import HttpConfig
+from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
+
+SOURCE = "trustpilot"
+ENTITY = "reviews"
+DEFAULT_BASE_URL = "https://api.trustpilot.com"
+TOKEN_PATH = "/v1/oauth/oauth-business-users-for-applications/accesstoken"
+REVIEWS_PATH = "/v1/private/business-units/{business_unit_id}/reviews"
+PER_PAGE = 100                       # API maximum
+ORDER_BY = "createdat.asc"
+DEFAULT_LOOKBACK_DAYS = 30           # reviews are edited / replied to later: re-read a trailing window
+COLUMNS = ["id", "consumer__id", "consumer__displayName", "consumer__displayLocation", "consumer__numberOfReviews",
+           "businessUnit__id", "businessUnit__identifyingName", "businessUnit__displayName", "stars", "title",
+           "text", "language", "createdAt", "updatedAt", "experiencedAt", "referenceId", "referralEmail", "source",
+           "isVerified", "status", "numberOfLikes", "companyReply__text", "companyReply__createdAt",
+           "companyReply__updatedAt", "tags", "location"]
+JSON_TEXT_KEYS = ("tags", "location", "complianceLabels", "reportData", "invitation")
+
+
+@dataclass
+class TrustpilotSettings:
+    api_key: str
+    api_secret: str
+    business_unit_ids: List[str]
+    base_url: str = DEFAULT_BASE_URL
+    per_page: int = PER_PAGE
+    lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    history_start: Optional[datetime] = None
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    @classmethod
+    def from_env(cls) -> "TrustpilotSettings":
+        units = env_list("CXW_TRUSTPILOT_BUSINESS_UNIT_IDS")
+        if not units:
+            raise ConfigError("environment variable CXW_TRUSTPILOT_BUSINESS_UNIT_IDS is required (comma separated)")
+        return cls(
+            api_key=env_str("CXW_TRUSTPILOT_API_KEY", required=True),
+            api_secret=env_str("CXW_TRUSTPILOT_API_SECRET", required=True),
+            business_unit_ids=units,
+            base_url=env_str("CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL),
+            lookback=timedelta(days=env_int("CXW_TRUSTPILOT_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
+            history_start=history_start_from_env(),
+            http=HttpConfig.from_env(),
+        )

@@ -1,0 +1,104 @@
+"""Shared machinery: atomic landing, state committed only after the data, stale temp cleanup, HTTP helpers."""
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import run_kwargs, visible_loads
+from extractors import odoo
+from extractors.common import landing
+from extractors.common.http import parse_retry_after
+from extractors.common.redact import redact_url
+
+UTC = timezone.utc
+
+
+def odoo_settings(demo_dir, **kw):
+    return odoo.OdooSettings(url=f"sqlite:///{demo_dir / 'odoo' / 'odoo.sqlite'}",
+                             history_start=datetime(2025, 1, 1, tzinfo=UTC), **kw)
+
+
+def test_crash_before_rename_leaves_no_visible_load_and_no_state(demo_dir, dirs, monkeypatch):
+    real_rename = os.rename
+
+    def crash(src, dst):
+        if ".tmp-" in str(src):
+            raise OSError("simulated crash before the publish rename")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(landing.os, "rename", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]), **run_kwargs(dirs))
+    assert visible_loads(dirs["raw"], "odoo", "sale_order") == []
+    assert not (dirs["state"] / "odoo.json").exists()      # cursor not committed without its data
+    monkeypatch.setattr(landing.os, "rename", real_rename)
+    rep = odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]), **run_kwargs(dirs))
+    assert rep["loads"][0]["rows"] == 305
+    assert json.loads((dirs["state"] / "odoo.json").read_text())["entities"]["sale_order"]["cursor"]
+
+
+def test_state_unchanged_when_a_later_entity_fails(demo_dir, dirs, monkeypatch):
+    odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]), **run_kwargs(dirs))
+    before = (dirs["state"] / "odoo.json").read_text()
+    real = landing.LoadWriter.write_table
+
+    def boom(self, table):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(landing.LoadWriter, "write_table", boom)
+    with pytest.raises(odoo.OdooReadError, match="disk full"):
+        odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]),
+                     **run_kwargs(dirs, end=datetime(2025, 7, 2, tzinfo=UTC)))
+    assert (dirs["state"] / "odoo.json").read_text() == before
+    assert len(visible_loads(dirs["raw"], "odoo", "sale_order")) == 1
+    assert [p for p in os.listdir(dirs["raw"] / "odoo" / "sale_order") if p.startswith(".tmp-")] == []
+
+
+def test_stale_tmp_and_incomplete_loads_cleaned_at_start(demo_dir, dirs):
+    edir = dirs["raw"] / "odoo" / "sale_order"
+    stale = edir / ".tmp-odoo-20250101T000000-deadbeef"
+    incomplete = edir / "odoo-20250101T000000-cafebabe"
+    fresh = edir / ".tmp-odoo-20990101T000000-0000aaaa"   # a concurrent run's live temp dir
+    for d in (stale, incomplete, fresh):
+        d.mkdir(parents=True)
+        (d / "part-00000.parquet").write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    for d in (stale, incomplete):
+        os.utime(d, (old, old))
+    odoo.extract(settings=odoo_settings(demo_dir, entities=["res_currency"]), **run_kwargs(dirs))
+    assert not stale.exists() and not incomplete.exists() and fresh.exists()
+
+
+def test_zero_row_load_still_lands_metadata(demo_dir, dirs):
+    ws, we = datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 1, 2, tzinfo=UTC)
+    rep = odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]), **run_kwargs(dirs, ws, we, "window"))
+    [l] = rep["loads"]
+    meta = json.loads(open(os.path.join(l["path"], "_load.json")).read())
+    assert l["rows"] == 0 and meta["rows"] == 0 and meta["files"] == []
+    assert set(meta) >= {"load_id", "source", "entity", "extracted_at", "window_start", "window_end",
+                         "cursor_before", "cursor_after", "rows", "files", "dead_letters", "duplicates_in_load",
+                         "extractor_version"}
+    assert meta["load_id"].startswith("odoo-") and os.path.basename(l["path"]) == meta["load_id"]
+
+
+def test_retry_after_parsing_and_url_redaction():
+    assert parse_retry_after("120") == 120.0
+    now = 1_750_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 42, usegmt=True), now=now) == pytest.approx(42, abs=1)
+    assert parse_retry_after("garbage") is None
+    assert redact_url("https://u:pw@h/x?apikey=K&page=2&access_token=T") == \
+        "https://***@h/x?apikey=%2A%2A%2A&page=2&access_token=%2A%2A%2A"
+
+
+def test_no_airflow_imports_in_extractors():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "extractors")
+    for dirpath, _d, files in os.walk(root):
+        for f in files:
+            if f.endswith(".py"):
+                text = open(os.path.join(dirpath, f)).read()
+                assert "import airflow" not in text and "from airflow" not in text, f

@@ -1,0 +1,230 @@
+"""Odoo extractor on real SQLite, PostgreSQL and MariaDB databases built from the Odoo 17 DDL.
+
+PostgreSQL (127.0.0.1:5432, postgres, trust) and MariaDB (127.0.0.1:3306, root, no password) tests create a
+throwaway database per test and drop it afterwards; they skip when the server is unreachable unless
+CXW_REQUIRE_SERVICES=1 (then they fail).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from conftest import fingerprint, read_load, run_kwargs, visible_loads
+from extractors import odoo
+from extractors.odoo.helpers import MappingError, load_mapping, to_connectorx
+
+UTC = timezone.utc
+DDL = Path("/work/shared/samples/vendor-responses/odoo17_erp_schema.sql")
+if not DDL.exists():
+    DDL = Path(__file__).resolve().parents[3] / "shared" / "samples" / "vendor-responses" / "odoo17_erp_schema.sql"
+HOSTILE = "Robert'); DROP TABLE sale_order;-- Cà phê ☕ <script>x</script>"
+T0 = datetime(2025, 3, 10, tzinfo=UTC)
+
+
+def ddl_for(dialect: str) -> list[str]:
+    text = "\n".join(l for l in DDL.read_text().splitlines() if not l.startswith("--"))
+    stmts = [s.strip() for s in text.split(";") if s.strip()]
+    out = []
+    for s in stmts:
+        if dialect == "sqlite":
+            s = s.replace("jsonb", "TEXT")
+        elif dialect == "mysql":
+            s = re.sub(r"\bjsonb\b", "JSON", s)
+            s = re.sub(r"\btimestamp\b", "DATETIME(6)", s)
+            s = re.sub(r"\bnumeric\b", "DECIMAL(20,6)", s)
+            s = re.sub(r"\bvarchar\b(?!\()", "VARCHAR(255)", s)
+        out.append(s)
+    return out
+
+
+def _service_unavailable(reason: str):
+    if os.environ.get("CXW_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(f"service unavailable: {reason}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def db(request, tmp_path):
+    """(sqlalchemy URL for the extractor, engine) of a fresh database holding the Odoo 17 tables."""
+    dialect = request.param
+    name = f"cxw_x_{secrets.token_hex(4)}"
+    admin = None
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'odoo.sqlite'}"
+    else:
+        admin_url = {"postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                     "mysql": "mysql+pymysql://root@127.0.0.1:3306/mysql"}[dialect]
+        try:
+            admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+            with admin.connect() as c:
+                c.execute(sa.text(f"CREATE DATABASE {name}"))
+        except Exception as exc:  # noqa: BLE001
+            _service_unavailable(f"{dialect}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        url = {"postgresql": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+               "mysql": f"mysql+pymysql://root@127.0.0.1:3306/{name}"}[dialect]
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        for stmt in ddl_for(dialect):
+            c.execute(sa.text(stmt))
+    seed(engine)
+    try:
+        yield url, engine
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as c:
+                c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+            admin.dispose()
+
+
+def ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def seed(engine):
+    rows = {
+        "res_country": [{"id": 1, "code": "VN", "name": '{"en_US": "Vietnam", "vi_VN": "Việt Nam"}'},
+                        {"id": 2, "code": "GB", "name": '{"en_US": "United Kingdom"}'}],
+        "res_currency": [{"id": 1, "name": "EUR", "symbol": "€"}],
+        "crm_team": [{"id": 1, "name": '{"en_US": "Website"}', "active": True}],
+        "res_partner": [{"id": i, "name": n, "email": f"p{i}@example.com", "is_company": i == 1, "customer_rank": i,
+                         "country_id": 1, "active": True, "create_date": ts(T0 - timedelta(days=90)),
+                         "write_date": ts(T0 - timedelta(days=90 - i))} for i, n in [(1, "Acme"), (2, HOSTILE),
+                                                                                     (3, "Nguyễn Văn A")]],
+        "product_category": [{"id": 1, "name": "All", "complete_name": "All", "create_date": ts(T0 - timedelta(days=400)),
+                              "write_date": ts(T0 - timedelta(days=400))}],
+        "product_template": [{"id": 1, "name": '{"en_US": "Arabica Beans"}', "detailed_type": "product",
+                              "list_price": 12.5, "categ_id": 1, "sale_ok": True, "active": True,
+                              "create_date": ts(T0 - timedelta(days=400)), "write_date": ts(T0 - timedelta(days=400))}],
+        "product_product": [{"id": 1, "product_tmpl_id": 1, "default_code": "ARA-1", "active": True,
+                             "create_date": ts(T0 - timedelta(days=400)), "write_date": ts(T0 - timedelta(days=400))}],
+        "sale_order": [so(1, T0 - timedelta(days=5)), so(2, T0 - timedelta(days=1), amount=25.0),
+                       so(3, T0 - timedelta(hours=1), amount=None), so(4, T0)],  # id 4: exactly on the window end
+        "sale_order_line": [{"id": i, "order_id": i, "product_id": 1, "name": "Arabica", "product_uom_qty": 2,
+                             "price_unit": 12.5, "discount": 0, "price_subtotal": 25.0, "price_tax": 2.5,
+                             "price_total": 27.5, "state": "sale", "create_date": ts(T0 - timedelta(days=5)),
+                             "write_date": ts(T0 - timedelta(days=5))} for i in (1, 2)],
+        "stock_picking_type": [{"id": 1, "name": '{"en_US": "Delivery Orders"}', "code": "outgoing",
+                                "sequence_code": "OUT"}],
+        "stock_picking": [{"id": 1, "name": "WH/OUT/00001", "origin": "S00001", "sale_id": 1, "partner_id": 1,
+                           "picking_type_id": 1, "scheduled_date": ts(T0 - timedelta(days=4)),
+                           "date_deadline": ts(T0 - timedelta(days=3)), "date_done": ts(T0 - timedelta(days=3)),
+                           "state": "done", "create_date": ts(T0 - timedelta(days=5)),
+                           "write_date": ts(T0 - timedelta(days=3))}],
+    }
+    with engine.begin() as c:
+        for table, items in rows.items():
+            for item in items:
+                cols = ", ".join(item)
+                c.execute(sa.text(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + k for k in item)})"), item)
+
+
+def so(i: int, wd: datetime, amount: float | None = 110.28) -> dict:
+    return {"id": i, "name": f"S{i:05d}", "partner_id": 2, "partner_invoice_id": 2, "partner_shipping_id": 2,
+            "date_order": ts(wd - timedelta(hours=2)), "state": "sale", "locked": False, "commitment_date": None,
+            "amount_untaxed": 100.25, "amount_tax": 10.03, "amount_total": amount, "currency_id": 1, "team_id": 1,
+            "user_id": 2, "company_id": 1, "create_date": ts(wd - timedelta(hours=3)), "write_date": ts(wd)}
+
+
+def settings(url, **kw):
+    return odoo.OdooSettings(url=url, history_start=datetime(2025, 1, 1, tzinfo=UTC), **kw)
+
+
+def loads(rep):
+    return {l["entity"]: l for l in rep["loads"]}
+
+
+def test_full_run_types_and_verbatim_text(db, dirs):
+    url, _ = db
+    rep = odoo.extract(settings=settings(url), **run_kwargs(dirs, end=T0))
+    by = loads(rep)
+    assert set(by) == set(load_mapping(odoo.settings.DEFAULT_MAPPING))
+    # first run = full history (no lower bound: the 2024 product rows are there); window end exclusive
+    assert by["product_template"]["rows"] == 1 and by["res_partner"]["rows"] == 3
+    assert by["sale_order"]["rows"] == 3 and by["res_country"]["rows"] == 2
+    t = pq.read_table(os.path.join(by["sale_order"]["path"], "part-00000.parquet"))
+    assert t.schema.field("amount_total").type == pa.float64()
+    assert t.schema.field("write_date").type == pa.timestamp("us")
+    assert t.schema.field("locked").type == pa.bool_() and t.schema.field("id").type == pa.int64()
+    assert [r["id"] for r in t.to_pylist()] == [1, 2, 3]  # ordered by write_date, id
+    # 25.0 is stored as INTEGER 25 by SQLite's NUMERIC affinity, NULL stays NULL: one double column everywhere
+    assert t.column("amount_total").to_pylist() == [pytest.approx(110.28), 25.0, None]
+    partners, _ = read_load(by["res_partner"]["path"])
+    assert HOSTILE in {p["name"] for p in partners}
+    countries, _ = read_load(by["res_country"]["path"])
+    assert json.loads(countries[0]["name"])["vi_VN"] == "Việt Nam"
+    # every table (even the empty-window ones) got a load with _load.json
+    for l in rep["loads"]:
+        assert os.path.exists(os.path.join(l["path"], "_load.json"))
+
+
+def test_incremental_lookback_and_exclusive_end(db, dirs):
+    url, engine = db
+    odoo.extract(settings=settings(url, entities=["sale_order"]), **run_kwargs(dirs, end=T0))
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE sale_order SET state = 'cancel', write_date = :wd WHERE id = 1"),
+                  {"wd": ts(T0 + timedelta(hours=5))})
+        c.execute(sa.text("INSERT INTO sale_order (id, name, partner_id, date_order, write_date) "
+                          "VALUES (5, 'S00005', 1, :wd, :wd)"), {"wd": ts(T0 + timedelta(hours=6))})
+    rep = odoo.extract(settings=settings(url, entities=["sale_order"]), **run_kwargs(dirs, end=T0 + timedelta(days=1)))
+    [l] = rep["loads"]
+    rows, meta = read_load(l["path"])
+    # lookback 2 days from the cursor (T0): ids 2, 3 re-read, 4 (exactly at old end) now in, 1 changed, 5 new
+    assert sorted(r["id"] for r in rows) == [1, 2, 3, 4, 5]
+    assert {r["id"]: r["state"] for r in rows}[1] == "cancel"
+    assert meta["cursor_before"] == "2025-03-10T00:00:00.000000Z"
+    assert meta["cursor_after"] == "2025-03-11T00:00:00.000000Z"
+    state = json.loads((dirs["state"] / "odoo.json").read_text())
+    assert state["entities"]["sale_order"]["cursor"] == meta["cursor_after"]
+
+
+def test_window_mode_exact_and_idempotent(db, dirs):
+    url, _ = db
+    kw = run_kwargs(dirs, T0 - timedelta(days=1), T0, mode="window")
+    a = odoo.extract(settings=settings(url, entities=["sale_order", "res_country"]), **kw)
+    b = odoo.extract(settings=settings(url, entities=["sale_order", "res_country"]), **kw)
+    ra, rb = loads(a)["sale_order"], loads(b)["sale_order"]
+    rows, _ = read_load(ra["path"])
+    assert sorted(r["id"] for r in rows) == [2, 3]  # [T0-1d, T0): start inclusive, end exclusive
+    assert fingerprint(rows) == fingerprint(read_load(rb["path"])[0])
+    assert ra["cursor_after"] is None  # a backfill never creates or moves a cursor
+
+
+def test_mapping_identifiers_are_allow_listed(tmp_path, dirs):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(textwrap.dedent("""
+        entities:
+          sale_order:
+            table: "sale_order; DROP TABLE sale_order"
+            columns: [id]
+    """))
+    with pytest.raises(MappingError, match="not an allowed identifier"):
+        odoo.extract(settings=settings("sqlite:////nonexistent.sqlite", mapping_path=str(bad)), **run_kwargs(dirs))
+    bad.write_text("entities:\n  x:\n    table: t\n    columns: [{name: a, expr: \"1; DELETE FROM t\"}]\n")
+    with pytest.raises(MappingError, match="disallowed"):
+        load_mapping(str(bad))
+
+
+def test_url_conversion_and_password_never_in_errors(dirs):
+    assert to_connectorx("sqlite:////tmp/x/odoo.sqlite").cx_url == "sqlite:///tmp/x/odoo.sqlite"
+    assert to_connectorx("mysql+pymysql://root@db:3306/odoo").cx_url == "mysql://root@db:3306/odoo"
+    c = to_connectorx("postgresql+psycopg2://u:p%40ss@h/odoo?sslmode=disable")
+    assert c.cx_url == "postgresql://u:p%40ss@h:5432/odoo?sslmode=disable" and c.secrets == ["p@ss"]
+    secret = "Sup3rSecretPw"
+    with pytest.raises(odoo.OdooReadError, match="cannot connect") as ei:
+        odoo.extract(settings=settings(f"postgresql://postgres:{secret}@127.0.0.1:1/odoo", entities=["res_country"]),
+                     **run_kwargs(dirs))
+    assert secret not in str(ei.value)
+    with pytest.raises(odoo.OdooReadError, match="does not exist"):
+        odoo.extract(settings=settings("sqlite:////nonexistent/odoo.sqlite"), **run_kwargs(dirs))
+    assert visible_loads(dirs["raw"], "odoo", "res_country") == []
