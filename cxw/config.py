@@ -48,7 +48,7 @@ class Paths:
     @property
     def published_db(self) -> Path:
         """The one file BI tools open (read-only). Switched atomically by `cxw.publish`."""
-        return self.published_dir / "cx.duckdb"
+        return self.published_dir / "cx_warehouse.duckdb"
 
     @property
     def runs(self) -> Path:

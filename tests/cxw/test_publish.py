@@ -119,7 +119,7 @@ def test_orphans_of_an_interrupted_publish_are_removed_next_run(home):
     checksum = _sha(home.published_db)
     orphan = home.generations_dir / ".tmp-20990101T000000-deadbeef.duckdb"
     orphan.write_bytes(b"half-written")
-    switch = home.published_dir / ".cx.duckdb.switch"
+    switch = home.published_dir / ".cx_warehouse.duckdb.switch"
     switch.write_bytes(b"half-linked")
     assert _sha(home.published_db) == checksum  # BI still sees the complete old generation
     _set_nps(home, 99.0)

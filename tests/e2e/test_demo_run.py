@@ -36,7 +36,7 @@ def demo_run(tmp_path_factory):
 
 
 def _published(home: Path) -> Path:
-    return home / "published" / "cx.duckdb"
+    return home / "published" / "cx_warehouse.duckdb"
 
 
 def _answer_key(home: Path) -> dict:
