@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.utils import mktime_tz, parsedate_tz
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 from urllib.parse import urlsplit
 
 import requests
@@ -62,6 +65,56 @@ class InvalidPayloadError(RuntimeError):
     """A 2xx page that is not valid JSON (dead-lettered)."""
 
 
+class RateLimit:
+    """Client-side limit: at most ``calls`` requests in any rolling ``period`` seconds (a sliding-window log, so
+    it is never burstier than the vendor's rolling window), for request paths matching ``path_regex``.
+    Parsed from text like ``"90/10s"``, ``"4/1s"``, ``"280/60s"``; ``"off"`` / ``""`` disables it."""
+
+    def __init__(self, calls: int, period: float, path_regex: Optional[str] = None, name: str = "") -> None:
+        if calls < 1 or period <= 0:
+            raise ValueError(f"rate limit needs calls >= 1 and period > 0, got {calls}/{period}")
+        self.calls = int(calls)
+        self.period = float(period)
+        self.path_re = re.compile(path_regex) if path_regex else None
+        self.name = name or f"{calls}/{period:g}s"
+        self._sent: Deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0          # total seconds slept (reported in logs / tests)
+        self.waits = 0
+
+    @classmethod
+    def parse(cls, text: Optional[str], path_regex: Optional[str] = None, name: str = "") -> Optional["RateLimit"]:
+        if text is None or text.strip().lower() in ("", "off", "none", "0"):
+            return None
+        m = re.match(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$", text)
+        if not m:
+            raise ValueError(f"rate limit {text!r} must look like 90/10s, 4/1s or 280/1m")
+        unit = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0}[m.group(3)]
+        return cls(int(m.group(1)), float(m.group(2)) * unit, path_regex, name)
+
+    def applies(self, path: str) -> bool:
+        return self.path_re is None or bool(self.path_re.search(path))
+
+    def acquire(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> float:
+        """Block until one more request fits in the window; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = clock()
+                while self._sent and now - self._sent[0] >= self.period:
+                    self._sent.popleft()
+                if len(self._sent) < self.calls:
+                    self._sent.append(now)
+                    if waited:
+                        self.waited += waited
+                        self.waits += 1
+                    return waited
+                delay = self._sent[0] + self.period - now
+            delay = max(delay, 0.001)
+            sleep(delay)
+            waited += delay
+
+
 @dataclass
 class HttpConfig:
     timeout: float = 30.0
@@ -71,6 +124,8 @@ class HttpConfig:
     retry_after_cap: float = 300.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)   # injectable for tests
     clock: Callable[[], float] = field(default=time.time, repr=False)       # "now" for HTTP-date Retry-After
+    # client-side rate limits (set per vendor by its settings; every attempt, retries included, takes a slot)
+    rate_limits: List[RateLimit] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_env(cls) -> "HttpConfig":
@@ -162,7 +217,22 @@ class RetryingClient(Client):
             sleep=self.cfg.sleep,
             reraise=True,
         )
-        session.send = retry.wraps(session.send)  # type: ignore[method-assign]
+        send = original_send = session.send
+        limits = list(self.cfg.rate_limits)
+        if limits:
+            cfg, source = self.cfg, self.source
+
+            def limited_send(request, **kwargs):
+                path = urlsplit(request.url or "").path
+                for limit in limits:
+                    if limit.applies(path):
+                        waited = limit.acquire(cfg.clock, cfg.sleep)
+                        if waited:
+                            log.debug("%s: client rate limit %s: waited %.2fs", source, limit.name, waited)
+                return original_send(request, **kwargs)
+
+            send = limited_send
+        session.send = retry.wraps(send)  # type: ignore[method-assign]
         return session
 
 
@@ -209,7 +279,11 @@ class ResponseChecker:
 
 
 def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optional[AuthConfigBase] = None,
-                     headers: Optional[Dict[str, str]] = None, secrets: Sequence[str] = ()) -> "SourceClient":
+                     headers: Optional[Dict[str, str]] = None, secrets: Sequence[str] = (),
+                     rate_limits: Optional[Sequence[RateLimit]] = None) -> "SourceClient":
+    if rate_limits is not None:
+        import dataclasses
+        cfg = dataclasses.replace(cfg, rate_limits=list(cfg.rate_limits) + list(rate_limits))
     client = RetryingClient(source, cfg)
     rest = RESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
     return SourceClient(rest, ResponseChecker(source, secrets))
@@ -273,7 +347,22 @@ class LinkRelPaginator(_LoopGuard, BaseNextUrlPaginator):
             self._guard(href, "next-page link")
 
 
+def vendor_limits(source: str, defaults: Dict[str, Any]) -> List[RateLimit]:
+    """Rate limits of a vendor: ``defaults`` maps an env suffix to ``(text, path_regex)``; each can be overridden
+    by ``CXW_<SOURCE>_<SUFFIX>`` (e.g. ``CXW_HUBSPOT_RATE_LIMIT=90/10s``, ``off`` disables one)."""
+    import os
+    out = []
+    for suffix, (text, regex) in defaults.items():
+        env = f"CXW_{source.upper()}_{suffix}"
+        value = os.environ.get(env, text)
+        limit = RateLimit.parse(value, regex, name=f"{source}:{suffix.lower()}={value}")
+        if limit is not None:
+            out.append(limit)
+    return out
+
+
 __all__ = [
+    "RateLimit", "vendor_limits",
     "HttpConfig", "ExtractorHTTPError", "RateLimitedError", "CursorLoopError", "InvalidPayloadError",
     "RetryingClient", "make_rest_client", "SourceClient", "CursorPaginator", "LinkRelPaginator",
     "parse_retry_after", "redact_url",

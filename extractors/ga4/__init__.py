@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
@@ -15,7 +17,8 @@ import dlt
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import ExportDir, connect, locate_lines, read_day, stage_day_stats, write_day
+from .helpers import (ExportDir, connect, fast_read_days, finish_table, locate_lines, read_day, stage_day_stats,
+                      write_day, write_day_table)
 from .settings import ENTITY, SOURCE, Ga4Settings
 
 log = logging.getLogger("cxw.extractors.ga4")
@@ -26,6 +29,52 @@ __all__ = ["extract", "Ga4Settings", "ga4_source"]
 def _day_dt(d: date) -> datetime:
     from datetime import timezone
     return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def _batches(pending, days: int, max_bytes: int):
+    batch, size = [], 0
+    for item in pending:
+        b = sum(int(f.get("size") or 0) for f in item[1])
+        if batch and (len(batch) >= days or size + b > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += b
+    if batch:
+        yield batch
+
+
+def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
+    """The line path: every line as text, bad lines dead-lettered with file/line, good lines typed with
+    json_transform, unknown fields kept in ``_extra_json``."""
+    ctx = run.begin(ENTITY)
+    try:
+        good, bad, dups = stage_day_stats(con, export, files)
+        unknown = []
+        path = None
+        if good:
+            path = ctx.open_writer().next_part_path()
+            # when the fast path refused the day (forced) and it has no bad line, some key was not typed:
+            # compute the depth-aware extras for every row
+            unknown = write_day(con, day, path, ctx.load_id, ctx.extracted_at, force_extras=forced and not bad)
+            if unknown:
+                log.warning("ga4 %s: fields not in the schema kept in _extra_json: %s", day, unknown)
+        if bad:
+            by_file: Dict[str, List[str]] = {}
+            for f, line in bad:
+                by_file.setdefault(f, []).append(line)
+            for f, lines in by_file.items():
+                where = locate_lines(export, f, lines)
+                for line in lines:
+                    nums = where.get(line, [None])
+                    n = nums.pop(0) if len(nums) > 1 else nums[0]
+                    ctx.deadletters.write("GA4 export line is not a JSON object", method="READ",
+                                          url=os.path.basename(f), status=None, payload=line,
+                                          file=f, line=n)
+    except BaseException:
+        ctx.abort()
+        raise
+    land_day(day, files, fp, ctx, good, dups, path, unknown, "line")
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,
@@ -51,38 +100,20 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     con = connect(export)
     cursor = cursor_before
     landed = 0
+    pending = []                                   # (day, files, fingerprint) to land, in day order
     for day in todo:
-        key = day.strftime("%Y%m%d")
         fp = export.fingerprint(available[day])
-        if mode == "incremental" and fingerprints.get(key) == fp:
+        if mode == "incremental" and fingerprints.get(day.strftime("%Y%m%d")) == fp:
             continue  # unchanged since it was landed
+        pending.append((day, available[day], fp))
+
+    def land_day(day, files, fp, ctx, rows, dups, path, unknown, read_path):
+        nonlocal cursor, landed
+        key = day.strftime("%Y%m%d")
         win = EntityWindow(ENTITY, _day_dt(day), _day_dt(day + timedelta(days=1)), cursor, cursor is None)
-        ctx = run.begin(ENTITY)
-        try:
-            good, bad, dups = stage_day_stats(con, export, available[day])
-            unknown = []
-            writer = ctx.open_writer()
-            if good:
-                part = writer.next_part_path()
-                unknown = write_day(con, day, part, ctx.load_id, ctx.extracted_at)
-                if unknown:
-                    log.warning("ga4 %s: fields not in the schema kept in _extra_json: %s", day, unknown)
-                writer.add_file(part, good)
-            if bad:
-                by_file: Dict[str, List[str]] = {}
-                for f, line in bad:
-                    by_file.setdefault(f, []).append(line)
-                for f, lines in by_file.items():
-                    where = locate_lines(export, f, lines)
-                    for line in lines:
-                        nums = where.get(line, [None])
-                        n = nums.pop(0) if len(nums) > 1 else nums[0]
-                        ctx.deadletters.write("GA4 export line is not a JSON object", method="READ",
-                                              url=os.path.basename(f), status=None, payload=line,
-                                              file=f, line=n)
-        except BaseException:
-            ctx.abort()
-            raise
+        writer = ctx.open_writer()
+        if rows:
+            writer.add_file(path, rows)
         day_iso = day.isoformat()
         new_cursor = cursor
         if mode == "incremental" and (cursor is None or day_iso > cursor):
@@ -94,10 +125,66 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
 
         ctx.land(win, EntityLoad(ENTITY, duplicates=dups,
                                  extra_meta={"export_date": day_iso, "fingerprint": fp, "unknown_fields": unknown,
-                                             "export_files": [f["name"].rsplit("/", 1)[-1] for f in available[day]]}),
+                                             "read_path": read_path,
+                                             "export_files": [f["name"].rsplit("/", 1)[-1] for f in files]}),
                  cursor_after=new_cursor, state_update=update)
         cursor = new_cursor
         landed += 1
+
+    # Pipeline: read batch k (one parallel DuckDB scan), start writing its days' Parquet in threads (pyarrow
+    # releases the GIL), then land batch k-1 in day order while those writes and the next read run.
+    pool = ThreadPoolExecutor(max_workers=2) if settings.fast_path else None
+    queued: List[tuple] = []            # ("fast", day, files, fp, ctx, path, future, dups) | ("line", day, files, fp)
+
+    def drain(items, count: int) -> None:
+        for _ in range(count):
+            item = items.pop(0)
+            if item[0] == "fast":
+                _, day, files, fp, ctx, path, fut, dups = item
+                try:
+                    rows = fut.result() if fut is not None else 0
+                except BaseException:
+                    ctx.abort()
+                    raise
+                land_day(day, files, fp, ctx, rows, dups, path, [], "fast")
+            else:
+                _, day, files, fp = item
+                _slow_day(run, con, export, day, files, fp, land_day, forced=settings.fast_path)
+
+    try:
+        for batch in _batches(pending, settings.batch_days, settings.batch_bytes):
+            fast = {}
+            if settings.fast_path:
+                t0 = time.monotonic()
+                fast = fast_read_days(con, export, [(d, f) for d, f, _fp in batch])
+                log.debug("ga4: fast path read %d/%d days in %.2fs", len(fast), len(batch), time.monotonic() - t0)
+            items = []
+            for day, files, fp in batch:
+                if day in fast:
+                    ctx = run.begin(ENTITY)
+                    path = ctx.open_writer().next_part_path()
+                    table = finish_table(fast[day][0], day)
+                    fut = pool.submit(write_day_table, table, path, ctx.load_id, ctx.extracted_at) \
+                        if table.num_rows else None
+                    items.append(("fast", day, files, fp, ctx, path, fut, fast[day][1]))
+                else:
+                    items.append(("line", day, files, fp))
+            fast = None
+            previous = len(queued)
+            queued.extend(items)          # everything not landed yet stays listed (aborted on failure)
+            drain(queued, previous)
+        drain(queued, len(queued))
+    finally:
+        for item in queued:     # a failure: never leave a half-written load behind
+            if item[0] == "fast":
+                if item[6] is not None:
+                    try:
+                        item[6].result()
+                    except BaseException:  # noqa: BLE001 - the first error is already propagating
+                        pass
+                item[4].abort()
+        if pool is not None:
+            pool.shutdown(wait=True)
     if landed == 0:
         # nothing new or re-delivered: an empty load keeps accounting complete
         start = _day_dt(first_day)

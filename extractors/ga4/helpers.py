@@ -11,9 +11,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import duckdb
 import fsspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .settings import FILE_PREFIX, FILE_SUFFIXES, MAX_LINE_BYTES, SCHEMA_JSON
+from .settings import FILE_PREFIX, FILE_SUFFIXES, GA4_SCHEMA, MAX_LINE_BYTES, READ_COLUMNS, SCHEMA_JSON
 
 DAY_RE = re.compile(r"^events_(\d{8})(?:\.(?:json|ndjson|jsonl)(?:\.gz)?)?$")
 
@@ -62,6 +64,11 @@ class ExportDir:
     def duck_path(self, name: str) -> str:
         return name if self.local else f"{self.protocol}://{name}"
 
+    def read_bytes(self, name: str) -> bytes:
+        """The decompressed bytes of one export file."""
+        data = self.fs.cat_file(name)
+        return gzip.decompress(data) if name.endswith(".gz") else data
+
     def open_text(self, name: str):
         fh = self.fs.open(name, "rb")
         if name.endswith(".gz"):
@@ -72,6 +79,7 @@ class ExportDir:
 
 def connect(export: ExportDir) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()  # in-memory: never the warehouse file
+    con.execute("SET enable_progress_bar = false")  # no progress bars in task logs
     if not export.local:
         con.register_filesystem(export.fs)
     return con
@@ -90,7 +98,6 @@ def _extras_sql(expr: str, schema: Dict[str, Any]) -> str:
     return out
 
 
-from .settings import GA4_SCHEMA  # noqa: E402
 
 EXTRAS_SQL = f"NULLIF(CAST({_extras_sql('CAST(line AS JSON)', GA4_SCHEMA)} AS VARCHAR), '{{}}')"
 
@@ -145,49 +152,52 @@ def unknown_key_names(con: duckdb.DuckDBPyConnection) -> List[str]:
     return sorted(set(names) - KNOWN_NAMES)
 
 
-def extras_select(unknown: List[str]) -> str:
+def extras_select(unknown: List[str], force: bool = False) -> str:
     """``_extra_json``: NULL for rows without unknown keys; otherwise the unknown keys (objects recursed), or the
-    whole line when they sit where they cannot be isolated (inside a list element) - never silently dropped."""
+    whole line when they sit where they cannot be isolated (inside a list element) - never silently dropped.
+    ``force``: the fast path counted more keys than the schema typed although no unknown *name* occurs (a known
+    name at the wrong depth, an object where a scalar belongs): compute the depth-aware extras for every row."""
+    if force and not unknown:
+        return EXTRAS_SQL
     if not unknown:
         return "CAST(NULL AS VARCHAR)"
     names = json.dumps(unknown).replace("'", "''")
+    rest = EXTRAS_SQL if force else "NULL"
     return (f"CASE WHEN list_has_any(regexp_extract_all(line, $re, 1), CAST('{names}' AS VARCHAR[])) "
-            f"THEN COALESCE({EXTRAS_SQL}, line) END")
+            f"THEN COALESCE({EXTRAS_SQL}, line) ELSE {rest} END")
 
 
-DAY_SELECT = (
-    "SELECT unnest(json_transform(line, $schema)), CAST($day AS DATE) AS _export_date, "
-    "{extras} AS _extra_json, "
-    "$load_id AS _load_id, CAST($extracted_at AS TIMESTAMPTZ) AS _extracted_at, "
-    "CAST(row_number() OVER (ORDER BY rowid) - 1 AS BIGINT) AS _record_seq "
-    "FROM ga4_lines WHERE ok ORDER BY rowid")
-
-
-def write_day(con: duckdb.DuckDBPyConnection, day: date, path: str, load_id: str, extracted_at: datetime
-              ) -> List[str]:
-    """COPY the staged day to one Parquet file (DuckDB writes it; rows never pass through Python)."""
+def slow_day_table(con: duckdb.DuckDBPyConnection, day: date, force_extras: bool = False
+                   ) -> Tuple[pa.Table, List[str]]:
+    """The line path's typed table of the day staged in ``ga4_lines`` (good lines only, file order):
+    ``json_transform`` with the explicit schema + ``_extra_json``; same columns and types as the fast path."""
     unknown = unknown_key_names(con)
-    params = {"schema": SCHEMA_JSON, "day": day.isoformat(), "load_id": load_id,
-              "extracted_at": extracted_at.isoformat()}
+    params: Dict[str, Any] = {"schema": SCHEMA_JSON}
     if unknown:
         params["re"] = KEY_RE
-    select = DAY_SELECT.format(extras=extras_select(unknown))
-    con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)
+    table = con.sql(
+        f"SELECT unnest(json_transform(line, $schema)), {extras_select(unknown, force_extras)} AS __extra "
+        f"FROM ga4_lines WHERE ok ORDER BY rowid", params=params).to_arrow_table()
+    extra = table.column("__extra")
+    return finish_table(table.drop_columns(["__extra"]), day, extra), unknown
+
+
+def write_day(con: duckdb.DuckDBPyConnection, day: date, path: str, load_id: str, extracted_at: datetime,
+              force_extras: bool = False) -> List[str]:
+    """Write the staged day (line path) to one Parquet file; returns the unknown field names."""
+    table, unknown = slow_day_table(con, day, force_extras)
+    write_day_table(table, path, load_id, extracted_at)
     return unknown
 
 
 def read_day(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]], day: date
              ) -> Tuple[pa.Table, List[Tuple[str, str]]]:
     """Typed Arrow table of a day (for the dlt resource): same columns as the landed Parquet minus metadata."""
+    fast = fast_read_days(con, export, [(day, files)])
+    if day in fast:
+        return finish_table(fast[day][0], day), []
     _good, bad = stage_day(con, export, files)
-    unknown = unknown_key_names(con)
-    params = {"schema": SCHEMA_JSON, "day": day.isoformat()}
-    if unknown:
-        params["re"] = KEY_RE
-    table = con.sql(
-        f"SELECT unnest(json_transform(line, $schema)), CAST($day AS DATE) AS _export_date, "
-        f"{extras_select(unknown)} AS _extra_json FROM ga4_lines WHERE ok ORDER BY rowid",
-        params=params).to_arrow_table()
+    table, _unknown = slow_day_table(con, day, force_extras=True)
     return table, bad
 
 
@@ -202,3 +212,152 @@ def locate_lines(export: ExportDir, file: str, bad_lines: List[str]) -> Dict[str
             if text in wanted:
                 found.setdefault(text, []).append(n)
     return found
+
+
+# ------------------------------------------------------------------------------------------------ Arrow output
+def _arrow_type(t: Any) -> pa.DataType:
+    if isinstance(t, dict):
+        return pa.struct([pa.field(k, _arrow_type(v)) for k, v in t.items()])
+    if isinstance(t, list):
+        return pa.list_(_arrow_type(t[0]))
+    return {"VARCHAR": pa.string(), "DOUBLE": pa.float64()}[t]
+
+
+EVENT_SCHEMA = pa.schema([pa.field(k, _arrow_type(v)) for k, v in GA4_SCHEMA.items()])
+EXTRA_FIELDS = [pa.field("_export_date", pa.date32()), pa.field("_extra_json", pa.string())]
+META_FIELDS = [pa.field("_load_id", pa.string()), pa.field("_extracted_at", pa.timestamp("us", tz="UTC")),
+               pa.field("_record_seq", pa.int64())]
+#: every day's Parquet has exactly this schema, whichever path read it
+OUTPUT_SCHEMA = pa.schema(list(EVENT_SCHEMA) + EXTRA_FIELDS + META_FIELDS)
+
+
+def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = None) -> pa.Table:
+    """Typed event columns (cast to the one schema) + ``_export_date`` + ``_extra_json``."""
+    n = events.num_rows
+    cols = []
+    for f in EVENT_SCHEMA:
+        col = events.column(f.name)
+        cols.append(col if col.type == f.type else col.cast(f.type))
+    cols.append(pa.repeat(pa.scalar(day, pa.date32()), n))
+    cols.append(extra_json.cast(pa.string()) if extra_json is not None else pa.nulls(n, pa.string()))
+    return pa.Table.from_arrays(cols, schema=pa.schema(list(EVENT_SCHEMA) + EXTRA_FIELDS))
+
+
+def write_day_table(table: pa.Table, path: str, load_id: str, extracted_at: datetime) -> int:
+    """Add the metadata columns and write one zstd Parquet file (pyarrow releases the GIL: callable from threads)."""
+    import pyarrow.parquet as pq
+    n = table.num_rows
+    full = pa.Table.from_arrays(
+        list(table.columns) + [pa.repeat(pa.scalar(load_id, pa.string()), n),
+                               pa.repeat(pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")), n),
+                               pa.array(np.arange(n, dtype=np.int64))], schema=OUTPUT_SCHEMA)
+    pq.write_table(full, path, compression="zstd")
+    return n
+
+
+# ------------------------------------------------------------------------------------------------ fast path
+class ByteScan:
+    """What one cheap vectorised pass over a day's bytes tells (no JSON parsing): the line count and how many
+    object keys the text holds. In JSON a closing quote directly followed by ``:`` always ends a key (inside a
+    string a quote is escaped, ``\\"``); explicit ``null`` values are counted separately because the typed read
+    cannot tell them from absent keys."""
+
+    def __init__(self, chunks: List[bytes]) -> None:
+        self.lines = 0
+        self.keys = 0
+        self.null_keys = 0
+        self.odd_spacing = False
+        for data in chunks:
+            self.lines += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+            a = np.frombuffer(data, np.uint8)
+            if len(a) < 2:
+                continue
+            idx = np.flatnonzero(a[1:] == 58)                       # every ':' ...
+            idx = idx[a[idx] == 34]                                  # ... right after a '"': '":'
+            idx = idx[idx > 0]
+            self.keys += len(idx) - int(np.count_nonzero(a[idx - 1] == 92))   # minus '\\":' inside strings
+            j = idx[idx + 6 < len(a)]
+            k = np.where(a[j + 2] == 32, j + 3, j + 2)                # '":null' or '": null'
+            k = k[k + 3 < len(a)]
+            self.null_keys += int(np.count_nonzero((a[k] == 110) & (a[k + 1] == 117) & (a[k + 2] == 108)
+                                                   & (a[k + 3] == 108)))
+            # whitespace *before* a colon would hide keys from the count; a writer uses one style, so the start of
+            # the file tells (other odd spacing only makes the counts differ: the line path, never a loss)
+            head = data[:65536]
+            self.odd_spacing = self.odd_spacing or b'" :' in head or b'"\t:' in head
+
+
+def _present(arr: pa.Array) -> int:
+    """Keys a column accounts for: non-null values of this field plus, recursively, the fields under it."""
+    n = len(arr) - arr.null_count
+    t = arr.type
+    if pa.types.is_struct(t):
+        return n + sum(_present(child) for child in arr.flatten())
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        values = arr.flatten()
+        if pa.types.is_struct(values.type):
+            return n + sum(_present(child) for child in values.flatten())
+    return n
+
+
+def present_keys(events: pa.Table) -> int:
+    """Non-null keys of the typed rows at every depth (list elements are not keys, their fields are)."""
+    return sum(_present(chunk) for col in events.columns for chunk in col.chunks)
+
+
+HASH_COLUMNS = ", ".join(f'"{c}"' for c in READ_COLUMNS)
+
+
+def fast_read_days(con: duckdb.DuckDBPyConnection, export: ExportDir,
+                   batch: List[Tuple[date, List[Dict[str, Any]]]]) -> Dict[date, Tuple[pa.Table, int]]:
+    """Read several days with ONE typed ``read_json(columns=…)`` scan (DuckDB parallelises across files).
+
+    Returns ``{day: (typed events, duplicates)}`` for the days the fast path can prove complete: DuckDB read every
+    line (a blank line also sends the day to the line path), and the keys it typed (non-null values + explicit nulls) equal the keys in the text — so no
+    unknown field (at any depth, including inside list elements, or a known name at the wrong depth) and no value
+    of an unexpected shape was dropped. Days missing from the result need the line path (``stage_day_stats`` +
+    ``write_day``/``read_day``), which dead-letters bad lines and keeps unknown fields in ``_extra_json``.
+    A batch that fails to parse (a bad line somewhere) is retried day by day."""
+    scans = {day: ByteScan([export.read_bytes(f["name"]) for f in files]) for day, files in batch}
+    ok_days = list(batch)
+    try:
+        table = con.sql(
+            f"SELECT * EXCLUDE (filename), filename AS __file, hash({HASH_COLUMNS}) AS __hash "
+            "FROM read_json($paths, columns=$cols, format='newline_delimited', "
+            "filename=true, maximum_object_size=$maxobj)",
+            params={"paths": [export.duck_path(f["name"]) for _d, fs in ok_days for f in fs],
+                    "cols": READ_COLUMNS, "maxobj": MAX_LINE_BYTES}).to_arrow_table()
+    except duckdb.Error:
+        if len(ok_days) == 1:
+            return {}
+        out: Dict[date, Tuple[pa.Table, int]] = {}
+        for item in ok_days:
+            out.update(fast_read_days(con, export, [item]))
+        return out
+    files_col = table.column("__file")
+    hashes = table.column("__hash")
+    events = table.drop_columns(["__file", "__hash"])
+    out = {}
+    counts = {}
+    if events.num_rows:
+        vc = pc.value_counts(files_col)
+        counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+    offset = 0
+    for day, files in ok_days:
+        scan = scans[day]
+        names = [export.duck_path(f["name"]) for f in files]
+        n = sum(counts.get(name, 0) for name in names)
+        part = events.slice(offset, n)
+        got = files_col.slice(offset, n)
+        start, offset = offset, offset + n
+        if scan.odd_spacing:
+            continue
+        if n != scan.lines or (n and set(got.unique().to_pylist()) != {nm for nm in names if counts.get(nm)}):
+            continue  # row accounting does not add up (blank line, odd line ends): let the line path decide
+        if present_keys(part) + scan.null_keys != scan.keys:
+            continue  # unknown / mis-shaped fields somewhere in the day
+        dups = n - pc.count_distinct(hashes.slice(start, n)).as_py() if n else 0
+        out[day] = (part, dups)
+    if offset != events.num_rows:
+        return {}  # rows we cannot attribute to a day: trust nothing of this batch
+    return out

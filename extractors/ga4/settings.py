@@ -76,17 +76,34 @@ GA4_SCHEMA: Dict[str, Any] = {
 SCHEMA_JSON = json.dumps(GA4_SCHEMA)
 
 
+def _ddl(t: Any) -> str:
+    if isinstance(t, dict):
+        return "STRUCT(" + ", ".join(f'"{k}" {_ddl(v)}' for k, v in t.items()) + ")"
+    if isinstance(t, list):
+        return _ddl(t[0]) + "[]"
+    return t
+
+
+# read_json(columns=...) form of the same schema (the fast path): identical DuckDB types to json_transform's
+READ_COLUMNS: Dict[str, str] = {k: _ddl(v) for k, v in GA4_SCHEMA.items()}
+
+
 @dataclass
 class Ga4Settings:
     export_url: str
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     history_start: Optional[datetime] = None
     storage_options: Optional[Dict[str, Any]] = None
+    fast_path: bool = True          # typed read_json + unknown-key byte check; False = always the line path
+    batch_days: int = 8             # days read by one parallel DuckDB scan on the fast path
+    batch_bytes: int = 512 * 1024 * 1024   # ... and at most this many (uncompressed-file) bytes per scan
 
     @classmethod
     def from_env(cls) -> "Ga4Settings":
         return cls(
             export_url=env_str("CXW_GA4_EXPORT_URL", required=True),
             lookback_days=env_int("CXW_GA4_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS),
+            fast_path=env_str("CXW_GA4_FAST_PATH", "1") not in ("0", "false", "no"),
+            batch_days=max(1, env_int("CXW_GA4_BATCH_DAYS", 8)),
             history_start=history_start_from_env(),
         )

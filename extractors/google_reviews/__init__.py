@@ -19,7 +19,8 @@ __all__ = ["extract", "GoogleReviewsSettings", "google_reviews_source"]
 
 def _client(settings: GoogleReviewsSettings):
     return make_rest_client(SOURCE, settings.base_url, settings.http, auth=BearerTokenAuth(settings.token),
-                            secrets=[settings.token])
+                            secrets=[settings.token],
+                            rate_limits=settings.rate_limits)
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import List, Optional
 
-from extractors.common.http import HttpConfig
+from extractors.common.http import HttpConfig, RateLimit, vendor_limits
 from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "google_reviews"
@@ -19,6 +19,10 @@ COLUMNS = ["name", "reviewId", "reviewer__displayName", "reviewer__profilePhotoU
            "starRating", "comment", "createTime", "updateTime", "reviewReply__comment", "reviewReply__updateTime",
            "_location_name"]
 
+RATE_LIMITS = {   # vendor: 300 requests / minute (Business Profile API default quota)
+    "RATE_LIMIT": ("280/60s", None),
+}
+
 
 @dataclass
 class GoogleReviewsSettings:
@@ -30,6 +34,8 @@ class GoogleReviewsSettings:
     lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
     history_start: Optional[datetime] = None
     http: HttpConfig = field(default_factory=HttpConfig)
+    # client-side limits below the vendor's (CXW_GOOGLE_RATE_LIMIT=90/10s ..., "off" disables); [] = none
+    rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits("google", RATE_LIMITS))
 
     @classmethod
     def from_env(cls) -> "GoogleReviewsSettings":

@@ -13,10 +13,10 @@ import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import make_rest_client
-from extractors.common.runner import EntityLoad, ExtractRun, report
+from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import (SearchStats, associations_table, email_event_pages, email_events_table,
+from .helpers import (SearchStats, archived_pages, associations_table, email_event_pages, email_events_table,
                       read_associations, records_to_table, search_object)
 from .settings import SOURCE, HubspotSettings
 
@@ -27,7 +27,8 @@ __all__ = ["extract", "HubspotSettings", "hubspot_source"]
 
 def _client(settings: HubspotSettings):
     return make_rest_client(SOURCE, settings.base_url, settings.http, auth=BearerTokenAuth(settings.token),
-                            secrets=[settings.token])
+                            secrets=[settings.token],
+                            rate_limits=settings.rate_limits)
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,
@@ -74,6 +75,11 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
                                  extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs]}))
 
+    archived = settings.objects if settings.archived_objects is None else settings.archived_objects
+    if mode == "incremental":
+        for obj in archived:
+            _land_archived(run, client, settings, obj)
+
     if settings.include_email_events:
         win = run.window("email_events", settings.lookback)
         ctx = run.begin("email_events")
@@ -88,6 +94,27 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
         ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
     return report(run)
+
+
+def _land_archived(run: ExtractRun, client, settings: HubspotSettings, obj: str) -> None:
+    """``<obj>_archived``: the complete list of archived records now (a snapshot: every load holds all of them).
+    Staging marks a record deleted when its id is in the newest ``<obj>_archived`` load (and it was not restored:
+    a restored record reappears in search with a later ``updatedAt`` than ``archivedAt``)."""
+    entity = f"{obj}_archived"
+    win = EntityWindow(entity, EPOCH, run.window_end, None, True)
+    ctx = run.begin(entity)
+    client.set_deadletters(ctx.deadletters)
+    rows: List[Dict[str, Any]] = []
+    try:
+        for page in archived_pages(client, settings, obj):
+            rows.extend(page)
+    except BaseException:
+        ctx.abort()
+        raise
+    ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
+    ctx.land(win, EntityLoad(entity, tables=[records_to_table(settings, obj, rows)], ids=ids,
+                             extra_meta={"snapshot": True, "snapshot_of": obj, "archived": True}),
+             cursor_after=None)
 
 
 @dlt.source(name="hubspot")

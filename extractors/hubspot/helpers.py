@@ -11,7 +11,7 @@ from extractors.common.http import CursorPaginator, SourceClient
 from extractors.common.records import flatten, rows_to_table
 
 from .settings import (ASSOCIATIONS_PATH, CURSOR_PROPERTY, EMAIL_EVENTS_PATH,
-                       RECORD_COLUMNS, SEARCH_PATH, HubspotSettings)
+                       LIST_PATH, RECORD_COLUMNS, SEARCH_PATH, HubspotSettings)
 
 log = logging.getLogger("cxw.extractors.hubspot")
 
@@ -136,6 +136,16 @@ def _same_timestamp(client: SourceClient, settings: HubspotSettings, obj: str, p
             return
         if not progressed:
             raise RuntimeError(f"hubspot: {obj} same-timestamp paging made no progress at {prop}={ts}")
+
+
+def archived_pages(client: SourceClient, settings: HubspotSettings, obj: str) -> Iterator[List[Dict[str, Any]]]:
+    """Every archived record of ``obj``: ``GET /crm/v3/objects/{obj}?archived=true&limit=100&properties=…``,
+    paged by ``paging.next.after`` (the search API never returns archived records)."""
+    params = {"archived": "true", "limit": settings.list_page_size, "properties": ",".join(settings.properties[obj])}
+    paginator = CursorPaginator(cursor_path="paging.next.after", cursor_param="after")
+    for page in client.paginate(LIST_PATH.format(object=obj), method="GET", params=params, paginator=paginator,
+                                data_selector="results"):
+        yield list(page)
 
 
 def record_columns(settings: HubspotSettings, obj: str) -> List[str]:

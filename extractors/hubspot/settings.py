@@ -5,19 +5,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Tuple
 
-from extractors.common.http import HttpConfig
+from extractors.common.http import HttpConfig, RateLimit, vendor_limits
 from extractors.common.settings import env_int, env_str, history_start_from_env
 
 SOURCE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
 SEARCH_PATH = "/crm/v3/objects/{object}/search"
+LIST_PATH = "/crm/v3/objects/{object}"            # GET ...?archived=true lists archived (soft-deleted) records
 ASSOCIATIONS_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
 EMAIL_EVENTS_PATH = "/email/public/v1/events"
 
 SEARCH_PAGE_SIZE = 200            # HubSpot maximum per search page
 SEARCH_RESULT_CAP = 10_000        # after + limit may never pass this (HTTP 400 beyond)
 EMAIL_EVENTS_PAGE_SIZE = 1000
+LIST_PAGE_SIZE = 100              # HubSpot maximum per list page (archived=true)
 ASSOCIATION_BATCH_SIZE = 1000     # inputs per v4 batch/read
 DEFAULT_LOOKBACK_MINUTES = 10     # search index delay overlap
 
@@ -60,6 +62,11 @@ ASSOCIATION_PAIRS: List[Tuple[str, str]] = [
 ASSOCIATION_COLUMNS = ["from_type", "from_id", "to_type", "to_id", "type_id", "label", "category"]
 RECORD_COLUMNS = ["id", "createdAt", "updatedAt", "archived", "archivedAt"]
 
+RATE_LIMITS = {   # vendor: 100 requests / rolling 10 s per token (private apps, Free/Starter), search 5 / s
+    "RATE_LIMIT": ("90/10s", None),
+    "SEARCH_RATE_LIMIT": ("4/1s", r"/search$"),
+}
+
 
 @dataclass
 class HubspotSettings:
@@ -75,7 +82,13 @@ class HubspotSettings:
     lookback: timedelta = timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
     history_start: Optional[datetime] = None
     include_email_events: bool = True
+    # archived (soft-deleted) records: GET /crm/v3/objects/{obj}?archived=true, landed as <obj>_archived (a full
+    # list each time, incremental runs only). None = every object in ``objects``; [] = off.
+    archived_objects: Optional[List[str]] = None
+    list_page_size: int = LIST_PAGE_SIZE
     http: HttpConfig = field(default_factory=HttpConfig)
+    # client-side limits below the vendor's (CXW_HUBSPOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
+    rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits(SOURCE, RATE_LIMITS))
 
     @classmethod
     def from_env(cls) -> "HubspotSettings":
@@ -83,6 +96,7 @@ class HubspotSettings:
             token=env_str("CXW_HUBSPOT_TOKEN", required=True),
             base_url=env_str("CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
             lookback=timedelta(minutes=env_int("CXW_HUBSPOT_LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES)),
+            archived_objects=None if env_str("CXW_HUBSPOT_ARCHIVED", "1") not in ("0", "false", "no") else [],
             history_start=history_start_from_env(),
             http=HttpConfig.from_env(),
         )

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from extractors.common.redact import redact_text
-from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
-from extractors.common.settings import history_start_from_env
+from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
+from extractors.common.settings import history_start_from_env, iso, parse_utc
 
-from .helpers import (EntityMapping, MappingError, load_mapping, normalize, preflight, read_batches,
-                      select_sql, to_connectorx)
+from .helpers import (IDS_SUFFIX, EntityMapping, MappingError, ids_mapping, ids_sql, load_mapping, normalize,
+                      preflight, read_batches, select_sql, to_connectorx)
 from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")
@@ -42,6 +42,8 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             mode: str = "incremental", settings: Optional[OdooSettings] = None) -> Dict[str, Any]:
     settings = settings or OdooSettings.from_env()
     mapping = load_mapping(settings.mapping_path)
+    if settings.id_snapshots not in ("auto", "always", "never"):
+        raise ValueError(f"odoo: id_snapshots must be auto, always or never, got {settings.id_snapshots!r}")
     conn = to_connectorx(settings.url)
     try:
         preflight(settings.url, conn, settings.connect_timeout_s)
@@ -83,7 +85,52 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                                  extra_meta={"table": m.table, "cursor_column": m.cursor,
                                              "full_snapshot": not bool(m.cursor)}),
                  cursor_after=cursor_after)
+        if _id_snapshot_due(run, m, settings):
+            _land_id_snapshot(run, conn, m, settings)
     return report(run)
+
+
+def _id_snapshot_due(run: ExtractRun, m: EntityMapping, settings: OdooSettings) -> bool:
+    """Incremental runs only (a backfill never reconciles); ``settings.id_snapshots``: "auto" (per mapping
+    interval, measured on window_end), "always", "never"."""
+    if run.mode != "incremental" or settings.id_snapshots == "never" or not m.cursor:
+        return False
+    if settings.id_snapshots == "always":
+        return True
+    if m.id_snapshot is None:
+        return False
+    last = run.entity_state(m.entity + IDS_SUFFIX).get("snapshot_window_end")
+    return last is None or run.window_end - parse_utc(last) >= m.id_snapshot
+
+
+def _land_id_snapshot(run: ExtractRun, conn, m: EntityMapping, settings: OdooSettings) -> None:
+    """``<entity>__ids``: every id in the table right now (one column, the entity's id). Odoo deletes rows
+    without a tombstone, so staging marks a record deleted when its id is missing from the newest snapshot
+    taken after the record was last landed (see README)."""
+    im = ids_mapping(m)
+    name = im.entity
+    win = EntityWindow(name, EPOCH, run.window_end, None, True)
+    ctx = run.begin(name)
+    writer = ctx.open_writer()
+    ids: List[pa.ChunkedArray] = []
+    try:
+        for batch in read_batches(conn, ids_sql(conn, m), settings.batch_rows):
+            table = normalize(batch, im)
+            ids.append(table.column(0))
+            writer.write_table(table)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        ctx.abort()
+        raise
+    except BaseException as exc:
+        ctx.abort()
+        raise OdooReadError(f"odoo: reading the ids of {m.entity} from {m.table} failed: "
+                            f"{redact_text(str(exc), conn.secrets)}") from None
+    snap_end = iso(run.window_end)
+    ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
+                             extra_state={"snapshot_window_end": snap_end},
+                             extra_meta={"table": m.table, "snapshot": True, "snapshot_of": m.entity,
+                                         "id_column": m.id_column, "full_snapshot": True}),
+             cursor_after=None)
 
 
 @dlt.source(name="odoo")

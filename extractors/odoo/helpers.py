@@ -20,6 +20,7 @@ TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,6
 # no statement separators, comments or string concatenation tricks.
 EXPR_RE = re.compile(r"^[A-Za-z0-9_ .,()'*+\-/:<>=|]+$")
 LOOKBACK_RE = re.compile(r"^(\d+)\s*([dhm])$")
+IDS_SUFFIX = "__ids"
 TYPES = {"int", "float", "bool", "string", "json", "timestamp", "date"}
 
 
@@ -43,6 +44,9 @@ class EntityMapping:
     tie_breaker: str
     lookback: timedelta
     id_column: str = "id"
+    # hard-delete reconciliation: land ``<entity>__ids`` (every id present now) at most once per this interval
+    # (timedelta(0) = every incremental run; None = never)
+    id_snapshot: Optional[timedelta] = None
 
 
 def _ident(value: Any, what: str, regex=IDENT_RE) -> str:
@@ -57,6 +61,18 @@ def parse_lookback(value: Any) -> timedelta:
         raise MappingError(f"odoo mapping: lookback {value!r} must look like 2d, 12h or 30m")
     n, unit = int(m.group(1)), m.group(2)
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+def parse_id_snapshot(value: Any, entity: str) -> Optional[timedelta]:
+    if value in (None, False, "", "never", "off"):
+        return None
+    if value is True or value in ("always", "every_run"):
+        return timedelta(0)
+    try:
+        return parse_lookback(value)
+    except MappingError:
+        raise MappingError(f"odoo mapping: {entity}.id_snapshot {value!r} must be true/false or an interval "
+                           "like 1d, 12h, 30m") from None
 
 
 def load_mapping(path: str) -> Dict[str, EntityMapping]:
@@ -92,7 +108,12 @@ def load_mapping(path: str) -> Dict[str, EntityMapping]:
         tie = _ident(spec.get("tie_breaker", defaults.get("tie_breaker", "id")), f"{entity}.tie_breaker")
         lookback = parse_lookback(spec.get("lookback", defaults.get("lookback", "2d")))
         id_col = _ident(spec.get("id_column", "id"), f"{entity}.id_column")
-        out[entity] = EntityMapping(entity, table, cols, cursor, tie, lookback, id_col)
+        snap = parse_id_snapshot(spec.get("id_snapshot", defaults.get("id_snapshot") if cursor else None), entity)
+        if snap is not None and id_col not in {c.name for c in cols}:
+            raise MappingError(f"odoo mapping: {entity}.id_snapshot needs its id column {id_col!r} among the columns")
+        if entity.endswith(IDS_SUFFIX):
+            raise MappingError(f"odoo mapping: entity names may not end in {IDS_SUFFIX!r} (reserved for id snapshots)")
+        out[entity] = EntityMapping(entity, table, cols, cursor, tie, lookback, id_col, snap)
     return out
 
 
@@ -215,6 +236,20 @@ def select_sql(conn: Connection, m: EntityMapping, start: Optional[datetime], en
     else:
         sql += f" ORDER BY {q(m.tie_breaker)}"
     return sql
+
+
+def ids_sql(conn: Connection, m: EntityMapping) -> str:
+    """Every id present now (hard-delete reconciliation), typed like the entity's id column."""
+    col = next(c for c in m.columns if c.name == m.id_column)
+    q = lambda n: quote_ident(conn.dialect, n)  # noqa: E731
+    expr = f"{col.expr} AS {q(col.name)}" if col.expr else q(col.name)
+    return f"SELECT {expr} FROM {q(m.table)} ORDER BY {q(col.name)}"
+
+
+def ids_mapping(m: EntityMapping) -> EntityMapping:
+    col = next(c for c in m.columns if c.name == m.id_column)
+    return EntityMapping(m.entity + IDS_SUFFIX, m.table, [Column(col.name, col.type, col.expr)], None, col.name,
+                         m.lookback, col.name, None)
 
 
 # ------------------------------------------------------------------------------------------------ Arrow typing

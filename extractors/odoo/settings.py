@@ -22,6 +22,7 @@ class OdooSettings:
     history_start: Optional[datetime] = None
     batch_rows: int = BATCH_ROWS
     connect_timeout_s: int = 10
+    id_snapshots: str = "auto"       # <entity>__ids hard-delete snapshots: auto (mapping id_snapshot), always, never
 
     @classmethod
     def from_env(cls) -> "OdooSettings":
@@ -31,4 +32,5 @@ class OdooSettings:
             history_start=history_start_from_env(),
             batch_rows=env_int("CXW_ODOO_BATCH_ROWS", BATCH_ROWS),
             connect_timeout_s=env_int("CXW_ODOO_CONNECT_TIMEOUT", 10),
+            id_snapshots=env_str("CXW_ODOO_ID_SNAPSHOTS", "auto"),
         )

@@ -18,7 +18,8 @@ __all__ = ["extract", "TrustpilotSettings", "trustpilot_source"]
 
 
 def _client(settings: TrustpilotSettings, secrets: List[str]):
-    return make_rest_client(SOURCE, settings.base_url, settings.http, secrets=secrets)
+    return make_rest_client(SOURCE, settings.base_url, settings.http, secrets=secrets,
+                            rate_limits=settings.rate_limits)
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,

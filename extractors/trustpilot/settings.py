@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import List, Optional
 
-from extractors.common.http import HttpConfig
+from extractors.common.http import HttpConfig, RateLimit, vendor_limits
 from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "trustpilot"
@@ -23,6 +23,11 @@ COLUMNS = ["id", "consumer__id", "consumer__displayName", "consumer__displayLoca
            "companyReply__updatedAt", "tags", "location"]
 JSON_TEXT_KEYS = ("tags", "location", "complianceLabels", "reportData", "invitation")
 
+RATE_LIMITS = {   # vendor recommendation: <= 833 calls / 5 minutes and <= 10,000 / hour per API key
+    "RATE_LIMIT": ("800/300s", None),
+    "HOURLY_RATE_LIMIT": ("9500/3600s", None),
+}
+
 
 @dataclass
 class TrustpilotSettings:
@@ -34,6 +39,8 @@ class TrustpilotSettings:
     lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
     history_start: Optional[datetime] = None
     http: HttpConfig = field(default_factory=HttpConfig)
+    # client-side limits below the vendor's (CXW_TRUSTPILOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
+    rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits(SOURCE, RATE_LIMITS))
 
     @classmethod
     def from_env(cls) -> "TrustpilotSettings":

@@ -102,3 +102,21 @@ def test_no_airflow_imports_in_extractors():
             if f.endswith(".py"):
                 text = open(os.path.join(dirpath, f)).read()
                 assert "import airflow" not in text and "from airflow" not in text, f
+
+
+def test_rate_limit_parse_and_sliding_window():
+    from conftest import FakeClock
+    from extractors.common.http import RateLimit
+    assert RateLimit.parse("off") is None and RateLimit.parse("") is None
+    lim = RateLimit.parse("3/10s")
+    assert (lim.calls, lim.period) == (3, 10.0) and RateLimit.parse("280/1m").period == 60.0
+    with pytest.raises(ValueError):
+        RateLimit.parse("fast")
+    clock = FakeClock(0.0)
+    sent = []
+    for _ in range(7):
+        lim.acquire(clock, clock.sleep)
+        sent.append(clock())
+    # never more than 3 in any rolling 10 s window (a token bucket would allow a burst of 2x at a boundary)
+    assert all(sum(1 for t in sent if s <= t < s + 10) <= 3 for s in sent)
+    assert sent == [0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 20.0]

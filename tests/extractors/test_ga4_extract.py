@@ -127,3 +127,54 @@ def test_sharded_day_folder_and_gzip(export, dirs, demo_dir):
     rows, meta = read_load(load["path"])
     assert len(rows) == len(src) and meta["export_files"] == ["000000000000.json.gz", "000000000001.json"]
     assert [r["event_timestamp"] for r in rows] == [json.loads(l)["event_timestamp"] for l in src]  # file order
+
+
+def _by_day(rep):
+    out = {}
+    for l in rep["loads"]:
+        rows, meta = read_load(l["path"])
+        out[meta["export_date"]] = (fingerprint(rows), meta["duplicates_in_load"], meta["read_path"],
+                                    pq.read_schema(os.path.join(l["path"], "part-00000.parquet")))
+    return out
+
+
+def test_fast_path_lands_exactly_what_the_line_path_lands(export, dirs, tmp_path):
+    """The Arrow/DuckDB fast path (typed read_json over batches of days) and the line path produce the same rows,
+    duplicate counts and one Parquet schema; duplicates are counted alike (a repeated line is added to one day)."""
+    day = export / "events_20250304.json"
+    with open(day, "a") as fh:
+        fh.writelines(lines(day)[:2])
+    fast = _by_day(ga4.extract(settings=settings(export, batch_days=4), **run_kwargs(dirs, end=D(2025, 3, 11))))
+    other = {k: tmp_path / "line" / k for k in dirs}
+    line = _by_day(ga4.extract(settings=settings(export, fast_path=False), **run_kwargs(other, end=D(2025, 3, 11))))
+    assert sorted(fast) == sorted(line) and len(fast) == 10
+    assert {v[2] for v in fast.values()} == {"fast"} and {v[2] for v in line.values()} == {"line"}
+    for d in fast:
+        assert fast[d][:2] == line[d][:2], d
+        assert fast[d][3].remove_metadata().equals(line[d][3].remove_metadata()), d
+    assert fast["2025-03-04"][1] >= 2
+
+
+def test_fast_path_hands_doubtful_days_to_the_line_path(export, dirs):
+    """In one batch: a truncated line (day 2), an unknown field inside an event_params element (day 3) and a
+    known name at the wrong depth (day 6) each send only their own day to the line path; nothing is dropped."""
+    d2, d3, d6 = (export / f"events_2025030{d}.json" for d in (2, 3, 6))
+    with open(d2, "a") as fh:
+        fh.write('{"event_date": "20250302", "event_name": "trunc\n')
+    rows3 = [json.loads(l) for l in lines(d3)]
+    rows3[5]["event_params"][0]["value"]["brand_new_value"] = 7
+    d3.write_text("".join(json.dumps(r) + "\n" for r in rows3))
+    rows6 = [json.loads(l) for l in lines(d6)]
+    rows6[2]["hostname"] = "top-level.example.com"   # 'hostname' is only known inside device.web_info / event_dimensions
+    d6.write_text("".join(json.dumps(r) + "\n" for r in rows6))
+    rep = ga4.extract(settings=settings(export, batch_days=10), **run_kwargs(dirs, end=D(2025, 3, 11)))
+    paths = {json.loads(open(os.path.join(l["path"], "_load.json")).read())["export_date"]: l for l in rep["loads"]}
+    meta = {d: json.loads(open(os.path.join(l["path"], "_load.json")).read()) for d, l in paths.items()}
+    assert {d for d, m in meta.items() if m["read_path"] == "line"} == {"2025-03-02", "2025-03-03", "2025-03-06"}
+    assert paths["2025-03-02"]["dead_letters"] == 1 and paths["2025-03-02"]["rows"] == len(lines(d2)) - 1
+    out3, _ = read_load(paths["2025-03-03"]["path"])
+    assert [json.loads(r["_extra_json"]) for r in out3 if r["_extra_json"]] == [rows3[5]]  # whole line kept
+    assert meta["2025-03-03"]["unknown_fields"] == ["brand_new_value"]
+    out6, _ = read_load(paths["2025-03-06"]["path"])
+    assert [json.loads(r["_extra_json"]) for r in out6 if r["_extra_json"]] == [{"hostname": "top-level.example.com"}]
+    assert len(out6) == len(rows6)

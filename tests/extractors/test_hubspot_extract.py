@@ -201,3 +201,59 @@ def test_search_cap_windowing_over_10k_records_at_few_timestamps(demo_dir, tmp_p
     assert row["duplicates_in_load"] == 0
     assert meta["search_cap_restarts"] >= 1
     assert 400 not in statuses
+
+
+def test_archived_records_landed_as_snapshot(demo_dir, tmp_path, dirs):
+    """The search API never returns archived records: GET /crm/v3/objects/{obj}?archived=true lands them as
+    <obj>_archived (the demo store has none, so a copy gets three archived contacts and one archived deal)."""
+    store = tmp_path / "store"
+    shutil.copytree(demo_dir, store, ignore=shutil.ignore_patterns("ga4", "odoo"))
+    archived = {}
+    for obj, n in (("contacts", 3), ("deals", 1)):
+        recs = jsonl(store, obj)
+        for r in recs[:n]:
+            r["archived"], r["archivedAt"] = True, "2025-06-20T10:00:00.000Z"
+        archived[obj] = {r["id"] for r in recs[:n]}
+        with open(store / "api" / "hubspot" / f"{obj}.jsonl", "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in recs)
+    clock = FakeClock()
+    with DemoServer(store, port=0, clock=clock, realism=False) as srv:
+        s = settings(srv, clock, objects=["contacts", "deals"], association_pairs=[], include_email_events=False,
+                     list_page_size=2)  # 2 per page: the 3 archived contacts take two pages
+        rep = hubspot.extract(settings=s, **run_kwargs(dirs))
+        gets = [r for r in srv.request_log() if r["path"] == "/crm/v3/objects/contacts"]
+        # a backfill does not list archived records
+        rw = hubspot.extract(settings=s, **run_kwargs(dirs, datetime(2025, 6, 1, tzinfo=UTC), WINDOW_END,
+                                                      mode="window"))
+    by = {l["entity"]: l for l in rep["loads"]}
+    rows, meta = read_load(by["contacts_archived"]["path"])
+    assert {r["id"] for r in rows} == archived["contacts"] and len(rows) == 3
+    assert all(r["archived"] is True and r["archivedAt"] == "2025-06-20T10:00:00.000Z" for r in rows)
+    assert "properties__email" in rows[0] and meta["snapshot_of"] == "contacts"
+    assert {r["id"] for r in read_load(by["deals_archived"]["path"])[0]} == archived["deals"]
+    # archived records never come back from search, so the normal load lacks them
+    assert not archived["contacts"] & {r["id"] for r in read_load(by["contacts"]["path"])[0]}
+    assert len(gets) == 2 and all("archived=true" in g["query"] for g in gets)
+    assert not [l for l in rw["loads"] if l["entity"].endswith("_archived")]
+
+
+def test_client_rate_limiter_prevents_429_storms(demo_dir, dirs, tmp_path):
+    """With the default client-side limits (90/10 s, search 4/s) no request is answered 429 by a server enforcing
+    HubSpot's 100/10 s and 5 search/s; without them the same run gets 429s (then honours Retry-After)."""
+    counts = {}
+    for name, limits in (("default", None), ("off", [])):
+        clock = FakeClock()
+        with DemoServer(demo_dir, port=0, clock=clock, realism=False) as srv:
+            kw = {} if limits is None else {"rate_limits": limits}
+            s = settings(srv, clock, **kw)
+            rep = hubspot.extract(settings=s, **run_kwargs({k: tmp_path / name / k for k in dirs}))
+            log = srv.request_log()
+        counts[name] = sum(1 for e in log if e["status"] == 429)
+        assert load_of(rep, "contacts")["rows"] == srv.manifest["counts"]["api/hubspot/contacts.jsonl"]
+        if name == "default":
+            assert [l.name for l in s.rate_limits] == ["hubspot:rate_limit=90/10s", "hubspot:search_rate_limit=4/1s"]
+            searches = sorted(e["at"] for e in log if e["path"].endswith("/search"))
+            assert all(sum(1 for t in searches if a <= t < a + 1) <= 5 for a in searches)
+            everything = sorted(e["at"] for e in log)
+            assert all(sum(1 for t in everything if a <= t < a + 10) <= 100 for a in everything)
+    assert counts["default"] == 0 and counts["off"] > 0

@@ -148,7 +148,8 @@ def test_full_run_types_and_verbatim_text(db, dirs):
     url, _ = db
     rep = odoo.extract(settings=settings(url), **run_kwargs(dirs, end=T0))
     by = loads(rep)
-    assert set(by) == set(load_mapping(odoo.settings.DEFAULT_MAPPING))
+    mapping = load_mapping(odoo.settings.DEFAULT_MAPPING)
+    assert set(by) == set(mapping) | {f"{e}__ids" for e, m in mapping.items() if m.cursor}
     # first run = full history (no lower bound: the 2024 product rows are there); window end exclusive
     assert by["product_template"]["rows"] == 1 and by["res_partner"]["rows"] == 3
     assert by["sale_order"]["rows"] == 3 and by["res_country"]["rows"] == 2
@@ -177,7 +178,7 @@ def test_incremental_lookback_and_exclusive_end(db, dirs):
         c.execute(sa.text("INSERT INTO sale_order (id, name, partner_id, date_order, write_date) "
                           "VALUES (5, 'S00005', 1, :wd, :wd)"), {"wd": ts(T0 + timedelta(hours=6))})
     rep = odoo.extract(settings=settings(url, entities=["sale_order"]), **run_kwargs(dirs, end=T0 + timedelta(days=1)))
-    [l] = rep["loads"]
+    [l] = [l for l in rep["loads"] if l["entity"] == "sale_order"]
     rows, meta = read_load(l["path"])
     # lookback 2 days from the cursor (T0): ids 2, 3 re-read, 4 (exactly at old end) now in, 1 changed, 5 new
     assert sorted(r["id"] for r in rows) == [1, 2, 3, 4, 5]
@@ -228,3 +229,46 @@ def test_url_conversion_and_password_never_in_errors(dirs):
     with pytest.raises(odoo.OdooReadError, match="does not exist"):
         odoo.extract(settings=settings("sqlite:////nonexistent/odoo.sqlite"), **run_kwargs(dirs))
     assert visible_loads(dirs["raw"], "odoo", "res_country") == []
+
+
+def test_hard_delete_seen_in_ids_snapshot(db, dirs):
+    """Odoo deletes rows without a tombstone: the periodic <entity>__ids snapshot (ids present now) lacks them."""
+    url, engine = db
+    s = settings(url, entities=["sale_order", "res_country"])
+    r1 = loads(odoo.extract(settings=s, **run_kwargs(dirs, end=T0)))
+    assert "res_country__ids" not in r1  # full-snapshot entities need no reconciliation
+    ids1, meta1 = read_load(r1["sale_order__ids"]["path"])
+    assert sorted(r["id"] for r in ids1) == [1, 2, 3, 4]  # every id present now, whatever its write_date
+    assert meta1["snapshot_of"] == "sale_order" and meta1["entity"] == "sale_order__ids"
+    assert pq.read_schema(os.path.join(r1["sale_order__ids"]["path"], "part-00000.parquet")).names[:1] == ["id"]
+    with engine.begin() as c:
+        c.execute(sa.text("DELETE FROM sale_order WHERE id = 3"))
+    # mapping interval 1d: a run 12 h later does not reconcile, the next day's run does
+    r2 = loads(odoo.extract(settings=s, **run_kwargs(dirs, end=T0 + timedelta(hours=12))))
+    assert "sale_order__ids" not in r2
+    r3 = loads(odoo.extract(settings=s, **run_kwargs(dirs, end=T0 + timedelta(days=1))))
+    ids3, _ = read_load(r3["sale_order__ids"]["path"])
+    assert sorted(r["id"] for r in ids3) == [1, 2, 4]
+    # the incremental load itself cannot see the delete: that is what the snapshot is for
+    assert 3 not in {r["id"] for r in read_load(r3["sale_order"]["path"])[0]}
+    # a backfill never reconciles; "always" forces a snapshot every incremental run
+    rw = loads(odoo.extract(settings=s, **run_kwargs(dirs, T0 - timedelta(days=1), T0, mode="window")))
+    assert "sale_order__ids" not in rw
+    r4 = loads(odoo.extract(settings=settings(url, entities=["sale_order"], id_snapshots="always"),
+                            **run_kwargs(dirs, end=T0 + timedelta(days=1, hours=1))))
+    assert "sale_order__ids" in r4 and r4["sale_order__ids"]["rows"] == 3
+
+
+def test_id_snapshot_mapping_option(tmp_path):
+    m = tmp_path / "m.yml"
+    m.write_text("defaults: {id_snapshot: 7d, cursor: write_date}\nentities:\n"
+                 "  a: {table: a, columns: [{name: id, type: int}, {name: write_date, type: timestamp}]}\n"
+                 "  b: {table: b, id_snapshot: false, columns: [{name: id, type: int}, {name: write_date, type: timestamp}]}\n"
+                 "  c: {table: c, cursor: null, columns: [{name: id, type: int}]}\n")
+    mp = load_mapping(str(m))
+    assert mp["a"].id_snapshot == timedelta(days=7) and mp["b"].id_snapshot is None and mp["c"].id_snapshot is None
+    m.write_text("entities:\n  a: {table: a, id_snapshot: sometimes, columns: [id]}\n")
+    with pytest.raises(MappingError, match="id_snapshot"):
+        load_mapping(str(m))
+    default = load_mapping(odoo.settings.DEFAULT_MAPPING)
+    assert default["sale_order"].id_snapshot == timedelta(days=1) and default["res_country"].id_snapshot is None
