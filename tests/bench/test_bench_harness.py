@@ -1,0 +1,100 @@
+"""The benchmark's floor (cxw.bench) must run the SQL dbt runs: generated from the real dbt manifest of a build over
+the raw fixture of tests/dbt, executed in a fresh database holding only the inputs, it must produce the same table
+fingerprints (count + sum of row hashes) as dbt's build for every model — else the harness would benchmark other SQL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cxw.bench import BenchError, execute_floor, fingerprints, floor_plan, floor_script_text, prepare_floor_db
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "dbt_project"
+sys.path.insert(0, str(REPO / "tests" / "dbt"))
+import raw_fixture  # noqa: E402
+
+
+def _node(name, mat, deps=(), code="select 1 as x", schema="s", rt="model"):
+    return {"unique_id": f"{rt}.p.{name}", "resource_type": rt, "name": name, "alias": name, "schema": schema,
+            "relation_name": f'"db"."{schema}"."{name}"', "config": {"materialized": mat, "enabled": True},
+            "depends_on": {"nodes": list(deps)}, "compiled_code": code}
+
+
+def test_floor_plan_orders_rewrites_and_refuses_what_it_cannot_reproduce():
+    nodes = {
+        "model.p.c": _node("c", "table", ["model.p.b"], 'select * from "db"."s"."b"'),
+        "model.p.b": _node("b", "view", ["model.p.a", "model.p.e"],
+                           'with __dbt__cte__e as (select 1) select * from "db"."s"."a"'),
+        "model.p.a": _node("a", "table", [], 'select * from "db"."raw_x"."t";'),
+        "model.p.e": _node("e", "ephemeral"),
+        "seed.p.k": _node("k", "seed", rt="seed"),
+        "test.p.t1": {**_node("t1", "test", ["model.p.c"], 'select * from "db"."s"."c" where x is null', rt="test")},
+    }
+    sources = {"source.p.x.t": {"relation_name": '"db"."raw_x"."t"', "schema": "raw_x", "identifier": "t"}}
+    plan = floor_plan({"nodes": nodes, "sources": sources, "unit_tests": {}})
+    assert [u for u, _ in plan["models"]] == ["model.p.a", "model.p.b", "model.p.c"]
+    assert plan["models"][0][1] == 'create or replace table "s"."a" as\nselect * from "raw_x"."t"'
+    assert plan["models"][1][1].startswith('create or replace view "s"."b" as')
+    assert plan["inputs"] == [("raw_x", "t"), ("s", "k")]
+    assert '"db".' not in floor_script_text(plan)
+    assert plan["tests"] == [("test.p.t1", 'select count(*) from (\nselect * from "s"."c" where x is null\n) '
+                                           "as dbt_internal_test")]
+    hooked = dict(nodes)
+    hooked["model.p.c"] = {**nodes["model.p.c"], "config": {
+        "materialized": "table", "enabled": True,
+        "post-hook": [{"sql": "delete from {{ this }} where x not in (select x from {{ ref('a') }})"}]}}
+    stmt = dict(floor_plan({"nodes": hooked, "sources": sources})["models"])["model.p.c"]
+    assert stmt.endswith(';\ndelete from "s"."c" where x not in (select x from "s"."a")')
+    hooked["model.p.c"]["config"]["post-hook"] = [{"sql": "{{ log('x') }}"}]
+    with pytest.raises(BenchError, match="Jinja"):
+        floor_plan({"nodes": hooked, "sources": sources})
+    inc = dict(nodes)
+    inc["model.p.c"] = _node("c", "incremental", ["model.p.b"], 'select * from "db"."s"."b" where x > '
+                                                                '(select max(x) from "db"."s"."c")')
+    with pytest.raises(BenchError, match="incremental"):
+        floor_plan({"nodes": inc, "sources": sources})
+    nocode = dict(nodes)
+    nocode["model.p.a"] = {**nodes["model.p.a"], "compiled_code": None}
+    with pytest.raises(BenchError, match="compiled"):
+        floor_plan({"nodes": nocode, "sources": sources})
+
+
+def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
+    db = tmp_path / "build.duckdb"
+    raw_fixture.build(db)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "DBT_"))}
+    env.update({"CXW_HOME": str(tmp_path), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp_path / "target"),
+                "DBT_LOG_PATH": str(tmp_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DO_NOT_TRACK": "1"})
+    dbt = Path(sys.executable).parent / "dbt"
+    # models, seeds and snapshots only: the floor reproduces models; dbt's data/unit tests are not compared here
+    proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", "build", "--resource-type", "model", "--resource-type",
+                           "seed", "--resource-type", "snapshot", "--project-dir", str(PROJECT),
+                           "--profiles-dir", str(PROJECT)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    plan = floor_plan(manifest)
+    assert len(plan["models"]) >= 10
+    floor_db = tmp_path / "floor" / "floor.duckdb"   # another file name: a catalog other than dbt's
+    prep = prepare_floor_db(db, floor_db, plan["inputs"])
+    assert not [m for m in prep["missing"] if not m.startswith("raw_")], prep   # seeds/snapshots exist after build
+    res = execute_floor(floor_db, plan)
+    errors = {u: n for u, n in res["tests_with_failures"].items()
+              if manifest["nodes"][u]["config"].get("severity", "error").lower() == "error"}
+    assert not errors, errors
+
+    relations = []
+    for uid, _ in plan["models"]:
+        n = manifest["nodes"][uid]
+        relations.append(f"{n['schema']}.{n.get('alias') or n['name']}")
+    want = fingerprints(db, tables=relations)
+    got = fingerprints(floor_db, tables=relations)
+    differ = [r for r in relations if want[r] != got[r]]
+    assert not differ, {r: (want[r], got[r]) for r in differ}
