@@ -15,18 +15,25 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--fresh", action="store_true", help="forget raw files, cursors and the build DB first")
     d.add_argument("--verbose", action="store_true", help="stream the Airflow log to the console")
+    d.add_argument("--inject-fault", default=None, choices=["gate"],
+                   help="after a good publication, feed the DAG broken source data (demo_company/faults.py): "
+                        "the quality gate must block it and BI keep the previous generation")
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
     a = sub.add_parser("airflow", help="run an airflow CLI command with the project's AIRFLOW_HOME")
     a.add_argument("args", nargs=argparse.REMAINDER)
-    b = sub.add_parser("bench", help="benchmarks (not yet implemented: see issue 'Benchmarks')")
-    b.add_argument("--scale", default="S")
+    b = sub.add_parser("bench", help="stage timings under Airflow and ratios against the DuckDB floor "
+                                     "(bench/README.md)")
+    from .bench import add_arguments
+
+    add_arguments(b)
     args = ap.parse_args(argv)
 
     if args.cmd == "demo":
         from .demo import run_demo
 
-        run_demo(scale=args.scale, seed=args.seed, fresh=args.fresh, echo=args.verbose)
+        run_demo(scale=args.scale, seed=args.seed, fresh=args.fresh, echo=args.verbose,
+                 inject_fault=args.inject_fault)
         return 0
     if args.cmd == "rollback":
         from .publish import rollback
@@ -40,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
         os.execvpe(sys.executable, [sys.executable, "-m", "airflow", *args.args], airflow_env())
     if args.cmd == "bench":
-        print("cx bench: the benchmark suite is not built yet (open issue: Benchmarks)", file=sys.stderr)
-        return 2
+        from .bench import run_from_args
+
+        return run_from_args(args)
     return 2
 
 

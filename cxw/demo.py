@@ -84,10 +84,10 @@ def demo_dir(scale: str, seed: int) -> Path:
     return paths().demo / f"{scale}-{seed}"
 
 
-def ensure_demo(scale: str, seed: int, force: bool = False) -> tuple[Path, dict]:
+def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | None = None) -> tuple[Path, dict]:
     import demo_company
 
-    out = demo_dir(scale, seed)
+    out = demo_dir(scale, seed) if not inject_fault else paths().demo / f"{scale}-{seed}-fault-{inject_fault}"
     manifest_file = out / "manifest.json"
     if force and out.exists():
         shutil.rmtree(out)
@@ -96,7 +96,7 @@ def ensure_demo(scale: str, seed: int, force: bool = False) -> tuple[Path, dict]
         print(f"cx: generating the demo company (scale {scale}, seed {seed}) into {out}", flush=True)
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        demo_company.generate(tmp, scale=scale, seed=seed)
+        demo_company.generate(tmp, scale=scale, seed=seed, inject_fault=inject_fault)
         os.replace(tmp, out)
         print(f"cx: generated in {time.perf_counter() - t0:.1f}s", flush=True)
     return out, json.loads(manifest_file.read_text())
@@ -157,7 +157,10 @@ def logical_date_for(manifest: dict) -> str:
     return end.isoformat()
 
 
-def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool = False) -> dict:
+def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool = False,
+             inject_fault: str | None = None) -> dict:
+    if inject_fault:
+        return run_fault_demo(scale, seed, inject_fault, echo=echo)
     t0 = time.perf_counter()
     p = paths()
     if fresh:
@@ -179,11 +182,81 @@ def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool =
     state = run_state(logical_date, env)
     if proc.returncode != 0 or state != "success":
         print(log_file.read_text()[-6000:])
+        if summary_file.exists() and summary_file.stat().st_mtime >= time.time() - dag_secs - 5:
+            print(summary_file.read_text())
         raise SystemExit(f"cx: the DAG run failed (state {state}); full log: {log_file}")
     print(summary_file.read_text() if summary_file.exists() else "(no summary written)")
     total = time.perf_counter() - t0
     print(f"cx: demo finished in {total:.0f}s (DAG run {dag_secs:.0f}s); Airflow log: {log_file}", flush=True)
     return {"seconds": total, "dag_seconds": dag_secs, "log": str(log_file)}
+
+
+def _sha256(path: Path) -> str | None:
+    import hashlib
+
+    if not path.exists():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False) -> dict:
+    """`./cx demo --inject-fault gate`: with a good generation published (a clean demo run first if there is none),
+    the sources deliver broken data (demo_company/faults.py); the DAG runs again and the gate must block: the run
+    fails, BI keeps the previous generation (same checksum), and the failed check is printed."""
+    t0 = time.perf_counter()
+    p = paths()
+    if not p.published_db.exists():
+        print("cx: nothing published yet — running the clean demo first, so there is a generation to protect",
+              flush=True)
+        run_demo(scale, seed, echo=echo)
+    before = _sha256(p.published_db)
+    from .publish import current_generation
+
+    gen_before = current_generation()
+    data_dir, manifest = ensure_demo(scale, seed, force=True, inject_fault=fault)
+    print(f"cx: injected fault {fault!r}: {manifest['fault']['what']} ({manifest['fault']['file']}: "
+          f"{manifest['fault']['rows_before']} → {manifest['fault']['rows_after']} rows)", flush=True)
+    env = airflow_env()
+    prepare_airflow(env)
+    logical_date = logical_date_for(manifest)
+    with demo_server(data_dir) as base_url:
+        env.update(source_env(data_dir, manifest, base_url))
+        print(f"cx: running `airflow dags test {DAG_ID} {logical_date}` on the faulty sources", flush=True)
+        log_file = p.runs / "airflow-dags-test-fault.log"
+        airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log_file, echo=echo)
+    state = run_state(logical_date, env)
+    after = _sha256(p.published_db)
+    summary_file = p.runs / "latest-summary.txt"
+    if summary_file.exists():
+        print(summary_file.read_text())
+    reason = _gate_reason(p.runs)
+    unchanged = before == after and current_generation() == gen_before
+    print(f"cx: DAG run state: {state}", flush=True)
+    print(f"cx: gate verdict: {reason or 'no failed check found'}", flush=True)
+    print(f"cx: published file {p.published_db}: checksum {'UNCHANGED' if unchanged else 'CHANGED'} "
+          f"(sha256 {str(after)[:16]}…, generation {current_generation()})", flush=True)
+    if state == "success" or not unchanged or not reason:
+        raise SystemExit(f"cx: the gate did NOT block the injected fault {fault!r} (state {state}, checksum "
+                         f"{'unchanged' if unchanged else 'changed'}); log: {log_file}")
+    print(f"cx: fault demo finished in {time.perf_counter() - t0:.0f}s — bad data was blocked, BI still reads "
+          f"generation {gen_before}", flush=True)
+    return {"state": state, "reason": reason, "checksum_unchanged": unchanged, "generation": gen_before}
+
+
+def _gate_reason(runs: Path) -> str | None:
+    """The failed checks of the most recent gate report that failed."""
+    reports = sorted(list(runs.glob("*/validation_raw.json")) + list(runs.glob("*/validation.json")),
+                     key=lambda f: f.stat().st_mtime)
+    for f in reversed(reports):
+        rep = json.loads(f.read_text())
+        if rep.get("status") == "failed":
+            return "; ".join(rep.get("failed_checks", [])[:3]) + f" (Data Docs: {rep.get('data_docs')})"
+        return None
+    return None
 
 
 def run_state(logical_date: str, env: dict | None = None) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 
 from .config import paths
@@ -29,8 +31,55 @@ def _query(db: Path, sql: str, params=None) -> list[tuple]:
         con.close()
 
 
-def build_summary(run_id, extract_reports, load_report, dbt_report, validation, publication) -> dict:
+def _gate_report(run_id: str, fname: str) -> dict | None:
+    """The gate's report from the run directory (written pass or fail, so also when the task failed)."""
+    f = paths().runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120] / fname
+    if not f.exists():
+        return None
+    rep = json.loads(f.read_text())
+    rep.pop("results", None)
+    return rep
+
+
+def _seconds(rep) -> float:
+    return float((rep or {}).get("seconds") or 0)
+
+
+def build_summary(run_id, extract_reports, load_report, dbt_report, validation, publication,
+                  raw_validation=None, alerts=None) -> dict:
     p = paths()
+    raw_validation = raw_validation or _gate_report(run_id, "validation_raw.json")
+    validation = validation or _gate_report(run_id, "validation.json")
+    failed = [g for g in (raw_validation, validation) if g and g.get("status") == "failed"]
+    if publication is None:
+        status = "blocked"
+        if failed:
+            g = failed[0]
+            reason = (f"{g['gate']} gate failed: " + "; ".join(g.get("failed_checks", [])[:3])
+                      + f" — Data Docs: {g.get('data_docs')}")
+        else:
+            reason = "a task before publish failed (see the Airflow log); nothing was published"
+    elif alerts is None:
+        status, reason = "alerts_not_exported", "published, but export_alerts failed (see the Airflow log)"
+    else:
+        status, reason = "published", None
+    # Wall time of the run so far: from the first extraction of this run (load ids carry their UTC start time,
+    # `<source>-yyyymmddThhmmss-…`) to now. Airflow's own start-up before the first task is not included.
+    from datetime import datetime, timezone
+
+    starts = []
+    for rep in extract_reports or []:
+        for ld in rep.get("loads", []):
+            m = re.match(r"^[a-z0-9_]+-(\d{8}T\d{6})-", str(ld.get("load_id") or ""))
+            if m:
+                starts.append(datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc))
+    wall_s = (datetime.now(timezone.utc) - min(starts)).total_seconds() if starts else None
+    validation_s = _seconds(raw_validation) + _seconds(validation)
+    timing = {"load": _seconds(load_report), "raw_gate": _seconds(raw_validation), "dbt": _seconds(dbt_report),
+              "marts_gate": _seconds(validation), "publish": _seconds(publication), "alerts": _seconds(alerts),
+              "validation_total": round(validation_s, 2),
+              "run_wall": round(wall_s, 1) if wall_s else None,
+              "validation_share": round(validation_s / wall_s, 3) if wall_s else None}
     extracted = []
     for rep in extract_reports or []:
         for ld in rep.get("loads", []):
@@ -52,6 +101,14 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     kpis.sort(key=lambda k: HEADLINE_KPIS.index(k["kpi"]))
     return {
         "run_id": run_id,
+        "status": status,
+        "reason": reason,
+        "timing": timing,
+        "raw_validation": raw_validation,
+        "alerts": alerts,
+        # the run's Data Docs index (it links the raw and the marts gate's sites)
+        "data_docs": next((str(Path(g["data_docs"]).parent.parent / "index.html")
+                           for g in (validation, raw_validation) if g and g.get("data_docs")), None),
         "extracted": extracted,
         "load": load_report,
         "dbt": dbt_report,
@@ -104,17 +161,39 @@ def render(s: dict) -> str:
     if s.get("dbt"):
         d = s["dbt"]
         lines.append(f"dbt build: {d.get('results', {}).get('counts')} in {d.get('seconds')} s")
-    if s.get("validation"):
-        v = s["validation"]
-        lines.append(f"Validation: {v['expectations']} expectations on {len(v['checked_tables'])} tables, "
-                     f"{v['errors']} errors, {v['warnings']} warnings ({v['seconds']} s) → {v['results_path']}")
+    for label, key in (("Raw gate", "raw_validation"), ("Marts gate", "validation")):
+        v = s.get(key)
+        if v:
+            lines.append(f"{label}: {v.get('status', 'passed')} — {v['expectations']} expectations on "
+                         f"{len(v['checked_tables'])} tables, {v['errors']} errors, {v['warnings']} warnings "
+                         f"({v['seconds']} s)")
+            for chk in (v.get("failed_checks") or [])[:5] + (v.get("warned_checks") or [])[:5]:
+                lines.append(f"    {chk}")
+    t = s.get("timing") or {}
+    if t.get("validation_total"):
+        of = (f" of {t['run_wall']} s run wall time since the first extraction "
+              f"({100 * (t['validation_share'] or 0):.1f}%)") if t.get("run_wall") else ""
+        lines.append(f"Validation wall time: {t['validation_total']} s{of}; raw gate {t['raw_gate']} s, "
+                     f"marts gate {t['marts_gate']} s")
+    if s.get("data_docs"):
+        lines.append(f"Data Docs: {s['data_docs']}")
+    a = s.get("alerts")
+    if a is not None:
+        where = f" → {a['drop']}" if a.get("drop") else ""
+        hook = f", {a['webhook_batches']} webhook batch(es)" if a.get("webhook_batches") else ""
+        lines.append(f"Alerts exported: {a.get('new_alerts', 0)} new ({a.get('status')}){hook}{where}")
     if s["headline_kpis"]:
         k0 = s["headline_kpis"][0]
         lines.append(f"Headline KPIs ({k0['period_start']} – {k0['period_end']}):")
         for k in s["headline_kpis"]:
             lines.append(f"  {k['kpi']:<24} {_fmt(k['value']):>14}   n = {_fmt(k['n'])}")
     pub = s.get("publication") or {}
-    lines.append(f"Published: {s['published_path']}  (generation {pub.get('generation_id')}, {pub.get('status')})")
+    if s.get("status") == "blocked":
+        lines.append(f"NOT PUBLISHED: {s.get('reason')}")
+        lines.append(f"BI keeps the previous generation: {s['published_path']}")
+    else:
+        lines.append(f"Published: {s['published_path']}  (generation {pub.get('generation_id')}, "
+                     f"{pub.get('status')})")
     lines.append("Query it read-only, e.g.:")
     lines.append("  " + s["example_query"])
     lines.append("=" * 78)

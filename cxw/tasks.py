@@ -1,6 +1,6 @@
 """The steps of the pipeline, one function per Airflow task. Each is idempotent over its inputs.
 
-extract(source) → load_raw → dbt_build → validate → publish → summarize
+extract(source) → load_raw → validate_raw → dbt_build → validate → publish → export_alerts → summarize
 """
 
 from __future__ import annotations
@@ -44,10 +44,23 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
 
 
 def load_raw() -> dict:
-    from .loader import load_into_duckdb
+    """Copy the complete raw loads into the build database of the dbt target (CXW_DBT_TARGET: duckdb | postgres;
+    PostgreSQL is reached with the CXW_PG_* variables profiles.yml uses)."""
+    from .config import dbt_target
 
     p = paths()
-    return load_into_duckdb(p.raw, p.build_db)
+    target = dbt_target()
+    if target == "duckdb":
+        from .loader import load_into_duckdb
+
+        return load_into_duckdb(p.raw, p.build_db)
+    if target == "postgres":
+        from .loader import ensure_pg_database, load_into_postgres, pg_dsn
+
+        dsn = pg_dsn()
+        ensure_pg_database(dsn)
+        return load_into_postgres(p.raw, dsn)
+    raise ValueError(f"CXW_DBT_TARGET={target!r}: the loader knows 'duckdb' and 'postgres'")
 
 
 def dbt_build(data_interval_end=None) -> dict:
@@ -68,10 +81,22 @@ def dbt_build(data_interval_end=None) -> dict:
     return report
 
 
-def validate(run_id: str) -> dict:
+def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:
+    from .validate import validate_raw as run
+
+    return run(run_id, load_ids)
+
+
+def validate(run_id: str, data_interval_start=None, data_interval_end=None) -> dict:
     from .validate import validate as run
 
-    return run(run_id)
+    return run(run_id, data_interval_start, data_interval_end)
+
+
+def export_alerts() -> dict:
+    from .alerts import export_alerts as run
+
+    return run()
 
 
 def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
@@ -81,10 +106,12 @@ def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
 
 
 def summarize(run_id: str, extract_reports: list[dict], load_report: dict | None, dbt_report: dict | None,
-              validation: dict | None, publication: dict | None) -> dict:
+              validation: dict | None, publication: dict | None, raw_validation: dict | None = None,
+              alerts: dict | None = None) -> dict:
     from .summary import build_summary, render
 
-    summary = build_summary(run_id, extract_reports, load_report, dbt_report, validation, publication)
+    summary = build_summary(run_id, [r for r in extract_reports if r], load_report, dbt_report, validation,
+                            publication, raw_validation=raw_validation, alerts=alerts)
     out = paths().runs / _safe(run_id)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -1,12 +1,16 @@
 """
-### cx_pipeline — extract → land raw → dbt build → validate → publish
+### cx_pipeline — extract → land raw → validate raw → dbt build → validate → publish → export alerts
 
 One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty).
 Each source is extracted by its own task into immutable raw files (`extractors/<source>`, no warehouse access);
-then, one writer at a time (pool `cxw_build_db`), the raw loads are copied into the build database, dbt builds
-and tests staging → marts, Great Expectations audits the candidate marts, and the audited marts are published
-atomically to the read-only file BI opens. A failed audit fails `validate`; `publish` does not run and BI keeps
-the previous generation. The last task prints the run summary.
+then, one writer at a time (pool `cxw_build_db`), the raw loads are copied into the build database, Great
+Expectations audits the new raw batches (`validate_raw`: volume vs previous loads, schema, ranges — read from the
+Parquet files), dbt builds and tests staging → marts, GE audits the candidate marts (`validate`), and the audited
+marts are published atomically to the read-only file BI opens. `export_alerts` hands new follow-up alerts of the
+published generation to the inner loop (files + optional webhook, each alert once). A failed audit fails its task
+with the suite, expectation, table and offending-row count; `publish` does not run and BI keeps the previous
+generation. `summarize` always runs: it prints the summary (with the Data Docs path) and fails the run when
+nothing was published.
 
 The logic lives in `cxw.tasks` (importable and tested without a scheduler); this file only wires it.
 """
@@ -58,6 +62,15 @@ def cx_pipeline():
 
         return tasks.load_raw()
 
+    # The raw gate reads the new loads' Parquet files, not the warehouse, but sits between two writers of the build
+    # database and must not overlap a concurrent run's load: it takes the writer pool too.
+    @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=20))
+    def validate_raw(extract_reports, run_id=None) -> dict:
+        from cxw.validate import validate_raw as run
+
+        ids = [ld.get("load_id") for rep in (extract_reports or []) if rep for ld in rep.get("loads", [])]
+        return run(run_id, [i for i in ids if i])
+
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=60))
     def dbt_build(data_interval_end=None) -> dict:
         from cxw import tasks
@@ -65,10 +78,10 @@ def cx_pipeline():
         return tasks.dbt_build(data_interval_end)
 
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
-    def validate(run_id=None) -> dict:
-        from cxw import tasks
+    def validate(run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+        from cxw.validate import validate as run
 
-        return tasks.validate(run_id)
+        return run(run_id, data_interval_start, data_interval_end)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
     def publish(run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
@@ -76,22 +89,42 @@ def cx_pipeline():
 
         return tasks.publish(run_id, data_interval_start, data_interval_end)
 
-    @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=10))
-    def summarize(extract_reports, load_report, dbt_report, validation, publication, run_id=None) -> dict:
+    # Reads only the published file (read-only, like BI): no writer pool. Retried: a webhook outage is transient.
+    @task(retries=3, execution_timeout=timedelta(minutes=15))
+    def export_alerts() -> dict:
+        from cxw.alerts import export_alerts as run
+
+        return run()
+
+    # all_done: the summary (and the gate's reason and Data Docs path) is printed for failed runs too; the task
+    # then fails without retry, so the run is marked failed.
+    @task(pool=BUILD_DB_POOL, trigger_rule="all_done", execution_timeout=timedelta(minutes=10))
+    def summarize(extract_reports, load_report, raw_validation, dbt_report, validation, publication, alerts,
+                  run_id=None) -> dict:
         from cxw import tasks
 
-        return tasks.summarize(run_id, list(extract_reports), load_report, dbt_report, validation, publication)
+        summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
+                                  publication, raw_validation=raw_validation, alerts=alerts)
+        if summary.get("status") != "published":
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"run did not publish: {summary.get('reason')}")
+        return summary
 
     extracts = [extract.override(task_id=f"extract_{source}")(source=source) for source in SOURCES]
     loaded = load_raw()
     extracts >> loaded
+    raw_checked = validate_raw(extracts)
+    loaded >> raw_checked
     built = dbt_build()
-    loaded >> built
+    raw_checked >> built
     validated = validate()
     built >> validated
     published = publish()
     validated >> published
-    summarize(extracts, loaded, built, validated, published)
+    exported = export_alerts()
+    published >> exported
+    summarize(extracts, loaded, raw_checked, built, validated, published, exported)
 
 
 cx_pipeline()

@@ -18,11 +18,12 @@ def _iso(us: int) -> str:
 
 def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
              start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
-             dirt_scale: float = 1.0, workers: int | None = None) -> dict:
+             dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None) -> dict:
     """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
 
     Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
     `as_of` (ISO date/datetime, UTC; default: the window end) fixes what every system shows.
+    `inject_fault` (see demo_company/faults.py) breaks the written source files afterwards, e.g. "gate".
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}")
@@ -85,6 +86,9 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         "trustpilot": world.ids["trustpilot"],
         "ga4": world.ids["ga4"],
     }
+    if inject_fault:  # demo of the quality gate: a fault the source itself can produce (demo_company/faults.py)
+        from .faults import apply_fault
+        manifest["fault"] = apply_fault(out_dir, inject_fault)
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, ensure_ascii=False, indent=1)
         fh.write("\n")

@@ -1,9 +1,10 @@
-"""The audit suites that gate publication.
+"""The audit suites of the marts gate (`cxw.validate.validate`), one per table, named `<schema>.<table>`.
 
 Each suite is a function of the table's columns returning `Check`s. A check has a severity: `error` blocks publish,
-`warn` publishes and reports. Full-table integrity (unique keys, relationships) lives in dbt tests, which run in SQL
-on the whole table; these suites check what BI must never see: impossible KPI values, empty or missing marts, and
-plaintext personal data.
+`warn` publishes and reports. They check what BI must never see: missing, null or duplicate keys, impossible KPI
+values and survey scores, stale data, a collapse of a table against the published generation (added by
+`cxw.validate` from `publication_tables`), and plaintext personal data. Relationships and reconciliation across
+tables stay in dbt tests (SQL over whole tables). Raw-batch suites are in `raw_suites.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from dataclasses import dataclass, field
 # Plaintext PII patterns: an e-mail address, or a phone number written with a + and 8+ digits.
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 PHONE_REGEX = r"\+\d[\d \-]{7,}\d"
+PII_REGEX = f"(?:{EMAIL_REGEX})|(?:{PHONE_REGEX})"
+
+# Freshness: the newest KPI day must be at most this many days before the run's data interval end.
+FRESHNESS_DAYS = 3
+# Row-count change vs the currently published generation: a drop of more than this share blocks publish.
+MAX_ROW_DROP_VS_PUBLISHED = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,43 +51,76 @@ def _ranges_for_kpis() -> list[Check]:
 
 
 def kpi_suite(columns: list[str]) -> list[Check]:
-    return [
+    checks = [
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, why="KPI mart is empty"),
         Check("ExpectColumnValuesToNotBeNull", {"column": "kpi"}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "n"}),
         Check("ExpectColumnValuesToBeBetween", {"column": "n", "min_value": 0}, why="negative sample size"),
         *_ranges_for_kpis(),
     ]
+    if "_days_before_interval_end" in columns:  # derived by cxw.validate from the run's data interval
+        checks.append(Check("ExpectColumnMinToBeBetween",
+                            {"column": "_days_before_interval_end", "min_value": 1, "max_value": FRESHNESS_DAYS},
+                            why=f"stale or future data: the newest KPI day must lie 1–{FRESHNESS_DAYS} days before "
+                                "the data interval end"))
+    return checks
 
 
-def fact_suite(key: str) -> callable:
+def fact_suite(key: str, *extra: Check) -> callable:
+    """Non-empty, key present, not null and unique (cheap on the pandas batch), plus table-specific ranges."""
     def suite(columns: list[str]) -> list[Check]:
-        checks = [Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, why="fact is empty")]
+        checks = [Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, why="table is empty"),
+                  Check("ExpectColumnToExist", {"column": key}, why=f"key column {key} missing")]
         if key in columns:
-            checks.append(Check("ExpectColumnValuesToNotBeNull", {"column": key}, why=f"null {key}"))
+            checks.append(Check("ExpectColumnValuesToNotBeNull", {"column": key}, why=f"null key {key}"))
+            checks.append(Check("ExpectColumnValuesToBeUnique", {"column": key}, why=f"duplicate key {key}"))
+        checks.extend(c for c in extra if c.kwargs.get("column") in (None, *columns))
         return checks
     return suite
 
 
+def _between(column: str, lo, hi, condition: str | None = None, why: str = "") -> Check:
+    kw = {"column": column, "min_value": lo, "max_value": hi}
+    if condition:
+        kw.update(row_condition=condition, condition_parser="pandas")
+    return Check("ExpectColumnValuesToBeBetween", kw, why=why or f"{column} outside [{lo}, {hi}]")
+
+
 def pii_checks(string_columns: list[str]) -> list[Check]:
-    """No plaintext e-mail or phone in any text column of a published table."""
-    out = []
-    for col in string_columns:
-        out.append(Check("ExpectColumnValuesToNotMatchRegex", {"column": col, "regex": EMAIL_REGEX},
-                         why=f"plaintext e-mail in {col}"))
-        out.append(Check("ExpectColumnValuesToNotMatchRegex", {"column": col, "regex": PHONE_REGEX},
-                         severity="error", why=f"plaintext phone number in {col}"))
-    return out
+    """No plaintext e-mail or phone in any text column of a published table (one regex per column: e-mail or
+    phone; the message names the column and the count, never a value)."""
+    return [Check("ExpectColumnValuesToNotMatchRegex", {"column": col, "regex": PII_REGEX},
+                  why=f"plaintext e-mail or phone number in {col}") for col in string_columns]
 
 
 # Suites by `<schema>.<table>`; tables of the published schemas not listed here still get the PII checks.
 SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
     "kpi.kpi_period": kpi_suite,
-    "core.fct_orders": fact_suite("order_id"),
-    "core.fct_survey_responses": fact_suite("survey_response_id"),
-    "core.fct_reviews": fact_suite("review_id"),
+    "core.dim_customers": fact_suite("person_sk"),
+    "core.dim_products": fact_suite("product_sk"),
+    "core.fct_orders": fact_suite("order_id", Check("ExpectColumnValuesToBeBetween",
+                                                    {"column": "amount_total", "min_value": 0, "mostly": 0.99},
+                                                    why="negative order totals")),
+    "core.fct_order_lines": fact_suite("order_line_id"),
+    "core.fct_deliveries": fact_suite("picking_id"),
+    "core.fct_support_tickets": fact_suite("ticket_id"),
+    "core.fct_email_events": fact_suite("campaign_recipient_key"),
+    "core.fct_survey_responses": fact_suite(
+        "feedback_id",
+        _between("score", 0, 10, 'survey_type=="NPS"', "NPS score outside 0–10"),
+        _between("score", 1, 5, 'survey_type=="CSAT"', "CSAT score outside 1–5"),
+        _between("score_normalised", 1, 7, 'survey_type=="CES"', "CES score outside 1–7")),
+    "core.fct_reviews": fact_suite("review_key", _between("rating", 1, 5, why="review rating outside 1–5")),
     "core.fct_web_sessions": fact_suite("session_key"),
+    "cx.cx_customer_360": fact_suite("person_sk"),
+    "cx.cx_detractor_alerts": fact_suite(
+        "alert_id",
+        Check("ExpectColumnValuesToBeInSet", {"column": "alert_type",
+                                              "value_set": ["nps_detractor", "csat_low", "review_low"]},
+              why="unknown alert type"),
+        _between("score", 0, 6, 'alert_type=="nps_detractor"', "NPS detractor alert with a score above 6"),
+        Check("ExpectColumnValuesToNotBeNull", {"column": "created_at"}, why="alert without created_at")),
 }
 
 # Columns whose free text is customer-written (comments, review text): an address typed into a comment is the

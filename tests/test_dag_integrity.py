@@ -13,7 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-BUILD_DB_TASKS = {"load_raw", "dbt_build", "validate", "publish", "summarize"}
+BUILD_DB_TASKS = {"load_raw", "validate_raw", "dbt_build", "validate", "publish", "summarize"}
+# Audits are deterministic: retrying a failed gate only delays the alert (and could not change the verdict).
+GATE_TASKS = {"validate_raw", "validate"}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,9 @@ def test_every_task_has_retries_and_a_timeout(dagbag):
     for dag in dagbag.dags.values():
         for t in dag.tasks:
             assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution_timeout"
-            if t.task_id != "validate":  # an audit failure is deterministic: retrying it only delays the alert
+            if t.task_id in GATE_TASKS:
+                assert t.retries == 0, f"{t.task_id} is a gate: a failed audit must fail at once, not retry"
+            else:
                 assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
 
 
@@ -65,9 +69,23 @@ def test_one_extract_task_per_source_upstream_of_the_load(dagbag):
     dag = dagbag.dags["cx_pipeline"]
     load = dag.get_task("load_raw")
     assert {f"extract_{s}" for s in SOURCES} == set(load.upstream_task_ids)
-    order = ["load_raw", "dbt_build", "validate", "publish"]
+    order = ["load_raw", "validate_raw", "dbt_build", "validate", "publish", "export_alerts", "summarize"]
     for a, b in zip(order, order[1:]):
         assert a in dag.get_task(b).upstream_task_ids, f"{b} must run after {a}"
+
+
+def test_gate_and_alert_tasks_are_wired_fail_closed(dagbag):
+    """publish and export_alerts only run when everything upstream succeeded; the summary always runs (it prints
+    the gate's reason) and is the only leaf, so a blocked run ends failed; export_alerts never takes the writer
+    pool (it reads only the published file, like BI) and is retried (a webhook outage is transient)."""
+    dag = dagbag.dags["cx_pipeline"]
+    for tid in ("validate_raw", "dbt_build", "validate", "publish", "export_alerts"):
+        assert str(dag.get_task(tid).trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS"), tid
+    assert str(dag.get_task("summarize").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    assert [t.task_id for t in dag.leaves] == ["summarize"]
+    alerts = dag.get_task("export_alerts")
+    assert alerts.pool != "cxw_build_db" and alerts.retries >= 1 and alerts.execution_timeout is not None
+    assert {f"extract_{s}" for s in __import__("cxw").SOURCES} <= dag.get_task("validate_raw").upstream_task_ids
 
 
 def test_every_scheduled_interval_is_non_empty(dagbag):

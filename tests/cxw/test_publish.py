@@ -125,3 +125,110 @@ def test_orphans_of_an_interrupted_publish_are_removed_next_run(home):
     _set_nps(home, 99.0)
     publish("run-2", "a", "b")
     assert not orphan.exists() and not switch.exists()
+
+
+# --- SIGKILL of the publishing process -------------------------------------------------------------------------
+
+_PUBLISHER = r"""
+import os, signal, sys, time
+import cxw.publish as pub
+kill_at = os.environ.get("KILL_AT")
+def mark(m):
+    print(m, flush=True)
+    if kill_at == m:
+        os.kill(os.getpid(), signal.SIGKILL)
+real_replace, real_switch, real_connect = os.replace, pub._switch, None
+def replace(a, b):
+    mark("before_rename_generation" if ".tmp-" in str(a) else "before_rename_switch")
+    real_replace(a, b)
+    mark("after_rename_generation" if ".tmp-" in str(a) else "after_rename_switch")
+pub.os.replace = replace
+def switch(g, p):
+    mark("before_switch")
+    real_switch(g, p)
+pub._switch = switch
+print("READY", flush=True)
+pub.publish(sys.argv[1], "a", "b")
+mark("DONE")
+"""
+
+
+def _bi_view(path):
+    """What a new BI connection sees: the generation, and whether every table matches its publication record."""
+    con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    try:
+        gen = con.execute("select generation_id from publication").fetchone()[0]
+        from cxw.publish import table_fingerprint
+
+        mismatched = [t for t, n, fp in con.execute("select * from publication_tables").fetchall()
+                      if table_fingerprint(con, t) != (n, fp)]
+        value = con.execute("select value from kpi.kpi_daily").fetchone()[0]
+    finally:
+        con.close()
+    return gen, mismatched, value
+
+
+def test_sigkill_of_the_publishing_process_leaves_bi_on_old_or_new_and_orphans_are_cleaned(home):
+    """A real publisher process is SIGKILLed many times: at each rename point of the protocol (deterministic) and
+    at random moments of the copy (timed). After every kill a new BI connection sees one complete generation — the
+    old or the new one, never a mix — and the next publish removes the orphans and publishes."""
+    import random
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from cxw.publish import publish
+
+    repo = Path(__file__).resolve().parents[2]
+    con = duckdb.connect(str(home.build_db))  # a bigger table, so the copy takes measurable time
+    con.execute("create table core.fct_web_sessions as select range as session_key, md5(range::varchar) as h "
+                "from range(600000)")
+    con.close()
+    publish("run-0", "a", "b")
+    rng = random.Random(20261123)
+    env = {**__import__("os").environ}
+
+    def run(kill_at=None, delay=None, value=0.0):
+        _set_nps(home, value)
+        e = dict(env, KILL_AT=kill_at or "")
+        proc = subprocess.Popen([sys.executable, "-c", _PUBLISHER, f"run-{value}"], cwd=repo, env=e,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "READY"
+        if delay is not None:
+            time.sleep(delay)
+            proc.kill()
+        out, err = proc.communicate(timeout=120)
+        return proc.returncode, out.split(), err
+
+    t0 = time.perf_counter()
+    rc, marks, err = run(value=1.0)
+    full = time.perf_counter() - t0
+    assert rc == 0 and marks[-1] == "DONE", err[-2000:]
+    points = ["before_rename_generation", "after_rename_generation", "before_switch", "before_rename_switch",
+              "after_rename_switch"]
+    trials = [(p, None) for p in points] + [(None, rng.uniform(0.05, full)) for _ in range(6)]
+    killed_mid_publish = 0
+    for i, (point, delay) in enumerate(trials):
+        before_gen, _, before_value = _bi_view(home.published_db)
+        new_value = 50.0 + i
+        rc, marks, err = run(point, delay, new_value)
+        if rc == 0:
+            continue  # the timed kill came after the end: nothing to check
+        assert rc == -9, (rc, err[-2000:])
+        killed_mid_publish += 1
+        gen, mismatched, value = _bi_view(home.published_db)
+        assert not mismatched, f"kill at {point or delay}: BI sees a mix: {mismatched}"
+        assert value in (before_value, new_value) and (gen == before_gen) == (value == before_value)
+        if point in ("before_rename_generation", "after_rename_generation", "before_switch",
+                     "before_rename_switch"):
+            assert gen == before_gen, f"kill at {point}: BI must still see the old generation"
+        if point == "after_rename_switch":
+            assert value == new_value
+        # Next run: orphans removed, a clean publish.
+        rep = publish(f"clean-{i}", "a", "b")
+        assert rep["status"] in ("published", "unchanged")
+        assert not list(home.generations_dir.glob(".tmp-*")), "orphaned temp generation not cleaned"
+        assert not list(home.published_dir.glob(".*.switch")), "orphaned switch link not cleaned"
+        assert _bi_view(home.published_db)[1] == []
+    assert killed_mid_publish >= len(points)

@@ -1,0 +1,238 @@
+"""Inner-loop hand-off: export new follow-up alerts from the PUBLISHED file (`cx.cx_detractor_alerts`).
+
+After a publish, every alert whose `alert_id` has never been exported is written, once, to
+
+    $CXW_HOME/alerts/<generation>/alerts.jsonl   one JSON object per alert
+    $CXW_HOME/alerts/<generation>/alerts.csv     the same rows, for spreadsheets / ticket imports
+    $CXW_HOME/alerts/<generation>/_export.json   what was exported, when, and where it was sent
+
+(the drop appears only complete: written to a temp directory, renamed into place after the webhook accepted every
+batch) and, when a webhook is configured (Airflow connection `cxw_alerts_webhook`: host = URL, password =
+optional bearer token; or `CXW_ALERTS_WEBHOOK_URL` / `CXW_ALERTS_WEBHOOK_TOKEN`), POSTed as JSON batches
+`{"generation", "batch", "batches", "alerts": [...]}` with an `Idempotency-Key` header (sha256 of the batch's
+alert ids), retried with capped exponential backoff on connection errors, 429 and 5xx.
+
+Exactly once across re-runs: `$CXW_HOME/alerts/exported_ids.json` (the ledger) is replaced atomically (temp file,
+fsync, os.replace) only after the drop is complete and every batch was acknowledged. A crash before that leaves
+the ledger unchanged, so the next run exports the same alerts again (same drop directory, same batches and
+idempotency keys: a receiver that dedups by key or alert_id sees each alert once), and a drop that was renamed into
+place but not committed to the ledger is removed first. A crash after the ledger write exports nothing twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from .config import paths
+
+log = logging.getLogger(__name__)
+
+ALERT_TABLE = "cx.cx_detractor_alerts"
+ALERT_COLUMNS = ["alert_id", "alert_type", "person_sk", "source", "source_record_id", "score", "comment",
+                 "created_at", "due_at", "preceding_touchpoint_type", "preceding_touchpoint_at", "is_loop_closed",
+                 "channel"]
+CONN_ID = "cxw_alerts_webhook"
+
+
+class WebhookError(RuntimeError):
+    pass
+
+
+def alerts_root() -> Path:
+    return paths().home / "alerts"
+
+
+def _ledger_file(root: Path) -> Path:
+    return root / "exported_ids.json"
+
+
+def read_ledger(root: Path | None = None) -> dict[str, str]:
+    f = _ledger_file(root or alerts_root())
+    return json.loads(f.read_text())["exported"] if f.exists() else {}
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w") as fh:
+        json.dump(obj, fh, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def webhook_config() -> tuple[str | None, str | None]:
+    """(url, bearer token) from the Airflow connection `cxw_alerts_webhook`, else the environment."""
+    url, token = os.environ.get("CXW_ALERTS_WEBHOOK_URL") or None, os.environ.get("CXW_ALERTS_WEBHOOK_TOKEN") or None
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(CONN_ID)
+    except Exception:  # not under Airflow, or no such connection
+        return url, token
+    host = conn.host or ""
+    if host and "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}{f':{conn.port}' if conn.port else ''}"
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return (extra.get("url") or host or url), (conn.password or token)
+
+
+def _jsonable(v):
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+def _read_alerts(published_db: Path) -> tuple[str | None, list[dict] | None]:
+    import duckdb
+
+    con = duckdb.connect(str(published_db), read_only=True, config={"enable_external_access": False})
+    try:
+        generation = con.execute("select generation_id from publication").fetchone()[0]
+        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'cx' "
+                             "and table_name = 'cx_detractor_alerts'").fetchone()[0]
+        if not exists:
+            return generation, None
+        cols = [c for c, in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'cx' "
+            "and table_name = 'cx_detractor_alerts' order by ordinal_position").fetchall()]
+        missing = [c for c in ALERT_COLUMNS if c not in cols]
+        if missing:
+            raise RuntimeError(f"{ALERT_TABLE} lacks the hand-off columns {missing}")
+        select = ", ".join(f'"{c}"' for c in ALERT_COLUMNS)
+        rows = con.execute(f"select {select} from cx.cx_detractor_alerts order by created_at, alert_id").fetchall()
+    finally:
+        con.close()
+    return generation, [{c: _jsonable(v) for c, v in zip(ALERT_COLUMNS, r)} for r in rows]
+
+
+def _remove_uncommitted_drops(root: Path, ledger: dict[str, str]) -> list[str]:
+    """A drop whose alerts are not all in the ledger belongs to an export that crashed before committing: the
+    alerts in it will be exported again, so the stale drop goes (a reader never sees an alert in two drops)."""
+    removed = []
+    for tmp in root.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for meta_file in root.glob("*/_export.json"):
+        ids = json.loads(meta_file.read_text()).get("alert_ids", [])
+        if any(i not in ledger for i in ids):
+            shutil.rmtree(meta_file.parent, ignore_errors=True)
+            removed.append(meta_file.parent.name)
+    return removed
+
+
+def _write_drop(root: Path, generation: str, alerts: list[dict], meta: dict) -> Path:
+    """Write the drop into a temp dir (renamed into place by `_commit_drop`)."""
+    tmp = root / f".tmp-{generation}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with (tmp / "alerts.jsonl").open("w", encoding="utf-8") as fh:
+        for a in alerts:
+            fh.write(json.dumps(a, ensure_ascii=False, sort_keys=False) + "\n")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=ALERT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for a in alerts:
+        w.writerow({k: ("" if v is None else v) for k, v in a.items()})
+    (tmp / "alerts.csv").write_text(buf.getvalue(), encoding="utf-8")
+    (tmp / "_export.json").write_text(json.dumps(meta, indent=1))
+    for f in tmp.iterdir():
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    return tmp
+
+
+def _commit_drop(tmp: Path, final: Path) -> Path:
+    if final.exists():  # an earlier attempt for this generation wrote the drop but did not finish the export
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def post_batches(url: str, token: str | None, generation: str, alerts: list[dict], batch_size: int = 100,
+                 max_attempts: int = 5, backoff: float = 0.5, timeout: float = 10.0) -> int:
+    """POST the alerts in batches; every batch must get a 2xx. Returns the number of batches sent."""
+    import random
+
+    import requests
+
+    batches = [alerts[i:i + batch_size] for i in range(0, len(alerts), batch_size)]
+    for n, batch in enumerate(batches, 1):
+        key = hashlib.sha256("\n".join(a["alert_id"] for a in batch).encode()).hexdigest()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        body = json.dumps({"generation": generation, "batch": n, "batches": len(batches), "alerts": batch})
+        last = None
+        for attempt in range(1, max_attempts + 1):
+            try:
+                resp = requests.post(url, data=body.encode(), headers=headers, timeout=timeout)
+                if 200 <= resp.status_code < 300:
+                    last = None
+                    break
+                last = f"HTTP {resp.status_code}"
+                if resp.status_code < 500 and resp.status_code != 429:
+                    raise WebhookError(f"alerts webhook refused batch {n}/{len(batches)}: {last} (no retry)")
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            if attempt < max_attempts:
+                time.sleep(min(backoff * 2 ** (attempt - 1), 10) * (0.5 + random.random() / 2))
+        if last is not None:
+            raise WebhookError(f"alerts webhook failed for batch {n}/{len(batches)} after {max_attempts} "
+                               f"attempts: {last}")
+    return len(batches)
+
+
+def export_alerts(published_db: Path | None = None, root: Path | None = None) -> dict:
+    """Export the alerts of the published generation that were never exported before."""
+    p = paths()
+    published_db = published_db or p.published_db
+    root = root or alerts_root()
+    t0 = time.perf_counter()
+    if not published_db.exists():
+        return {"status": "nothing published", "new_alerts": 0}
+    generation, alerts = _read_alerts(published_db)
+    if alerts is None:
+        log.info("export_alerts: %s is not in generation %s yet; nothing to export", ALERT_TABLE, generation)
+        return {"status": "no alert table", "generation_id": generation, "new_alerts": 0}
+    ledger = read_ledger(root)
+    new = [a for a in alerts if a["alert_id"] not in ledger]
+    report = {"status": "nothing new", "generation_id": generation, "alerts_in_mart": len(alerts),
+              "new_alerts": len(new), "already_exported": len(alerts) - len(new)}
+    if not new:
+        report["seconds"] = round(time.perf_counter() - t0, 3)
+        return report
+    url, token = webhook_config()
+    stale = _remove_uncommitted_drops(root, ledger)
+    meta = {"generation_id": generation, "alerts": len(new), "exported_at": datetime.now(timezone.utc).isoformat(),
+            "webhook": bool(url), "alert_ids": [a["alert_id"] for a in new]}
+    tmp = _write_drop(root, generation, new, meta)
+    batches = post_batches(url, token, generation, new) if url else 0
+    # Commit: drop into place, then the ledger (a crash in between is undone by _remove_uncommitted_drops).
+    drop = _commit_drop(tmp, root / generation)
+    exported = dict(ledger)
+    exported.update({a["alert_id"]: generation for a in new})
+    _write_json_atomic(_ledger_file(root), {"exported": exported})
+    report.update(status="exported", drop=str(drop), webhook_batches=batches, removed_uncommitted_drops=stale,
+                  seconds=round(time.perf_counter() - t0, 3))
+    log.info("exported %d new alerts of generation %s to %s (%d webhook batches)", len(new), generation, drop,
+             batches)
+    return report

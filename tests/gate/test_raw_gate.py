@@ -1,0 +1,178 @@
+"""The raw gate on real landed files (contracts.md §4 layout, Parquet + _load.json): volume vs previous loads,
+schema (missing column / changed type), ranges, fail-closed persistence, Data Docs, and no values in results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXW_HOME", str(tmp_path))
+    for k in ("CXW_GATE_ACCEPT_LOADS", "CXW_GATE_VOLUME_MIN_ROWS", "CXW_GATE_VOLUME_DROP"):
+        monkeypatch.delenv(k, raising=False)
+    from cxw.config import paths
+
+    return paths()
+
+
+def _land(raw: Path, source: str, entity: str, n: int, seq: int, table_fn, cursor_before="2025-06-01T00:00:00Z",
+          **meta) -> str:
+    load_id = f"{source}-20250601T{seq:06d}-{seq:08x}"
+    d = raw / source / entity / load_id
+    d.mkdir(parents=True)
+    files = []
+    if n:
+        pq.write_table(table_fn(n, load_id), d / "part-00000.parquet")
+        files = [{"path": "part-00000.parquet", "rows": n, "sha256": "x"}]
+    (d / "_load.json").write_text(json.dumps({
+        "load_id": load_id, "source": source, "entity": entity, "extracted_at": "2025-06-01T00:00:00Z",
+        "window_start": "2025-05-31T00:00:00Z", "window_end": "2025-06-01T00:00:00Z",
+        "cursor_before": cursor_before, "cursor_after": "x", "rows": n, "files": files, "dead_letters": 0,
+        "duplicates_in_load": 0, "mode": "incremental", **meta}))
+    return load_id
+
+
+def _feedback(n, load_id, drop=(), value=lambda i: str(i % 11), email_in_value=False):
+    cols = {
+        "id": pa.array([f"{load_id}-{i}" for i in range(n)]),
+        "createdAt": pa.array(["2025-05-31T10:00:00Z"] * n), "updatedAt": pa.array(["2025-05-31T10:00:00Z"] * n),
+        "archived": pa.array([False] * n),
+        "properties__hs_survey_type": pa.array(["NPS"] * n),
+        "properties__hs_value": pa.array(["jane.doe@example.com" if email_in_value else value(i) for i in range(n)]),
+        "properties__hs_submission_timestamp": pa.array(["2025-05-31T10:00:00Z"] * n),
+        "properties__hs_contact_email_rollup": pa.array([f"person{i}@example.com" for i in range(n)]),
+        "_load_id": pa.array([load_id] * n), "_record_seq": pa.array(range(n), pa.int64()),
+    }
+    return pa.table({k: v for k, v in cols.items() if k not in drop})
+
+
+def _history(raw, n_deltas=7, rows=120):
+    _land(raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)  # first (history) load
+    for i in range(n_deltas):
+        _land(raw, "hubspot", "feedback_submissions", rows + 7 * i, 10 + i, _feedback)
+
+
+def test_a_90_percent_volume_drop_blocks_and_names_load_entity_and_counts(home):
+    from cxw.validate import ValidationFailed, validate_raw
+
+    _history(home.raw)
+    assert validate_raw("run-1")["status"] == "passed"  # history + 7 normal deltas
+    bad = _land(home.raw, "hubspot", "feedback_submissions", 12, 99, _feedback)  # median 141 → 12 is a 91% drop
+    with pytest.raises(ValidationFailed) as exc:
+        validate_raw("run-2", [bad])
+    msg = str(exc.value)
+    assert "suite raw.load_log" in msg and "expect_column_pair_values_a_to_be_greater_than_b" in msg
+    assert f"{bad}: raw.hubspot__feedback_submissions has 12 rows vs median 141" in msg
+    assert "1 offending load(s)" in msg and "publish blocked" in msg
+    docs = home.runs / "run-2" / "data_docs" / "raw" / "index.html"
+    assert docs.exists() and f"Data Docs: {docs}" in msg
+    assert 'href="raw/index.html"' in (home.runs / "run-2" / "data_docs" / "index.html").read_text()
+    rep = json.loads((home.runs / "run-2" / "validation_raw.json").read_text())
+    assert rep["status"] == "failed" and rep["errors"] == 1
+
+    # Fail closed across runs: the bad load is already in the raw tables, so it keeps blocking until reviewed.
+    with pytest.raises(ValidationFailed, match=bad):
+        validate_raw("run-3", [])
+    import os
+
+    os.environ["CXW_GATE_ACCEPT_LOADS"] = bad
+    try:
+        assert validate_raw("run-4", [])["status"] == "passed"
+    finally:
+        del os.environ["CXW_GATE_ACCEPT_LOADS"]
+    assert validate_raw("run-5", [])["new_loads"] == 0  # accepted into the ledger
+
+
+def test_an_ordinary_dip_passes_and_a_small_baseline_only_warns(home, monkeypatch):
+    from cxw.validate import validate_raw
+
+    _history(home.raw)
+    validate_raw("run-1")
+    _land(home.raw, "hubspot", "feedback_submissions", 40, 50, _feedback)  # −72%: a bad day, not a broken feed
+    assert validate_raw("run-2")["errors"] == 0
+    monkeypatch.setenv("CXW_GATE_VOLUME_MIN_ROWS", "1000")  # baseline below the blocking minimum: warn only
+    _land(home.raw, "hubspot", "feedback_submissions", 3, 51, _feedback)
+    rep = validate_raw("run-3")
+    assert rep["status"] == "passed" and rep["warnings"] == 1
+    assert "has 3 rows vs median" in rep["warned_checks"][0]
+
+
+def test_ga4_day_loads_are_compared_with_other_days_and_a_redelivered_good_day_supersedes(home):
+    import datetime as dt
+
+    from cxw.validate import ValidationFailed, validate_raw
+
+    def day_load(day: dt.date, n: int, seq: int, first=False) -> str:
+        def events(n, load_id):
+            return pa.table({"event_date": [day.strftime("%Y%m%d")] * n, "event_timestamp": ["1"] * n,
+                             "event_name": ["page_view"] * n, "user_pseudo_id": ["u"] * n,
+                             "_export_date": pa.array([day] * n)})
+        return _land(home.raw, "ga4", "events", n, seq, events, export_date=day.isoformat(),
+                     cursor_before=None if first else "2025-05-19")
+
+    days = [dt.date(2025, 5, 20) + dt.timedelta(days=i) for i in range(8)]
+    for i, d in enumerate(days):
+        day_load(d, 600 + 10 * i, 100 + i, first=(i == 0))
+    assert validate_raw("run-1")["status"] == "passed"
+    truncated = day_load(days[-1], 30, 200)  # the last day re-delivered with 5% of its events
+    with pytest.raises(ValidationFailed) as exc:
+        validate_raw("run-2", [truncated])
+    assert f"{truncated}: raw.ga4__events has 30 rows vs median" in str(exc.value)
+    day_load(days[-1], 675, 201)  # the vendor re-delivers the full day: a newer load of the same day
+    rep = validate_raw("run-3")
+    assert rep["status"] == "passed"
+
+
+def test_a_dropped_or_retyped_column_blocks_with_the_column_named(home):
+    from cxw.validate import ValidationFailed, validate_raw
+
+    _history(home.raw, n_deltas=1)
+    validate_raw("run-1")
+    lid = _land(home.raw, "hubspot", "feedback_submissions", 150, 60,
+                lambda n, l: _feedback(n, l, drop=("properties__hs_value",)))
+    with pytest.raises(ValidationFailed) as exc:
+        validate_raw("run-2", [lid])
+    msg = str(exc.value)
+    assert "suite raw.hubspot__feedback_submissions: expect_column_to_exist on table raw.hubspot.feedback_submissions" \
+        " column properties__hs_value failed" in msg
+
+    def retyped(n, load_id):
+        t = _feedback(n, load_id)
+        return t.set_column(t.schema.get_field_index("archived"), "archived", pa.array(["no"] * n))
+    lid2 = _land(home.raw, "hubspot", "feedback_submissions", 150, 61, retyped)
+    with pytest.raises(ValidationFailed, match="expect_column_values_to_be_of_type on table "
+                                               "raw.hubspot.feedback_submissions column archived"):
+        validate_raw("run-3", [lid2])
+
+
+def test_out_of_range_feed_blocks_but_a_few_dirty_rows_pass_to_quarantine(home):
+    from cxw.validate import ValidationFailed, validate_raw
+
+    _history(home.raw, n_deltas=1)
+    validate_raw("run-1")
+    # 2% non-numeric scores: staging quarantines them, the gate lets the batch through.
+    _land(home.raw, "hubspot", "feedback_submissions", 150, 70,
+          lambda n, l: _feedback(n, l, value=lambda i: "ten" if i % 50 == 0 else str(i % 11)))
+    assert validate_raw("run-2")["errors"] == 0
+    # A feed of e-mail addresses where scores belong: broken, blocked — and no value in results, docs, message.
+    lid = _land(home.raw, "hubspot", "feedback_submissions", 150, 71,
+                lambda n, l: _feedback(n, l, email_in_value=True))
+    with pytest.raises(ValidationFailed) as exc:
+        validate_raw("run-3", [lid])
+    msg = str(exc.value)
+    assert "expect_column_values_to_match_regex on table raw.hubspot.feedback_submissions column " \
+           "properties__hs_value" in msg and "150 offending row(s) of 150" in msg
+    assert not EMAIL.search(msg)
+    run_dir = home.runs / "run-3"
+    leaked = [f for f in run_dir.rglob("*") if f.suffix in (".json", ".html", ".yml", ".txt")
+              and EMAIL.search(f.read_text(errors="ignore"))]
+    assert not leaked, f"values leaked into GE results / Data Docs: {leaked[:5]}"
