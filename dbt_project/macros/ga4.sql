@@ -1,20 +1,30 @@
-{# GA4 event_params access. list_filter(...)[1] is ~25x faster on DuckDB than unnest subqueries. #}
-{% macro ga4_param_raw_int(key) %}{{ return(adapter.dispatch('ga4_param_raw_int', 'cx_warehouse')(key)) }}{% endmacro %}
-{% macro duckdb__ga4_param_raw_int(key) -%}
-    list_filter(event_params, lambda x: x.key = '{{ key }}')[1].value.int_value
+{# GA4 event_params access: the value_field ('int_value', 'string_value', 'float_value', 'double_value') of the
+   first param named `key`, as text (GA4 INT64 arrive as strings).
+   DuckDB: event_params is a LIST of STRUCTs; list_filter(...)[1] is ~25x faster than unnest subqueries
+   (docs/environment.md). PostgreSQL: the loader stores it as jsonb; a jsonpath query (no correlated subquery,
+   no set-returning function) picks the element. #}
+{% macro ga4_param(column, key, value_field) %}
+    {%- if not modules.re.match('^[A-Za-z0-9_]+$', key) or not modules.re.match('^[a-z_]+$', value_field) -%}
+        {{ exceptions.raise_compiler_error("ga4_param: refusing key " ~ key ~ " / field " ~ value_field) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('ga4_param', 'cx_warehouse')(column, key, value_field)) }}
+{% endmacro %}
+{% macro duckdb__ga4_param(column, key, value_field) -%}
+    list_filter({{ column }}, lambda x: x.key = '{{ key }}')[1].value.{{ value_field }}
 {%- endmacro %}
-{% macro default__ga4_param_raw_int(key) -%}
-    (select p.value ->> 'int_value' from jsonb_array_elements(event_params) as p where p ->> 'key' = '{{ key }}' limit 1)
+{% macro default__ga4_param(column, key, value_field) -%}
+    (jsonb_path_query_first({{ column }}, '$[*] ? (@.key == "{{ key }}").value.{{ value_field }}') #>> '{}')
+{%- endmacro %}
+
+{# shorthands over event_params #}
+{% macro ga4_param_raw_int(key) -%}
+    {{ ga4_param('event_params', key, 'int_value') }}
 {%- endmacro %}
 
 {% macro ga4_param_int(key) -%}
-    try_cast({{ ga4_param_raw_int(key) }} as bigint)
+    {{ safe_cast_int(ga4_param('event_params', key, 'int_value')) }}
 {%- endmacro %}
 
-{% macro ga4_param_str(key) %}{{ return(adapter.dispatch('ga4_param_str', 'cx_warehouse')(key)) }}{% endmacro %}
-{% macro duckdb__ga4_param_str(key) -%}
-    list_filter(event_params, lambda x: x.key = '{{ key }}')[1].value.string_value
-{%- endmacro %}
-{% macro default__ga4_param_str(key) -%}
-    (select p.value ->> 'string_value' from jsonb_array_elements(event_params) as p where p ->> 'key' = '{{ key }}' limit 1)
+{% macro ga4_param_str(key) -%}
+    {{ ga4_param('event_params', key, 'string_value') }}
 {%- endmacro %}

@@ -1,10 +1,10 @@
 {# value of a KPI row from its counts (contracts.md section 5) #}
 {% macro kpi_value(kpi_col, num, den) -%}
     case
-        when {{ kpi_col }} in ({{ "'" ~ var('count_kpis') | join("', '") ~ "'" }}) then cast({{ num }} as double)
+        when {{ kpi_col }} in ({{ "'" ~ var('count_kpis') | join("', '") ~ "'" }}) then cast({{ num }} as {{ type_double() }})
         when {{ den }} is null or {{ den }} = 0 then null
         when {{ kpi_col }} in ({{ "'" ~ var('pct_kpis') | join("', '") ~ "'" }}) then 100.0 * {{ num }} / {{ den }}
-        else cast({{ num }} as double) / {{ den }}
+        else cast({{ num }} as {{ type_double() }}) / {{ den }}
     end
 {%- endmacro %}
 

@@ -1,15 +1,29 @@
-{# Identity graph, deterministic rules only; every link records its rule.
-   1. email_hash: Odoo partners and HubSpot contacts sharing a normalised (trim + lower) email hash are one person.
+{# Identity graph, deterministic rules only; every link records its rule. Ambiguous evidence is never merged:
+   it is reported in int_identity_conflicts (same logic, shared CTEs in macro-free SQL below).
+   1. email_hash: Odoo partners and HubSpot contacts sharing a normalised (trim + lower + ss) email hash are one
+      person - unless the hash sits on two or more Odoo partners (two ERP accounts, e.g. a shared mailbox): then
+      nothing is merged on it, each record stays its own person (rule email_hash_conflict_unmerged).
    2. no_email: a partner / contact without an email is a person of its own.
    3. ga4_user_id_is_odoo_partner_id: GA4 user_id is set at login to the Odoo partner id (property configuration).
-   4. trustpilot_reference_id_is_order_name: a Trustpilot referenceId is the Odoo sale_order.name.
-   5. trustpilot_referral_email: otherwise the invitation's referral email hash. #}
+   4. ga4_pseudo_id_after_login: a user_pseudo_id (browser) belongs to the person whose user_id appears on any of
+      its events - unless its user_ids resolve to two or more persons (a shared device): then it stays unlinked.
+   5. trustpilot_reference_id_is_order_name: a Trustpilot referenceId is the Odoo sale_order.name -> partner -> person.
+   6. trustpilot_referral_email: otherwise the invitation's referral email hash.
+   7. email_recipient_hash: a HubSpot marketing-email recipient hash equals a person's email hash. #}
 with partners as (
     select partner_id, email_hash from {{ ref('stg_odoo__res_partners') }}
 ),
 
 contacts as (
     select contact_id, email_hash from {{ ref('stg_hubspot__contacts') }}
+),
+
+conflicting_emails as (
+    select email_hash
+    from partners
+    where email_hash is not null
+    group by 1
+    having count(*) > 1
 ),
 
 person_of_email as (
@@ -19,14 +33,17 @@ person_of_email as (
         union
         select email_hash from contacts where email_hash is not null
     ) as e
+    where email_hash not in (select email_hash from conflicting_emails)
 ),
 
 odoo_links as (
     select
         'odoo' as source,
-        cast(p.partner_id as varchar) as source_id,
-        coalesce(e.person_id, 'p_odoo_' || cast(p.partner_id as varchar)) as person_id,
-        case when e.person_id is not null then 'email_hash' else 'no_email' end as rule
+        cast(p.partner_id as {{ dbt.type_string() }}) as source_id,
+        coalesce(e.person_id, 'p_odoo_' || cast(p.partner_id as {{ dbt.type_string() }})) as person_id,
+        case when e.person_id is not null then 'email_hash'
+             when p.email_hash is not null then 'email_hash_conflict_unmerged'
+             else 'no_email' end as rule
     from partners as p
     left join person_of_email as e on e.email_hash = p.email_hash
 ),
@@ -36,20 +53,45 @@ hubspot_links as (
         'hubspot' as source,
         c.contact_id as source_id,
         coalesce(e.person_id, 'p_hubspot_' || c.contact_id) as person_id,
-        case when e.person_id is not null then 'email_hash' else 'no_email' end as rule
+        case when e.person_id is not null then 'email_hash'
+             when c.email_hash is not null then 'email_hash_conflict_unmerged'
+             else 'no_email' end as rule
     from contacts as c
     left join person_of_email as e on e.email_hash = c.email_hash
+),
+
+ga4_user_ids as (
+    select distinct user_pseudo_id, user_id
+    from {{ ref('stg_ga4__events') }}
+    where user_id is not null
 ),
 
 ga4_links as (
     select distinct
         'ga4' as source,
-        ev.user_id as source_id,
+        u.user_id as source_id,
         o.person_id,
         'ga4_user_id_is_odoo_partner_id' as rule
-    from {{ ref('stg_ga4__events') }} as ev
-    inner join odoo_links as o on o.source_id = ev.user_id
-    where ev.user_id is not null
+    from ga4_user_ids as u
+    inner join odoo_links as o on o.source_id = u.user_id
+),
+
+ga4_pseudo_candidates as (
+    select u.user_pseudo_id, min(g.person_id) as person_id, count(distinct g.person_id) as persons
+    from ga4_user_ids as u
+    inner join ga4_links as g on g.source_id = u.user_id
+    where u.user_pseudo_id is not null
+    group by 1
+),
+
+ga4_pseudo_links as (
+    select
+        'ga4_pseudo' as source,
+        user_pseudo_id as source_id,
+        person_id,
+        'ga4_pseudo_id_after_login' as rule
+    from ga4_pseudo_candidates
+    where persons = 1
 ),
 
 trustpilot_links as (
@@ -61,9 +103,19 @@ trustpilot_links as (
              else 'trustpilot_referral_email' end as rule
     from {{ ref('stg_trustpilot__reviews') }} as r
     left join {{ ref('stg_odoo__sale_orders') }} as so on so.order_name = r.reference_id
-    left join odoo_links as o on o.source_id = cast(so.partner_id as varchar)
+    left join odoo_links as o on o.source_id = cast(so.partner_id as {{ dbt.type_string() }})
     left join person_of_email as e on e.email_hash = r.referral_email_hash
     where coalesce(o.person_id, e.person_id) is not null
+),
+
+email_recipient_links as (
+    select distinct
+        'email_recipient' as source,
+        ev.recipient_hash as source_id,
+        e.person_id,
+        'email_recipient_hash' as rule
+    from {{ ref('stg_hubspot__email_events') }} as ev
+    inner join person_of_email as e on e.email_hash = ev.recipient_hash
 )
 
 select * from odoo_links
@@ -72,4 +124,8 @@ select * from hubspot_links
 union all
 select * from ga4_links
 union all
+select * from ga4_pseudo_links
+union all
 select * from trustpilot_links
+union all
+select * from email_recipient_links

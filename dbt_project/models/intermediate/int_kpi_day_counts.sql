@@ -67,7 +67,7 @@ email as (
 ),
 
 unioned as (
-    select kpi_date, 'nps' as kpi, cast(promoters - detractors as double) as numerator, cast(responses as double) as denominator, responses as n from surveys where survey_type = 'NPS'
+    select kpi_date, 'nps' as kpi, cast(promoters - detractors as {{ type_double() }}) as numerator, cast(responses as {{ type_double() }}) as denominator, responses as n from surveys where survey_type = 'NPS'
     union all select kpi_date, 'csat_pct', satisfied, responses, responses from surveys where survey_type = 'CSAT'
     union all select kpi_date, 'csat_mean', score_sum, responses, responses from surveys where survey_type = 'CSAT'
     union all select kpi_date, 'ces_mean', score_norm_sum, responses, responses from surveys where survey_type = 'CES'
@@ -96,8 +96,8 @@ unioned as (
 select
     kpi_date,
     kpi,
-    cast(numerator as double) as numerator,
-    cast(denominator as double) as denominator,
+    cast(numerator as {{ type_double() }}) as numerator,
+    cast(denominator as {{ type_double() }}) as denominator,
     cast(n as bigint) as n
 from unioned
 where kpi_date is not null

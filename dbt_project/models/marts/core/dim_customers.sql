@@ -1,4 +1,6 @@
-{# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. #}
+{# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. Current state only:
+   the SCD2 history of the underlying ERP / CRM records is dim_customers_history (snapshots).
+   is_company: an Odoo company partner (is_company = true) - not a person in customer KPIs (is_customer false). #}
 with links as (
     select * from {{ ref('int_identity_links') }}
 ),
@@ -30,6 +32,7 @@ people as (
         max(coalesce(p.phone_hash, c.phone_hash)) as phone_hash,
         max(coalesce(p.name_hash, c.name_hash)) as name_hash,
         max(p.country_id) as country_id,
+        max(case when p.is_company then 1 else 0 end) = 1 as is_company,
         min(coalesce(p.created_at, c.created_at)) as first_seen_at,
         min(l.rule) as identity_rule
     from links as l
@@ -48,11 +51,12 @@ select
     p.phone_hash,
     p.name_hash,
     p.country_id,
+    p.is_company,
     p.first_seen_at,
     o.first_order_at,
     coalesce(o.confirmed_orders, 0) as confirmed_orders,
     coalesce(o.lifetime_net_revenue, 0) as lifetime_net_revenue,
-    o.first_order_at is not null as is_customer,
+    o.first_order_at is not null and not p.is_company as is_customer,
     p.identity_rule
 from people as p
 left join orders as o on o.person_id = p.person_id
@@ -60,4 +64,4 @@ left join orders as o on o.person_id = p.person_id
 union all
 
 select
-    '-1', null, null, 0, null, null, null, null, null, null, 0, 0, false, 'unknown_member'
+    '-1', null, null, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member'

@@ -22,7 +22,10 @@ recipients as (
         max(case when event_type = 'OPEN' and is_filtered then 1 else 0 end) = 1 as has_filtered_open,
         max(case when event_type = 'CLICK' then 1 else 0 end) = 1 as was_clicked,
         max(case when is_unsubscribe then 1 else 0 end) = 1 as has_unsubscribed,
-        min(case when event_type = 'SENT' then occurred_at end) as sent_at
+        min(case when event_type = 'SENT' then occurred_at end) as sent_at,
+        min(case when event_type = 'OPEN' and not is_filtered then occurred_at end) as first_opened_at,
+        min(case when event_type = 'CLICK' then occurred_at end) as first_clicked_at,
+        min(case when is_unsubscribe then occurred_at end) as unsubscribed_at
     from events
     where recipient_hash is not null
     group by 1, 2
@@ -41,7 +44,13 @@ select
     r.was_clicked,
     r.has_unsubscribed,
     r.sent_at,
+    r.first_opened_at,
+    r.first_clicked_at,
+    r.unsubscribed_at,
+    coalesce(l.person_id, '-1') as person_sk,
     c.campaign_sent_at,
     cast(c.campaign_sent_at as date) as campaign_sent_date
 from recipients as r
 left join campaigns as c on c.campaign_id = r.campaign_id
+left join {{ ref('int_identity_links') }} as l
+    on l.source = 'email_recipient' and l.source_id = r.recipient_hash

@@ -1,4 +1,5 @@
-{# Google and Trustpilot reviews on one 1-5 scale. Reply time = reply - review creation, hours. #}
+{# Google and Trustpilot reviews on one 1-5 scale. Reply time = reply - review creation, hours.
+   Sentiment of the comment from int_text_sentiment ('unknown' without text or in an uncovered language). #}
 with google as (
     select
         'google' as review_source,
@@ -36,6 +37,7 @@ unioned as (
 select
     review_source || ':' || review_id as review_key,
     review_source,
+    review_source as review_source_sk,
     review_id,
     person_sk,
     rating,
@@ -47,5 +49,9 @@ select
     reply_at,
     case when has_reply and reply_at is not null
          then {{ seconds_between('created_at', 'reply_at') }} / 3600.0 end as reply_hours,
-    comment_text is not null as has_comment
-from unioned
+    comment_text is not null as has_comment,
+    coalesce(st.sentiment_label, 'unknown') as sentiment_label,
+    st.sentiment_score,
+    st.language as text_language
+from unioned as u
+left join {{ ref('int_text_sentiment') }} as st on st.text_key = u.review_source || ':' || u.review_id

@@ -14,7 +14,11 @@ select
     f.survey_type = 'CES' and f.score_normalised >= 5 as is_ces_easy,
     f.comment_text is not null as has_comment,
     f.submitted_at,
-    cast(f.submitted_at as date) as submitted_date
+    cast(f.submitted_at as date) as submitted_date,
+    coalesce(st.sentiment_label, 'unknown') as sentiment_label,
+    st.sentiment_score,
+    st.language as text_language
 from {{ ref('stg_hubspot__feedback_submissions') }} as f
+left join {{ ref('int_text_sentiment') }} as st on st.text_key = 'hubspot:' || f.feedback_id
 left join {{ ref('int_identity_links') }} as l
     on l.source = 'hubspot' and l.source_id = f.contact_id

@@ -1,4 +1,13 @@
-{# One row per day x channel x segment x KPI with its counts; only days with n > 0. #}
+{# One row per day x channel x segment x KPI with its counts; only days with n > 0. The answer-key KPIs come from
+   int_kpi_day_counts; nps_customer_level (latest NPS response per customer and day) from int_kpi_customer_level_nps. #}
+with counts as (
+    select kpi_date, kpi, numerator, denominator, n from {{ ref('int_kpi_day_counts') }}
+    union all
+    select period_start, kpi, numerator, denominator, n
+    from {{ ref('int_kpi_customer_level_nps') }}
+    where grain = 'day'
+)
+
 select
     kpi_date,
     cast('all' as varchar) as channel,
@@ -9,5 +18,5 @@ select
     {{ kpi_value('kpi', 'numerator', 'denominator') }} as value,
     n,
     n < {{ var('low_sample_min') }} as is_low_sample
-from {{ ref('int_kpi_day_counts') }}
+from counts
 where n > 0

@@ -93,11 +93,14 @@ duration_kpis as (
 
 -- ---------------------------------------------------------------- customers (resolved persons)
 customer_orders as (
+    -- Odoo company partners (dim_customers.is_company) are not persons: not counted as customers
     select
-        case when person_sk = '-1' then 'odoo_partner:' || cast(partner_id as varchar) else person_sk end as customer_id,
-        order_date
-    from {{ ref('fct_orders') }}
-    where is_confirmed
+        case when o.person_sk = '-1' then 'odoo_partner:' || cast(o.partner_id as varchar) else o.person_sk end as customer_id,
+        o.order_date
+    from {{ ref('fct_orders') }} as o
+    left join {{ ref('dim_customers') }} as c on c.person_sk = o.person_sk and o.person_sk <> '-1'
+    where o.is_confirmed
+        and not coalesce(c.is_company, false)
 ),
 
 first_orders as (
@@ -154,18 +157,26 @@ retention as (
 
 customer_kpis as (
     select grain, period_start, 'purchase_frequency' as kpi,
-           cast(orders as double) as numerator, cast(customers as double) as denominator, customers as n
+           cast(orders as {{ type_double() }}) as numerator, cast(customers as {{ type_double() }}) as denominator, customers as n
     from customer_stats
     union all
     select grain, period_start, 'repeat_customer_rate',
-           cast(repeat_customers as double), cast(customers as double), customers
+           cast(repeat_customers as {{ type_double() }}), cast(customers as {{ type_double() }}), customers
     from customer_stats
     union all
     select 'month', r.period_start, 'retention_rate',
-           cast(r.active - r.new_customers as double), cast(r.previous_active as double), r.previous_active
+           cast(r.active - r.new_customers as {{ type_double() }}), cast(r.previous_active as {{ type_double() }}), r.previous_active
     from retention as r
     cross join window_bounds as w
     where r.period_start >= w.window_start and r.period_start < w.window_end
+),
+
+-- ---------------------------------------------------------------- customer-level NPS (not re-aggregable)
+customer_level_nps as (
+    select c.grain, coalesce(c.period_start, w.window_start) as period_start, c.kpi, c.numerator, c.denominator, c.n
+    from {{ ref('int_kpi_customer_level_nps') }} as c
+    cross join window_bounds as w
+    where c.grain in ('month', 'window')
 ),
 
 -- ---------------------------------------------------------------- all rows
@@ -178,13 +189,15 @@ ratio_rows as (
         select * from additive_window
         union all
         select * from customer_kpis
+        union all
+        select * from customer_level_nps
     ) as r
 ),
 
 all_rows as (
     select * from ratio_rows
     union all
-    select grain, period_start, kpi, cast(null as double), cast(null as double), value, n from duration_kpis
+    select grain, period_start, kpi, cast(null as {{ type_double() }}), cast(null as {{ type_double() }}), value, n from duration_kpis
 )
 
 select

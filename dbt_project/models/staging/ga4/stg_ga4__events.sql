@@ -21,16 +21,16 @@ renamed as (
         -- strings
         lower(replace(trim(cast(event_name as varchar)), ' ', '_')) as event_name,
         {{ ga4_param_str('page_location') }} as page_location,
-        cast(device.category as varchar) as device_category,
-        cast(geo.country as varchar) as country,
+        cast({{ struct_field('device', 'category') }} as varchar) as device_category,
+        cast({{ struct_field('geo', 'country') }} as varchar) as country,
         -- numerics / booleans
         coalesce({{ ga4_param_int('engagement_time_msec') }}, 0) as engagement_time_msec,
         coalesce({{ ga4_param_str('session_engaged') }} = '1', false)
             or coalesce({{ ga4_param_raw_int('session_engaged') }} = '1', false) as is_session_engaged,
         -- timestamps / dates
         {{ epoch_us_to_ts('event_timestamp') }} as event_at,
-        try_cast(event_timestamp as bigint) as event_timestamp_us,
-        try_strptime(cast(event_date as varchar), '%Y%m%d')::date as event_date,
+        {{ safe_cast_int('event_timestamp') }} as event_timestamp_us,
+        {{ safe_to_date('event_date', '%Y%m%d') }} as event_date,
         cast(_export_date as varchar) as export_date,
         _load_id,
         _record_seq,

@@ -9,7 +9,7 @@ typed as (
         cast(_location_name as varchar) as location_name,
         -- pii
         {{ hash_pii(normalize_name('reviewer__displayName')) }} as reviewer_name_hash,
-        coalesce(try_cast(reviewer__isAnonymous as boolean), false) as is_anonymous,
+        coalesce({{ safe_cast_bool('reviewer__isAnonymous') }}, false) as is_anonymous,
         -- strings
         cast(starRating as varchar) as star_rating_raw,
         cast(comment as varchar) as comment_text,

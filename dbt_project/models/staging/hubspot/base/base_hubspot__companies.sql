@@ -7,7 +7,7 @@ typed as (
         cast(id as varchar) as company_id,
         cast(properties__name as varchar) as company_name,
         lower(trim(cast(properties__domain as varchar))) as company_domain,
-        coalesce(try_cast(archived as boolean), false) as is_archived,
+        coalesce({{ safe_cast_bool('archived') }}, false) as is_archived,
         {{ try_ts_utc('createdAt') }} as created_at,
         {{ try_ts_utc('updatedAt') }} as updated_at,
         (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null) as _bad_ts,

@@ -12,7 +12,7 @@ typed as (
         {{ hash_pii(normalize_name("coalesce(properties__firstname, '') || ' ' || coalesce(properties__lastname, '')")) }} as name_hash,
         -- strings
         cast(properties__lifecyclestage as varchar) as lifecycle_stage,
-        coalesce(try_cast(archived as boolean), false) as is_archived,
+        coalesce({{ safe_cast_bool('archived') }}, false) as is_archived,
         -- timestamps
         {{ try_ts_utc('createdAt') }} as created_at,
         {{ try_ts_utc('updatedAt') }} as updated_at,

@@ -10,7 +10,7 @@ typed as (
         cast(properties__pipeline as varchar) as pipeline,
         {{ try_num('properties__amount') }} as amount,
         {{ try_ts_utc('properties__closedate') }} as close_at,
-        coalesce(try_cast(archived as boolean), false) as is_archived,
+        coalesce({{ safe_cast_bool('archived') }}, false) as is_archived,
         {{ try_ts_utc('createdAt') }} as created_at,
         {{ try_ts_utc('updatedAt') }} as updated_at,
         (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null)

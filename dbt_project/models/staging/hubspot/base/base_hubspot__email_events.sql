@@ -11,7 +11,7 @@ typed as (
         {{ hash_pii(normalize_email('recipient')) }} as recipient_hash,
         -- strings / booleans
         upper(cast(type as varchar)) as event_type,
-        coalesce(try_cast(filteredEvent as boolean), false) as is_filtered,
+        coalesce({{ safe_cast_bool('filteredEvent') }}, false) as is_filtered,
         upper(cast(portalSubscriptionStatus as varchar)) as portal_subscription_status,
         case when upper(cast(type as varchar)) = 'STATUSCHANGE'
                   and (upper(cast(portalSubscriptionStatus as varchar)) = 'UNSUBSCRIBED'

@@ -11,7 +11,7 @@ typed as (
         cast(properties__hs_pipeline_stage as varchar) as pipeline_stage,
         cast(properties__hs_ticket_priority as varchar) as priority,
         cast(properties__hs_ticket_category as varchar) as category,
-        coalesce(try_cast(archived as boolean), false) as is_archived,
+        coalesce({{ safe_cast_bool('archived') }}, false) as is_archived,
         -- timestamps
         coalesce({{ try_ts_utc('properties__createdate') }}, {{ try_ts_utc('createdAt') }}) as created_at,
         {{ try_ts_utc('properties__first_agent_reply_date') }} as first_response_at,

@@ -4,9 +4,9 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as team_id,
+        {{ safe_cast_int('id') }} as team_id,
         coalesce({{ json_text('name', 'en_US') }}, cast(name as varchar)) as team_name,
-        coalesce(try_cast(active as boolean), true) as is_active,
+        coalesce({{ safe_cast_bool('active') }}, true) as is_active,
         _load_id,
         _record_seq,
         _extracted_at

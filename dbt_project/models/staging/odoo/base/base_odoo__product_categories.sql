@@ -4,8 +4,8 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as category_id,
-        try_cast(parent_id as bigint) as parent_category_id,
+        {{ safe_cast_int('id') }} as category_id,
+        {{ safe_cast_int('parent_id') }} as parent_category_id,
         cast(name as varchar) as category_name,
         cast(complete_name as varchar) as category_path,
         {{ try_ts('create_date') }} as created_at,

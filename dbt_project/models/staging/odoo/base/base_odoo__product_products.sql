@@ -4,10 +4,10 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as product_id,
-        try_cast(product_tmpl_id as bigint) as product_template_id,
+        {{ safe_cast_int('id') }} as product_id,
+        {{ safe_cast_int('product_tmpl_id') }} as product_template_id,
         cast(default_code as varchar) as product_code,
-        coalesce(try_cast(active as boolean), true) as is_active,
+        coalesce({{ safe_cast_bool('active') }}, true) as is_active,
         {{ try_ts('create_date') }} as created_at,
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,

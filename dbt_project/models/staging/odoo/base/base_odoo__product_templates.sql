@@ -4,13 +4,13 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as product_template_id,
-        try_cast(categ_id as bigint) as category_id,
+        {{ safe_cast_int('id') }} as product_template_id,
+        {{ safe_cast_int('categ_id') }} as category_id,
         coalesce({{ json_text('name', 'en_US') }}, cast(name as varchar)) as product_name,
         cast(detailed_type as varchar) as detailed_type,
-        try_cast(list_price as decimal(18, 2)) as list_price,
-        coalesce(try_cast(sale_ok as boolean), true) as is_sellable,
-        coalesce(try_cast(active as boolean), true) as is_active,
+        {{ safe_cast_numeric('list_price', 'decimal(18, 2)') }} as list_price,
+        coalesce({{ safe_cast_bool('sale_ok') }}, true) as is_sellable,
+        coalesce({{ safe_cast_bool('active') }}, true) as is_active,
         {{ try_ts('create_date') }} as created_at,
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,

@@ -4,7 +4,7 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as country_id,
+        {{ safe_cast_int('id') }} as country_id,
         cast(code as varchar) as country_code,
         coalesce({{ json_text('name', 'en_US') }}, cast(name as varchar)) as country_name,
         _load_id,

@@ -4,7 +4,7 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as currency_id,
+        {{ safe_cast_int('id') }} as currency_id,
         cast(name as varchar) as currency_code,
         cast(symbol as varchar) as currency_symbol,
         _load_id,

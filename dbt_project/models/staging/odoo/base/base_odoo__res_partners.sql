@@ -5,8 +5,8 @@ with source as (
 typed as (
     select
         -- ids
-        try_cast(id as bigint) as partner_id,
-        try_cast(country_id as bigint) as country_id,
+        {{ safe_cast_int('id') }} as partner_id,
+        {{ safe_cast_int('country_id') }} as country_id,
         -- pii: salted hashes of the normalised values; plaintext never leaves this query
         {{ hash_pii(normalize_email('email')) }} as email_hash,
         {{ hash_pii(normalize_phone('phone')) }} as phone_hash,
@@ -15,9 +15,9 @@ typed as (
         cast(type as varchar) as partner_type,
         cast(city as varchar) as city,
         -- numerics / booleans
-        try_cast(customer_rank as integer) as customer_rank,
-        coalesce(try_cast(is_company as boolean), false) as is_company,
-        coalesce(try_cast(active as boolean), true) as is_active,
+        {{ safe_cast_int('customer_rank', 'integer') }} as customer_rank,
+        coalesce({{ safe_cast_bool('is_company') }}, false) as is_company,
+        coalesce({{ safe_cast_bool('active') }}, true) as is_active,
         -- timestamps (naive UTC in Odoo)
         {{ try_ts('create_date') }} as created_at,
         {{ try_ts('write_date') }} as updated_at,

@@ -5,19 +5,19 @@ with source as (
 typed as (
     select
         -- ids
-        try_cast(id as bigint) as order_line_id,
-        try_cast(order_id as bigint) as order_id,
-        try_cast(product_id as bigint) as product_id,
+        {{ safe_cast_int('id') }} as order_line_id,
+        {{ safe_cast_int('order_id') }} as order_id,
+        {{ safe_cast_int('product_id') }} as product_id,
         -- strings
         cast(display_type as varchar) as display_type,
         cast(state as varchar) as state,
         -- numerics
-        try_cast(product_uom_qty as double) as quantity,
-        try_cast(price_unit as decimal(18, 2)) as price_unit,
-        try_cast(discount as double) as discount_pct,
-        try_cast(price_subtotal as decimal(18, 2)) as price_subtotal,
-        try_cast(price_tax as double) as price_tax,
-        try_cast(price_total as decimal(18, 2)) as price_total,
+        {{ safe_cast_numeric('product_uom_qty') }} as quantity,
+        {{ safe_cast_numeric('price_unit', 'decimal(18, 2)') }} as price_unit,
+        {{ safe_cast_numeric('discount') }} as discount_pct,
+        {{ safe_cast_numeric('price_subtotal', 'decimal(18, 2)') }} as price_subtotal,
+        {{ safe_cast_numeric('price_tax') }} as price_tax,
+        {{ safe_cast_numeric('price_total', 'decimal(18, 2)') }} as price_total,
         -- timestamps
         {{ try_ts('create_date') }} as created_at,
         {{ try_ts('write_date') }} as updated_at,

@@ -5,22 +5,22 @@ with source as (
 typed as (
     select
         -- ids
-        try_cast(id as bigint) as order_id,
+        {{ safe_cast_int('id') }} as order_id,
         cast(name as varchar) as order_name,
-        try_cast(partner_id as bigint) as partner_id,
-        try_cast(partner_invoice_id as bigint) as partner_invoice_id,
-        try_cast(partner_shipping_id as bigint) as partner_shipping_id,
-        try_cast(currency_id as bigint) as currency_id,
-        try_cast(team_id as bigint) as team_id,
-        try_cast(user_id as bigint) as user_id,
-        try_cast(company_id as bigint) as company_id,
+        {{ safe_cast_int('partner_id') }} as partner_id,
+        {{ safe_cast_int('partner_invoice_id') }} as partner_invoice_id,
+        {{ safe_cast_int('partner_shipping_id') }} as partner_shipping_id,
+        {{ safe_cast_int('currency_id') }} as currency_id,
+        {{ safe_cast_int('team_id') }} as team_id,
+        {{ safe_cast_int('user_id') }} as user_id,
+        {{ safe_cast_int('company_id') }} as company_id,
         -- strings / booleans
         cast(state as varchar) as state,
-        coalesce(try_cast(locked as boolean), false) as is_locked,
+        coalesce({{ safe_cast_bool('locked') }}, false) as is_locked,
         -- numerics
-        try_cast(amount_untaxed as decimal(18, 2)) as amount_untaxed,
-        try_cast(amount_tax as decimal(18, 2)) as amount_tax,
-        try_cast(amount_total as decimal(18, 2)) as amount_total,
+        {{ safe_cast_numeric('amount_untaxed', 'decimal(18, 2)') }} as amount_untaxed,
+        {{ safe_cast_numeric('amount_tax', 'decimal(18, 2)') }} as amount_tax,
+        {{ safe_cast_numeric('amount_total', 'decimal(18, 2)') }} as amount_total,
         -- timestamps
         {{ try_ts('date_order') }} as ordered_at,
         {{ try_ts('commitment_date') }} as committed_at,

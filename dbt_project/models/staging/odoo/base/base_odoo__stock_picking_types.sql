@@ -4,7 +4,7 @@ with source as (
 
 typed as (
     select
-        try_cast(id as bigint) as picking_type_id,
+        {{ safe_cast_int('id') }} as picking_type_id,
         coalesce({{ json_text('name', 'en_US') }}, cast(name as varchar)) as picking_type_name,
         cast(code as varchar) as picking_type_code,
         cast(sequence_code as varchar) as sequence_code,

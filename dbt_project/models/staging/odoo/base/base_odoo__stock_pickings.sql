@@ -5,12 +5,12 @@ with source as (
 typed as (
     select
         -- ids
-        try_cast(id as bigint) as picking_id,
+        {{ safe_cast_int('id') }} as picking_id,
         cast(name as varchar) as picking_name,
         cast(origin as varchar) as origin,
-        try_cast(sale_id as bigint) as order_id,
-        try_cast(partner_id as bigint) as partner_id,
-        try_cast(picking_type_id as bigint) as picking_type_id,
+        {{ safe_cast_int('sale_id') }} as order_id,
+        {{ safe_cast_int('partner_id') }} as partner_id,
+        {{ safe_cast_int('picking_type_id') }} as picking_type_id,
         -- strings
         cast(state as varchar) as state,
         -- timestamps

@@ -18,7 +18,7 @@ typed as (
         cast(language as varchar) as language,
         cast(companyReply__text as varchar) as reply_text,
         -- numerics
-        try_cast(stars as double) as _stars,
+        {{ safe_cast_numeric('stars') }} as _stars,
         -- timestamps (offsets such as +02:00 are converted to UTC)
         {{ try_ts_utc('createdAt') }} as created_at,
         {{ try_ts_utc('updatedAt') }} as updated_at,

@@ -1,0 +1,36 @@
+{# One row per customer interaction on any channel - the journey in one table. Grain and types (seed
+   touchpoint_types, which also maps each type to its journey stage):
+   - web sessions (fct_web_sessions): web_session_purchase if the session has a purchase, else
+     web_session_first for the first session of a browser (user_pseudo_id), else web_session; at session start;
+   - orders (fct_orders): order_confirmed (state sale) / order_quotation (draft, sent) / order_cancelled, at date_order;
+   - deliveries (fct_deliveries, outgoing and done): delivery_done at date_done;
+   - support tickets: three touchpoints - ticket_created, ticket_first_response, ticket_closed - at their times;
+   - survey responses and reviews: survey_response / review at submission / creation;
+   - marketing e-mail per (campaign, recipient): email_sent, email_open (first non-machine open), email_click,
+     email_unsubscribe.
+   Anonymous interactions (unresolved person) keep person_sk '-1'. Channel: orders by sales team (Website ->
+   online_store, any other team -> sales_team), surveys by their survey channel (EMAIL -> email, WEB -> web,
+   CHAT -> phone_chat), otherwise the type's default channel.
+   touchpoint_key = <family>:<source>:<source record id>, family = the type except order_* -> 'order' and
+   web_session* -> 'web_session', so a key survives a change of type.
+   Incremental (delete+insert on touchpoint_key): a run re-reads rows at or after (stored high-water mark -
+   var touchpoint_lookback_days) and any older row whose content changed (row_hash differs: a late identity
+   resolution, a cancelled order). Source rows that disappear are removed only by --full-refresh. #}
+{{ config(
+    materialized='incremental',
+    unique_key='touchpoint_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where touchpoint_key not in (select touchpoint_key from {{ ref('int_touchpoints_unioned') }})",
+) }}
+
+select h.*
+from {{ ref('int_touchpoints_unioned') }} as h
+{% if is_incremental() %}
+left join {{ this }} as t
+    on t.touchpoint_key = h.touchpoint_key and t.row_hash = h.row_hash
+where t.touchpoint_key is null
+    or h.occurred_at >= (
+        select {{ dbt.dateadd('day', -1 * var('touchpoint_lookback_days'), 'max(occurred_at)') }} from {{ this }}
+    )
+{% endif %}
