@@ -86,7 +86,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
             extracted.append({"source": rep.get("source"), "entity": ld.get("entity"), "rows": ld.get("rows"),
                               "duplicates_in_load": ld.get("duplicates_in_load"),
                               "dead_letters": ld.get("dead_letters"), "rows_per_s": ld.get("rows_per_s"),
-                              "seconds": ld.get("seconds")})
+                              "seconds": ld.get("seconds"), "source_seconds": rep.get("seconds")})
     quarantine = [dict(zip(("source", "entity", "reason", "rows"), r)) for r in _query(
         p.build_db, "select source, entity, reason, count(*) from staging.quarantine group by all order by all")]
     ledger = _query(
@@ -136,17 +136,44 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _per_entity(extracted: list[dict]) -> list[dict]:
+    """One line per source/entity: a GA4 run lands one load per export day."""
+    out: dict[tuple, dict] = {}
+    for e in extracted:
+        agg = out.setdefault((e["source"], e["entity"]), {"source": e["source"], "entity": e["entity"], "rows": 0,
+                                                          "loads": 0, "duplicates_in_load": 0, "dead_letters": 0,
+                                                          "seconds": 0.0})
+        agg["rows"] += e.get("rows") or 0
+        agg["loads"] += 1
+        agg["duplicates_in_load"] += e.get("duplicates_in_load") or 0
+        agg["dead_letters"] += e.get("dead_letters") or 0
+        agg["seconds"] = e.get("seconds") or 0.0  # shown only for single-load entities (GA4 loads overlap in time)
+    return list(out.values())
+
+
+def _per_source(extracted: list[dict]) -> dict[str, tuple[int, float | None]]:
+    out: dict[str, tuple[int, float | None]] = {}
+    for e in extracted:
+        rows, secs = out.get(e["source"], (0, None))
+        out[e["source"]] = (rows + (e.get("rows") or 0), e.get("source_seconds") or secs)
+    return out
+
+
 def render(s: dict) -> str:
     lines = ["", "=" * 78, f"CX warehouse run {s['run_id']}", "=" * 78, "Extracted (rows per source and entity):"]
-    for e in s["extracted"]:
-        extra = []
-        if e.get("duplicates_in_load"):
-            extra.append(f"{e['duplicates_in_load']} dup in load")
-        if e.get("dead_letters"):
+    for e in _per_entity(s["extracted"]):
+        extra = [f"{e['loads']} loads"] if e["loads"] > 1 else []
+        if e["duplicates_in_load"]:
+            extra.append(f"{_fmt(e['duplicates_in_load'])} dup in load")
+        if e["dead_letters"]:
             extra.append(f"{e['dead_letters']} dead-lettered pages")
-        if e.get("rows_per_s"):
-            extra.append(f"{_fmt(e['rows_per_s'])} rows/s")
-        lines.append(f"  {e['source']:<15} {e['entity']:<22} {_fmt(e['rows'] or 0):>12}"
+        if e["rows"] and e["seconds"] and e["loads"] == 1:
+            extra.append(f"{_fmt(round(e['rows'] / e['seconds']))} rows/s")
+    for src, (rows, secs) in _per_source(s["extracted"]).items():
+        if rows and secs:
+            lines.append(f"  {src:<15} {'(all entities)':<22} {_fmt(rows):>12}   ({secs:.1f} s wall, "
+                         f"{_fmt(round(rows / secs))} rows/s)")
+        lines.append(f"  {e['source']:<15} {e['entity']:<22} {_fmt(e['rows']):>12}"
                      + (f"   ({', '.join(extra)})" if extra else ""))
     if s.get("ledger"):
         lg = s["ledger"]

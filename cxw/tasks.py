@@ -36,10 +36,15 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
     start, end = _as_utc(data_interval_start), _as_utc(data_interval_end)
     if not start < end:
         raise ValueError(f"{source}: empty extraction window [{start}, {end})")
+    import time
+
+    t0 = time.perf_counter()
     report = module.extract(raw_root=p.raw, state_root=p.state, deadletter_root=p.deadletter,
                             window_start=start, window_end=end, mode=mode)
+    report["seconds"] = round(time.perf_counter() - t0, 3)  # wall time of the whole source (loads may overlap)
     rows = sum(ld.get("rows", 0) for ld in report.get("loads", []))
-    log.info("extracted %s: %d rows in %d loads", source, rows, len(report.get("loads", [])))
+    log.info("extracted %s: %d rows in %d loads in %.1fs", source, rows, len(report.get("loads", [])),
+             report["seconds"])
     return json.loads(json.dumps(report, default=str))
 
 
