@@ -169,12 +169,12 @@ def render(s: dict) -> str:
             extra.append(f"{e['dead_letters']} dead-lettered pages")
         if e["rows"] and e["seconds"] and e["loads"] == 1:
             extra.append(f"{_fmt(round(e['rows'] / e['seconds']))} rows/s")
-    for src, (rows, secs) in _per_source(s["extracted"]).items():
-        if rows and secs:
-            lines.append(f"  {src:<15} {'(all entities)':<22} {_fmt(rows):>12}   ({secs:.1f} s wall, "
-                         f"{_fmt(round(rows / secs))} rows/s)")
         lines.append(f"  {e['source']:<15} {e['entity']:<22} {_fmt(e['rows']):>12}"
                      + (f"   ({', '.join(extra)})" if extra else ""))
+    lines.append("Extraction wall time per source:")
+    for src, (rows, secs) in _per_source(s["extracted"]).items():
+        if secs:
+            lines.append(f"  {src:<15} {_fmt(rows):>12} rows in {secs:7.1f} s = {_fmt(round(rows / secs)):>9} rows/s")
     if s.get("ledger"):
         lg = s["ledger"]
         lines.append(f"Ledger: {lg['loads']} loads; extracted {_fmt(lg['extracted'] or 0)} = staged "
