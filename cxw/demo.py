@@ -139,6 +139,8 @@ def source_env(data_dir: Path, manifest: dict, base_url: str) -> dict[str, str]:
         "CXW_ODOO_URL": f"sqlite:///{data_dir / 'odoo' / 'odoo.sqlite'}",
         "CXW_HUBSPOT_BASE_URL": base_url,
         "CXW_HUBSPOT_TOKEN": h["token"],
+        # the demo portal is on a Professional tier (190 requests / 10 s per private app): stay just below it
+        "CXW_HUBSPOT_RATE_LIMIT": "180/10s",
         "CXW_GA4_EXPORT_URL": str(data_dir / "ga4"),
         "CXW_GOOGLE_BASE_URL": base_url,
         "CXW_GOOGLE_TOKEN": g["token"],

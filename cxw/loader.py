@@ -5,8 +5,9 @@ The extractors never open the warehouse; this is the one step that copies their 
 Each `raw_<source>.<entity>` table holds every complete load (a directory with `_load.json`), so staging can
 deduplicate by natural key and latest version, and the ledger can count what each load brought.
 
-The load is a full, idempotent rebuild of each table from the files (DuckDB reads Parquet at millions of rows per
-second), skipped when the set of loads has not changed since the last run.
+DuckDB: append-only per new load (`load_into_duckdb`), with a per-load count of rows that are new content, so a run
+whose loads only repeat what is held can skip the build (`content_fingerprint`, `cxw.tasks.dbt_build`).
+PostgreSQL: a full, idempotent rebuild of each table whose set of loads changed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")  # added by extractors/common/landing.py
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -64,8 +66,66 @@ def _fingerprint(loads: list[RawLoad]) -> str:
     return h.hexdigest()
 
 
+def _load_row(source: str, entity: str, ld: RawLoad) -> list:
+    m = ld.meta
+    return [source, entity, ld.load_id, str(m.get("extracted_at")), str(m.get("window_start")),
+            str(m.get("window_end")), int(m.get("rows") or 0), int(m.get("duplicates_in_load") or 0),
+            int(m.get("dead_letters") or 0)]
+
+
+# Entities whose new load can REMOVE rows from what staging sees, so "every row already seen" does not mean "no
+# change": a GA4 export day re-delivered replaces the earlier delivery of that day (fewer rows are possible), and an
+# Odoo `<table>__ids` load is a full id snapshot (a missing id is a hard delete).
+def _replaces_earlier_loads(source: str, entity: str) -> bool:
+    return (source, entity) == ("ga4", "events") or entity.endswith("__ids")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _content_hash(columns: list[str]) -> str:
+    """DuckDB expression hashing a raw row's content: every column but the load metadata."""
+    cols = [c for c in columns if c not in META_COLUMNS]
+    return "hash(" + ", ".join(_quoted(c) for c in cols) + ")" if cols else "0"
+
+
+def _new_content_rows(con, table: str, source: str, entity: str, load_id: str) -> int:
+    """How many rows of load `load_id` (already in `table`) are not exact copies of a row of an earlier load.
+
+    0 means the load cannot change anything downstream: staging keeps the latest version per key, and an identical
+    version only moves the key's `_load_id`, which no mart carries (the ledger counts such rows as duplicates).
+    For entities whose loads replace earlier ones (`_replaces_earlier_loads`) an id snapshot is compared as a whole
+    with the previous snapshot (the symmetric difference), and a GA4 load with rows always counts as new."""
+    cols = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+    h = _content_hash(cols)
+    if entity.endswith("__ids"):
+        prev = con.execute(f"select max(_load_id) from {table} where _load_id < ?", [load_id]).fetchone()[0]
+        if prev is None:
+            return con.execute(f"select count(*) from {table} where _load_id = ?", [load_id]).fetchone()[0]
+        return con.execute(
+            f"select count(*) from ((select {h} from {table} where _load_id = $1 except all "
+            f"select {h} from {table} where _load_id = $2) union all (select {h} from {table} where _load_id = $2 "
+            f"except all select {h} from {table} where _load_id = $1))", [load_id, prev]).fetchone()[0]
+    if _replaces_earlier_loads(source, entity):
+        return con.execute(f"select count(*) from {table} where _load_id = ?", [load_id]).fetchone()[0]
+    return con.execute(
+        f"select count(*) from (select {h} as h from {table} where _load_id = $1) n "
+        f"where not exists (select 1 from {table} o where o._load_id < $1 and {h} = n.h)", [load_id]).fetchone()[0]
+
+
 def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> dict:
-    """Rebuild raw_<source>.<entity> tables in the DuckDB build database from the complete raw loads."""
+    """Bring raw_<source>.<entity> tables in the DuckDB build database up to date with the complete raw loads.
+
+    Append-only: a load already in its table (bookkeeping in `_cxw.raw_table_loads`) is never read again; new loads
+    are inserted `by name` (a column first seen in a new load is added to the table). The table is rebuilt from all
+    its files only when it is missing, when a load it holds has disappeared from disk (retention), when a new
+    load's columns cannot be appended (a type change), or with `force`. Each table changes in one transaction.
+
+    The report says, per table, how many rows were appended and how many of them are new content
+    (`_new_content_rows`); `content_fingerprint` (over the loads that brought new content) is what `dbt_build`
+    compares with the last published build to skip work when nothing new arrived.
+    """
     import duckdb
 
     loads = complete_loads(raw_root)
@@ -74,7 +134,7 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> 
         groups.setdefault((ld.source, ld.entity), []).append(ld)
 
     build_db.parent.mkdir(parents=True, exist_ok=True)
-    report: dict = {"tables": {}, "skipped": [], "seconds": 0.0}
+    report: dict = {"tables": {}, "skipped": [], "seconds": 0.0, "target": "duckdb"}
     t0 = time.perf_counter()
     con = duckdb.connect(str(build_db))
     try:
@@ -88,53 +148,120 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> 
             "extracted_at varchar, window_start varchar, window_end varchar, rows_in_manifest bigint, "
             "duplicates_in_load bigint, dead_letters bigint, primary key (source, entity, load_id))"
         )
+        # which loads each raw table holds, and whether each brought content not seen in an earlier load
+        con.execute(
+            "create table if not exists _cxw.raw_table_loads (source varchar, entity varchar, load_id varchar, "
+            "rows bigint, new_content_rows bigint, appended_at timestamp, primary key (source, entity, load_id))"
+        )
         for (source, entity), group in sorted(groups.items()):
             table = f"raw_{_ident(source)}.{_ident(entity)}"
-            fp = _fingerprint(group)
-            prev = con.execute(
-                "select fingerprint from _cxw.raw_tables where source = ? and entity = ?", [source, entity]
-            ).fetchone()
+            t1 = time.perf_counter()
+            held = {r[0]: r[1] for r in con.execute(
+                "select load_id, rows from _cxw.raw_table_loads where source = ? and entity = ?",
+                [source, entity]).fetchall()}
             exists = con.execute(
                 "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
                 [f"raw_{source}", entity],
             ).fetchone()[0]
-            if not force and prev and prev[0] == fp and exists:
+            on_disk = {ld.load_id for ld in group}
+            new = [ld for ld in group if ld.load_id not in held]
+            # a table without bookkeeping was written by an older loader: rebuild it once
+            rebuild = force or not exists or not held or not set(held) <= on_disk
+            if not rebuild and not new:
                 report["skipped"].append(table)
                 continue
-            files = [str(f) for ld in group for f in ld.files]
-            t1 = time.perf_counter()
+            mode = "rebuild" if rebuild else "append"
             con.execute("begin")
-            con.execute(f"create schema if not exists raw_{source}")
-            if files:
-                con.execute(
-                    f"create or replace table {table} as select * from read_parquet(?, union_by_name = true)",
-                    [files],
-                )
+            try:
+                con.execute(f"create schema if not exists raw_{source}")
+                if not rebuild:
+                    appended = _append(con, table, new)
+                    if appended is None:  # columns cannot be appended: rebuild this table from its files
+                        con.execute("rollback")
+                        con.execute("begin")
+                        rebuild, mode = True, "rebuild (schema change)"
+                if rebuild:
+                    files = [str(f) for ld in group for f in ld.files]
+                    if files:
+                        con.execute(f"create or replace table {table} as select * from "
+                                    "read_parquet(?, union_by_name = true)", [files])
+                    else:
+                        con.execute(f"create or replace table {table} (_load_id varchar, "
+                                    "_extracted_at timestamp with time zone, _record_seq bigint)")
+                    con.execute("delete from _cxw.raw_table_loads where source = ? and entity = ?", [source, entity])
+                    new = list(group)
+                ids = [ld.load_id for ld in new]
+                per_load = dict(con.execute(
+                    f"select _load_id, count(*) from {table} where list_contains(?, _load_id) group by 1",
+                    [ids]).fetchall()) if ids else {}
+                appended_rows = sum(per_load.values())
+                new_content = 0
+                for ld in new:
+                    con.execute("insert or replace into _cxw.raw_loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                _load_row(source, entity, ld))
+                    n = int(per_load.get(ld.load_id, 0))
+                    fresh = _new_content_rows(con, table, source, entity, ld.load_id) if n else 0
+                    new_content += fresh
+                    con.execute("insert or replace into _cxw.raw_table_loads values (?, ?, ?, ?, ?, now()::timestamp)",
+                                [source, entity, ld.load_id, n, fresh])
                 rows = con.execute(f"select count(*) from {table}").fetchone()[0]
-            else:
-                rows = 0
-            for ld in group:
-                m = ld.meta
-                con.execute(
-                    "insert or replace into _cxw.raw_loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [source, entity, ld.load_id, str(m.get("extracted_at")), str(m.get("window_start")),
-                     str(m.get("window_end")), int(m.get("rows") or 0), int(m.get("duplicates_in_load") or 0),
-                     int(m.get("dead_letters") or 0)],
-                )
-            con.execute(
-                "insert or replace into _cxw.raw_tables values (?, ?, ?, ?, now()::timestamp)",
-                [source, entity, fp, rows],
-            )
-            con.execute("commit")
+                con.execute("insert or replace into _cxw.raw_tables values (?, ?, ?, ?, now()::timestamp)",
+                            [source, entity, _fingerprint(group), rows])
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
             secs = time.perf_counter() - t1
-            report["tables"][table] = {"rows": rows, "loads": len(group), "seconds": round(secs, 3),
-                                       "rows_per_s": round(rows / secs) if secs > 0 else None}
-            log.info("loaded %s: %s rows from %s loads in %.2fs", table, rows, len(group), secs)
-        con.execute("checkpoint")
+            report["tables"][table] = {"mode": mode, "rows": appended_rows, "table_rows": rows, "loads": len(new),
+                                       "new_content_rows": int(new_content), "seconds": round(secs, 3),
+                                       "rows_per_s": round(appended_rows / secs) if secs > 0 else None}
+            log.info("%s %s: %s rows from %s loads (%s new content) in %.2fs", mode, table, appended_rows, len(new),
+                     new_content, secs)
+        report["content_fingerprint"] = content_fingerprint(con)
+        if report["tables"]:
+            con.execute("checkpoint")
     finally:
         con.close()
     report["seconds"] = round(time.perf_counter() - t0, 3)
+    report["rows"] = sum(t["rows"] for t in report["tables"].values())
+    report["new_content_rows"] = sum(t["new_content_rows"] for t in report["tables"].values())
     return report
+
+
+def _append(con, table: str, new: list[RawLoad]) -> int | None:
+    """Insert the files of `new` loads into `table` by column name; add columns first seen now. None when a column's
+    type differs from the table's (the caller rebuilds)."""
+    files = [str(f) for ld in new for f in ld.files]
+    if not files:
+        return 0
+    have = {r[0].lower(): r[1] for r in con.execute(f"describe {table}").fetchall()}
+    incoming = con.execute("describe select * from read_parquet(?, union_by_name = true)", [files]).fetchall()
+    for name, typ, *_ in incoming:
+        cur = have.get(name.lower())
+        if cur is None:
+            con.execute(f"alter table {table} add column {_quoted(name)} {typ}")
+        elif cur == '"NULL"' and typ != '"NULL"':  # every earlier row was null: the column takes the new type
+            con.execute(f"alter table {table} alter column {_quoted(name)} type {typ}")
+        elif cur != typ and typ != '"NULL"':
+            return None
+    con.execute(f"insert into {table} by name select * from read_parquet(?, union_by_name = true)", [files])
+    return 1
+
+
+def content_fingerprint(con) -> str:
+    """Fingerprint of what the raw tables hold, over the loads that brought new content (plus each table's column
+    list): loads that only repeated rows already held leave it unchanged."""
+    h = hashlib.sha256()
+    for source, entity, load_id in con.execute(
+            "select source, entity, load_id from _cxw.raw_table_loads where new_content_rows > 0 "
+            "order by 1, 2, 3").fetchall():
+        h.update(f"{source}/{entity}/{load_id}\n".encode())
+    for schema, table, cols in con.execute(
+            "select table_schema, table_name, string_agg(column_name || ' ' || data_type, ',' order by column_name) "
+            "from information_schema.columns where table_schema like 'raw\\_%' escape '\\' "
+            "group by 1, 2 order by 1, 2").fetchall():
+        h.update(f"{schema}.{table}({cols})\n".encode())
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------- PostgreSQL

@@ -51,7 +51,9 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     raw_validation = raw_validation or _gate_report(run_id, "validation_raw.json")
     validation = validation or _gate_report(run_id, "validation.json")
     failed = [g for g in (raw_validation, validation) if g and g.get("status") == "failed"]
-    if publication is None:
+    if dbt_report and dbt_report.get("skipped") and not failed:
+        status, reason = "unchanged", dbt_report.get("reason")
+    elif publication is None:
         status = "blocked"
         if failed:
             g = failed[0]
@@ -185,9 +187,19 @@ def render(s: dict) -> str:
         lines.append("  none")
     for q in s["quarantine"]:
         lines.append(f"  {q['source']:<15} {q['entity']:<22} {q['reason']:<24} {_fmt(q['rows']):>8}")
+    ld = s.get("load") or {}
+    if ld.get("tables") is not None:
+        tabs = ld["tables"].values()
+        appended = sum(t.get("rows") or 0 for t in tabs)
+        lines.append(f"Loader: {len(ld['tables'])} raw tables changed ({sum(1 for t in tabs if str(t.get('mode', '')).startswith('rebuild'))} "
+                     f"rebuilt), {_fmt(appended)} rows in, {_fmt(ld.get('new_content_rows', appended) or 0)} of them new "
+                     f"content, {len(ld.get('skipped') or [])} unchanged; {ld.get('seconds')} s")
     if s.get("dbt"):
         d = s["dbt"]
-        lines.append(f"dbt build: {d.get('results', {}).get('counts')} in {d.get('seconds')} s")
+        if d.get("skipped"):
+            lines.append(f"dbt build: skipped — {d.get('reason')}")
+        else:
+            lines.append(f"dbt build: {d.get('results', {}).get('counts')} in {d.get('seconds')} s")
     for label, key in (("Raw gate", "raw_validation"), ("Marts gate", "validation")):
         v = s.get(key)
         if v:
@@ -215,7 +227,11 @@ def render(s: dict) -> str:
         for k in s["headline_kpis"]:
             lines.append(f"  {k['kpi']:<24} {_fmt(k['value']):>14}   n = {_fmt(k['n'])}")
     pub = s.get("publication") or {}
-    if s.get("status") == "blocked":
+    if s.get("status") == "unchanged":
+        lines.append(f"Nothing new to publish: BI keeps reading {s['published_path']}")
+        lines.append("  (rows appended since the last build are exact copies of rows already built; the ledger "
+                     "counts them as duplicates at the next build)")
+    elif s.get("status") == "blocked":
         lines.append(f"NOT PUBLISHED: {s.get('reason')}")
         lines.append(f"BI keeps the previous generation: {s['published_path']}")
     else:

@@ -68,18 +68,36 @@ def load_raw() -> dict:
     raise ValueError(f"CXW_DBT_TARGET={target!r}: the loader knows 'duckdb' and 'postgres'")
 
 
-def dbt_build(data_interval_end=None) -> dict:
-    """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly."""
-    import os
+def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
+    """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly.
 
+    Skipped (`{"skipped": True, ...}`) when the build fingerprint (raw content, dbt project + suites, settings; see
+    `cxw.buildstate`) equals that of the build behind the generation BI reads: nothing new to build or publish."""
+    import os
+    import time
+
+    from . import buildstate
     from .dbt import run_dbt
 
     if data_interval_end is not None and "CXW_KPI_WINDOW_END" not in os.environ:
         os.environ["CXW_KPI_WINDOW_END"] = _as_utc(data_interval_end).date().isoformat()
     if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
         os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
+    window = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
+    t0 = time.perf_counter()
+    fp = buildstate.build_fingerprint()
+    same = buildstate.unchanged_since_publication(fp["fingerprint"])
+    if same:
+        reason = (f"no new data: the raw content, models, suites and settings equal those of the build behind the "
+                  f"published generation {same['generation_id']} (build fingerprint {fp['fingerprint'][:12]})")
+        log.info("dbt build skipped — %s", reason)
+        return {"skipped": True, "reason": reason, "build_fingerprint": fp["fingerprint"],
+                "generation_id": same["generation_id"], "kpi_window": window,
+                "seconds": round(time.perf_counter() - t0, 3)}
     report = run_dbt(["build"])
-    report["kpi_window"] = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
+    buildstate.record_build(fp["fingerprint"], run_id)
+    report["build_fingerprint"] = fp["fingerprint"]
+    report["kpi_window"] = window
     report.pop("log_tail", None)
     nodes = report.get("results", {}).pop("nodes", [])
     report["slowest"] = sorted(nodes, key=lambda n: -n["seconds"])[:5]
@@ -105,9 +123,12 @@ def export_alerts() -> dict:
 
 
 def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
+    from . import buildstate
     from .publish import publish as run
 
-    return run(run_id, str(data_interval_start), str(data_interval_end))
+    report = run(run_id, str(data_interval_start), str(data_interval_end))
+    buildstate.record_publication(report["generation_id"], run_id)
+    return report
 
 
 def summarize(run_id: str, extract_reports: list[dict], load_report: dict | None, dbt_report: dict | None,

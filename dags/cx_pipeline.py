@@ -9,8 +9,9 @@ Parquet files), dbt builds and tests staging → marts, GE audits the candidate 
 marts are published atomically to the read-only file BI opens. `export_alerts` hands new follow-up alerts of the
 published generation to the inner loop (files + optional webhook, each alert once). A failed audit fails its task
 with the suite, expectation, table and offending-row count; `publish` does not run and BI keeps the previous
-generation. `summarize` always runs: it prints the summary (with the Data Docs path) and fails the run when
-nothing was published.
+generation. When nothing new arrived (same raw content, code and settings as the published build; cxw.buildstate)
+`dbt_build` says so and `validate` / `publish` / `export_alerts` are skipped. `summarize` always runs: it prints the
+summary (with the Data Docs path) and fails the run when nothing was published for any other reason.
 
 The logic lives in `cxw.tasks` (importable and tested without a scheduler); this file only wires it.
 """
@@ -71,27 +72,36 @@ def cx_pipeline():
         ids = [ld.get("load_id") for rep in (extract_reports or []) if rep for ld in rep.get("loads", [])]
         return run(run_id, [i for i in ids if i])
 
+    # Returns {"skipped": True, "reason": ...} when nothing BI reads can change (cxw.buildstate); the tasks after
+    # it are then skipped, and the summary says why.
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=60))
-    def dbt_build(data_interval_end=None) -> dict:
+    def dbt_build(data_interval_end=None, run_id=None) -> dict:
         from cxw import tasks
 
-        return tasks.dbt_build(data_interval_end)
+        return tasks.dbt_build(data_interval_end, run_id=run_id)
+
+    def skip_if_unchanged(dbt_report) -> None:
+        if dbt_report and dbt_report.get("skipped"):
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(dbt_report.get("reason") or "nothing new to build")
 
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
-    def validate(run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def validate(dbt_report, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+        skip_if_unchanged(dbt_report)
         from cxw.validate import validate as run
 
         return run(run_id, data_interval_start, data_interval_end)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
-    def publish(run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def publish(validation, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
         from cxw import tasks
 
         return tasks.publish(run_id, data_interval_start, data_interval_end)
 
     # Reads only the published file (read-only, like BI): no writer pool. Retried: a webhook outage is transient.
     @task(retries=3, execution_timeout=timedelta(minutes=15))
-    def export_alerts() -> dict:
+    def export_alerts(publication) -> dict:
         from cxw.alerts import export_alerts as run
 
         return run()
@@ -105,7 +115,7 @@ def cx_pipeline():
 
         summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
                                   publication, raw_validation=raw_validation, alerts=alerts)
-        if summary.get("status") != "published":
+        if summary.get("status") not in ("published", "unchanged"):
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"run did not publish: {summary.get('reason')}")
@@ -118,12 +128,9 @@ def cx_pipeline():
     loaded >> raw_checked
     built = dbt_build()
     raw_checked >> built
-    validated = validate()
-    built >> validated
-    published = publish()
-    validated >> published
-    exported = export_alerts()
-    published >> exported
+    validated = validate(built)
+    published = publish(validated)
+    exported = export_alerts(published)
     summarize(extracts, loaded, raw_checked, built, validated, published, exported)
 
 

@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover
 JSON_TYPE = "application/json;charset=utf-8"
 
 DEFAULT_LIMITS: dict[str, float] = {
-    "hubspot_per_10s": 100,          # TEN_SECONDLY_ROLLING, private app Free/Starter
+    "hubspot_per_10s": 190,          # TEN_SECONDLY_ROLLING, private app on a Professional/Enterprise portal (Free/Starter: 100)
     "hubspot_interval_ms": 10_000,
     "hubspot_search_per_s": 5,       # search endpoints, per token
     "hubspot_daily": 250_000,        # reported in headers and enforced (DAILY policy)

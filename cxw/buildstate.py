@@ -1,0 +1,133 @@
+"""Skip work that cannot change what BI sees: the build fingerprint.
+
+A build's inputs are the raw content (`cxw.loader.content_fingerprint`: the loads that brought rows not already
+held, and the raw tables' columns), the dbt project and GE suites (file contents), and the settings the models read
+(KPI window, PII salt, target). `dbt_build` computes the fingerprint; when it equals the fingerprint of the build
+that produced the generation BI currently reads, the run has nothing new to build, audit or publish, and
+`dbt_build` / `validate` / `publish` / `export_alerts` are skipped (Airflow state `skipped`, the summary says why).
+
+`publish` records the fingerprint of the build it published (`state/_pipeline/published_build.json`), after the
+switch; a crash in between only costs one unnecessary rebuild. `CXW_FORCE_BUILD=1` disables the skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .config import DBT_PROJECT_DIR, REPO_ROOT, dbt_target, paths
+
+# What the models read from the environment (dbt_project.yml vars, profiles.yml); secrets are hashed, not stored.
+BUILD_ENV = ("CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END", "CXW_PII_SALT", "CXW_DBT_TARGET", "CXW_PG_DBNAME",
+             "CXW_PG_SCHEMA")
+CODE_DIRS = (DBT_PROJECT_DIR, REPO_ROOT / "expectations")
+_SKIP_PARTS = {"target", "logs", "dbt_packages", "__pycache__"}
+
+
+def _state_dir() -> Path:
+    return paths().state / "_pipeline"
+
+
+def code_fingerprint() -> str:
+    h = hashlib.sha256()
+    for root in CODE_DIRS:
+        for f in sorted(root.rglob("*")):
+            rel = f.relative_to(REPO_ROOT)
+            if f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack"):
+                h.update(f"{rel}\n".encode())
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def raw_content_fingerprint() -> str | None:
+    """The build database's raw content fingerprint, or None when it has none yet."""
+    if dbt_target() == "postgres":
+        import psycopg2
+
+        from .loader import pg_dsn
+
+        try:
+            con = psycopg2.connect(pg_dsn())
+        except psycopg2.OperationalError:
+            return None
+        try:
+            with con.cursor() as cur:
+                cur.execute("select to_regclass('_cxw.raw_tables')")
+                if cur.fetchone()[0] is None:
+                    return None
+                cur.execute("select source, entity, fingerprint from _cxw.raw_tables order by 1, 2")
+                return hashlib.sha256(json.dumps(cur.fetchall()).encode()).hexdigest()
+        finally:
+            con.close()
+    import duckdb
+
+    from .loader import content_fingerprint
+
+    db = paths().build_db
+    if not db.exists():
+        return None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        if not con.execute("select count(*) from information_schema.tables where table_schema = '_cxw' "
+                           "and table_name = 'raw_table_loads'").fetchone()[0]:
+            return None
+        return content_fingerprint(con)
+    finally:
+        con.close()
+
+
+def build_fingerprint() -> dict:
+    """{"fingerprint", "parts"}: the parts say what it covers (secrets only as hashes)."""
+    raw = raw_content_fingerprint()
+    env = {k: os.environ.get(k, "") for k in BUILD_ENV}
+    env["CXW_PII_SALT"] = hashlib.sha256(env["CXW_PII_SALT"].encode()).hexdigest()[:16]
+    parts = {"raw_content": raw, "code": code_fingerprint(), "env": env}
+    fp = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return {"fingerprint": fp if raw else None, "parts": parts}
+
+
+def _read(name: str) -> dict | None:
+    f = _state_dir() / name
+    try:
+        return json.loads(f.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write(name: str, data: dict) -> None:
+    d = _state_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{name}.tmp"
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, d / name)
+
+
+def unchanged_since_publication(fp: str | None) -> dict | None:
+    """The published build's record when `fp` equals it and BI still reads that generation, else None."""
+    if not fp or os.environ.get("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"):
+        return None
+    rec = _read("published_build.json")
+    if not rec or rec.get("build_fingerprint") != fp:
+        return None
+    from .publish import current_generation
+
+    try:
+        if current_generation() != rec.get("generation_id"):
+            return None
+    except Exception:  # an unreadable published file: rebuild and publish again
+        return None
+    return rec
+
+
+def record_build(fp: str | None, run_id: str | None) -> None:
+    _write("last_build.json", {"build_fingerprint": fp, "run_id": run_id})
+
+
+def record_publication(generation_id: str, run_id: str | None) -> None:
+    """After a successful publish: the generation BI reads came from the last build."""
+    last = _read("last_build.json") or {}
+    _write("published_build.json", {"build_fingerprint": last.get("build_fingerprint"),
+                                     "built_by_run": last.get("run_id"), "generation_id": generation_id,
+                                     "published_by_run": run_id})

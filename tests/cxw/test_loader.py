@@ -1,0 +1,125 @@
+"""cxw.loader.load_into_duckdb: append-only per load, new-content counting, rebuild on retention / type change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cxw.loader import load_into_duckdb
+
+
+def _land(raw: Path, source: str, entity: str, load_id: str, rows: list[dict], schema: pa.Schema | None = None):
+    d = raw / source / entity / load_id
+    d.mkdir(parents=True)
+    if rows:
+        t = pa.Table.from_pylist(rows, schema=schema)
+        n = t.num_rows
+        t = t.append_column("_load_id", pa.array([load_id] * n, pa.string()))
+        t = t.append_column("_record_seq", pa.array(range(n), pa.int64()))
+        pq.write_table(t, d / "part-00000.parquet")
+    (d / "_load.json").write_text(json.dumps({"rows": len(rows), "extracted_at": "2025-01-01T00:00:00Z"}))
+
+
+def _rows(db: Path, sql: str):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def env(tmp_path):
+    return tmp_path / "raw", tmp_path / "build.duckdb"
+
+
+def test_new_loads_are_appended_and_held_loads_are_not_read_again(env):
+    raw, db = env
+    _land(raw, "crm", "contacts", "crm-20250101T000000-a", [{"id": 1, "email": "a@x"}, {"id": 2, "email": "b@x"}])
+    first = load_into_duckdb(raw, db)
+    assert first["tables"]["raw_crm.contacts"]["mode"] == "rebuild"
+    _land(raw, "crm", "contacts", "crm-20250102T000000-b", [{"id": 3, "email": "c@x"}])
+    second = load_into_duckdb(raw, db)
+    t = second["tables"]["raw_crm.contacts"]
+    assert (t["mode"], t["rows"], t["table_rows"], t["loads"], t["new_content_rows"]) == ("append", 1, 3, 1, 1)
+    third = load_into_duckdb(raw, db)
+    assert third["tables"] == {} and third["skipped"] == ["raw_crm.contacts"]
+    assert third["content_fingerprint"] == second["content_fingerprint"] != first["content_fingerprint"]
+    assert _rows(db, "select id, _load_id from raw_crm.contacts order by id") == [
+        (1, "crm-20250101T000000-a"), (2, "crm-20250101T000000-a"), (3, "crm-20250102T000000-b")]
+
+
+def test_a_load_repeating_held_rows_is_appended_but_brings_no_new_content(env):
+    raw, db = env
+    _land(raw, "crm", "contacts", "crm-20250101T000000-a", [{"id": 1, "email": "a@x"}, {"id": 2, "email": "b@x"}])
+    before = load_into_duckdb(raw, db)["content_fingerprint"]
+    _land(raw, "crm", "contacts", "crm-20250102T000000-b", [{"id": 2, "email": "b@x"}])   # a lookback re-read
+    _land(raw, "crm", "contacts", "crm-20250103T000000-c", [])                            # a zero-row load
+    rep = load_into_duckdb(raw, db)
+    t = rep["tables"]["raw_crm.contacts"]
+    assert (t["rows"], t["loads"], t["new_content_rows"]) == (1, 2, 0)
+    assert rep["content_fingerprint"] == before
+    _land(raw, "crm", "contacts", "crm-20250104T000000-d", [{"id": 2, "email": "b2@x"}])  # a new version
+    rep = load_into_duckdb(raw, db)
+    assert rep["tables"]["raw_crm.contacts"]["new_content_rows"] == 1
+    assert rep["content_fingerprint"] != before
+    assert _rows(db, "select load_id, rows, new_content_rows from _cxw.raw_table_loads order by load_id") == [
+        ("crm-20250101T000000-a", 2, 2), ("crm-20250102T000000-b", 1, 0), ("crm-20250103T000000-c", 0, 0),
+        ("crm-20250104T000000-d", 1, 1)]
+
+
+def test_an_id_snapshot_missing_an_id_is_new_content(env):
+    raw, db = env
+    _land(raw, "erp", "sale_order__ids", "erp-20250101T000000-a", [{"id": 1}, {"id": 2}])
+    load_into_duckdb(raw, db)
+    _land(raw, "erp", "sale_order__ids", "erp-20250102T000000-b", [{"id": 1}, {"id": 2}])
+    assert load_into_duckdb(raw, db)["new_content_rows"] == 0
+    _land(raw, "erp", "sale_order__ids", "erp-20250103T000000-c", [{"id": 1}])      # order 2 deleted at the source
+    assert load_into_duckdb(raw, db)["new_content_rows"] == 1
+
+
+def test_new_columns_are_added_and_null_typed_columns_take_the_new_type(env):
+    raw, db = env
+    _land(raw, "crm", "tickets", "crm-20250101T000000-a", [{"id": 1, "note": None}],
+          schema=pa.schema([("id", pa.int64()), ("note", pa.null())]))
+    load_into_duckdb(raw, db)
+    _land(raw, "crm", "tickets", "crm-20250102T000000-b", [{"id": 2, "note": "hello", "channel": "email"}])
+    rep = load_into_duckdb(raw, db)
+    assert rep["tables"]["raw_crm.tickets"]["mode"] == "append"
+    assert _rows(db, "select id, note, channel from raw_crm.tickets order by id") == [
+        (1, None, None), (2, "hello", "email")]
+
+
+def test_a_type_change_or_a_removed_load_rebuilds_the_table_from_its_files(env):
+    raw, db = env
+    _land(raw, "crm", "deals", "crm-20250101T000000-a", [{"id": 1, "amount": 10}])
+    _land(raw, "crm", "deals", "crm-20250102T000000-b", [{"id": 2, "amount": 20}])
+    load_into_duckdb(raw, db)
+    _land(raw, "crm", "deals", "crm-20250103T000000-c", [{"id": 3, "amount": "30.5"}])   # the vendor changed the type
+    rep = load_into_duckdb(raw, db)
+    assert rep["tables"]["raw_crm.deals"]["mode"] == "rebuild (schema change)"
+    assert _rows(db, "select count(*) from raw_crm.deals") == [(3,)]
+    import shutil
+
+    shutil.rmtree(raw / "crm" / "deals" / "crm-20250101T000000-a")                    # retention removed a load
+    rep = load_into_duckdb(raw, db)
+    assert rep["tables"]["raw_crm.deals"]["mode"] == "rebuild"
+    assert _rows(db, "select count(*), min(_load_id) from raw_crm.deals") == [(2, "crm-20250102T000000-b")]
+    assert _rows(db, "select count(*) from _cxw.raw_table_loads where entity = 'deals'") == [(2,)]
+
+
+def test_a_table_without_bookkeeping_is_rebuilt_not_appended_to(env):
+    raw, db = env
+    _land(raw, "crm", "contacts", "crm-20250101T000000-a", [{"id": 1}])
+    con = duckdb.connect(str(db))
+    con.execute("create schema raw_crm")
+    con.execute("create table raw_crm.contacts as select 1 as id, 'crm-20250101T000000-a' as _load_id, 0::bigint as _record_seq")
+    con.close()
+    rep = load_into_duckdb(raw, db)
+    assert rep["tables"]["raw_crm.contacts"]["mode"] == "rebuild"
+    assert _rows(db, "select count(*) from raw_crm.contacts") == [(1,)]
