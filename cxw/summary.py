@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 HEADLINE_KPIS = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "review_reply_rate", "sessions",
                  "engagement_rate", "conversion_rate", "orders", "net_revenue", "aov", "on_time_delivery_rate",
-                 "email_open_rate"]
+                 "email_open_rate", "open_backlog", "loop_closed_rate"]
 
 
 def _query(db: Path, sql: str, params=None) -> list[tuple]:

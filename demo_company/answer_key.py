@@ -7,7 +7,8 @@ import numpy as np
 
 from .util import US_PER_H, us_to_date
 
-# name -> (kind, multiplier, grains); kinds: ratio (num/den), count (num only), quantile (value only), retention
+# name -> (kind, multiplier, grains); kinds: ratio (num/den), count (num only), quantile (value only), retention,
+# stock (a count at the period's end: open_backlog)
 KPIS = [
     ("nps", "ratio", 100, "dmw"), ("csat_pct", "ratio", 100, "dmw"), ("csat_mean", "ratio", 1, "dmw"),
     ("ces_mean", "ratio", 1, "dmw"), ("ces_easy_pct", "ratio", 100, "dmw"),
@@ -25,7 +26,12 @@ KPIS = [
     ("resolution_median_h", "q50", 1, "mw"), ("resolution_p90_h", "q90", 1, "mw"),
     ("email_open_rate", "ratio", 1, "dmw"), ("email_click_rate", "ratio", 1, "dmw"),
     ("email_unsubscribe_rate", "ratio", 1, "dmw"), ("email_click_to_open_rate", "ratio", 1, "dmw"),
+    ("open_backlog", "stock", 1, "dmw"), ("loop_closed_rate", "ratio", 1, "dmw"),
 ]
+# Not in the key: first-contact resolution (tickets closed with <= 1 agent reply / closed tickets). The HubSpot tickets
+# the generator serves carry only the first agent reply (first_agent_reply_date, time_to_first_agent_reply), no
+# reply count, so the warehouse cannot compute it and does not publish it (docs/DECISIONLOG.md).
+ALERT_DUE_US = 48 * US_PER_H   # dbt var alert_due_hours
 KPI_NAMES = [k[0] for k in KPIS]
 
 
@@ -36,6 +42,16 @@ def _trunc(us: int, precision_us: int) -> int:
 
 def _month(d: str) -> str:
     return d[:8] + "01"
+
+
+def _next_month(m: str) -> dt.date:
+    d = dt.date.fromisoformat(m)
+    return (d + dt.timedelta(days=32)).replace(day=1)
+
+
+def _date_us(d: dt.date) -> int:
+    """00:00 UTC of a date, in µs since the epoch."""
+    return (d - dt.date(1970, 1, 1)).days * 86_400_000_000
 
 
 class _Acc:
@@ -179,6 +195,68 @@ def compute(world, as_of: int, ga4: dict) -> dict:
             quant["resolution"].append((us_to_date(t.closed_us).isoformat(),
                                         (_trunc(t.closed_us, 1000) - created_ms) / US_PER_H))
 
+    # ---- open backlog: tickets not closed at the end of each day / month / the window (a stock, never summed).
+    # Open at instant T: created < T and not closed before T, as the CRM shows them at as_of (ms timestamps).
+    created_arr = np.array(sorted(_trunc(t.created_us, 1000) for t in world.tickets if t.created_us <= as_of),
+                           dtype=np.int64)
+    closed_arr = np.array(sorted(_trunc(t.closed_us, 1000) for t in world.tickets
+                                 if t.created_us <= as_of and t.closed_us and t.closed_us <= as_of), dtype=np.int64)
+
+    def backlog_at(t_us: int) -> int:
+        return int(np.searchsorted(created_arr, t_us, side="left") - np.searchsorted(closed_arr, t_us, side="left"))
+
+    # The backlog's window ends where the data ends (a run's KPI window ends at its data interval end = as_of).
+    horizon = min(end, as_of)
+    day_ends = []   # (day, end of day in µs)
+    d = us_to_date(start)
+    while _date_us(d) < horizon:
+        day_ends.append((d.isoformat(), min(_date_us(d + dt.timedelta(days=1)), horizon)))
+        d += dt.timedelta(days=1)
+    backlog = {"day": [(day, backlog_at(e)) for day, e in day_ends]}
+    backlog["month"] = [(m_, backlog_at(min(_date_us(_next_month(m_)), horizon))) for m_ in months
+                        if _date_us(dt.date.fromisoformat(m_)) < horizon]
+    backlog["window"] = [(start_d, backlog_at(horizon))]
+
+    # ---- loop-closed rate: alerts (NPS 0-6, CSAT 1-2, reviews 1-2 stars) dated by their creation; closed when
+    # the person the alert names got an agent contact (a ticket created, or a ticket's first agent reply) or, for a
+    # review, the company replied - strictly after the alert and strictly before its due time (48 h). The person
+    # is the one the source record names: the HubSpot contact of a survey; a Trustpilot review's order reference
+    # or referral e-mail; nobody for Google reviews and organic Trustpilot reviews (only a reply closes those).
+    # Times at the precision each vendor exposes them.
+    contacts_of: dict[int, list] = {}
+    for t in world.tickets:
+        if t.created_us > as_of:
+            continue
+        lst = contacts_of.setdefault(t.pid, [])
+        lst.append(_trunc(t.created_us, 1000))
+        if t.reply_us <= as_of:
+            lst.append(_trunc(t.reply_us, 1000))
+
+    def loop_closed(pid, created_us, reply_us=None) -> int:
+        due = created_us + ALERT_DUE_US
+        if reply_us is not None and created_us < reply_us < due:
+            return 1
+        if pid is not None and any(created_us < c < due for c in contacts_of.get(pid, ())):
+            return 1
+        return 0
+
+    for f in world.feedback:
+        if f.submitted_us > as_of or f.quarantine or not in_window(f.submitted_us):
+            continue
+        if not ((f.survey == "NPS" and f.score <= 6) or (f.survey == "CSAT" and f.score <= 2)):
+            continue
+        acc["loop_closed_rate"].add(us_to_date(f.submitted_us).isoformat(),
+                                    loop_closed(f.pid, _trunc(f.submitted_us, 1000)), 1)
+    for r in world.reviews:
+        if r.created_us > as_of or r.quarantine or not in_window(r.created_us) or r.stars_at(as_of) > 2:
+            continue
+        prec = 1 if r.source == "google" else 1_000_000
+        pid = r.pid if (r.source == "trustpilot" and (r.order_name or r.referral_email)) else None
+        replied = r.reply_text is not None and r.reply_us <= as_of
+        acc["loop_closed_rate"].add(us_to_date(r.created_us).isoformat(),
+                                    loop_closed(pid, _trunc(r.created_us, prec),
+                                                _trunc(r.reply_us, prec) if replied else None), 1)
+
     # ---- email: unit = (campaign, recipient), dated by the campaign's first SENT
     camp_first: dict[int, int] = {}
     units: dict[tuple, list] = {}   # -> [sent, bounced, opened, clicked, unsubscribed]
@@ -272,6 +350,12 @@ def compute(world, as_of: int, ga4: dict) -> dict:
                     num = sum(1 for c in per_person.values() if c >= 2)
                 rows.append(_row(kpi, grain, period, float(num), float(customers),
                                  (num / customers) if customers else None, customers))
+        elif kind == "stock":
+            for grain in ("day", "month", "window"):
+                for period, open_n in backlog[grain]:
+                    if grain != "window" and open_n == 0:
+                        continue
+                    rows.append(_row(kpi, grain, period, float(open_n), None, float(open_n), open_n))
         elif kind == "retention":
             for i, m_ in enumerate(months):
                 e_set = orders_by_person_month.get(m_, {})

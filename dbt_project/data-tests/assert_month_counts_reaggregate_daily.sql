@@ -1,10 +1,11 @@
 -- Month rows of additive KPIs equal the sums of their day rows (counts re-aggregate, ratios are never averaged).
--- nps_customer_level is not additive (latest response per customer per period) and is excluded.
+-- nps_customer_level is not additive (latest response per customer per period) and is excluded; so is open_backlog,
+-- a stock (tickets open at the period's end; assert_open_backlog_is_a_stock checks it).
 with days as (
     select cast(date_trunc('month', kpi_date) as date) as period_start, kpi,
            sum(numerator) as numerator, sum(n) as n
     from {{ ref('kpi_daily') }}
-    where kpi <> 'nps_customer_level'
+    where kpi not in ('nps_customer_level', 'open_backlog')
     group by 1, 2
 )
 select m.period_start, m.kpi, m.numerator, d.numerator as day_numerator, m.n, d.n as day_n

@@ -256,3 +256,23 @@ def test_the_unmodified_candidate_passes_the_marts_gate(pipeline, tmp_path):
     rep = validate("control", "2025-06-30T00:00:00+00:00", "2025-07-01T00:00:00+00:00",
                    build_db=_candidate(pipeline, tmp_path), out_dir=tmp_path / "run", published_db=pipeline["db"])
     assert rep["status"] == "passed" and rep["compared_with_published"]
+
+
+def test_the_published_file_holds_no_plaintext_person_names(pipeline):
+    """Beside e-mails and phones (the marts gate): no first / last / full name of the demo company's people
+    (HubSpot contacts, Odoo partners, Google / Trustpilot display names) in any string column of core, kpi, cx of the
+    published generation, nor in the Data Docs / validation results of its run (tests/gate/_pii_names.py)."""
+    from _pii_names import name_leaks, truth_names
+
+    full, single = truth_names(pipeline["home"] / "demo" / "XS-42")
+    con = duckdb.connect(str(pipeline["db"]), read_only=True, config={"enable_external_access": False})
+    try:
+        leaks = name_leaks(con, full, single)
+    finally:
+        con.close()
+    assert not leaks, f"plaintext person names in the published file (schema, table, column, rows): {leaks}"
+    # case-sensitive here: Data Docs embed library code, where a short name like "An N." would match lower-case text
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(full, key=len, reverse=True)))
+    docs = [f for run in (pipeline["home"] / "runs").glob("manual__*") for f in run.rglob("*")
+            if f.suffix in (".json", ".html", ".yml") and pattern.search(f.read_text(errors="ignore"))]
+    assert not docs, docs[:3]

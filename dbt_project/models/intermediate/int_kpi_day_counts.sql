@@ -1,5 +1,8 @@
 {# Additive counts per day and KPI (numerator, denominator, n): the one place KPI formulas live.
-   kpi_daily publishes them; kpi_period re-aggregates them by summing counts, never by averaging ratios. #}
+   kpi_daily publishes them; kpi_period re-aggregates them by summing counts, never by averaging ratios.
+   loop_closed_rate: alerts of cx_detractor_alerts dated by the alert's creation (the feedback's submission / the
+   review's creation), closed = is_loop_closed (an agent contact or ticket, or a review reply, before due_at).
+   open_backlog is a stock (int_kpi_open_backlog), not additive: it is not here. #}
 with surveys as (
     select submitted_date as kpi_date, survey_type,
            count(*) as responses,
@@ -66,6 +69,14 @@ email as (
     group by 1
 ),
 
+alerts as (
+    select cast(created_at as date) as kpi_date,
+           count(*) as alerts,
+           sum(case when is_loop_closed then 1 else 0 end) as loop_closed
+    from {{ ref('cx_detractor_alerts') }}
+    group by 1
+),
+
 unioned as (
     select kpi_date, 'nps' as kpi, cast(promoters - detractors as {{ type_double() }}) as numerator, cast(responses as {{ type_double() }}) as denominator, responses as n from surveys where survey_type = 'NPS'
     union all select kpi_date, 'csat_pct', satisfied, responses, responses from surveys where survey_type = 'CSAT'
@@ -91,6 +102,7 @@ unioned as (
     union all select kpi_date, 'email_click_rate', clicked, delivered, delivered from email
     union all select kpi_date, 'email_unsubscribe_rate', unsubscribed, delivered, delivered from email
     union all select kpi_date, 'email_click_to_open_rate', clicked, opened, opened from email
+    union all select kpi_date, 'loop_closed_rate', loop_closed, alerts, alerts from alerts
 )
 
 select

@@ -1,10 +1,17 @@
 {# One row per day x channel x segment x KPI with its counts; only days with n > 0. The answer-key KPIs come from
-   int_kpi_day_counts; nps_customer_level (latest NPS response per customer and day) from int_kpi_customer_level_nps. #}
+   int_kpi_day_counts; nps_customer_level (latest NPS response per customer and day) from int_kpi_customer_level_nps;
+   open_backlog (tickets not closed at the end of the day - a stock: never sum it over days) from
+   int_kpi_open_backlog, published like a count (value = numerator, no denominator). #}
+{%- set stock_kpis = ['open_backlog'] %}
 with counts as (
     select kpi_date, kpi, numerator, denominator, n from {{ ref('int_kpi_day_counts') }}
     union all
     select period_start, kpi, numerator, denominator, n
     from {{ ref('int_kpi_customer_level_nps') }}
+    where grain = 'day'
+    union all
+    select period_start, kpi, numerator, denominator, n
+    from {{ ref('int_kpi_open_backlog') }}
     where grain = 'day'
 )
 
@@ -15,7 +22,8 @@ select
     kpi,
     numerator,
     denominator,
-    {{ kpi_value('kpi', 'numerator', 'denominator') }} as value,
+    case when kpi in ('{{ stock_kpis | join("', '") }}') then numerator
+         else {{ kpi_value('kpi', 'numerator', 'denominator') }} end as value,
     n,
     n < {{ var('low_sample_min') }} as is_low_sample
 from counts

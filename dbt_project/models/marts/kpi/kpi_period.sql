@@ -1,6 +1,9 @@
 {# KPIs per month and for the whole window. Additive KPIs are re-aggregated from the daily counts (sums of
    numerators and denominators, ratio recomputed); medians / p90 (quantile_cont) and customer KPIs over resolved
-   persons are computed from the facts, since they cannot be re-aggregated. period_end is exclusive. #}
+   persons are computed from the facts, since they cannot be re-aggregated. period_end is exclusive.
+   open_backlog is a stock: its month / window rows are the backlog at the period's end (int_kpi_open_backlog: the
+   last day of the month inside the window, the window's last day), never a sum of daily rows. #}
+{%- set stock_kpis = ['open_backlog'] %}
 with day_counts as (
     select * from {{ ref('int_kpi_day_counts') }}
 ),
@@ -179,10 +182,19 @@ customer_level_nps as (
     where c.grain in ('month', 'window')
 ),
 
+-- ---------------------------------------------------------------- open backlog (a stock: at the period's end)
+open_backlog as (
+    select b.grain, coalesce(b.period_start, w.window_start) as period_start, b.kpi, b.numerator, b.denominator, b.n
+    from {{ ref('int_kpi_open_backlog') }} as b
+    cross join window_bounds as w
+    where b.grain in ('month', 'window')
+),
+
 -- ---------------------------------------------------------------- all rows
 ratio_rows as (
     select grain, period_start, kpi, numerator, denominator,
-           {{ kpi_value('kpi', 'numerator', 'denominator') }} as value, n
+           case when kpi in ('{{ stock_kpis | join("', '") }}') then numerator
+                else {{ kpi_value('kpi', 'numerator', 'denominator') }} end as value, n
     from (
         select * from additive_month
         union all
@@ -191,6 +203,8 @@ ratio_rows as (
         select * from customer_kpis
         union all
         select * from customer_level_nps
+        union all
+        select * from open_backlog
     ) as r
 ),
 
