@@ -35,7 +35,9 @@ def code_fingerprint() -> str:
     for root in CODE_DIRS:
         for f in sorted(root.rglob("*")):
             rel = f.relative_to(REPO_ROOT)
-            if f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack"):
+            # dot files are tool state (dbt writes .user.yml on its first run), not code
+            if (f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack")
+                    and not any(part.startswith(".") for part in rel.parts)):
                 h.update(f"{rel}\n".encode())
                 h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
