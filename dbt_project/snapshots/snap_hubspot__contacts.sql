@@ -17,4 +17,7 @@ select
     created_at,
     coalesce(updated_at, created_at) as version_at
 from {{ ref('stg_hubspot__contacts') }}
+-- a record deleted at the source leaves the query, so hard_deletes='invalidate' closes its open version
+-- (dbt_valid_to = the snapshot run's time); a HubSpot record restored later comes back as a new version
+where not is_deleted
 {% endsnapshot %}

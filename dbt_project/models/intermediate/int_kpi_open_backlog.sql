@@ -19,13 +19,14 @@ with tickets as (
 ),
 
 bounds as (
-    -- one row (aggregate): the configured window, else the extent of the ticket data
+    -- one row (aggregate): the configured window, else the extent of all KPI data - the same bounds as kpi_period,
+    -- so the window row is the backlog at the window's end even when tickets end earlier
     select
         coalesce({{ "cast('" ~ var('kpi_window_start') ~ "' as date)" if var('kpi_window_start') else 'cast(null as date)' }},
-                 min(cast(created_at as date))) as window_start,
+                 min(kpi_date)) as window_start,
         coalesce({{ "cast('" ~ var('kpi_window_end') ~ "' as date)" if var('kpi_window_end') else 'cast(null as date)' }},
-                 cast(max(cast(coalesce(closed_at, created_at) as date)) + interval '1 day' as date)) as window_end
-    from tickets
+                 cast(max(kpi_date) + interval '1 day' as date)) as window_end
+    from {{ ref('int_kpi_day_counts') }}
 ),
 
 days as (

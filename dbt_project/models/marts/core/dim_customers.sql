@@ -1,6 +1,9 @@
 {# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. Current state only:
    the SCD2 history of the underlying ERP / CRM records is dim_customers_history (snapshots).
-   is_company: an Odoo company partner (is_company = true) - not a person in customer KPIs (is_customer false). #}
+   is_company: an Odoo company partner (is_company = true) - not a person in customer KPIs (is_customer false).
+   Hard deletes (stg is_deleted): a person's attributes come from its records still live at the source; a person whose
+   every ERP / CRM record is deleted stays a member flagged is_deleted (attributes as last seen), so facts of other
+   sources that still resolve to it keep their key. Current customers = not is_deleted. Deleted orders do not count. #}
 with links as (
     select * from {{ ref('int_identity_links') }}
 ),
@@ -19,7 +22,22 @@ orders as (
     from {{ ref('stg_odoo__sale_orders') }} as o
     inner join links as l on l.source = 'odoo' and l.source_id = cast(o.partner_id as varchar)
     where o.state = 'sale'
+        and not o.is_deleted
     group by 1
+),
+
+-- each person's ERP / CRM records; when the person has a live record, only its live records describe it
+records as (
+    select
+        l.*,
+        coalesce(p.is_deleted, c.is_deleted, false) as record_deleted,
+        coalesce(p.deleted_detected_at, c.deleted_detected_at) as record_deleted_at,
+        min(case when coalesce(p.is_deleted, c.is_deleted, false) then 1 else 0 end)
+            over (partition by l.person_id) = 1 as person_deleted
+    from links as l
+    left join partners as p on l.source = 'odoo' and cast(p.partner_id as varchar) = l.source_id
+    left join contacts as c on l.source = 'hubspot' and c.contact_id = l.source_id
+    where l.source in ('odoo', 'hubspot')
 ),
 
 people as (
@@ -34,11 +52,13 @@ people as (
         max(p.country_id) as country_id,
         max(case when p.is_company then 1 else 0 end) = 1 as is_company,
         min(coalesce(p.created_at, c.created_at)) as first_seen_at,
-        min(l.rule) as identity_rule
-    from links as l
+        min(l.rule) as identity_rule,
+        max(case when l.person_deleted then 1 else 0 end) = 1 as is_deleted,
+        max(case when l.person_deleted then l.record_deleted_at end) as deleted_detected_at
+    from records as l
     left join partners as p on l.source = 'odoo' and cast(p.partner_id as varchar) = l.source_id
     left join contacts as c on l.source = 'hubspot' and c.contact_id = l.source_id
-    where l.source in ('odoo', 'hubspot')
+    where l.person_deleted or not l.record_deleted
     group by 1
 )
 
@@ -57,11 +77,13 @@ select
     coalesce(o.confirmed_orders, 0) as confirmed_orders,
     coalesce(o.lifetime_net_revenue, 0) as lifetime_net_revenue,
     o.first_order_at is not null and not p.is_company as is_customer,
-    p.identity_rule
+    p.identity_rule,
+    p.is_deleted,
+    p.deleted_detected_at
 from people as p
 left join orders as o on o.person_id = p.person_id
 
 union all
 
 select
-    '-1', null, null, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member'
+    '-1', null, null, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member', false, null

@@ -1,7 +1,9 @@
 {# SCD2 history of the customer records behind dim_customers: one row per version of an Odoo partner or HubSpot
    contact (dbt snapshots, timestamp strategy), with the person it resolves to today. valid_from / valid_to
    (exclusive, null = current) are the snapshot's dbt_valid_from / dbt_valid_to; a hard-deleted record keeps its
-   versions with a closed valid_to. Re-running with no new data adds no versions. #}
+   versions with a closed valid_to (closed by the snapshot run that saw the delete) and is_record_deleted /
+   record_deleted_detected_at (staging's flag, the load that proved it); a restored HubSpot contact gets a new
+   current version. Re-running with no new data adds no versions. #}
 with partners as (
     select
         'odoo' as source,
@@ -59,7 +61,19 @@ select
     v.is_active,
     v.dbt_valid_from as valid_from,
     v.dbt_valid_to as valid_to,
-    v.dbt_valid_to is null as is_current
+    v.dbt_valid_to is null as is_current,
+    coalesce(d.is_deleted, false) as is_record_deleted,
+    d.deleted_detected_at as record_deleted_detected_at
 from versions as v
 left join {{ ref('int_identity_links') }} as l
     on l.source = v.source and l.source_id = v.source_id
+left join (
+    select 'odoo' as source, cast(partner_id as {{ dbt.type_string() }}) as source_id, is_deleted, deleted_detected_at
+    from {{ ref('stg_odoo__res_partners') }}
+    where is_deleted
+    union all
+    select 'hubspot', contact_id, is_deleted, deleted_detected_at
+    from {{ ref('stg_hubspot__contacts') }}
+    where is_deleted
+) as d
+    on d.source = v.source and d.source_id = v.source_id

@@ -1,4 +1,5 @@
-{# Outgoing pickings. On time = done on or before the scheduled date-time (kpi-definitions). #}
+{# Outgoing pickings. On time = done on or before the scheduled date-time (kpi-definitions).
+   Pickings deleted in the ERP are excluded. #}
 select
     k.picking_id,
     k.picking_name,
@@ -18,3 +19,4 @@ inner join {{ ref('stg_odoo__stock_picking_types') }} as t
 left join {{ ref('stg_odoo__sale_orders') }} as o on o.order_id = k.order_id
 left join {{ ref('int_identity_links') }} as l
     on l.source = 'odoo' and l.source_id = cast(coalesce(o.partner_id, k.partner_id) as varchar)
+where not k.is_deleted

@@ -1,4 +1,5 @@
-{# Product lines of sale orders (section and note lines, display_type not null, are excluded). #}
+{# Product lines of sale orders (section and note lines, display_type not null, are excluded; so are lines
+   deleted in the ERP, and lines of deleted orders through the join with fct_orders). #}
 select
     l.order_line_id,
     l.order_id,
@@ -16,3 +17,4 @@ select
 from {{ ref('stg_odoo__sale_order_lines') }} as l
 inner join {{ ref('fct_orders') }} as o on o.order_id = l.order_id
 where l.display_type is null
+    and not l.is_deleted

@@ -1,4 +1,5 @@
-{# All Odoo sale orders with their state; only state = 'sale' (Odoo 17) counts as a confirmed order. #}
+{# All Odoo sale orders with their state; only state = 'sale' (Odoo 17) counts as a confirmed order.
+   Orders deleted in the ERP (stg is_deleted) are not current: excluded. #}
 select
     o.order_id,
     o.order_name,
@@ -20,3 +21,4 @@ select
 from {{ ref('stg_odoo__sale_orders') }} as o
 left join {{ ref('int_identity_links') }} as l
     on l.source = 'odoo' and l.source_id = cast(o.partner_id as varchar)
+where not o.is_deleted

@@ -27,3 +27,4 @@ from {{ ref('stg_hubspot__tickets') }} as t
 left join contact_of_ticket as a on a.ticket_id = t.ticket_id
 left join {{ ref('int_identity_links') }} as l
     on l.source = 'hubspot' and l.source_id = a.contact_id
+where not t.is_deleted  -- a ticket deleted (archived) in HubSpot leaves the fact; staging keeps it flagged

@@ -1,4 +1,5 @@
-{# Response-level survey facts (HubSpot feedback submissions); scale from hs_survey_type. #}
+{# Response-level survey facts (HubSpot feedback submissions); scale from hs_survey_type.
+   Submissions archived (deleted) in HubSpot are excluded. #}
 select
     f.feedback_id,
     coalesce(l.person_id, '-1') as person_sk,
@@ -22,3 +23,4 @@ from {{ ref('stg_hubspot__feedback_submissions') }} as f
 left join {{ ref('int_text_sentiment') }} as st on st.text_key = 'hubspot:' || f.feedback_id
 left join {{ ref('int_identity_links') }} as l
     on l.source = 'hubspot' and l.source_id = f.contact_id
+where not f.is_deleted

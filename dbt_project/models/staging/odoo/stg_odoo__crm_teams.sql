@@ -1,3 +1,5 @@
+{# Hard deletes at the source: every record stays, flagged is_deleted / deleted_detected_at (macros/hard_deletes.sql);
+   current-state marts filter on not is_deleted. #}
 with source as (
     {{ ranked_good_rows('base_odoo__crm_teams', 'team_id', none) }}
 ),
@@ -12,6 +14,16 @@ renamed as (
         _extracted_at
     from source
     where _version_rank = 1
+),
+
+deleted as (
+    {{ odoo_full_snapshot_deleted_keys('base_odoo__crm_teams', 'team_id') }}
 )
 
-select * from renamed
+select
+    r.*,
+    d.team_id is not null as is_deleted,
+    d.deleted_detected_at
+from renamed as r
+left join deleted as d
+    on d.team_id = r.team_id

@@ -1,3 +1,5 @@
+{# Hard deletes at the source: every record stays, flagged is_deleted / deleted_detected_at (macros/hard_deletes.sql);
+   current-state marts filter on not is_deleted. #}
 with source as (
     {{ ranked_good_rows('base_odoo__sale_orders', 'order_id', 'updated_at') }}
 ),
@@ -27,6 +29,16 @@ renamed as (
         _extracted_at
     from source
     where _version_rank = 1
+),
+
+deleted as (
+    {{ odoo_deleted_keys('sale_order', 'base_odoo__sale_orders', 'order_id') }}
 )
 
-select * from renamed
+select
+    r.*,
+    d.order_id is not null as is_deleted,
+    d.deleted_detected_at
+from renamed as r
+left join deleted as d
+    on d.order_id = r.order_id

@@ -1,3 +1,5 @@
+{# Hard deletes at the source: every record stays, flagged is_deleted / deleted_detected_at (macros/hard_deletes.sql);
+   current-state marts filter on not is_deleted. #}
 with source as (
     {{ ranked_good_rows('base_odoo__stock_picking_types', 'picking_type_id', none) }}
 ),
@@ -13,6 +15,16 @@ renamed as (
         _extracted_at
     from source
     where _version_rank = 1
+),
+
+deleted as (
+    {{ odoo_full_snapshot_deleted_keys('base_odoo__stock_picking_types', 'picking_type_id') }}
 )
 
-select * from renamed
+select
+    r.*,
+    d.picking_type_id is not null as is_deleted,
+    d.deleted_detected_at
+from renamed as r
+left join deleted as d
+    on d.picking_type_id = r.picking_type_id
