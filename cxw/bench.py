@@ -133,8 +133,10 @@ def floor_plan(manifest: dict) -> dict:
         name = n.get("alias") or n["name"]
         sql = rewrite(n["compiled_code"])
         target = f"{_q(n['schema'])}.{_q(name)}"
-        hooks_of = {h: [_render_hook(uid, x.get("sql") if isinstance(x, dict) else x, target, by_name, by_source)
-                        for x in (n["config"].get(h) or [])] for h in ("pre-hook", "post-hook")}
+        hooks_of = {h: [r for x in (n["config"].get(h) or [])
+                        if (r := _render_hook(uid, x.get("sql") if isinstance(x, dict) else x, target, by_name,
+                                              by_source))]
+                    for h in ("pre-hook", "post-hook")}
         if mat == "incremental" and target in sql:
             raise BenchError(f"{uid}: compiled as an incremental step (reads {target}); the floor needs the "
                              "manifest of a full build (first run or --full-refresh)")
@@ -159,14 +161,19 @@ def floor_plan(manifest: dict) -> dict:
 
 
 _THIS = re.compile(r"\{\{\s*this\s*\}\}")
+_INCREMENTAL_ONLY = re.compile(r"^\s*\{%-?\s*if\s+is_incremental\(\)\s*-?%\}(?:(?!\{%-?\s*(?:else|elif)\b).)*"
+                               r"\{%-?\s*endif\s*-?%\}\s*$", re.S)
 _REF = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 _SOURCE = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 
 
 def _render_hook(uid: str, sql: str | None, target: str, by_name: dict, by_source: dict) -> str:
     """A model hook as the manifest stores it (unrendered): only {{ this }}, {{ ref('x') }} and
-    {{ source('s', 't') }} are resolved; any other Jinja raises instead of running something else."""
+    {{ source('s', 't') }} are resolved; a hook wholly inside `{% if is_incremental() %}…{% endif %}` (no else) is
+    dropped, as in the first build the floor reproduces; any other Jinja raises instead of running something else."""
     sql = sql or ""
+    if _INCREMENTAL_ONLY.match(sql):
+        return ""  # `{% if is_incremental() %}…{% endif %}`: renders to nothing in the full build the floor reproduces
 
     def ref(m):
         if m.group(1) not in by_name:

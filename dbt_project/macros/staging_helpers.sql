@@ -16,20 +16,32 @@
     where quarantine_reason is null
 {%- endmacro %}
 
-{# One row per load of an entity: extracted = staged + quarantined + duplicates. #}
+{# One row per load of an entity: extracted = staged + quarantined + duplicates.
+   A load's row can change when later loads arrive (its rows become duplicates of newer versions, a re-delivered
+   GA4 day), so the ledger is rebuilt in full; it is cheap: per-load counts of the base rows and of the staged
+   rows (stg keeps at most one row per raw (_load_id, _record_seq)), joined per load, instead of a row-level join
+   of raw with staging. Same result as counting matched rows: staged = stg rows of the load,
+   duplicates = good rows not staged. #}
 {% macro ledger_rows(source_name, entity, base_model, stg_model) -%}
     select
         '{{ source_name }}' as source,
         '{{ entity }}' as entity,
         b._load_id as load_id,
-        count(*) as extracted,
-        count(s._record_seq) as staged,
-        count(b.quarantine_reason) as quarantined,
-        cast(sum(case when b.quarantine_reason is null and s._record_seq is null then 1 else 0 end) as bigint) as duplicates
-    from {{ ref(base_model) }} as b
-    left join {{ ref(stg_model) }} as s
-        on s._load_id = b._load_id and s._record_seq = b._record_seq
-    group by 1, 2, 3
+        b.extracted,
+        coalesce(s.staged, 0) as staged,
+        b.quarantined,
+        cast(b.extracted - coalesce(s.staged, 0) - b.quarantined as bigint) as duplicates
+    from (
+        select _load_id, count(*) as extracted, count(quarantine_reason) as quarantined
+        from {{ ref(base_model) }}
+        group by _load_id
+    ) as b
+    left join (
+        select _load_id, count(*) as staged
+        from {{ ref(stg_model) }}
+        group by _load_id
+    ) as s
+        on s._load_id = b._load_id
 {%- endmacro %}
 
 {% macro quarantine_rows(source_name, entity, base_model, id_col) -%}

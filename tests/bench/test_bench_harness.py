@@ -51,6 +51,12 @@ def test_floor_plan_orders_rewrites_and_refuses_what_it_cannot_reproduce():
         "post-hook": [{"sql": "delete from {{ this }} where x not in (select x from {{ ref('a') }})"}]}}
     stmt = dict(floor_plan({"nodes": hooked, "sources": sources})["models"])["model.p.c"]
     assert stmt.endswith(';\ndelete from "s"."c" where x not in (select x from "s"."a")')
+    hooked["model.p.c"]["config"]["post-hook"] = [{"sql": "{% if is_incremental() %}{{ prune() }}{% endif %}"}]
+    assert dict(floor_plan({"nodes": hooked, "sources": sources})["models"])["model.p.c"] == \
+        'create or replace table "s"."c" as\nselect * from "s"."b"'  # incremental-only: nothing in a full build
+    hooked["model.p.c"]["config"]["post-hook"] = [{"sql": "{% if is_incremental() %}a{% else %}b{% endif %}"}]
+    with pytest.raises(BenchError, match="Jinja"):
+        floor_plan({"nodes": hooked, "sources": sources})
     hooked["model.p.c"]["config"]["post-hook"] = [{"sql": "{{ log('x') }}"}]
     with pytest.raises(BenchError, match="Jinja"):
         floor_plan({"nodes": hooked, "sources": sources})

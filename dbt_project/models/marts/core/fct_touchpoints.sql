@@ -21,7 +21,7 @@
     unique_key='touchpoint_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where touchpoint_key not in (select touchpoint_key from {{ ref('int_touchpoints_unioned') }})",
+    post_hook="delete from {{ this }} as t where not exists (select 1 from {{ ref('int_touchpoints_unioned') }} as u where u.touchpoint_key = t.touchpoint_key)",
 ) }}
 
 select h.*

@@ -11,7 +11,7 @@
     unique_key='session_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where session_key not in (select user_pseudo_id || ':' || cast(ga_session_id as varchar) from {{ ref('stg_ga4__events') }} where user_pseudo_id is not null and ga_session_id is not null)",
+    post_hook="delete from {{ this }} as t where not exists (select 1 from {{ ref('stg_ga4__events') }} as e where e.user_pseudo_id = t.user_pseudo_id and e.ga_session_id = t.ga_session_id)",
 ) }}
 
 with links as (

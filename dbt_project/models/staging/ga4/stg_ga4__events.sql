@@ -1,4 +1,26 @@
-with source as (
+{# GA4 events: the current (latest) delivery of each export day, exact duplicates collapsed, params extracted.
+   Incremental (delete+insert on export_date): every row of an export day comes from that day's current delivery,
+   so the table is a function of (export day -> current load). A run re-processes only the export days whose
+   current load in raw (max _load_id of the day) differs from the load stored for that day (a new day, a
+   re-delivered day), from all rows of that day; a post-hook drops days no longer in raw. Days are independent
+   (dedup partitions by _export_date), so the result equals a full refresh whatever order loads arrive in
+   (tests/dbt/test_staging_incremental.py; docs/DECISIONLOG.md "Incremental staging"). #}
+{{ config(
+    materialized='incremental',
+    unique_key='export_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="{% if is_incremental() %}{{ ga4_drop_vanished_export_days() }}{% endif %}",
+) }}
+
+with
+{% if is_incremental() %}
+changed_days as (
+    {{ ga4_changed_export_days(source('ga4', 'events'), this) }}
+),
+{% endif %}
+
+source as (
     select
         *,
         row_number() over (
@@ -8,6 +30,9 @@ with source as (
         ) as _dup_rank
     from {{ ref('base_ga4__events') }}
     where is_current_delivery
+    {% if is_incremental() %}
+        and _export_date in (select _export_date from changed_days)
+    {% endif %}
 ),
 
 renamed as (
