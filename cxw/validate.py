@@ -323,14 +323,22 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
         for ld in new:
             idx = group.index(ld)
             kind = _kind(ld.meta)
-            prev = [int(x.meta.get("rows") or 0) for x in group[:idx]
-                    if _kind(x.meta) == kind and int(x.meta.get("rows") or 0) > 0][-lookback:]
+            earlier = [x for x in group[:idx] if _kind(x.meta) == kind and int(x.meta.get("rows") or 0) > 0][-lookback:]
+            prev = [int(x.meta.get("rows") or 0) for x in earlier]
             rows = int(ld.meta.get("rows") or 0)
-            if kind in ("day", "delta") and prev and not (kind == "day" and rows == 0):
+            median = None
+            if kind == "day" and prev and rows != 0:
                 median = float(statistics.median(prev))
-                min_rows = math.floor(round(median * (1 - drop), 9)) + 1
-            else:
-                median, min_rows = None, 0
+            elif kind == "delta" and prev:
+                # A delta covers its window (cursor − overlap .. interval end): compare rows per hour, so a re-run of
+                # an interval whose cursor is already at its end (a window of minutes) expects almost nothing.
+                hours = _window_hours(ld.meta)
+                rates = [r / h for r, h in ((int(x.meta.get("rows") or 0), _window_hours(x.meta)) for x in earlier) if h]
+                if hours and rates:
+                    median = float(statistics.median(rates)) * hours
+                elif not hours:
+                    median = float(statistics.median(prev))
+            min_rows = math.floor(round(median * (1 - drop), 9)) + 1 if median is not None else 0
             log_rows.append({"source": source, "entity": entity, "load_id": ld.load_id, "kind": kind,
                              "rows": rows, "baseline_loads": len(prev), "baseline_median": median,
                              "min_rows": min_rows,
@@ -409,6 +417,17 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
     return _finish("raw", run_id, results, out_dir, gate, t0,
                    {"new_loads": new_count, "rows_read": rows_read, "read_seconds": round(read_s, 2),
                     "loads_only_repeating_held_rows": len(repeated_ids)})
+
+
+def _window_hours(meta: dict) -> float | None:
+    """Length of a load's extraction window in hours, None when the manifest does not say."""
+    try:
+        a = datetime.fromisoformat(str(meta["window_start"]).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(meta["window_end"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    h = (b - a).total_seconds() / 3600.0
+    return h if h > 0 else None
 
 
 def _new_content_by_load() -> dict[str, int]:

@@ -176,3 +176,19 @@ def test_out_of_range_feed_blocks_but_a_few_dirty_rows_pass_to_quarantine(home):
     leaked = [f for f in run_dir.rglob("*") if f.suffix in (".json", ".html", ".yml", ".txt")
               and EMAIL.search(f.read_text(errors="ignore"))]
     assert not leaked, f"values leaked into GE results / Data Docs: {leaked[:5]}"
+
+
+def test_volume_of_a_delta_is_judged_per_hour_of_its_window(home):
+    """Re-running an interval whose cursor already reached its end extracts a window of minutes: 0 rows there is
+    expected, not a 100% drop; the same 0 rows over a full day's window still blocks."""
+    from cxw.validate import ValidationFailed, validate_raw
+
+    _history(home.raw)
+    assert validate_raw("run-1")["status"] == "passed"
+    rerun = _land(home.raw, "hubspot", "feedback_submissions", 0, 98, _feedback,
+                  window_start="2025-05-31T23:50:00Z", window_end="2025-06-01T00:00:00Z")
+    rep = validate_raw("run-2", [rerun])
+    assert rep["status"] == "passed"
+    empty_day = _land(home.raw, "hubspot", "feedback_submissions", 0, 99, _feedback)
+    with pytest.raises(ValidationFailed, match=f"{empty_day}: raw.hubspot__feedback_submissions has 0 rows vs median 141"):
+        validate_raw("run-3", [empty_day])
