@@ -768,9 +768,11 @@ def figures(result: dict) -> dict:
         vals = []
         for r in reps:
             try:
-                vals.append(fn(r))
+                v = fn(r)
             except (KeyError, TypeError, ZeroDivisionError):
-                pass
+                continue
+            if v is not None:  # a skipped task has no rows / samples
+                vals.append(v)
         return {"median": _median(vals), "min": min(vals) if vals else None, "max": max(vals) if vals else None,
                 "n": len(vals)}
 

@@ -195,12 +195,19 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> 
                     f"select _load_id, count(*) from {table} where list_contains(?, _load_id) group by 1",
                     [ids]).fetchall()) if ids else {}
                 appended_rows = sum(per_load.values())
+                first_id = min([ld.load_id for ld in group])
                 new_content = 0
                 for ld in new:
                     con.execute("insert or replace into _cxw.raw_loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 _load_row(source, entity, ld))
                     n = int(per_load.get(ld.load_id, 0))
-                    fresh = _new_content_rows(con, table, source, entity, ld.load_id) if n else 0
+                    if not n:
+                        fresh = 0
+                    elif ld.load_id == first_id or (_replaces_earlier_loads(source, entity)
+                                                    and not entity.endswith("__ids")):
+                        fresh = n  # nothing earlier to repeat / a GA4 delivery always counts (no query needed)
+                    else:
+                        fresh = _new_content_rows(con, table, source, entity, ld.load_id)
                     new_content += fresh
                     con.execute("insert or replace into _cxw.raw_table_loads values (?, ?, ?, ?, ?, now()::timestamp)",
                                 [source, entity, ld.load_id, n, fresh])
