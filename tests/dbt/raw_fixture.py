@@ -327,6 +327,23 @@ def _ga4(con) -> None:
             f"'1', 'WEB', [], {_q(export_date)}, {_q(lid)}, {_q(EXTRACTED[load])}, {s})")
 
 
+def hold_back_second_loads(con) -> dict[str, str]:
+    """Move every raw table's second load (load ids ending `-bbbbbbbb`) into `main.held_<schema>__<table>`, so a
+    test can build the first load, then re-insert the held rows as new data. Returns {raw table: held table}."""
+    held = {}
+    tables = [f"{s}.{t}" for s, t in con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema like 'raw\\_%' escape '\\' and table_type = 'BASE TABLE'").fetchall()]
+    for table in tables:
+        cols = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+        if "_load_id" not in cols:
+            continue
+        held[table] = f"main.held_{table.replace('.', '__')}"
+        con.execute(f"create table {held[table]} as select * from {table} where _load_id like '%-bbbbbbbb'")
+        con.execute(f"delete from {table} where _load_id like '%-bbbbbbbb'")
+    return held
+
+
 if __name__ == "__main__":
     build(sys.argv[1])
     print("fixture written to", sys.argv[1])

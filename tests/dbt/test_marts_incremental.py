@@ -50,12 +50,6 @@ def fingerprint(con, table: str) -> tuple[int, int]:
     return int(n), int(s)
 
 
-def _raw_tables(con) -> list[str]:
-    return [f"{s}.{t}" for s, t in con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema like 'raw\\_%' escape '\\' and table_type = 'BASE TABLE'").fetchall()]
-
-
 @pytest.fixture(scope="module")
 def fixture_db(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("marts_incremental")
@@ -68,15 +62,7 @@ def test_incremental_after_new_load_equals_full_refresh(fixture_db):
     tmp, db, env = fixture_db
     # hold back the second load of every source
     con = duckdb.connect(str(db))
-    held = {}
-    for table in _raw_tables(con):
-        cols = [r[0] for r in con.execute(f"describe {table}").fetchall()]
-        if "_load_id" not in cols:
-            continue
-        con.execute(f"create table main.held_{table.replace('.', '__')} as "
-                    f"select * from {table} where _load_id like '%-bbbbbbbb'")
-        held[table] = f"main.held_{table.replace('.', '__')}"
-        con.execute(f"delete from {table} where _load_id like '%-bbbbbbbb'")
+    held = raw_fixture.hold_back_second_loads(con)
     con.close()
     assert held, "fixture has no second load"
     _dbt(env, *BUILD_NO_TESTS)

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import raw_fixture  # noqa: E402
-from test_marts_incremental import BUILD_NO_TESTS, _dbt, _env, _raw_tables, fingerprint  # noqa: E402
+from test_marts_incremental import BUILD_NO_TESTS, _dbt, _env, fingerprint  # noqa: E402
 
 SCHEMAS = ("staging", "intermediate", "core", "kpi", "cx")
 L3_GA4 = "ga4-20250325T000000-cccccccc"
@@ -77,14 +77,7 @@ def test_incremental_staging_equals_full_refresh_through_new_late_and_removed_lo
     tmp, db, env = build
     # 1. L1 only
     con = duckdb.connect(str(db))
-    held = {}
-    for table in _raw_tables(con):
-        cols = [r[0] for r in con.execute(f"describe {table}").fetchall()]
-        if "_load_id" not in cols:
-            continue
-        held[table] = f"main.held_{table.replace('.', '__')}"
-        con.execute(f"create table {held[table]} as select * from {table} where _load_id like '%-bbbbbbbb'")
-        con.execute(f"delete from {table} where _load_id like '%-bbbbbbbb'")
+    held = raw_fixture.hold_back_second_loads(con)
     con.close()
     _dbt(env, *BUILD_NO_TESTS)
     first = _fingerprints(db)
