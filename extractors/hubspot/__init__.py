@@ -1,4 +1,4 @@
-"""HubSpot CRM extractor (search v3, associations v4, email events v1) -> raw/hubspot/<object>/.
+"""HubSpot CRM extractor (list/search v3, associations v4, email events v1) -> raw/hubspot/<object>/.
 
 Entry point: :func:`extract`. The dlt-style ``@dlt.source`` is :func:`hubspot_source` (resources yield the
 same flattened Arrow tables), for use in a dlt pipeline; the warehouse uses ``extract`` (raw landing contract).
@@ -17,7 +17,7 @@ from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun
 from extractors.common.settings import history_start_from_env
 
 from .helpers import (SearchStats, archived_pages, associations_table, email_event_pages, email_events_table,
-                      read_associations, records_to_table, search_object)
+                      list_object, read_associations, records_to_table, search_object)
 from .settings import SOURCE, HubspotSettings
 
 log = logging.getLogger("cxw.extractors.hubspot")
@@ -45,20 +45,27 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ctx = run.begin(obj)
         client.set_deadletters(ctx.deadletters)
         stats = SearchStats()
+        # a first run over the whole history lists every record (100 per request under the general limit)
+        # and keeps those before the window end; deltas and backfills search by last-modified date
+        via_list = settings.history_via_list and win.full_history and win.start == EPOCH
+        read = list_object if via_list else search_object
         rows: List[Dict[str, Any]] = []
         try:
-            for page in search_object(client, settings, obj, win.start, win.end, stats):
+            for page in read(client, settings, obj, win.start, win.end, stats):
                 rows.extend(page)
         except BaseException:
             ctx.abort()
             raise
         ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
         extracted_ids[obj] = [i for i in ids if i is not None]
-        ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids,
-                                 extra_meta={"search_requests": stats.requests,
-                                             "search_cap_restarts": stats.cap_restarts}))
+        meta: Dict[str, Any] = {"read_via": "list" if via_list else "search", "search_requests": stats.requests,
+                                "search_cap_restarts": stats.cap_restarts}
+        if via_list:
+            meta.update(list_requests=stats.list_requests, list_repeats=stats.list_repeats,
+                        list_outside_window=stats.list_outside)
+        ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids, extra_meta=meta))
 
-    # associations of the records just extracted (search does not return them)
+    # associations of the records just extracted (neither search nor the list returns them)
     pairs = [(f, t) for f, t in settings.association_pairs if f in extracted_ids]
     if pairs:
         win = run.window("associations", settings.lookback, unbounded_first_run=True)

@@ -1,7 +1,9 @@
-"""HubSpot helpers: windowed search with the 10k cap, v4 association batch reads, v1 email events."""
+"""HubSpot helpers: windowed search with the 10k cap, the CRM v3 list for first runs, v4 association batch
+reads, v1 email events."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -20,28 +22,56 @@ def to_ms(dt: datetime) -> int:
     return int(dt.astimezone(timezone.utc).timestamp() * 1000)
 
 
-def iso_to_ms(value: Any) -> Optional[int]:
-    if value is None:
+_NUM_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_FRACTION_RE = re.compile(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$")
+
+
+def _parse_iso_ms(text: str) -> Optional[int]:
+    if not _ISO_RE.match(text):
         return None
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    m = _FRACTION_RE.match(text)  # Python < 3.11 reads at most 6 fractional digits
+    if m:
+        text = f"{m.group(1)}.{m.group(2)[:6].ljust(6, '0')}{m.group(3)}"
     try:
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
         dt = datetime.fromisoformat(text)
     except ValueError:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return to_ms(dt)
+    return int(round(dt.timestamp() * 1000))
+
+
+def iso_to_ms(value: Any) -> Optional[int]:
+    """A date property value as epoch ms, the way the search API compares it in a range filter: numeric text
+    (epoch ms) as a number, ISO-8601 / RFC 3339 text (``2025-03-01T10:00:00.123Z``, a bare date = midnight UTC)
+    rounded to the ms; anything else (``2025-02-30T25:61:00Z``, empty, missing) is None — such a record never
+    matches a range filter, so callers filtering locally (:func:`list_object`) must drop it too."""
+    if value is None or isinstance(value, bool):
+        return None
+    raw = str(value)
+    text = raw.strip()
+    if _NUM_RE.match(text):
+        num = float(text)
+        return int(num) if num.is_integer() else num  # type: ignore[return-value]
+    ms = _parse_iso_ms(raw)
+    if ms is None and len(text) == 10:
+        ms = _parse_iso_ms(text + "T00:00:00Z")
+    return ms
 
 
 class SearchStats:
+    """Per-object read counters (search and list); they go to the load's ``_load.json``."""
+
     def __init__(self) -> None:
-        self.requests = 0
+        self.requests = 0           # search requests
         self.cap_restarts = 0
         self.same_ts_passes = 0
+        self.list_requests = 0      # list (GET /crm/v3/objects/{obj}) pages
+        self.list_repeats = 0       # records dropped because this listing had already yielded their id
+        self.list_outside = 0       # listed records dropped: cursor property outside [start, end) or unparseable
 
 
 def _search_pages(client: SourceClient, path: str, body: Dict[str, Any], page_size: int, cap: int,
@@ -136,6 +166,42 @@ def _same_timestamp(client: SourceClient, settings: HubspotSettings, obj: str, p
             return
         if not progressed:
             raise RuntimeError(f"hubspot: {obj} same-timestamp paging made no progress at {prop}={ts}")
+
+
+def list_object(client: SourceClient, settings: HubspotSettings, obj: str, start: datetime, end: datetime,
+                stats: SearchStats) -> Iterator[List[Dict[str, Any]]]:
+    """Pages of the non-archived records of ``obj`` with ``start <= cursorprop < end``, read through the list
+    endpoint ``GET /crm/v3/objects/{obj}?limit=100&after=…&properties=…`` (id order) and filtered here.
+
+    The same set :func:`search_object` returns for that window, in id order instead of last-modified order:
+    a record whose cursor property is missing or unparseable is dropped (search never matches it in a range
+    filter; :func:`iso_to_ms` compares as search does). Used for first runs over the whole history: the list is
+    only under the general limit (100 records per request, no 5/s search limit and no 10,000-result cap).
+    A record listed again (its id already yielded by this listing: a record inserted while paging shifts the
+    next page by one) is dropped and counted in ``stats.list_repeats``."""
+    prop = CURSOR_PROPERTY[obj]
+    lo, hi = to_ms(start), to_ms(end)
+    params = {"limit": settings.list_page_size, "properties": ",".join(settings.properties[obj])}
+    paginator = CursorPaginator(cursor_path="paging.next.after", cursor_param="after")
+    seen: Set[str] = set()
+    for page in client.paginate(LIST_PATH.format(object=obj), method="GET", params=params, paginator=paginator,
+                                data_selector="results"):
+        stats.list_requests += 1
+        out: List[Dict[str, Any]] = []
+        for r in page:
+            rid = r.get("id")
+            if rid is not None:
+                key = str(rid)
+                if key in seen:
+                    stats.list_repeats += 1
+                    continue
+                seen.add(key)
+            ts = iso_to_ms((r.get("properties") or {}).get(prop))
+            if ts is None or not lo <= ts < hi:
+                stats.list_outside += 1
+                continue
+            out.append(r)
+        yield out
 
 
 def archived_pages(client: SourceClient, settings: HubspotSettings, obj: str) -> Iterator[List[Dict[str, Any]]]:

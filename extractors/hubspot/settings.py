@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Tuple
 
 from extractors.common.http import HttpConfig, RateLimit, vendor_limits
-from extractors.common.settings import env_int, env_str, history_start_from_env
+from extractors.common.settings import ConfigError, env_int, env_str, history_start_from_env
 
 SOURCE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -19,7 +19,7 @@ EMAIL_EVENTS_PATH = "/email/public/v1/events"
 SEARCH_PAGE_SIZE = 200            # HubSpot maximum per search page
 SEARCH_RESULT_CAP = 10_000        # after + limit may never pass this (HTTP 400 beyond)
 EMAIL_EVENTS_PAGE_SIZE = 1000
-LIST_PAGE_SIZE = 100              # HubSpot maximum per list page (archived=true)
+LIST_PAGE_SIZE = 100              # HubSpot maximum per list page (first runs, archived=true)
 ASSOCIATION_BATCH_SIZE = 1000     # inputs per v4 batch/read
 DEFAULT_LOOKBACK_MINUTES = 10     # search index delay overlap
 
@@ -86,6 +86,9 @@ class HubspotSettings:
     # list each time, incremental runs only). None = every object in ``objects``; [] = off.
     archived_objects: Optional[List[str]] = None
     list_page_size: int = LIST_PAGE_SIZE
+    # first run over the whole history (no cursor yet): read each CRM object through the list endpoint
+    # (100/request, general limit only) instead of search (200/request but 5 searches/s); deltas always search
+    history_via_list: bool = True
     http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_HUBSPOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
     rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits(SOURCE, RATE_LIMITS))
@@ -98,5 +101,14 @@ class HubspotSettings:
             lookback=timedelta(minutes=env_int("CXW_HUBSPOT_LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES)),
             archived_objects=None if env_str("CXW_HUBSPOT_ARCHIVED", "1") not in ("0", "false", "no") else [],
             history_start=history_start_from_env(),
+            history_via_list=_history_via(env_str("CXW_HUBSPOT_HISTORY_VIA", "list")),
             http=HttpConfig.from_env(),
         )
+
+
+def _history_via(value: str) -> bool:
+    """``CXW_HUBSPOT_HISTORY_VIA``: ``list`` (default) or ``search`` -> ``HubspotSettings.history_via_list``."""
+    text = (value or "list").strip().lower()
+    if text not in ("list", "search"):
+        raise ConfigError(f"CXW_HUBSPOT_HISTORY_VIA must be 'list' or 'search', got {value!r}")
+    return text == "list"
