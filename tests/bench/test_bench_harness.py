@@ -91,7 +91,7 @@ def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
     floor_db = tmp_path / "floor" / "floor.duckdb"   # another file name: a catalog other than dbt's
     prep = prepare_floor_db(db, floor_db, plan["inputs"])
     assert not [m for m in prep["missing"] if not m.startswith("raw_")], prep   # seeds/snapshots exist after build
-    res = execute_floor(floor_db, plan)
+    res = execute_floor(floor_db, plan, attach=prep["attach"])   # inputs are views over the build file
     errors = {u: n for u, n in res["tests_with_failures"].items()
               if manifest["nodes"][u]["config"].get("severity", "error").lower() == "error"}
     assert not errors, errors
@@ -101,6 +101,6 @@ def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
         n = manifest["nodes"][uid]
         relations.append(f"{n['schema']}.{n.get('alias') or n['name']}")
     want = fingerprints(db, tables=relations)
-    got = fingerprints(floor_db, tables=relations)
+    got = fingerprints(floor_db, tables=relations, attach=prep["attach"])
     differ = [r for r in relations if want[r] != got[r]]
     assert not differ, {r: (want[r], got[r]) for r in differ}
