@@ -779,6 +779,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
     return _write(result, out_dir, partial=False)
 
 
+WAREHOUSE_STAGES = ("load_raw", "validate_raw", "dbt_build", "validate", "publish")
 STAGES = ("extract_odoo", "extract_hubspot", "extract_ga4", "extract_google_reviews", "extract_trustpilot",
           "load_raw", "validate_raw", "dbt_build", "validate", "publish", "export_alerts", "summarize")
 
@@ -810,6 +811,10 @@ def figures(result: dict) -> dict:
     f["r1_with_tests"] = med(lambda r: round((r["floor"]["models_s"] + r["floor"]["tests_s"])
                                              / r["full"]["tasks"]["dbt_build"]["wall_s"], 4))
     f["pipeline_over_floor"] = med(lambda r: round(r["full"]["e2e_wall_s"] / r["floor"]["models_s"], 3))
+    # the same ratio without the extract tasks (vendor APIs and their rate limits are not transforms): land raw,
+    # both gates, dbt and publish over the floor
+    f["warehouse_stages_over_floor"] = med(lambda r: round(sum(r["full"]["tasks"][t]["wall_s"] for t in WAREHOUSE_STAGES)
+                                                           / r["floor"]["models_s"], 3))
     f["incremental_over_full"] = med(lambda r: round(r["incremental"]["e2e_wall_s"] / r["full"]["e2e_wall_s"], 4))
     f["loader_over_duckdb"] = med(lambda r: r["loader"]["ratio"])
     f["loader_rows_per_s"] = med(lambda r: r["loader"]["loader_rows_per_s"])
@@ -886,7 +891,7 @@ def render_markdown(r: dict) -> str:
         oom, met = f"finished; dbt peak spill {_fmt(f['dbt_peak_spill_bytes']['median'])} bytes", "yes"
     lines.append(f"| no OOM at L (memory_limit {r['memory_limit']}) | {oom} | | finishes | {met} |")
     lines += ["", "| figure | median | min–max |", "|---|---|---|"]
-    for key in ("full_e2e_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s", "dbt_elapsed_s", "floor_models_s",
+    for key in ("warehouse_stages_over_floor", "full_e2e_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s", "dbt_elapsed_s", "floor_models_s",
                 "floor_tests_s", "r1_with_tests", "loader_rows_per_s", "duckdb_rows_per_s", "load_raw_task_rows_per_s",
                 "incremental_dbt_build_s", "incremental_validation_share", "airflow_overhead_s",
                 "noop_airflow_overhead_s", "full_cpu_s", "full_peak_rss_mb", "dbt_peak_spill_bytes",
