@@ -681,6 +681,26 @@ def floor_run(home: Path, manifest_file: Path, memory_limit: str | None) -> dict
             "published_tables_compared": len(fp_dbt), "fingerprint_mismatches": mismatch}
 
 
+def speed_probe() -> dict:
+    """A fixed CPU workload timed at the start and end of a bench, so results from different days (or a host that
+    got slower) can be told apart: one DuckDB aggregate over 100M generated rows (all cores) and a 10M-step Python
+    loop (one core)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        t0 = time.perf_counter()
+        con.execute("select sum(hash(i) % 1000) from range(100000000) t(i)").fetchone()
+        duck_s = time.perf_counter() - t0
+    finally:
+        con.close()
+    t1 = time.perf_counter()
+    acc = 0
+    for i in range(10_000_000):
+        acc += i & 7
+    return {"duckdb_s": round(duck_s, 3), "python_s": round(time.perf_counter() - t1, 3)}
+
+
 def _median(xs):
     xs = [x for x in xs if x is not None]
     return round(statistics.median(xs), 4) if xs else None
@@ -710,6 +730,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
     }
     import duckdb
     result["machine"]["duckdb"] = duckdb.__version__
+    result["machine"]["speed_probe_start"] = speed_probe()
     data_a, man_a = _generate(bench_home, scale, seed, as_of_a)
     data_b, man_b = _generate(bench_home, scale, seed, end.isoformat())
     tpl = _airflow_template(bench_home)
@@ -774,6 +795,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
             else:
                 os.environ[k] = v
     result["machine"]["load_avg_end"] = os.getloadavg()
+    result["machine"]["speed_probe_end"] = speed_probe()
     result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     result["figures"] = figures(result)
     return _write(result, out_dir, partial=False)
@@ -876,7 +898,9 @@ def render_markdown(r: dict) -> str:
              f"{len(r['reps'])} repetition(s); medians (min–max). Machine: {m['cpus']} cores, {m['mem_gb']} GiB, "
              f"Python {m['python']}, DuckDB {m.get('duckdb')}; load average at start {_la(m['load_avg_start'])}, "
              f"at end {_la(m.get('load_avg_end'))}. DuckDB memory_limit for dbt: {r['memory_limit'] or 'default (80%)'}."
-             f" Started {r['started_at']}, finished {r.get('finished_at')}.", "",
+             f" Started {r['started_at']}, finished {r.get('finished_at')}."
+             + (f" Speed probe (DuckDB 100M-row aggregate / 10M-step Python loop, s): start {_probe(m.get('speed_probe_start'))},"
+                f" end {_probe(m.get('speed_probe_end'))}." if m.get("speed_probe_start") else ""), "",
              "| figure | measured (median) | min–max | target | met |", "|---|---|---|---|---|"]
     for key, label, op, target in TARGETS:
         v = f[key]
@@ -927,6 +951,10 @@ def render_markdown(r: dict) -> str:
         "", "Notes: timings on a shared machine are noisy; see bench/README.md for what each figure means. "
         f"Floor inputs besides sources: {', '.join(inputs) or 'none'} (copied). " + " ".join(notes)]
     return "\n".join(lines) + "\n"
+
+
+def _probe(p) -> str:
+    return "–" if not p else f"{p['duckdb_s']:.2f} / {p['python_s']:.2f}"
 
 
 def _la(v) -> str:
