@@ -202,6 +202,11 @@ def floor_script_text(plan: dict) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _attach_src(con, source_db) -> None:
+    """Attach the build database read-only as ``bench_src`` (the floor's linked inputs point there)."""
+    con.execute(f"attach '{source_db}' as bench_src (read_only)")
+
+
 def prepare_floor_db(source_db: Path, floor_db: Path, inputs: list[tuple[str, str]], link: bool = True) -> dict:
     """A fresh database holding only the floor's inputs, taken from the build database.
 
@@ -217,7 +222,7 @@ def prepare_floor_db(source_db: Path, floor_db: Path, inputs: list[tuple[str, st
     con = duckdb.connect(str(floor_db))
     copied, missing = [], []
     try:
-        con.execute(f"attach '{source_db}' as bench_src (read_only)")
+        _attach_src(con, source_db)
         have = {(s, t) for s, t in con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = 'bench_src'").fetchall()}
         for schema, table in inputs:
@@ -246,7 +251,7 @@ def execute_floor(db: Path, plan: dict, memory_limit: str | None = None, attach:
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
         if attach:
-            con.execute(f"attach '{attach}' as bench_src (read_only)")
+            _attach_src(con, attach)
         t0 = time.perf_counter()
         for stmt in plan["schemas"]:
             con.execute(stmt)
@@ -284,7 +289,7 @@ def fingerprints(db: Path, schemas=PUBLISHED_SCHEMAS, tables: list[str] | None =
     con = duckdb.connect(str(db), read_only=True)
     try:
         if attach:
-            con.execute(f"attach '{attach}' as bench_src (read_only)")
+            _attach_src(con, attach)
         cat = con.execute("select current_database()").fetchone()[0]
         if tables is None:
             rows = con.execute(
@@ -835,8 +840,8 @@ def figures(result: dict) -> dict:
     f["pipeline_over_floor"] = med(lambda r: round(r["full"]["e2e_wall_s"] / r["floor"]["models_s"], 3))
     # the same ratio without the extract tasks (vendor APIs and their rate limits are not transforms): land raw,
     # both gates, dbt and publish over the floor
-    f["warehouse_stages_over_floor"] = med(lambda r: round(sum(r["full"]["tasks"][t]["wall_s"] for t in WAREHOUSE_STAGES)
-                                                           / r["floor"]["models_s"], 3))
+    f["warehouse_stages_over_floor"] = med(lambda r: round(
+        sum(r["full"]["tasks"][t]["wall_s"] for t in WAREHOUSE_STAGES) / r["floor"]["models_s"], 3))
     f["incremental_over_full"] = med(lambda r: round(r["incremental"]["e2e_wall_s"] / r["full"]["e2e_wall_s"], 4))
     f["loader_over_duckdb"] = med(lambda r: r["loader"]["ratio"])
     f["loader_rows_per_s"] = med(lambda r: r["loader"]["loader_rows_per_s"])
@@ -915,8 +920,8 @@ def render_markdown(r: dict) -> str:
         oom, met = f"finished; dbt peak spill {_fmt(f['dbt_peak_spill_bytes']['median'])} bytes", "yes"
     lines.append(f"| no OOM at L (memory_limit {r['memory_limit']}) | {oom} | | finishes | {met} |")
     lines += ["", "| figure | median | min–max |", "|---|---|---|"]
-    for key in ("warehouse_stages_over_floor", "full_e2e_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s", "dbt_elapsed_s", "floor_models_s",
-                "floor_tests_s", "r1_with_tests", "loader_rows_per_s", "duckdb_rows_per_s", "load_raw_task_rows_per_s",
+    for key in ("warehouse_stages_over_floor", "full_e2e_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s",
+                "dbt_elapsed_s", "floor_models_s", "floor_tests_s", "r1_with_tests", "loader_rows_per_s", "duckdb_rows_per_s", "load_raw_task_rows_per_s",
                 "incremental_dbt_build_s", "incremental_validation_share", "airflow_overhead_s",
                 "noop_airflow_overhead_s", "full_cpu_s", "full_peak_rss_mb", "dbt_peak_spill_bytes",
                 "floor_peak_spill_bytes"):
@@ -949,7 +954,8 @@ def render_markdown(r: dict) -> str:
                      if n.startswith(("seed", "snapshot"))})
     lines += ["", "Checks:", ""] + checks + [
         "", "Notes: timings on a shared machine are noisy; see bench/README.md for what each figure means. "
-        f"Floor inputs besides sources: {', '.join(inputs) or 'none'} (copied). " + " ".join(notes)]
+        f"Floor inputs besides sources: {', '.join(inputs) or 'none'} "
+        f"({'read from the build database' if r['reps'] and r['reps'][0]['floor']['prep'].get('attach') else 'copied'}). " + " ".join(notes)]
     return "\n".join(lines) + "\n"
 
 
