@@ -31,11 +31,14 @@ def test_every_airflow_service_shares_the_image_and_environment():
     services = _compose()["services"]
     images = {services[s]["image"] for s in AIRFLOW_SERVICES | {"airflow-init"}}
     assert len(images) == 1, images
-    envs = [services[s]["environment"] for s in AIRFLOW_SERVICES | {"airflow-init"}]
-    base = envs[0]
-    for env in envs:
+    # the shared environment is the x-airflow-common anchor; a service may add keys (the worker's DUMB_INIT_SETSID)
+    # but never drop or change a shared one. (Comparing against the first service of a set made the check depend on
+    # set order: it failed whenever the worker came first.)
+    base = _compose()["x-airflow-common"]["environment"]
+    for s in sorted(AIRFLOW_SERVICES | {"airflow-init"}):
+        env = services[s]["environment"]
         shared = {k: v for k, v in env.items() if k in base}
-        assert shared == base, "Airflow services must share one environment"
+        assert shared == base, f"{s}: Airflow services must share one environment"
     assert base["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert base["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert base["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis")
