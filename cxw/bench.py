@@ -22,6 +22,7 @@ and end come from the task_instance table of the run's Airflow metadata DB, rows
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -333,17 +334,29 @@ def _dir_bytes(d: Path) -> int:
     return total
 
 
-class Sampler(threading.Thread):
-    """Samples a process tree: per-interval CPU seconds (all processes), summed RSS, spill-directory bytes."""
+_TASK_TITLE = re.compile(r"airflow worker -- (?:\S+: )?([0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12})")
 
-    def __init__(self, pid: int, spill_dirs: list[Path], interval: float = 0.2):
+
+def _task_owner(title: str) -> str | None:
+    """The task-instance id (32 hex digits) a LocalExecutor process works for, from its process title: the
+    supervisor is titled ``airflow worker -- LocalExecutor: <ti id>``, the task runner ``airflow worker -- <ti id>``."""
+    m = _TASK_TITLE.search(title)
+    return m.group(1).replace("-", "") if m else None
+
+
+class Sampler(threading.Thread):
+    """Samples process trees: per-interval CPU seconds (all processes), summed RSS, spill-directory bytes, and,
+    where a process (or an ancestor) is titled by Airflow for a task instance, the same per task instance."""
+
+    def __init__(self, pid: int, spill_dirs: list[Path], interval: float = 0.2, extra_pids: tuple[int, ...] = ()):
         super().__init__(daemon=True)
         import psutil
 
-        self.root = psutil.Process(pid)
+        self.roots = [psutil.Process(pid)] + [psutil.Process(x) for x in extra_pids]
         self.spill_dirs = spill_dirs
         self.interval = interval
-        self.samples: list[tuple[float, float, int, int, int]] = []  # t, cpu delta, rss sum, spill bytes, n procs
+        # t, cpu delta, rss sum, spill bytes, n procs, {ti id: [cpu delta, rss]}
+        self.samples: list[tuple[float, float, int, int, int, dict]] = []
         self._cpu: dict[tuple[int, float], float] = {}
         self._halt = threading.Event()
 
@@ -352,43 +365,83 @@ class Sampler(threading.Thread):
 
         while not self._halt.is_set():
             t = time.time()
-            try:
-                procs = [self.root] + self.root.children(recursive=True)
-            except psutil.Error:
+            procs = []
+            for root in self.roots:
+                try:
+                    procs += [root] + root.children(recursive=True)
+                except psutil.Error:
+                    continue
+            if not procs:
                 break
             delta, rss, n = 0.0, 0, 0
+            seen: dict[int, tuple[int, str | None, float, int]] = {}  # pid -> ppid, own title owner, cpu, rss
             for p in procs:
                 try:
                     with p.oneshot():
                         ct = p.cpu_times()
                         key = (p.pid, p.create_time())
                         c = ct.user + ct.system
-                        rss += p.memory_info().rss
+                        r = p.memory_info().rss
+                        ppid = p.ppid()
+                        owner = _task_owner(" ".join(p.cmdline()))
                 except psutil.Error:
                     continue
-                delta += c - self._cpu.get(key, 0.0)
+                d = c - self._cpu.get(key, 0.0)
                 self._cpu[key] = c
+                delta += d
+                rss += r
                 n += 1
+                seen[p.pid] = (ppid, owner, d, r)
+            per_task: dict[str, list] = {}
+            for pid, (ppid, owner, d, r) in seen.items():
+                hops = 0
+                while owner is None and ppid in seen and hops < 16:  # a task's children (dbt) belong to it
+                    ppid, owner = seen[ppid][0], seen[ppid][1]
+                    hops += 1
+                if owner is not None:
+                    acc = per_task.setdefault(owner, [0.0, 0])
+                    acc[0] += d
+                    acc[1] += r
             spill = sum(_dir_bytes(d) for d in self.spill_dirs)
-            self.samples.append((t, delta, rss, spill, n))
+            self.samples.append((t, delta, rss, spill, n, per_task))
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
 
-    def attribute(self, stages: dict[str, tuple[float, float]]) -> dict[str, dict]:
-        """CPU seconds, peak summed RSS and peak spill per stage (by sample time); '(outside tasks)' for the rest."""
+    def attribute(self, stages: dict[str, tuple[float, float]], ti_ids: dict[str, str] | None = None
+                  ) -> dict[str, dict]:
+        """CPU seconds, peak RSS and peak spill per stage.
+
+        With ``ti_ids`` (task id -> task-instance id; tasks ran in executor processes): a stage gets the CPU and the
+        peak summed RSS of its own processes (supervisor, task runner and their children); CPU of the other processes
+        (the `dags test` loop, idle workers, the API server) goes to '(outside tasks)'. Without: tasks ran inside the
+        sampled process one at a time, so a stage gets everything sampled between its start and end, and the
+        peak summed RSS of all processes then. Spill is by time in both cases."""
         out: dict[str, dict] = {k: {"cpu_s": 0.0, "peak_rss_mb": 0.0, "peak_spill_bytes": 0} for k in stages}
         out["(outside tasks)"] = {"cpu_s": 0.0, "peak_rss_mb": 0.0, "peak_spill_bytes": 0}
-        for t, cpu, rss, spill, _ in self.samples:
+        by_ti = {v: k for k, v in (ti_ids or {}).items() if k in out}
+        for t, cpu, rss, spill, _, per_task in self.samples:
             mid = t - self.interval / 2
             hit = [k for k, (a, b) in stages.items() if a <= mid <= b] or ["(outside tasks)"]
+            for k in hit:
+                out[k]["peak_spill_bytes"] = max(out[k]["peak_spill_bytes"], spill)
+            if ti_ids:
+                owned = 0.0
+                for ti, (c, r) in per_task.items():
+                    k = by_ti.get(ti)
+                    if k is None:
+                        continue
+                    owned += c
+                    out[k]["cpu_s"] += c
+                    out[k]["peak_rss_mb"] = max(out[k]["peak_rss_mb"], r / 2**20)
+                out["(outside tasks)"]["cpu_s"] += cpu - owned
+                continue
             for k in hit:
                 o = out[k]
                 o["cpu_s"] += cpu / len(hit)
                 o["peak_rss_mb"] = max(o["peak_rss_mb"], rss / 2**20)
-                o["peak_spill_bytes"] = max(o["peak_spill_bytes"], spill)
         for o in out.values():
             o["cpu_s"] = round(o["cpu_s"], 2)
             o["peak_rss_mb"] = round(o["peak_rss_mb"], 1)
@@ -401,21 +454,53 @@ class Sampler(threading.Thread):
                 "max_processes": max((s[4] for s in self.samples), default=0), "samples": len(self.samples)}
 
 
-def run_sampled(cmd: list[str], env: dict, log_file: Path, spill_dirs: list[Path], cwd=None) -> dict:
+def run_sampled(cmd: list[str], env: dict, log_file: Path, spill_dirs: list[Path], cwd=None,
+                extra_pids: tuple[int, ...] = (), finished=None, grace_s: float = 20.0) -> dict:
+    """Run ``cmd`` sampled. ``finished``: a callable that says whether the work is done; if the process is still
+    there ``grace_s`` after that, its process group is terminated (``terminated_after_finish``). `airflow dags test
+    --use-executor` can hang in LocalExecutor.end() after its run has finished: one worker never gets its poison
+    pill (seen here about once in ten runs)."""
     import resource
+    import signal
 
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
+    done_at, terminated = None, False
     with log_file.open("w") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or REPO_ROOT)
-        sampler = Sampler(proc.pid, spill_dirs)
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or REPO_ROOT,
+                                start_new_session=finished is not None)
+        sampler = Sampler(proc.pid, spill_dirs, extra_pids=extra_pids)
         sampler.start()
-        rc = proc.wait()
+        while True:
+            try:
+                rc = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if finished is None:
+                    continue
+                if done_at is None:
+                    done_at = time.time() if finished() else None
+                elif time.time() - done_at > grace_s:
+                    terminated = True
+                    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 30)):
+                        try:
+                            os.killpg(proc.pid, sig)
+                        except ProcessLookupError:
+                            pass
+                        try:
+                            proc.wait(wait_s)
+                            break
+                        except subprocess.TimeoutExpired:
+                            continue
+                    rc = proc.wait()
+                    fh.write(f"\nbench: terminated `{' '.join(cmd[1:4])}` {grace_s:.0f} s after its run had finished "
+                             f"(it did not exit by itself)\n")
+                    break
         sampler.stop()
     t1 = time.time()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"returncode": rc, "t0": t0, "t1": t1, "wall_s": round(t1 - t0, 3),
+    return {"returncode": rc, "t0": t0, "t1": t1, "wall_s": round(t1 - t0, 3), "terminated_after_finish": terminated,
             "cpu_s_rusage": round((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), 2),
             "max_single_rss_mb_rusage": round(ru1.ru_maxrss / 1024, 1), "sampler": sampler}
 
@@ -481,30 +566,153 @@ def _stage_rows(summary: dict, layer_rows: dict) -> dict:
     return rows
 
 
-def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date: str, extra_env: dict) -> dict:
-    """Run the DAG once for `logical_date` against the demo data in `data_dir`; return its measurements."""
-    from .demo import _bin, airflow_env, demo_server, source_env
-    from .tasks import _safe
+EXECUTORS = ("local", "in-process")
+EXECUTOR_TEXT = {
+    "local": "under LocalExecutor (`airflow dags test --use-executor` with an execution API server): independent "
+             "tasks in parallel, as in a deployment; per-stage CPU and RSS are the task's own processes",
+    "in-process": "one at a time inside `airflow dags test` (no executor); per-stage CPU and RSS are everything "
+                  "sampled while the task ran",
+}
+
+
+@contextlib.contextmanager
+def execution_api(env: dict, log_file: Path):
+    """An `airflow api-server --apps execution` on a free loopback port, for LocalExecutor workers to report to
+    (what a deployment's api-server does); yields (the variables `dags test --use-executor` needs, server pid).
+    Started before the runs' clocks start, stopped after: in a deployment it is always up."""
+    import secrets
+    import socket
+    import urllib.request
+
+    from .demo import _bin
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    extra = {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+             # the workers' task tokens are signed by `dags test` and checked by the server: one shared secret
+             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+             "AIRFLOW__CORE__PARALLELISM": "8"}
+    env = {**env, **extra}
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as fh:
+        proc = subprocess.Popen([_bin("airflow"), "api-server", "--apps", "execution", "-H", "127.0.0.1", "-p",
+                                 str(port)], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        try:
+            deadline = time.time() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise BenchError(f"the execution API server exited ({proc.returncode}): "
+                                     f"{log_file.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/execution/health", timeout=2):
+                        break
+                except OSError:
+                    if time.time() > deadline:
+                        raise BenchError(f"the execution API server did not answer in 120 s; log: {log_file}")
+                    time.sleep(0.3)
+            yield extra, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _ti_ids(airflow_db: Path, run_id: str) -> dict[str, str]:
+    con = sqlite3.connect(str(airflow_db))
+    try:
+        return {t: str(i).replace("-", "") for t, i in con.execute(
+            "select task_id, id from task_instance where dag_id = ? and run_id = ?", [DAG_ID, run_id])}
+    finally:
+        con.close()
+
+
+def _run_finished(airflow_db: Path):
+    """A callable: has a DAG run other than the newest one in ``airflow_db`` now reached a final state? (Compared by
+    run_id: a re-run of the same logical date replaces the old row, and SQLite may reuse its id.)"""
+    def newest() -> tuple[str | None, str | None]:
+        con = sqlite3.connect(str(airflow_db), timeout=5)
+        try:
+            row = con.execute("select run_id, state from dag_run where dag_id = ? order by id desc limit 1",
+                              [DAG_ID]).fetchone()
+            return (row[0], row[1]) if row else (None, None)
+        finally:
+            con.close()
+
+    before = newest()[0]
+
+    def finished() -> bool:
+        try:
+            rid, state = newest()
+        except sqlite3.Error:
+            return False
+        return rid is not None and rid != before and state in ("success", "failed")
+    return finished
+
+
+def _union_s(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the intervals (tasks running in parallel count once)."""
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def _home_env(home: Path, extra_env: dict) -> dict:
+    """The environment of Airflow processes working in the repetition home ``home``."""
+    from .demo import airflow_env
 
     os.environ["CXW_HOME"] = str(home)
     os.environ["AIRFLOW_HOME"] = str(home / "airflow")
     os.environ.pop("CXW_BUILD_DB", None)
-    p = paths()
     env = airflow_env()
-    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{p.airflow_home / 'airflow.db'}"
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{paths().airflow_home / 'airflow.db'}"
     env.update(extra_env)
+    return env
+
+
+def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date: str, extra_env: dict,
+            executor: str = "local", base_url: str | None = None, api: tuple[dict, int] | None = None) -> dict:
+    """Run the DAG once for `logical_date` against the demo data in `data_dir`; return its measurements.
+    ``base_url``: the demo sources serving ``data_dir``, ``api``: what :func:`execution_api` yielded for this home
+    (both are started here when not given)."""
+    from .demo import _bin, demo_server, source_env
+    from .tasks import _safe
+
+    env = _home_env(home, extra_env)
+    p = paths()
     spill_dirs = [Path(str(p.build_db) + ".tmp")]
-    with demo_server(data_dir) as base_url:
+    cmd = [_bin("airflow"), "dags", "test", DAG_ID, logical_date]
+    with contextlib.ExitStack() as stack:
+        if base_url is None:
+            base_url = stack.enter_context(demo_server(data_dir))
         env.update(source_env(data_dir, manifest, base_url))
-        res = run_sampled([_bin("airflow"), "dags", "test", DAG_ID, logical_date], env,
-                          home / "bench" / f"{label}.log", spill_dirs)
+        extra_pids: tuple[int, ...] = ()
+        if executor == "local":
+            if api is None:
+                api = stack.enter_context(execution_api(env, home / "bench" / f"{label}-api-server.log"))
+            env.update(api[0])
+            cmd.append("--use-executor")
+            extra_pids = (api[1],)
+        res = run_sampled(cmd, env, home / "bench" / f"{label}.log", spill_dirs, extra_pids=extra_pids,
+                          finished=_run_finished(p.airflow_home / "airflow.db"))
     sampler: Sampler = res.pop("sampler")
     run, tis = _read_run(p.airflow_home / "airflow.db")
-    if res["returncode"] != 0 or run["state"] != "success":
+    if (res["returncode"] != 0 and not res["terminated_after_finish"]) or run["state"] != "success":
         tail = (home / "bench" / f"{label}.log").read_text()[-4000:]
         raise BenchError(f"{label}: DAG run state {run['state']} (exit {res['returncode']}):\n{tail}")
     stages = {ti["task_id"]: (_utc_epoch(ti["start_date"]), _utc_epoch(ti["end_date"])) for ti in tis}
-    per_stage = sampler.attribute({k: v for k, v in stages.items() if v[0] and v[1]})
+    per_stage = sampler.attribute({k: v for k, v in stages.items() if v[0] and v[1]},
+                                  _ti_ids(p.airflow_home / "airflow.db", run["run_id"]) if executor == "local" else None)
     summary_file = p.runs / _safe(run["run_id"]) / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     stage_rows = _stage_rows(summary, _layer_rows(p.build_db))
@@ -517,12 +725,22 @@ def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date
     # span from the first task start to the last task end (dag_run.start_date is not the wall start under dags test)
     spans = [v for v in stages.values() if v[0] and v[1]]
     dr_s = (max(b for _, b in spans) - min(a for a, _ in spans)) if spans else 0.0
+    busy_s = _union_s(spans)  # = sum_tasks when tasks ran one at a time
+    extract_spans = [v for k, v in stages.items() if k.startswith("extract_") and v[0] and v[1]]
     dbt = summary.get("dbt") or {}
+    # end to end: from launching `airflow dags test` to the run's end as Airflow records it (the process then only
+    # shuts down: LocalExecutor joins its workers; a scheduler in a deployment would not stop at all)
+    run_end = _utc_epoch(run.get("end_date"))
+    e2e = round(run_end - res["t0"], 3) if run_end and res["t0"] < run_end <= res["t1"] + 1 else res["wall_s"]
     return {
         "label": label, "logical_date": logical_date, "run_id": run["run_id"], "state": run["state"],
-        "e2e_wall_s": res["wall_s"], "task_span_s": round(dr_s, 3), "sum_task_wall_s": round(sum_tasks, 3),
-        "airflow_overhead_s": round(res["wall_s"] - sum_tasks, 3),
+        "executor": executor,
+        "e2e_wall_s": e2e, "process_wall_s": res["wall_s"], "terminated_after_finish": res["terminated_after_finish"],
+        "task_span_s": round(dr_s, 3), "sum_task_wall_s": round(sum_tasks, 3), "task_busy_s": round(busy_s, 3),
+        # wall during which no task of the run was running: start-up and scheduling gaps
+        "airflow_overhead_s": round(e2e - busy_s, 3),
         "extract_wall_s": round(sum(t["wall_s"] for k, t in tasks.items() if k.startswith("extract_")), 3),
+        "extract_span_s": round(_union_s(extract_spans), 3),
         "cpu_s": res["cpu_s_rusage"], "max_single_process_rss_mb": res["max_single_rss_mb_rusage"],
         **sampler.totals(), "outside_tasks": per_stage.get("(outside tasks)"),
         "tasks": tasks, "dbt_elapsed_s": (dbt.get("results") or {}).get("elapsed"),
@@ -654,6 +872,10 @@ def _fresh_home(home: Path, tpl: Path) -> None:
         (home / "airflow").mkdir()
         dst = sqlite3.connect(str(home / "airflow" / "airflow.db"))
         con.backup(dst)
+        # WAL: readers do not block the writer. Under LocalExecutor the `dags test` loop and the execution API
+        # server share this file; in the default rollback journal a reader's lock held the server's state updates
+        # back (a run hung there once).
+        dst.execute("pragma journal_mode=wal")
         dst.close()
     finally:
         con.close()
@@ -713,10 +935,13 @@ def _median(xs):
 
 def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: str | None = None,
               bench_home: Path | None = None, out_dir: Path | None = None, incremental_days: int = 2,
-              keep: bool = False, e2e_full_refresh: bool = False, loader_standalone: bool = False) -> dict:
+              keep: bool = False, e2e_full_refresh: bool = False, loader_standalone: bool = False,
+              executor: str = "local") -> dict:
     from demo_company.config import DEFAULT_DAYS, DEFAULT_START
 
     import psutil
+
+    from .demo import demo_server
 
     bench_home = (bench_home or paths().home / "bench").resolve()
     out_dir = out_dir or RESULTS_DIR
@@ -729,6 +954,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
     result: dict = {
         "scale": scale, "seed": seed, "repeat": repeat, "started_at": started.isoformat(timespec="seconds"),
         "memory_limit": memory_limit, "incremental_days": incremental_days, "loader_standalone": loader_standalone,
+        "executor": executor,
         "machine": {"cpus": os.cpu_count(), "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "load_avg_start": os.getloadavg()},
         "reps": [], "full_refresh": None,
@@ -746,19 +972,48 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
             home = bench_home / f"{scale}-{seed}-rep{i}"
             _fresh_home(home, tpl)
             rep: dict = {"rep": i, "home": str(home)}
-            print(f"bench: rep {i}/{repeat}: full run ({date_a})", flush=True)
-            rep["full"] = dag_run("full", home, data_a, man_a, date_a, extra_env)
-            shutil.copy(home / "dbt" / "target" / "manifest.json", home / "bench" / "manifest-full.json")
-            print(f"bench: rep {i}: floor", flush=True)
-            rep["floor"] = floor_run(home, home / "bench" / "manifest-full.json", memory_limit)
-            print(f"bench: rep {i}: loader vs DuckDB", flush=True)
-            rep["loader"] = loader_vs_duckdb(home / "raw", home / "bench" / "loader",
-                                             None if loader_standalone else rep["full"]["tasks"]["load_raw"])
-            print(f"bench: rep {i}: incremental run ({date_b})", flush=True)
-            rep["incremental"] = dag_run("incremental", home, data_b, man_b, date_b, extra_env)
-            rep["incremental_fingerprints"] = fingerprints(home / "published" / "cx_warehouse.duckdb")
-            print(f"bench: rep {i}: no-op run ({date_b} again)", flush=True)
-            rep["noop"] = dag_run("noop", home, data_b, man_b, date_b, extra_env)
+            # one execution API server per repetition (its metadata DB), one demo source server per data set:
+            # started outside the runs' clocks, as both are always up in a deployment
+            phases = rep["harness_phases_s"] = {}
+
+            def phase(name, t0):
+                phases[name] = round(time.perf_counter() - t0, 1)
+            with contextlib.ExitStack() as stack:
+                t = time.perf_counter()
+                api = stack.enter_context(execution_api(_home_env(home, extra_env), home / "bench" / "api-server.log")) \
+                    if executor == "local" else None
+                url_a = stack.enter_context(demo_server(data_a))
+                phase("servers_a", t)
+                print(f"bench: rep {i}/{repeat}: full run ({date_a})", flush=True)
+                t = time.perf_counter()
+                rep["full"] = dag_run("full", home, data_a, man_a, date_a, extra_env, executor, url_a, api)
+                phase("full", t)
+                t = time.perf_counter()
+                # data set B's sources serve both the incremental and the no-op run
+                url_b = stack.enter_context(demo_server(data_b))
+                phase("server_b", t)
+                shutil.copy(home / "dbt" / "target" / "manifest.json", home / "bench" / "manifest-full.json")
+                print(f"bench: rep {i}: floor", flush=True)
+                t = time.perf_counter()
+                rep["floor"] = floor_run(home, home / "bench" / "manifest-full.json", memory_limit)
+                phase("floor", t)
+                print(f"bench: rep {i}: loader vs DuckDB", flush=True)
+                t = time.perf_counter()
+                rep["loader"] = loader_vs_duckdb(home / "raw", home / "bench" / "loader",
+                                                 None if loader_standalone else rep["full"]["tasks"]["load_raw"])
+                phase("loader_vs_duckdb", t)
+                print(f"bench: rep {i}: incremental run ({date_b})", flush=True)
+                t = time.perf_counter()
+                rep["incremental"] = dag_run("incremental", home, data_b, man_b, date_b, extra_env, executor, url_b,
+                                             api)
+                phase("incremental", t)
+                t = time.perf_counter()
+                rep["incremental_fingerprints"] = fingerprints(home / "published" / "cx_warehouse.duckdb")
+                phase("fingerprints", t)
+                print(f"bench: rep {i}: no-op run ({date_b} again)", flush=True)
+                t = time.perf_counter()
+                rep["noop"] = dag_run("noop", home, data_b, man_b, date_b, extra_env, executor, url_b, api)
+                phase("noop", t)
             noop_fp = fingerprints(home / "published" / "cx_warehouse.duckdb")
             rep["noop_changed_tables"] = sorted(k for k in noop_fp if noop_fp[k] != rep["incremental_fingerprints"]
                                                 .get(k))
@@ -779,7 +1034,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
             home = bench_home / f"{scale}-{seed}-full-refresh"
             _fresh_home(home, tpl)
             print(f"bench: full refresh on the window-end data ({date_b})", flush=True)
-            fr = dag_run("full_refresh", home, data_b, man_b, date_b, extra_env)
+            fr = dag_run("full_refresh", home, data_b, man_b, date_b, extra_env, executor)
             fr["kind"] = "the whole DAG in a fresh home on the window-end data"
             fr_fp = fingerprints(home / "published" / "cx_warehouse.duckdb")
             inc_fp = result["reps"][0]["incremental_fingerprints"]
@@ -828,6 +1083,7 @@ def figures(result: dict) -> dict:
                 "n": len(vals)}
 
     f["full_e2e_s"] = med(lambda r: r["full"]["e2e_wall_s"])
+    f["full_extract_span_s"] = med(lambda r: r["full"]["extract_span_s"])
     f["incremental_e2e_s"] = med(lambda r: r["incremental"]["e2e_wall_s"])
     f["noop_wall_s"] = med(lambda r: r["noop"]["e2e_wall_s"])
     f["dbt_build_s"] = med(lambda r: r["full"]["tasks"]["dbt_build"]["wall_s"])
@@ -905,7 +1161,8 @@ def render_markdown(r: dict) -> str:
              f"at end {_la(m.get('load_avg_end'))}. DuckDB memory_limit for dbt: {r['memory_limit'] or 'default (80%)'}."
              f" Started {r['started_at']}, finished {r.get('finished_at')}."
              + (f" Speed probe (DuckDB 100M-row aggregate / 10M-step Python loop, s): start {_probe(m.get('speed_probe_start'))},"
-                f" end {_probe(m.get('speed_probe_end'))}." if m.get("speed_probe_start") else ""), "",
+                f" end {_probe(m.get('speed_probe_end'))}." if m.get("speed_probe_start") else "")
+             + f" Tasks ran {EXECUTOR_TEXT.get(r.get('executor') or 'in-process')}.", "",
              "| figure | measured (median) | min–max | target | met |", "|---|---|---|---|---|"]
     for key, label, op, target in TARGETS:
         v = f[key]
@@ -920,7 +1177,7 @@ def render_markdown(r: dict) -> str:
         oom, met = f"finished; dbt peak spill {_fmt(f['dbt_peak_spill_bytes']['median'])} bytes", "yes"
     lines.append(f"| no OOM at L (memory_limit {r['memory_limit']}) | {oom} | | finishes | {met} |")
     lines += ["", "| figure | median | min–max |", "|---|---|---|"]
-    for key in ("warehouse_stages_over_floor", "full_e2e_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s",
+    for key in ("warehouse_stages_over_floor", "full_e2e_s", "full_extract_span_s", "incremental_e2e_s", "noop_wall_s", "dbt_build_s",
                 "dbt_elapsed_s", "floor_models_s", "floor_tests_s", "r1_with_tests", "loader_rows_per_s", "duckdb_rows_per_s", "load_raw_task_rows_per_s",
                 "incremental_dbt_build_s", "incremental_validation_share", "airflow_overhead_s",
                 "noop_airflow_overhead_s", "full_cpu_s", "full_peak_rss_mb", "dbt_peak_spill_bytes",
@@ -990,6 +1247,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--e2e-full-refresh", action="store_true",
                     help="check incremental = full refresh with a whole DAG run in a fresh home (default: dbt "
                          "--full-refresh on a copy of the last repetition's build database)")
+    ap.add_argument("--executor", choices=EXECUTORS, default="local",
+                    help="local (default): `airflow dags test --use-executor` with LocalExecutor and an execution API "
+                         "server, so independent tasks run in parallel as in a deployment; in-process: plain "
+                         "`airflow dags test`, one task at a time in one process (what `./cx demo` does)")
     ap.add_argument("--loader-standalone", action="store_true",
                     help="time the loader again outside Airflow for the loader/DuckDB figure (default: the full "
                          "run's load_raw task)")
@@ -998,7 +1259,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run_from_args(args) -> int:
     res = run_bench(scale=args.scale, seed=args.seed, repeat=args.repeat, memory_limit=args.memory_limit,
                     bench_home=args.home, out_dir=args.out, incremental_days=args.incremental_days, keep=args.keep,
-                    e2e_full_refresh=args.e2e_full_refresh, loader_standalone=args.loader_standalone)
+                    e2e_full_refresh=args.e2e_full_refresh, loader_standalone=args.loader_standalone,
+                    executor=args.executor)
     print(Path(res["files"][1]).read_text())
     print("bench: wrote " + ", ".join(res["files"]))
     return 0

@@ -104,3 +104,68 @@ def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
     got = fingerprints(floor_db, tables=relations, attach=prep["attach"])
     differ = [r for r in relations if want[r] != got[r]]
     assert not differ, {r: (want[r], got[r]) for r in differ}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running the DAG under LocalExecutor: attribution of processes to tasks, parallel wall, hung shutdown
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_task_owner_reads_both_airflow_process_titles():
+    from cxw.bench import _task_owner
+
+    ti = "01a209c5-0269-75c0-b6e7-c00a12d511e4"
+    assert _task_owner(f"airflow worker -- LocalExecutor: {ti}") == ti.replace("-", "")   # the supervisor
+    assert _task_owner(f"airflow worker -- {ti}") == ti.replace("-", "")                  # the task runner
+    assert _task_owner("airflow worker -- LocalExecutor: <idle>") is None
+    assert _task_owner("/venv/bin/python /venv/bin/dbt build --project-dir x") is None    # inherits from its parent
+
+
+def test_busy_time_counts_parallel_tasks_once():
+    from cxw.bench import _union_s
+
+    assert _union_s([]) == 0
+    assert _union_s([(0, 10), (2, 5), (4, 12), (20, 21)]) == 13      # [0, 12] and [20, 21]
+    assert _union_s([(5, 6), (0, 1)]) == 2                           # order does not matter
+    assert _union_s([(0, 3), (3, 4)]) == 4                           # touching intervals
+
+
+def test_sampler_gives_a_task_the_cpu_of_its_own_processes_only(tmp_path):
+    """Two 'tasks' (processes titled as Airflow titles task runners) burn CPU at the same time, one of them in a child
+    process; the sampler must give each its own CPU — not half of the sum, as splitting by time would."""
+    from cxw.bench import Sampler
+
+    burn = ("import setproctitle, sys, time, subprocess\n"
+            "setproctitle.setproctitle('airflow worker -- ' + sys.argv[1])\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time\\nt=time.time()\\nwhile time.time()-t<1.5: pass'])"
+            " if sys.argv[2] == 'child' else None\n"
+            "t = time.time()\n"
+            "while time.time() - t < float(sys.argv[3]): pass\n"
+            "child and child.wait()\n")
+    a, b = "0" * 8 + "-0000-0000-0000-" + "a" * 12, "0" * 8 + "-0000-0000-0000-" + "b" * 12
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys\n"
+                               f"ps = [subprocess.Popen([sys.executable, '-c', {burn!r}, {a!r}, 'child', '1.5']),\n"
+                               f"      subprocess.Popen([sys.executable, '-c', {burn!r}, {b!r}, 'none', '0.3'])]\n"
+                               "[p.wait() for p in ps]\n"])
+    sampler = Sampler(parent.pid, [], interval=0.05)
+    sampler.start()
+    parent.wait()
+    sampler.stop()
+    out = sampler.attribute({"task_a": (0, 2e9), "task_b": (0, 2e9)},
+                            {"task_a": a.replace("-", ""), "task_b": b.replace("-", "")})
+    # a: its own loop and its child's, ~1.5 s each (on two cores); b: ~0.3 s
+    assert out["task_a"]["cpu_s"] > 2 * out["task_b"]["cpu_s"] > 0, out
+    assert out["task_b"]["cpu_s"] < 1.0, out
+
+
+def test_a_process_that_hangs_after_its_work_is_done_is_terminated(tmp_path):
+    from cxw.bench import run_sampled
+
+    res = run_sampled([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.environ), tmp_path / "x.log", [],
+                      finished=lambda: True, grace_s=1.0)
+    res.pop("sampler")
+    assert res["terminated_after_finish"] and res["wall_s"] < 60, res
+    assert "did not exit by itself" in (tmp_path / "x.log").read_text()
+    res = run_sampled([sys.executable, "-c", "pass"], dict(os.environ), tmp_path / "y.log", [],
+                      finished=lambda: False, grace_s=1.0)
+    assert res["returncode"] == 0 and not res["terminated_after_finish"]
