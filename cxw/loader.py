@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,29 @@ log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")  # added by extractors/common/landing.py
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def connect_writer(build_db: Path, wait_s: float | None = None):
+    """Open the DuckDB build database for writing; while another process holds it, wait (up to ``wait_s``, default
+    env CXW_BUILD_DB_LOCK_WAIT_S or 600) rather than fail. The `cxw_build_db` pool keeps the DAG's writers apart under
+    a scheduler; `airflow dags test --use-executor` ignores pools, and a manual `dbt run` can hold the file too.
+    Returns (connection, seconds waited)."""
+    import duckdb
+
+    wait_s = float(os.environ.get("CXW_BUILD_DB_LOCK_WAIT_S", 600)) if wait_s is None else wait_s
+    t0 = time.monotonic()
+    delay, logged = 0.1, False
+    while True:
+        try:
+            return duckdb.connect(str(build_db)), round(time.monotonic() - t0, 3)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() - t0 + delay > wait_s:
+                raise
+            if not logged:
+                log.info("build database %s is held by another writer; waiting up to %.0f s", build_db, wait_s)
+                logged = True
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
 
 
 def _ident(name: str) -> str:
@@ -114,7 +138,8 @@ def _new_content_rows(con, table: str, source: str, entity: str, load_id: str) -
         f"where not exists (select 1 from {table} o where o._load_id < $1 and {h} = n.h)", [load_id]).fetchone()[0]
 
 
-def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> dict:
+def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False,
+                     sources: list[str] | None = None) -> dict:
     """Bring raw_<source>.<entity> tables in the DuckDB build database up to date with the complete raw loads.
 
     Append-only: a load already in its table (bookkeeping in `_cxw.raw_table_loads`) is never read again; new loads
@@ -125,18 +150,18 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False) -> 
     The report says, per table, how many rows were appended and how many of them are new content
     (`_new_content_rows`); `content_fingerprint` (over the loads that brought new content) is what `dbt_build`
     compares with the last published build to skip work when nothing new arrived.
-    """
-    import duckdb
 
-    loads = complete_loads(raw_root)
+    ``sources``: only these sources' tables (the DAG loads each source as soon as its extract is done).
+    """
+    loads = [ld for ld in complete_loads(raw_root) if sources is None or ld.source in sources]
     groups: dict[tuple[str, str], list[RawLoad]] = {}
     for ld in loads:
         groups.setdefault((ld.source, ld.entity), []).append(ld)
 
     build_db.parent.mkdir(parents=True, exist_ok=True)
     report: dict = {"tables": {}, "skipped": [], "seconds": 0.0, "target": "duckdb"}
+    con, report["lock_wait_s"] = connect_writer(build_db)
     t0 = time.perf_counter()
-    con = duckdb.connect(str(build_db))
     try:
         con.execute("create schema if not exists _cxw")
         con.execute(
@@ -405,7 +430,7 @@ def ensure_pg_database(dsn: str) -> bool:
 
 
 def load_into_postgres(raw_root: Path, dsn: str | None = None, *, force: bool = False,
-                       batch_rows: int = _COPY_BATCH_ROWS) -> dict:
+                       batch_rows: int = _COPY_BATCH_ROWS, sources: list[str] | None = None) -> dict:
     """Rebuild raw_<source>.<entity> tables in PostgreSQL from the complete raw loads (same contract as
     `load_into_duckdb`).
 
@@ -420,7 +445,7 @@ def load_into_postgres(raw_root: Path, dsn: str | None = None, *, force: bool = 
     from psycopg2 import sql
 
     dsn = dsn or pg_dsn()
-    loads = complete_loads(raw_root)
+    loads = [ld for ld in complete_loads(raw_root) if sources is None or ld.source in sources]
     groups: dict[tuple[str, str], list[RawLoad]] = {}
     for ld in loads:
         groups.setdefault((ld.source, ld.entity), []).append(ld)

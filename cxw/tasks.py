@@ -1,6 +1,6 @@
 """The steps of the pipeline, one function per Airflow task. Each is idempotent over its inputs.
 
-extract(source) → load_raw → validate_raw → dbt_build → validate → publish → export_alerts → summarize
+extract(source) → load_raw(source) → validate_raw → dbt_build → validate → publish → export_alerts → summarize
 """
 
 from __future__ import annotations
@@ -48,23 +48,24 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
     return json.loads(json.dumps(report, default=str))
 
 
-def load_raw() -> dict:
-    """Copy the complete raw loads into the build database of the dbt target (CXW_DBT_TARGET: duckdb | postgres;
-    PostgreSQL is reached with the CXW_PG_* variables profiles.yml uses)."""
+def load_raw(source: str | None = None) -> dict:
+    """Copy the complete raw loads (of ``source``, or of every source) into the build database of the dbt target
+    (CXW_DBT_TARGET: duckdb | postgres; PostgreSQL is reached with the CXW_PG_* variables profiles.yml uses)."""
     from .config import dbt_target
 
     p = paths()
     target = dbt_target()
+    sources = [source] if source else None
     if target == "duckdb":
         from .loader import load_into_duckdb
 
-        return load_into_duckdb(p.raw, p.build_db)
+        return {"source": source, **load_into_duckdb(p.raw, p.build_db, sources=sources)}
     if target == "postgres":
         from .loader import ensure_pg_database, load_into_postgres, pg_dsn
 
         dsn = pg_dsn()
         ensure_pg_database(dsn)
-        return load_into_postgres(p.raw, dsn)
+        return {"source": source, **load_into_postgres(p.raw, dsn, sources=sources)}
     raise ValueError(f"CXW_DBT_TARGET={target!r}: the loader knows 'duckdb' and 'postgres'")
 
 
@@ -131,11 +132,29 @@ def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
     return report
 
 
-def summarize(run_id: str, extract_reports: list[dict], load_report: dict | None, dbt_report: dict | None,
+def merge_load_reports(reports: list[dict | None]) -> dict | None:
+    """One load report from the per-source `load_<source>` tasks' reports (None when none ran)."""
+    reports = [r for r in reports if r]
+    if not reports:
+        return None
+    merged: dict = {"tables": {}, "skipped": [], "target": reports[0].get("target"),
+                    "sources": [r.get("source") for r in reports]}
+    for r in reports:
+        merged["tables"].update(r.get("tables") or {})
+        merged["skipped"] += r.get("skipped") or []
+    for k in ("seconds", "rows", "new_content_rows"):
+        merged[k] = round(sum(float(r.get(k) or 0) for r in reports), 3) if k == "seconds" \
+            else sum(int(r.get(k) or 0) for r in reports)
+    return merged
+
+
+def summarize(run_id: str, extract_reports: list[dict], load_report: dict | list | None, dbt_report: dict | None,
               validation: dict | None, publication: dict | None, raw_validation: dict | None = None,
               alerts: dict | None = None) -> dict:
     from .summary import build_summary, render
 
+    if isinstance(load_report, list):  # one report per load_<source> task
+        load_report = merge_load_reports(load_report)
     summary = build_summary(run_id, [r for r in extract_reports if r], load_report, dbt_report, validation,
                             publication, raw_validation=raw_validation, alerts=alerts)
     out = paths().runs / _safe(run_id)

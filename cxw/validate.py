@@ -438,7 +438,7 @@ def _window_hours(meta: dict) -> float | None:
 
 def _new_content_by_load() -> dict[str, int]:
     """{load_id: rows that are new content} from the DuckDB loader's bookkeeping (empty for other targets or before
-    the first load). The raw gate runs after `load_raw` and holds the build database's pool, so reading is safe."""
+    the first load). The raw gate runs after the `load_<source>` tasks and holds the build database's pool, so reading is safe."""
     import duckdb
 
     from .config import dbt_target

@@ -1,9 +1,10 @@
 """
-### cx_pipeline — extract → land raw → validate raw → dbt build → validate → publish → export alerts
+### cx_pipeline — extract → load raw → validate raw → dbt build → validate → publish → export alerts
 
 One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty).
 Each source is extracted by its own task into immutable raw files (`extractors/<source>`, no warehouse access);
-then, one writer at a time (pool `cxw_build_db`), the raw loads are copied into the build database, Great
+then, one writer at a time (pool `cxw_build_db`), each source's raw loads are copied into the build database as soon
+as its extract is done (`load_<source>`: the GA4 export loads while the rate-limited HubSpot API is still read), Great
 Expectations audits the new raw batches (`validate_raw`: volume vs previous loads, schema, ranges — read from the
 Parquet files), dbt builds and tests staging → marts, GE audits the candidate marts (`validate`), and the audited
 marts are published atomically to the read-only file BI opens. `export_alerts` hands new follow-up alerts of the
@@ -58,10 +59,10 @@ def cx_pipeline():
         return tasks.extract(source, data_interval_start, data_interval_end, mode=mode)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
-    def load_raw() -> dict:
+    def load_raw(source: str) -> dict:
         from cxw import tasks
 
-        return tasks.load_raw()
+        return tasks.load_raw(source)
 
     # The raw gate reads the new loads' Parquet files, not the warehouse, but sits between two writers of the build
     # database and must not overlap a concurrent run's load: it takes the writer pool too.
@@ -122,8 +123,11 @@ def cx_pipeline():
         return summary
 
     extracts = [extract.override(task_id=f"extract_{source}")(source=source) for source in SOURCES]
-    loaded = load_raw()
-    extracts >> loaded
+    loaded = []
+    for source, extracted in zip(SOURCES, extracts):
+        load = load_raw.override(task_id=f"load_{source}")(source=source)
+        extracted >> load
+        loaded.append(load)
     raw_checked = validate_raw(extracts)
     loaded >> raw_checked
     built = dbt_build()

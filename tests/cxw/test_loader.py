@@ -123,3 +123,46 @@ def test_a_table_without_bookkeeping_is_rebuilt_not_appended_to(env):
     rep = load_into_duckdb(raw, db)
     assert rep["tables"]["raw_crm.contacts"]["mode"] == "rebuild"
     assert _rows(db, "select count(*) from raw_crm.contacts") == [(1,)]
+
+
+def test_a_load_waits_for_another_writer_of_the_build_database_and_loads_only_its_source(tmp_path):
+    """Under `airflow dags test --use-executor` (no pools) the per-source load tasks start together: the second
+    must wait for the DuckDB file lock, not fail; each loads only its own source."""
+    import subprocess
+    import sys
+
+    raw, db = tmp_path / "raw", tmp_path / "build.duckdb"
+    _land(raw, "odoo", "partners", "L1", [{"id": 1}])
+    _land(raw, "trustpilot", "reviews", "L2", [{"id": 7}, {"id": 8}])
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"con = duckdb.connect({str(db)!r})\nprint('held', flush=True)\ntime.sleep(2)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    rep = load_into_duckdb(raw, db, sources=["odoo"])
+    holder.wait()
+    assert rep["lock_wait_s"] > 0.5, rep
+    assert set(rep["tables"]) == {"raw_odoo.partners"}
+    assert _rows(db, "select count(*) from raw_odoo.partners") == [(1,)]
+    rep = load_into_duckdb(raw, db, sources=["trustpilot"])
+    assert set(rep["tables"]) == {"raw_trustpilot.reviews"} and rep["lock_wait_s"] < 0.5
+
+
+def test_a_writer_that_never_releases_the_build_database_fails_the_load_after_the_wait(tmp_path):
+    import subprocess
+    import sys
+
+    from cxw.loader import connect_writer
+
+    db = tmp_path / "build.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, time\n"
+                               f"con = duckdb.connect({str(db)!r})\nprint('held', flush=True)\ntime.sleep(30)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(duckdb.IOException, match="lock"):
+            connect_writer(db, wait_s=1.0)
+    finally:
+        holder.kill()
+        holder.wait()
