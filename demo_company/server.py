@@ -281,11 +281,18 @@ class DemoServer:
     def inject_faults(self, path_prefix: str, faults: list[dict], method: str | None = None) -> None:
         self.faults.add(path_prefix, faults, method)
 
-    def reset(self) -> None:
+    def reset(self, caches: bool = False) -> None:
+        """Clear faults, rate-limit counters and the request log; with ``caches`` also the response caches (sorted
+        lists, search matches) and issued OAuth tokens: the state of a server just started on the same data."""
         self.faults.clear()
         self.limiter.reset()
         with self._log_lock:
             self.log.clear()
+        if caches:
+            with self.cache_lock:
+                self.caches.clear()
+            self.oauth_tokens.clear()
+            self.oauth_refresh.clear()
 
     def request_log(self) -> list[dict]:
         with self._log_lock:
@@ -377,8 +384,13 @@ class DemoServer:
         if req.path == "/_demo/faults" and req.method == "GET":
             return Response(200, {"pending": self.faults.pending()})
         if req.path == "/_demo/reset" and req.method == "POST":
-            self.reset()
-            return Response(200, {"reset": True})
+            try:
+                body = req.json_body() or {}
+            except BadJSON as exc:
+                return Response(400, {"error": f"malformed JSON: {exc}"})
+            caches = bool(body.get("caches")) if isinstance(body, dict) else False
+            self.reset(caches=caches)
+            return Response(200, {"reset": True, "caches": caches})
         if req.path == "/_demo/log" and req.method == "GET":
             return Response(200, {"requests": self.request_log()})
         return Response(404, {"error": f"no admin route {req.method} {req.path}"})

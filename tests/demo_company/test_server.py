@@ -617,6 +617,20 @@ def test_admin_requires_token(srv):
     assert requests.get(srv.base_url + "/_demo/log", headers={"X-Demo-Admin": "wrong"}).status_code == 403
 
 
+def test_reset_with_caches_gives_the_state_of_a_just_started_server(srv):
+    # the bench keeps one server per data set across repetitions and resets it like this before each one
+    url = srv.base_url + "/crm/v3/objects/contacts"
+    assert requests.get(url, headers=HS, params={"limit": 2}).status_code == 200
+    assert srv.caches and srv.request_log()
+    r = requests.post(srv.base_url + "/_demo/reset", headers={"X-Demo-Admin": ADMIN})
+    assert r.json() == {"reset": True, "caches": False}
+    assert srv.caches and not srv.request_log()  # a plain reset keeps the response caches
+    r = requests.post(srv.base_url + "/_demo/reset", headers={"X-Demo-Admin": ADMIN}, json={"caches": True})
+    assert r.json() == {"reset": True, "caches": True}
+    assert not srv.caches and not srv.oauth_tokens and not srv.request_log()
+    assert requests.get(url, headers=HS, params={"limit": 2}).status_code == 200
+
+
 def test_faults_429_seconds_http_date_503_then_normal(srv):
     inject(srv, "/crm/v3/objects/contacts", [{"status": 429, "retry_after": "2"},
                                              {"status": 429, "retry_after_http_date": True, "seconds": 2},
