@@ -518,14 +518,16 @@ def _utc_epoch(s: str | None) -> float | None:
     return d.timestamp()
 
 
-def _read_run(airflow_db: Path) -> tuple[dict, list[dict]]:
+def _read_run(airflow_db: Path, before: set[str] | None = None) -> tuple[dict, list[dict]]:
+    """The newest DAG run (not one of the run ids in ``before``) and its task instances."""
     con = sqlite3.connect(str(airflow_db))
     con.row_factory = sqlite3.Row
     try:
-        run = con.execute("select run_id, logical_date, start_date, end_date, state from dag_run where dag_id = ? "
-                          "order by id desc limit 1", [DAG_ID]).fetchone()
+        runs = con.execute("select run_id, logical_date, start_date, end_date, state from dag_run where dag_id = ? "
+                           "order by id desc", [DAG_ID]).fetchall()
+        run = next((r for r in runs if r["run_id"] not in (before or set())), None)
         if run is None:
-            raise BenchError(f"no dag_run in {airflow_db}")
+            raise BenchError(f"no new dag_run in {airflow_db}")
         tis = con.execute("select task_id, start_date, end_date, duration, state, try_number from task_instance "
                           "where dag_id = ? and run_id = ? order by start_date", [DAG_ID, run["run_id"]]).fetchall()
         return dict(run), [dict(r) for r in tis]
@@ -625,6 +627,20 @@ def execution_api(env: dict, log_file: Path):
                 proc.wait()
 
 
+def reset_demo_server(info: dict) -> None:
+    """Put a running demo source server (the ready-file ``info`` of :func:`cxw.demo.demo_server_info`) back in the
+    state of one just started: no rate-limit window, no response cache, no request log, no issued tokens."""
+    import urllib.request
+
+    req = urllib.request.Request(info["base_url"] + "/_demo/reset", data=json.dumps({"caches": True}).encode(),
+                                 method="POST", headers={"X-Demo-Admin": info["admin_token"],
+                                                         "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = json.loads(resp.read())
+    if not body.get("caches"):
+        raise BenchError(f"the demo server at {info['base_url']} did not reset its caches: {body}")
+
+
 def _ti_ids(airflow_db: Path, run_id: str) -> dict[str, str]:
     con = sqlite3.connect(str(airflow_db))
     try:
@@ -635,25 +651,29 @@ def _ti_ids(airflow_db: Path, run_id: str) -> dict[str, str]:
 
 
 def _run_finished(airflow_db: Path):
-    """A callable: has a DAG run other than the newest one in ``airflow_db`` now reached a final state? (Compared by
-    run_id: a re-run of the same logical date replaces the old row, and SQLite may reuse its id.)"""
-    def newest() -> tuple[str | None, str | None]:
+    """A callable: has a DAG run that was not in ``airflow_db`` when this was called now reached a final state?
+    (Compared by run_id against every run present before: `dags test` of a logical date that already has a run
+    deletes that row before it inserts its own, and meanwhile an older run is the newest row.)"""
+    def run_ids() -> set[str]:
         con = sqlite3.connect(str(airflow_db), timeout=5)
         try:
-            row = con.execute("select run_id, state from dag_run where dag_id = ? order by id desc limit 1",
-                              [DAG_ID]).fetchone()
-            return (row[0], row[1]) if row else (None, None)
+            return {r for r, in con.execute("select run_id from dag_run where dag_id = ?", [DAG_ID])}
         finally:
             con.close()
 
-    before = newest()[0]
+    before = run_ids()
 
     def finished() -> bool:
         try:
-            rid, state = newest()
+            con = sqlite3.connect(str(airflow_db), timeout=5)
+            try:
+                rows = con.execute("select run_id, state from dag_run where dag_id = ?", [DAG_ID]).fetchall()
+            finally:
+                con.close()
         except sqlite3.Error:
             return False
-        return rid is not None and rid != before and state in ("success", "failed")
+        return any(rid not in before and state in ("success", "failed") for rid, state in rows)
+    finished.before = before  # type: ignore[attr-defined]
     return finished
 
 
@@ -670,12 +690,13 @@ def _union_s(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-def _home_env(home: Path, extra_env: dict) -> dict:
-    """The environment of Airflow processes working in the repetition home ``home``."""
+def _home_env(home: Path, extra_env: dict, airflow_home: Path | None = None) -> dict:
+    """The environment of Airflow processes working in the repetition home ``home``, with the Airflow metadata in
+    ``airflow_home`` (default ``home/airflow``)."""
     from .demo import airflow_env
 
     os.environ["CXW_HOME"] = str(home)
-    os.environ["AIRFLOW_HOME"] = str(home / "airflow")
+    os.environ["AIRFLOW_HOME"] = str(airflow_home or home / "airflow")
     os.environ.pop("CXW_BUILD_DB", None)
     env = airflow_env()
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{paths().airflow_home / 'airflow.db'}"
@@ -684,14 +705,15 @@ def _home_env(home: Path, extra_env: dict) -> dict:
 
 
 def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date: str, extra_env: dict,
-            executor: str = "local", base_url: str | None = None, api: tuple[dict, int] | None = None) -> dict:
+            executor: str = "local", base_url: str | None = None, api: tuple[dict, int] | None = None,
+            airflow_home: Path | None = None) -> dict:
     """Run the DAG once for `logical_date` against the demo data in `data_dir`; return its measurements.
-    ``base_url``: the demo sources serving ``data_dir``, ``api``: what :func:`execution_api` yielded for this home
-    (both are started here when not given)."""
+    ``base_url``: the demo sources serving ``data_dir``, ``api``: what :func:`execution_api` yielded for the Airflow
+    metadata DB in ``airflow_home`` (default ``home/airflow``); both are started here when not given."""
     from .demo import _bin, demo_server, source_env
     from .tasks import _safe
 
-    env = _home_env(home, extra_env)
+    env = _home_env(home, extra_env, airflow_home)
     p = paths()
     spill_dirs = [Path(str(p.build_db) + ".tmp")]
     cmd = [_bin("airflow"), "dags", "test", DAG_ID, logical_date]
@@ -706,10 +728,11 @@ def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date
             env.update(api[0])
             cmd.append("--use-executor")
             extra_pids = (api[1],)
+        finished = _run_finished(p.airflow_home / "airflow.db")
         res = run_sampled(cmd, env, home / "bench" / f"{label}.log", spill_dirs, extra_pids=extra_pids,
-                          finished=_run_finished(p.airflow_home / "airflow.db"))
+                          finished=finished)
     sampler: Sampler = res.pop("sampler")
-    run, tis = _read_run(p.airflow_home / "airflow.db")
+    run, tis = _read_run(p.airflow_home / "airflow.db", finished.before)
     if (res["returncode"] != 0 and not res["terminated_after_finish"]) or run["state"] != "success":
         tail = (home / "bench" / f"{label}.log").read_text()[-4000:]
         raise BenchError(f"{label}: DAG run state {run['state']} (exit {res['returncode']}):\n{tail}")
@@ -722,8 +745,12 @@ def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date
     tasks = {}
     for ti in tis:
         tid = ti["task_id"]
+        a, b = stages.get(tid) or (None, None)
         tasks[tid] = {"wall_s": round(float(ti["duration"] or 0), 3), "state": ti["state"],
-                      "try_number": ti["try_number"], "rows": stage_rows.get(tid), **per_stage.get(tid, {})}
+                      "try_number": ti["try_number"], "rows": stage_rows.get(tid),
+                      # when the task ran, in seconds since `dags test` was launched (a Gantt chart of the run)
+                      "start_s": round(a - res["t0"], 3) if a else None, "end_s": round(b - res["t0"], 3) if b else None,
+                      **per_stage.get(tid, {})}
     sum_tasks = sum(t["wall_s"] for t in tasks.values())
     loads = {k: v for k, v in tasks.items() if k.startswith("load_")}
     if loads and "load_raw" not in tasks:
@@ -767,8 +794,9 @@ def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date
 
 
 def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> dict:
-    """`dbt build --full-refresh` on a copy of home's build database (same raw tables, same KPI window as the run
-    it is compared with), sampled like the DAG; returns its measurements and the copy's published fingerprints."""
+    """`dbt build --full-refresh` (seeds, snapshots, models; no tests) on a copy of home's build database (same raw
+    tables, same KPI window as the run it is compared with), sampled like the DAG; returns its measurements and the
+    copy's published fingerprints."""
     from .dbt import dbt_env
 
     work = home / "bench" / "full-refresh"
@@ -783,7 +811,9 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     if kpi_window:
         env["CXW_KPI_WINDOW_START"], env["CXW_KPI_WINDOW_END"] = kpi_window[0] or "", kpi_window[1] or ""
     dbt_bin = Path(sys.executable).parent / "dbt"
-    res = run_sampled([str(dbt_bin), "build", "--full-refresh", "--project-dir", str(DBT_PROJECT_DIR),
+    # data tests and unit tests change no table, and the pipeline's runs have just run them: left out here
+    res = run_sampled([str(dbt_bin), "build", "--full-refresh", "--exclude-resource-type", "test",
+                       "--exclude-resource-type", "unit_test", "--project-dir", str(DBT_PROJECT_DIR),
                        "--target", "duckdb"], env, work / "dbt.log", [Path(str(db) + ".tmp")])
     sampler = res.pop("sampler")
     if res["returncode"] != 0:
@@ -874,18 +904,47 @@ def _airflow_template(bench_home: Path) -> Path:
     os.environ["CXW_HOME"] = str(bench_home)
     env = airflow_env()
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{tpl / 'airflow.db'}"
+    # migrate, pool and serialized DAG are redone only when the DAG's code or Airflow changed since the last bench
+    stamp = tpl / ".prepared"
+    want = _dag_code_hash()
+    if (tpl / ".migrated").exists() and stamp.exists() and stamp.read_text() == want:
+        print("bench: the Airflow metadata template is current", flush=True)
+        return tpl
     print("bench: preparing the Airflow metadata template (migrate, pool, serialize)", flush=True)
-    prepare_airflow(env)  # idempotent; re-serializes the DAG on every bench run
+    stamp.unlink(missing_ok=True)
+    prepare_airflow(env)  # idempotent
+    stamp.write_text(want)
     return tpl
 
 
-def _fresh_home(home: Path, tpl: Path) -> None:
+def _dag_code_hash() -> str:
+    """What the serialized DAG in the template depends on: the DAG folder, the package it imports, Airflow's version."""
+    import hashlib
+
+    import airflow
+
+    from .config import DAGS_DIR, REPO_ROOT
+
+    h = hashlib.sha256(f"airflow {airflow.__version__}".encode())
+    for f in sorted(DAGS_DIR.rglob("*.py")) + [REPO_ROOT / "cxw" / "__init__.py"]:
+        h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _fresh_home(home: Path, tpl: Path | None) -> None:
+    """An empty repetition home; with ``tpl``, its own Airflow metadata DB (``home/airflow``) copied from it."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
+    if tpl is not None:
+        _fresh_airflow_home(home / "airflow", tpl)
+
+
+def _fresh_airflow_home(af_home: Path, tpl: Path) -> None:
+    shutil.rmtree(af_home, ignore_errors=True)
+    af_home.mkdir(parents=True)
     con = sqlite3.connect(str(tpl / "airflow.db"))  # copy the SQLite file consistently
     try:
-        (home / "airflow").mkdir()
-        dst = sqlite3.connect(str(home / "airflow" / "airflow.db"))
+        dst = sqlite3.connect(str(af_home / "airflow.db"))
         con.backup(dst)
         # WAL: readers do not block the writer. Under LocalExecutor the `dags test` loop and the execution API
         # server share this file; in the default rollback journal a reader's lock held the server's state updates
@@ -894,7 +953,7 @@ def _fresh_home(home: Path, tpl: Path) -> None:
         dst.close()
     finally:
         con.close()
-    (home / "airflow" / ".migrated").write_text("ok")
+    (af_home / ".migrated").write_text("ok")
 
 
 def floor_run(home: Path, manifest_file: Path, memory_limit: str | None) -> dict:
@@ -951,12 +1010,14 @@ def _median(xs):
 def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: str | None = None,
               bench_home: Path | None = None, out_dir: Path | None = None, incremental_days: int = 2,
               keep: bool = False, e2e_full_refresh: bool = False, loader_standalone: bool = False,
-              executor: str = "local") -> dict:
+              executor: str = "local", full_only: bool = False) -> dict:
+    """``full_only``: per repetition only the full run, the floor and the DuckDB load (one data set; no incremental,
+    no-op or full-refresh check) — what scale L needs to show it finishes within its memory limit."""
     from demo_company.config import DEFAULT_DAYS, DEFAULT_START
 
     import psutil
 
-    from .demo import demo_server
+    from .demo import demo_server_info
 
     bench_home = (bench_home or paths().home / "bench").resolve()
     out_dir = out_dir or RESULTS_DIR
@@ -969,83 +1030,122 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
     result: dict = {
         "scale": scale, "seed": seed, "repeat": repeat, "started_at": started.isoformat(timespec="seconds"),
         "memory_limit": memory_limit, "incremental_days": incremental_days, "loader_standalone": loader_standalone,
-        "executor": executor,
+        "executor": executor, "full_only": full_only,
         "machine": {"cpus": os.cpu_count(), "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "load_avg_start": os.getloadavg()},
         "reps": [], "full_refresh": None,
     }
     import duckdb
     result["machine"]["duckdb"] = duckdb.__version__
+    # where the bench's own wall time goes, outside the repetitions too (each repetition has its own phases)
+    bphases = result["harness_phases_s"] = {}
+
+    def bphase(name, t0):
+        bphases[name] = round(bphases.get(name, 0.0) + time.perf_counter() - t0, 1)
+    t = time.perf_counter()
     result["machine"]["speed_probe_start"] = speed_probe()
+    bphase("speed_probe", t)
+    t = time.perf_counter()
     data_a, man_a = _generate(bench_home, scale, seed, as_of_a)
-    data_b, man_b = _generate(bench_home, scale, seed, end.isoformat())
+    data_b, man_b = _generate(bench_home, scale, seed, end.isoformat()) if not full_only else (None, None)
+    bphase("generate_or_cached", t)
+    t = time.perf_counter()
     tpl = _airflow_template(bench_home)
+    bphase("airflow_template", t)
     date_a, date_b = as_of_a, end.isoformat()
     saved_env = {k: os.environ.get(k) for k in ("CXW_HOME", "AIRFLOW_HOME", "CXW_BUILD_DB")}
+    servers = contextlib.ExitStack()
+    af_home = bench_home / f"{scale}-{seed}-airflow"
     try:
+        # one demo source server per data set for the whole bench, started outside every run's clock (a vendor's
+        # API is always up); reset to its just-started state (no rate-limit window, no response cache, no
+        # Trustpilot token) before each repetition, so every repetition meets the same cold server
+        t = time.perf_counter()
+        srv_a = servers.enter_context(demo_server_info(data_a))
+        srv_b = servers.enter_context(demo_server_info(data_b)) if not full_only else None
+        bphase("demo_servers", t)
+        # one Airflow metadata DB (copied from the template) and one execution API server serving it, for all
+        # repetitions: a deployment's metadata DB and API server outlive its runs. Every `dags test` run gets its
+        # own run_id; each repetition has its own CXW_HOME (raw files, state, build and published databases).
+        t = time.perf_counter()
+        _fresh_airflow_home(af_home, tpl)
+        api = servers.enter_context(execution_api(_home_env(bench_home / f"{scale}-{seed}-rep1", extra_env, af_home),
+                                                  af_home / "api-server.log")) if executor == "local" else None
+        bphase("execution_api_server", t)
         for i in range(1, repeat + 1):
             home = bench_home / f"{scale}-{seed}-rep{i}"
-            _fresh_home(home, tpl)
+            t = time.perf_counter()
+            _fresh_home(home, None)
             rep: dict = {"rep": i, "home": str(home)}
-            # one execution API server per repetition (its metadata DB), one demo source server per data set:
-            # started outside the runs' clocks, as both are always up in a deployment
             phases = rep["harness_phases_s"] = {}
 
             def phase(name, t0):
                 phases[name] = round(time.perf_counter() - t0, 1)
-            with contextlib.ExitStack() as stack:
+            for srv in (srv_a, srv_b):
+                if srv:
+                    reset_demo_server(srv)
+            url_a, url_b = srv_a["base_url"], srv_b and srv_b["base_url"]
+            phase("fresh_home_and_reset", t)
+            print(f"bench: rep {i}/{repeat}: full run ({date_a})", flush=True)
+            t = time.perf_counter()
+            rep["full"] = dag_run("full", home, data_a, man_a, date_a, extra_env, executor, url_a, api,
+                                  af_home)
+            phase("full", t)
+            # data set B's sources serve both the incremental and the no-op run
+            shutil.copy(home / "dbt" / "target" / "manifest.json", home / "bench" / "manifest-full.json")
+            print(f"bench: rep {i}: floor", flush=True)
+            t = time.perf_counter()
+            rep["floor"] = floor_run(home, home / "bench" / "manifest-full.json", memory_limit)
+            phase("floor", t)
+            print(f"bench: rep {i}: loader vs DuckDB", flush=True)
+            t = time.perf_counter()
+            rep["loader"] = loader_vs_duckdb(home / "raw", home / "bench" / "loader",
+                                             None if loader_standalone else rep["full"]["tasks"]["load_raw"])
+            phase("loader_vs_duckdb", t)
+            if full_only:
+                result["reps"].append(rep)
                 t = time.perf_counter()
-                api = stack.enter_context(execution_api(_home_env(home, extra_env), home / "bench" / "api-server.log")) \
-                    if executor == "local" else None
-                url_a = stack.enter_context(demo_server(data_a))
-                phase("servers_a", t)
-                print(f"bench: rep {i}/{repeat}: full run ({date_a})", flush=True)
-                t = time.perf_counter()
-                rep["full"] = dag_run("full", home, data_a, man_a, date_a, extra_env, executor, url_a, api)
-                phase("full", t)
-                t = time.perf_counter()
-                # data set B's sources serve both the incremental and the no-op run
-                url_b = stack.enter_context(demo_server(data_b))
-                phase("server_b", t)
-                shutil.copy(home / "dbt" / "target" / "manifest.json", home / "bench" / "manifest-full.json")
-                print(f"bench: rep {i}: floor", flush=True)
-                t = time.perf_counter()
-                rep["floor"] = floor_run(home, home / "bench" / "manifest-full.json", memory_limit)
-                phase("floor", t)
-                print(f"bench: rep {i}: loader vs DuckDB", flush=True)
-                t = time.perf_counter()
-                rep["loader"] = loader_vs_duckdb(home / "raw", home / "bench" / "loader",
-                                                 None if loader_standalone else rep["full"]["tasks"]["load_raw"])
-                phase("loader_vs_duckdb", t)
-                print(f"bench: rep {i}: incremental run ({date_b})", flush=True)
-                t = time.perf_counter()
-                rep["incremental"] = dag_run("incremental", home, data_b, man_b, date_b, extra_env, executor, url_b,
-                                             api)
-                phase("incremental", t)
-                t = time.perf_counter()
-                rep["incremental_fingerprints"] = fingerprints(home / "published" / "cx_warehouse.duckdb")
-                phase("fingerprints", t)
-                print(f"bench: rep {i}: no-op run ({date_b} again)", flush=True)
-                t = time.perf_counter()
-                rep["noop"] = dag_run("noop", home, data_b, man_b, date_b, extra_env, executor, url_b, api)
-                phase("noop", t)
+                _write(result, out_dir, partial=True)
+                if not keep:
+                    shutil.rmtree(home, ignore_errors=True)
+                phase("write_and_cleanup", t)
+                continue
+            print(f"bench: rep {i}: incremental run ({date_b})", flush=True)
+            t = time.perf_counter()
+            rep["incremental"] = dag_run("incremental", home, data_b, man_b, date_b, extra_env, executor, url_b,
+                                         api, af_home)
+            phase("incremental", t)
+            t = time.perf_counter()
+            rep["incremental_fingerprints"] = fingerprints(home / "published" / "cx_warehouse.duckdb")
+            phase("fingerprints", t)
+            print(f"bench: rep {i}: no-op run ({date_b} again)", flush=True)
+            t = time.perf_counter()
+            rep["noop"] = dag_run("noop", home, data_b, man_b, date_b, extra_env, executor, url_b, api,
+                                  af_home)
+            phase("noop", t)
+            t = time.perf_counter()
             noop_fp = fingerprints(home / "published" / "cx_warehouse.duckdb")
             rep["noop_changed_tables"] = sorted(k for k in noop_fp if noop_fp[k] != rep["incremental_fingerprints"]
                                                 .get(k))
+            phase("noop_fingerprints", t)
             result["reps"].append(rep)
-            if i == repeat and not e2e_full_refresh:
+            if i == repeat and not e2e_full_refresh:  # (full_only repetitions never get here)
                 print(f"bench: rep {i}: dbt build --full-refresh on a copy of the build database", flush=True)
+                t = time.perf_counter()
                 fr = dbt_full_refresh(home, rep["incremental"].get("kpi_window"), extra_env)
-                fr["kind"] = "dbt --full-refresh on the incremental run's raw tables"
+                fr["kind"] = "dbt build --full-refresh, without tests, on the incremental run's raw tables"
                 fr_fp, inc_fp = fr.pop("fingerprints"), rep["incremental_fingerprints"]
                 fr["tables_compared"] = len(fr_fp)
                 fr["mismatches_vs_incremental"] = sorted(k for k in set(fr_fp) | set(inc_fp)
                                                          if fr_fp.get(k) != inc_fp.get(k))
                 result["full_refresh"] = fr
+                bphase("full_refresh", t)
+            t = time.perf_counter()
             _write(result, out_dir, partial=True)
             if not keep:
                 shutil.rmtree(home, ignore_errors=True)
-        if e2e_full_refresh:
+            phase("write_and_cleanup", t)
+        if e2e_full_refresh and not full_only:
             home = bench_home / f"{scale}-{seed}-full-refresh"
             _fresh_home(home, tpl)
             print(f"bench: full refresh on the window-end data ({date_b})", flush=True)
@@ -1064,13 +1164,18 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
         _write(result, out_dir, partial=True)
         raise
     finally:
+        servers.close()
+        if not keep:
+            shutil.rmtree(af_home, ignore_errors=True)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
     result["machine"]["load_avg_end"] = os.getloadavg()
+    t = time.perf_counter()
     result["machine"]["speed_probe_end"] = speed_probe()
+    bphase("speed_probe", t)
     result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     result["figures"] = figures(result)
     return _write(result, out_dir, partial=False)
@@ -1216,12 +1321,16 @@ def render_markdown(r: dict) -> str:
               + (f"dbt build --full-refresh {_fmt(fr.get('wall_s'))} s" if "wall_s" in fr else
                  f"e2e {_fmt(fr.get('e2e_wall_s'))} s, dbt_build "
                  f"{_fmt(((fr.get('tasks') or {}).get('dbt_build') or {}).get('wall_s'))} s")]
+    if r.get("full_only"):
+        checks = ["- `--full-only`: one full run, its floor and the DuckDB load per repetition; no incremental or "
+                  "no-op run and no full-refresh check"]
     for rep in r["reps"]:
         fl = rep["floor"]
         checks.append(f"- rep {rep['rep']}: floor = dbt on {fl['published_tables_compared']} published tables: "
                       + ("equal" if not fl["fingerprint_mismatches"] else f"DIFFER: {fl['fingerprint_mismatches']}")
-                      + f"; no-op run changed tables: {rep['noop_changed_tables'] or 'none'}"
-                      + f"; no-op run skipped the build: {'yes' if rep['noop'].get('dbt_skipped') else 'NO'}")
+                      + ("" if "noop" not in rep else
+                         f"; no-op run changed tables: {rep['noop_changed_tables'] or 'none'}"
+                         f"; no-op run skipped the build: {'yes' if rep['noop'].get('dbt_skipped') else 'NO'}"))
     notes = sorted({n for rep in r["reps"] for n in rep["floor"]["notes"] if not n.startswith(("seed", "snapshot"))})
     inputs = sorted({n.split()[0] for rep in r["reps"] for n in rep["floor"]["notes"]
                      if n.startswith(("seed", "snapshot"))})
@@ -1267,6 +1376,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="local (default): `airflow dags test --use-executor` with LocalExecutor and an execution API "
                          "server, so independent tasks run in parallel as in a deployment; in-process: plain "
                          "`airflow dags test`, one task at a time in one process (what `./cx demo` does)")
+    ap.add_argument("--full-only", action="store_true",
+                    help="only the full run, the floor and the DuckDB load per repetition (one data set; no "
+                         "incremental, no-op or full-refresh check): e.g. `--scale L --repeat 1 --full-only`")
     ap.add_argument("--loader-standalone", action="store_true",
                     help="time the loader again outside Airflow for the loader/DuckDB figure (default: the full "
                          "run's load_raw task)")
@@ -1276,7 +1388,7 @@ def run_from_args(args) -> int:
     res = run_bench(scale=args.scale, seed=args.seed, repeat=args.repeat, memory_limit=args.memory_limit,
                     bench_home=args.home, out_dir=args.out, incremental_days=args.incremental_days, keep=args.keep,
                     e2e_full_refresh=args.e2e_full_refresh, loader_standalone=args.loader_standalone,
-                    executor=args.executor)
+                    executor=args.executor, full_only=args.full_only)
     print(Path(res["files"][1]).read_text())
     print("bench: wrote " + ", ".join(res["files"]))
     return 0

@@ -104,6 +104,14 @@ def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | 
 
 @contextmanager
 def demo_server(data_dir: Path):
+    """The demo vendor APIs serving ``data_dir`` in a subprocess on a free loopback port; yields the base URL."""
+    with demo_server_info(data_dir) as info:
+        yield info["base_url"]
+
+
+@contextmanager
+def demo_server_info(data_dir: Path):
+    """As :func:`demo_server`, yielding the server's ready file: ``{base_url, pid, admin_token}``."""
     ready = data_dir.parent / f".server-{os.getpid()}.json"
     ready.unlink(missing_ok=True)
     log = paths().runs / "demo-server.log"
@@ -120,8 +128,7 @@ def demo_server(data_dir: Path):
                 if time.time() > deadline:
                     raise RuntimeError(f"demo server not ready after 120 s; see {log}")
                 time.sleep(0.1)
-            info = json.loads(ready.read_text())
-            yield info["base_url"]
+            yield json.loads(ready.read_text())
         finally:
             proc.terminate()
             try:

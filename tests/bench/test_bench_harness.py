@@ -169,3 +169,34 @@ def test_a_process_that_hangs_after_its_work_is_done_is_terminated(tmp_path):
     res = run_sampled([sys.executable, "-c", "pass"], dict(os.environ), tmp_path / "y.log", [],
                       finished=lambda: False, grace_s=1.0)
     assert res["returncode"] == 0 and not res["terminated_after_finish"]
+
+
+def test_a_run_counts_as_finished_only_when_it_is_new(tmp_path):
+    # the bench's repetitions share one metadata DB: `dags test` of a logical date that already has a run deletes
+    # that row first, and for a moment an older finished run is the newest row; that must not end the new run early
+    import sqlite3
+
+    from cxw.bench import DAG_ID, _read_run, _run_finished
+
+    db = tmp_path / "airflow.db"
+    con = sqlite3.connect(db)
+    con.execute("create table dag_run (id integer primary key, dag_id text, run_id text, logical_date text, "
+                "start_date text, end_date text, state text)")
+    con.execute("create table task_instance (dag_id text, run_id text, task_id text, start_date text, "
+                "end_date text, duration real, state text, try_number int)")
+    con.executemany("insert into dag_run (dag_id, run_id, logical_date, state) values (?, ?, ?, ?)",
+                    [(DAG_ID, "full-rep1", "A", "success"), (DAG_ID, "incr-rep1", "B", "success")])
+    con.commit()
+    finished = _run_finished(db)
+    con.execute("delete from dag_run where run_id = 'incr-rep1'")  # dags test replaces the run of logical date B
+    con.commit()
+    assert not finished()
+    con.execute("insert into dag_run (dag_id, run_id, logical_date, state) values (?, 'noop-rep1', 'B', 'running')",
+                [DAG_ID])
+    con.commit()
+    assert not finished()
+    con.execute("update dag_run set state = 'success' where run_id = 'noop-rep1'")
+    con.commit()
+    assert finished()
+    assert _read_run(db, finished.before)[0]["run_id"] == "noop-rep1"
+    con.close()
