@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     g.add_argument("--dirt-scale", type=float, default=1.0, help="multiplies every dirt rate; 0 = clean data")
     g.add_argument("--dirt", default=None, help='JSON object overriding single dirt rates, e.g. {"ga4_late_rate": 0.1}')
     g.add_argument("--workers", type=int, default=None, help="GA4 worker processes (default: CPU count)")
+    g.add_argument("--ga4-gzip", default=None, action=argparse.BooleanOptionalAction,
+                   help="write the GA4 export as events_YYYYMMDD.json.gz (default: only at scale L)")
     g.add_argument("--inject-fault", default=None, choices=["gate"],
                    help="break the source files afterwards to demo the quality gate (demo_company/faults.py)")
     args = ap.parse_args(argv)
@@ -29,7 +31,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     manifest = generate(args.out, scale=args.scale, seed=args.seed, as_of=args.as_of, start=args.start,
                         days=args.days, dirt=json.loads(args.dirt) if args.dirt else None,
-                        dirt_scale=args.dirt_scale, workers=args.workers, inject_fault=args.inject_fault)
+                        dirt_scale=args.dirt_scale, workers=args.workers, inject_fault=args.inject_fault,
+                        ga4_gzip=args.ga4_gzip)
     ga4_rows = sum(manifest["counts"]["ga4"].values())
     print(f"generated {args.scale}/{args.seed} into {args.out} in {time.perf_counter() - t0:.1f}s "
           f"(window {manifest['window']['start']}..{manifest['window']['end']}, as_of {manifest['as_of']}, "

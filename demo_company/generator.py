@@ -18,12 +18,15 @@ def _iso(us: int) -> str:
 
 def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
              start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
-             dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None) -> dict:
+             dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None,
+             ga4_gzip: bool | None = None) -> dict:
     """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
 
     Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
     `as_of` (ISO date/datetime, UTC; default: the window end) fixes what every system shows.
     `inject_fault` (see demo_company/faults.py) breaks the written source files afterwards, e.g. "gate".
+    `ga4_gzip` writes the GA4 export gzip-compressed (`events_YYYYMMDD.json.gz`); default: at scale L only, whose
+    uncompressed export (≈45 GB) would not fit twice on a bench machine's disk.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}")
@@ -60,7 +63,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     t = crm.trustpilot_reviews(world, as_of_us)
     counts["api/trustpilot/reviews.jsonl"] = write_jsonl(os.path.join(out_dir, "api", "trustpilot", "reviews.jsonl"), t)
 
-    ga = generate_ga4(world, os.path.join(out_dir, "ga4"), as_of_us, workers=workers)
+    ga = generate_ga4(world, os.path.join(out_dir, "ga4"), as_of_us, workers=workers,
+                      compress=(scale == "L") if ga4_gzip is None else bool(ga4_gzip))
     counts["ga4"] = ga["files"]
 
     key = answer_key.compute(world, as_of_us, ga)

@@ -1,6 +1,7 @@
 """Tests of the Hidden Cafe demo-company generator (fast; the ERP database loads skip without servers)."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -77,6 +78,17 @@ def test_layout_and_manifest(xs):
     for name, n in m["counts"]["ga4"].items():
         assert sum(1 for _ in open(xs / "ga4" / name, "rb")) == n
     assert 15_000 < sum(m["counts"]["ga4"].values()) < 40_000
+
+
+def test_gzip_export_holds_the_same_lines_as_the_plain_one(xs, tmp_path):
+    gz = tmp_path / "gz"
+    m = generate(gz, scale="XS", seed=42, workers=2, ga4_gzip=True)
+    plain = json.loads((xs / "manifest.json").read_text())["counts"]["ga4"]
+    assert m["counts"]["ga4"] == {f"{name}.gz": n for name, n in plain.items()}
+    for name in plain:
+        with gzip.open(gz / "ga4" / f"{name}.gz", "rb") as fh:  # several gzip members: one stream
+            assert fh.read() == (xs / "ga4" / name).read_bytes(), name
+    assert (gz / "answer_key.json").read_bytes() == (xs / "answer_key.json").read_bytes()
 
 
 # ------------------------------------------------------------------ as_of

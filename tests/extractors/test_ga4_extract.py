@@ -129,6 +129,26 @@ def test_sharded_day_folder_and_gzip(export, dirs, demo_dir):
     assert [r["event_timestamp"] for r in rows] == [json.loads(l)["event_timestamp"] for l in src]  # file order
 
 
+def test_a_gzip_day_of_several_members_reads_like_the_plain_day(export, dirs, demo_dir, tmp_path):
+    # the demo's compressed export (scale L) appends a day's midnight-crossing sessions as a second gzip member
+    src = (demo_dir / "ga4" / "events_20250312.json").read_bytes()
+    cut = src.index(b"\n", len(src) // 3) + 1
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    (gz / "events_20250312.json.gz").write_bytes(gzip.compress(src[:cut]) + gzip.compress(src[cut:]))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "events_20250312.json").write_bytes(src)
+    got = []
+    for folder in (gz, plain):
+        d = {k: tmp_path / folder.name / k for k in ("raw", "state", "deadletter")}
+        rep = ga4.extract(settings=ga4.Ga4Settings(export_url=str(folder), history_start=D(2025, 3, 12)),
+                          **run_kwargs(d, D(2025, 3, 12), D(2025, 3, 13), mode="window"))
+        [load] = rep["loads"]
+        got.append(read_load(load["path"])[0])
+    assert len(got[0]) == src.count(b"\n") and fingerprint(got[0]) == fingerprint(got[1])
+
+
 def _by_day(rep):
     out = {}
     for l in rep["loads"]:
