@@ -73,5 +73,13 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
 
 
+def duckdb_config() -> dict[str, str]:
+    """Settings for the pipeline's own connections to the build and published databases: CXW_DUCKDB_MEMORY_LIMIT
+    (e.g. `4GB`), which dbt_project/profiles.yml passes to dbt-duckdb too; DuckDB's default (80 % of RAM) when unset.
+    Over the limit DuckDB spills to `<database>.tmp`."""
+    limit = os.environ.get("CXW_DUCKDB_MEMORY_LIMIT", "").strip()
+    return {"memory_limit": limit} if limit else {}
+
+
 def dbt_target() -> str:
     return os.environ.get("CXW_DBT_TARGET", "duckdb")

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import duckdb_config
+
 log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")  # added by extractors/common/landing.py
@@ -39,7 +41,7 @@ def connect_writer(build_db: Path, wait_s: float | None = None):
     delay, logged = 0.1, False
     while True:
         try:
-            return duckdb.connect(str(build_db)), round(time.monotonic() - t0, 3)
+            return duckdb.connect(str(build_db), config=duckdb_config()), round(time.monotonic() - t0, 3)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() - t0 + delay > wait_s:
                 raise

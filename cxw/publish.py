@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import paths
+from .config import duckdb_config, paths
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     t0 = time.perf_counter()
 
     # 1. Fingerprint what would be published; re-publishing identical content is a no-op.
-    src = duckdb.connect(str(build_db), read_only=True)
+    src = duckdb.connect(str(build_db), read_only=True, config=duckdb_config())
     try:
         tables = _tables(src, src.execute("select current_database()").fetchone()[0])
         if not tables:
@@ -89,7 +89,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config=duckdb_config())
     try:
         con.execute(f"attach '{build_db}' as build (read_only)")
         for s, t in tables:
