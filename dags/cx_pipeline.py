@@ -28,6 +28,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cxw import SOURCES
 
 BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writer excludes readers
+SKIPPED_WHEN_UNCHANGED = ("validate", "publish", "export_alerts")  # skipped by dbt_build when nothing is new
 
 default_args = {
     "owner": "cx-warehouse",
@@ -73,14 +74,23 @@ def cx_pipeline():
         ids = [ld.get("load_id") for rep in (extract_reports or []) if rep for ld in rep.get("loads", [])]
         return run(run_id, [i for i in ids if i])
 
-    # Returns {"skipped": True, "reason": ...} when nothing BI reads can change (cxw.buildstate); the tasks after
-    # it are then skipped, and the summary says why.
+    # When nothing BI reads can change (cxw.buildstate) the build is not run and its report says
+    # {"skipped": True, "reason": ...}: the task succeeds and skips the audit, publish and alert export in one step
+    # (as a short-circuit does; with trigger rules alone each would take a scheduler pass of its own); summarize
+    # still runs and says why.
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=60))
-    def dbt_build(data_interval_end=None, run_id=None) -> dict:
+    def dbt_build(data_interval_end=None, run_id=None, ti=None) -> dict:
         from cxw import tasks
 
-        return tasks.dbt_build(data_interval_end, run_id=run_id)
+        report = tasks.dbt_build(data_interval_end, run_id=run_id)
+        if report.get("skipped") and ti is not None:
+            from airflow.sdk.exceptions import DownstreamTasksSkipped
 
+            ti.xcom_push(key="return_value", value=report)  # the exception below ends the task without a return
+            raise DownstreamTasksSkipped(tasks=list(SKIPPED_WHEN_UNCHANGED))
+        return report
+
+    # (a cleared and re-run validate after a skipped build skips itself too)
     def skip_if_unchanged(dbt_report) -> None:
         if dbt_report and dbt_report.get("skipped"):
             from airflow.sdk.exceptions import AirflowSkipException

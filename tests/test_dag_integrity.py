@@ -77,6 +77,17 @@ def test_each_source_is_loaded_as_soon_as_its_own_extract_is_done(dagbag):
         assert a in dag.get_task(b).upstream_task_ids, f"{b} must run after {a}"
 
 
+def test_a_build_with_nothing_new_skips_exactly_the_tasks_between_it_and_the_summary(dagbag):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cx_pipeline_module", REPO / "dags" / "cx_pipeline.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dag = dagbag.dags["cx_pipeline"]
+    between = dag.get_task("dbt_build").get_flat_relative_ids(upstream=False) - {"summarize"}
+    assert set(mod.SKIPPED_WHEN_UNCHANGED) == between
+
+
 def test_gate_and_alert_tasks_are_wired_fail_closed(dagbag):
     """publish and export_alerts only run when everything upstream succeeded; the summary always runs (it prints
     the gate's reason) and is the only leaf, so a blocked run ends failed; export_alerts never takes the writer
