@@ -155,7 +155,8 @@ def floor_plan(manifest: dict) -> dict:
             tests.append((uid, f"select count(*) from (\n{rewrite(n['compiled_code'])}\n) as dbt_internal_test"))
     unit_tests = len(manifest.get("unit_tests", {}) or {})
     if unit_tests:
-        notes.append(f"{unit_tests} dbt unit tests run by `dbt build` are not part of the floor (fixture-only)")
+        notes.append(f"{unit_tests} dbt unit tests (fixture-only) are in neither the floor nor the pipeline's build "
+                     f"(they run in CI; CXW_DBT_UNIT_TESTS=1 adds them to the build)")
     schema_stmts = [f"create schema if not exists {_q(s)}" for s in sorted(schemas)]
     return {"inputs": sorted(set(inputs)), "schemas": schema_stmts, "hooks": hooks, "models": out_models,
             "tests": tests, "notes": notes}
@@ -811,7 +812,7 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     if kpi_window:
         env["CXW_KPI_WINDOW_START"], env["CXW_KPI_WINDOW_END"] = kpi_window[0] or "", kpi_window[1] or ""
     dbt_bin = Path(sys.executable).parent / "dbt"
-    # data tests and unit tests change no table, and the pipeline's runs have just run them: left out here
+    # data tests and unit tests change no table (the pipeline's runs have just run the data tests): left out here
     res = run_sampled([str(dbt_bin), "build", "--full-refresh", "--exclude-resource-type", "test",
                        "--exclude-resource-type", "unit_test", "--project-dir", str(DBT_PROJECT_DIR),
                        "--target", "duckdb"], env, work / "dbt.log", [Path(str(db) + ".tmp")])

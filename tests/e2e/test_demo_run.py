@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,14 @@ def test_no_plaintext_person_names_in_the_published_file(demo_run):
     assert not leaks, f"plaintext person names in the published file (schema, table, column, rows): {leaks}"
 
 
+def test_the_pipeline_build_runs_the_data_tests_but_not_the_unit_tests(demo_run):
+    # unit tests check model logic on fixture rows (CI runs them: tests/dbt/test_dbt_fixture.py), not the data
+    home, _, _ = demo_run
+    kinds = {r["unique_id"].split(".")[0] for r in
+             json.loads((home / "dbt" / "target" / "run_results.json").read_text())["results"]}
+    assert {"model", "test", "seed", "snapshot"} <= kinds and "unit_test" not in kinds, kinds
+
+
 def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
     """At-least-once: the whole DAG again over the same data — forced to rebuild everything (CXW_FORCE_BUILD=1), then
     as scheduled, where it finds nothing new, skips dbt/validate/publish and says so — keeps the same generation."""
@@ -194,6 +203,17 @@ def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
     assert "dbt build: skipped — no new data" in again.stdout, again.stdout[-3000:]
     assert "Nothing new to publish" in again.stdout
+    # dbt_build itself succeeds and skips the audit, publish and alert export at once; summarize still runs
+    meta = sqlite3.connect(home / "airflow" / "airflow.db")
+    try:
+        [run_id] = meta.execute("select run_id from dag_run where dag_id = 'cx_pipeline' order by id desc limit 1") \
+            .fetchone()
+        states = dict(meta.execute("select task_id, state from task_instance where run_id = ?", [run_id]).fetchall())
+    finally:
+        meta.close()
+    assert {t: states[t] for t in ("dbt_build", "validate", "publish", "export_alerts", "summarize")} == {
+        "dbt_build": "success", "validate": "skipped", "publish": "skipped", "export_alerts": "skipped",
+        "summarize": "success"}, states
     con = duckdb.connect(str(_published(home)), read_only=True)
     assert con.execute("select generation_id, content_fingerprint from publication").fetchone() == before
     con.close()
