@@ -1092,7 +1092,6 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
             rep["full"] = dag_run("full", home, data_a, man_a, date_a, extra_env, executor, url_a, api,
                                   af_home)
             phase("full", t)
-            # data set B's sources serve both the incremental and the no-op run
             shutil.copy(home / "dbt" / "target" / "manifest.json", home / "bench" / "manifest-full.json")
             print(f"bench: rep {i}: floor", flush=True)
             t = time.perf_counter()
@@ -1111,6 +1110,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
                     shutil.rmtree(home, ignore_errors=True)
                 phase("write_and_cleanup", t)
                 continue
+            # data set B's sources serve both the incremental and the no-op run
             print(f"bench: rep {i}: incremental run ({date_b})", flush=True)
             t = time.perf_counter()
             rep["incremental"] = dag_run("incremental", home, data_b, man_b, date_b, extra_env, executor, url_b,
