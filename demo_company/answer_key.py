@@ -155,7 +155,8 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     st = ga4["stats"]
     expected["ga4.events"] = {"records": st["distinct"], "quarantined": {}, "duplicates": st["duplicates"],
                               "excluded_from_sessions": {"missing_session_key": st["no_session_key"]},
-                              "late_rows_arrived": st["late_arrived"], "rows_not_arrived": st["not_arrived"]}
+                              "late_rows_arrived": st["late_arrived"], "rows_not_arrived": st["not_arrived"],
+                              "redelivered_rows_arrived": st["redelivered_arrived"]}
 
     # ---- orders
     orders_by_person_month: dict[str, dict[int, int]] = {}

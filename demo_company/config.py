@@ -33,6 +33,8 @@ DEFAULT_DIRT = {
     "ga4_consent_ping_rate": 0.02,       # cookieless pings (no user_pseudo_id) per session
     "ga4_session_engaged_int_rate": 0.05,  # session_engaged as int_value instead of string_value
     "ga4_midnight_session_rate": 0.01,   # extra sessions forced to cross midnight
+    "ga4_redelivery_day_rate": 0.03,     # export days BigQuery re-exports 8..45 days later (late hits, backfill)
+    "ga4_redelivery_session_rate": 0.05,  # ... share of such a day's sessions missing until then (at least one)
     "feedback_out_of_scale_rate": 0.005,
     "feedback_non_numeric_rate": 0.004,
     "feedback_bad_timestamp_rate": 0.004,

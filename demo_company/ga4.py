@@ -3,6 +3,13 @@
 Each worker builds the sessions that *start* on its day (a session crossing midnight writes its later rows to a
 spill file that is appended to the next day's file), writes the rows that arrived by `as_of`, and returns the
 session aggregates the answer key needs - so no worker ever holds more than one day of events.
+
+Every file's modification time is its export instant: the arrival of the last row it holds (an unchanged day keeps
+its size and mtime when the company is generated again at a later `as_of`, as an untouched export file does).
+Re-delivered days (dirt `ga4_redelivery_day_rate`): BigQuery re-exports an OLD day 8-45 days after it ended with
+sessions that were missing from the first export (`ga4_redelivery_session_rate` of the day's sessions, at least
+one); before the re-export instant those rows have not arrived, from it on they are in the file and its mtime is the
+re-export instant (`redelivery_schedule`).
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import texts
-from .util import US_PER_DAY, US_PER_S, stream, us_to_date
+from .util import US_PER_DAY, US_PER_S, stream, us_to_date, us_to_dt
 
 MIN = 60 * US_PER_S
 AVG_EVENTS_PER_SESSION = 8.9
+REDELIVERY_DELAY_DAYS = (8, 45)  # an old day is re-exported 8..45 days after it ended (older than any lookback)
 GZIP_LEVEL = 1  # compressed exports (scale L): fast to write; L's export is 2.7 GB instead of ≈44 GB
 
 # set in the parent before the pool forks (read-only in the workers)
@@ -83,6 +91,24 @@ def _prepare(products) -> dict:
             "geo": geo, "country_cum": np.cumsum([c[5] for c in texts.COUNTRIES]) / sum(c[5] for c in texts.COUNTRIES)}
 
 
+def redelivery_schedule(seed: int, start_us: int, n_days: int, dirt: dict) -> dict[str, int]:
+    """{YYYYMMDD: re-export instant (epoch us)} of the export days BigQuery re-delivers later. Depends only on the
+    seed, the days and the rate (not on as_of, the scale or the workers)."""
+    rate = float(dirt.get("ga4_redelivery_day_rate", 0.0))
+    out: dict[str, int] = {}
+    if rate <= 0:
+        return out
+    lo, hi = REDELIVERY_DELAY_DAYS
+    for d in range(n_days):
+        day_us = start_us + d * US_PER_DAY
+        u, v = stream(seed, f"ga4-redelivery/{us_to_date(day_us):%Y%m%d}").random(2)
+        if u < rate:
+            # a whole second, like a job's timestamp
+            delay_s = int((lo + v * (hi - lo)) * 86_400)
+            out[us_to_date(day_us).strftime("%Y%m%d")] = day_us + US_PER_DAY + delay_s * US_PER_S
+    return out
+
+
 def _pick(cum, u) -> int:
     i = int(np.searchsorted(cum, u, side="right"))
     return min(i, len(cum) - 1)
@@ -115,6 +141,10 @@ def _day_worker(task):
     int_rate = dirt["ga4_session_engaged_int_rate"]
     ping_rate = dirt["ga4_consent_ping_rate"]
     midnight_rate = dirt["ga4_midnight_session_rate"]
+    redeliver_at = g["redeliveries"].get(ymd)       # this day is re-exported then with its held-back sessions
+    held_rate = dirt.get("ga4_redelivery_session_rate", 0.0)
+    held_rnd = random.Random(int(stream(seed, f"ga4-redelivery-sessions/{ymd}").integers(0, 2**62)))
+    held_any = False
 
     weekday = us_to_date(day_us).weekday()
     rate = g["events_per_day"] / AVG_EVENTS_PER_SESSION * (1.15 if weekday >= 5 else 1.0)
@@ -145,7 +175,9 @@ def _day_worker(task):
     own: list[str] = []
     spill: list[str] = []
     agg: dict = {}      # visible date -> [sessions, engaged, purchase, atc, atc_no_purchase, eng_msec]
-    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0}
+    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
+             "redelivered_arrived": 0}
+    last_arrival = {"own": 0, "spill": 0}     # the export instant of this day's file / of the spill's rows
     used_keys = set()
     pages, prod_pages = P["pages"], P["prod_pages"]
     n_prod = len(prod_pages)
@@ -169,6 +201,8 @@ def _day_worker(task):
                     stats["not_arrived"] += 1
                     continue
                 (own if ts < day_end else spill).append(line)
+                k = "own" if ts < day_end else "spill"
+                last_arrival[k] = max(last_arrival[k], ts + MIN)
                 stats["rows"] += 1
                 stats["distinct"] += 1
                 stats["no_session_key"] += 1
@@ -276,6 +310,13 @@ def _day_worker(task):
             dwell = int((5 + r() * 30) * US_PER_S)
             evs.append((tp + dwell, "user_engagement", "", None, None, True, dwell // 1000))
 
+        # ---- a re-delivered day: some sessions (never one crossing midnight) are missing from the first export
+        # and arrive with the re-export (own random stream: the day's other rows stay byte-identical)
+        held = False
+        if redeliver_at is not None and evs and evs[-1][0] < day_end:
+            held = held_rnd.random() < held_rate or not held_any
+            held_any = held_any or held
+
         # ---- emit rows and aggregate what is visible at as_of
         first_vis = None
         last_vis = 0
@@ -304,12 +345,20 @@ def _day_worker(task):
             is_late = r() < late_rate
             if is_late:
                 arrival = ts + int((3 + r() * 69) * 3600 * US_PER_S)
+            if held:
+                arrival, is_late = redeliver_at, False
             if arrival > as_of:
                 stats["not_arrived"] += 1
+                if held:
+                    r()  # the duplicate draw an arrived row makes: the day's other rows do not depend on as_of
                 continue
             if is_late:
                 stats["late_arrived"] += 1
             target = own if ts < day_end else spill
+            k = "own" if ts < day_end else "spill"
+            last_arrival[k] = max(last_arrival[k], arrival)
+            if held:
+                stats["redelivered_arrived"] += 1
             target.append(line)
             stats["rows"] += 1
             stats["distinct"] += 1
@@ -317,6 +366,8 @@ def _day_worker(task):
                 target.append(line)
                 stats["rows"] += 1
                 stats["duplicates"] += 1
+                if held:
+                    stats["redelivered_arrived"] += 1
             if first_vis is None or ts < first_vis:
                 first_vis = ts
             last_vis = max(last_vis, ts)
@@ -355,7 +406,7 @@ def _day_worker(task):
             fh.write("\n".join(spill) + "\n")
     elif spill:
         stats["rows"] -= len(spill)
-    return day_idx, agg, stats
+    return day_idx, agg, stats, last_arrival
 
 
 def _count_lines(path: str) -> int:
@@ -388,6 +439,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         wo = WebOrder(start, o.confirm_us, o.name, p.partner_id, p.visitor, p.country, lines, o.untaxed, o.tax)
         by_day.setdefault((start - world.start_us) // US_PER_DAY, []).append(wo)
     from .config import DEFAULT_DAYS, SCALES
+    redeliveries = redelivery_schedule(world.seed, world.start_us, n_days, world.dirt)
     _G.clear()
     _G.update({
         "seed": world.seed, "as_of": as_of, "dirt": world.dirt, "out_dir": out_dir, "prep": _prepare(world.products),
@@ -396,6 +448,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         "person_country": np.array([p.country for p in world.persons], dtype=np.int64),
         "stream_id": world.ids["ga4"]["stream_id"], "end_us": world.end_us, "n_days": n_days,
         "events_per_day": SCALES[world.scale].ga4_events / DEFAULT_DAYS, "gzip": bool(compress),
+        "redeliveries": redeliveries,
     })
     tasks = [(d, world.start_us + d * US_PER_DAY, by_day.get(d, [])) for d in range(n_days)
              if world.start_us + d * US_PER_DAY <= as_of]
@@ -418,9 +471,23 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
                 # a gzip file may hold several members: the spill is one more, read as one stream
                 dst.write(gzip.compress(src.read(), compresslevel=GZIP_LEVEL, mtime=0) if compress else src.read())
             os.remove(os.path.join(out_dir, name))
+    # every file's mtime = its export instant: the arrival of the last row it holds (its own rows and the spill of
+    # the day before), so regenerating at a later as_of leaves an unchanged day with an unchanged size and mtime
+    exported: dict[str, int] = {}
+    for day_idx, _agg, _st, last in results:
+        day_us = world.start_us + day_idx * US_PER_DAY
+        for ymd, at in ((us_to_date(day_us).strftime("%Y%m%d"), last["own"]),
+                        (us_to_date(day_us + US_PER_DAY).strftime("%Y%m%d"), last["spill"])):
+            if at:
+                exported[ymd] = max(exported.get(ymd, 0), at)
+    for ymd, at in exported.items():
+        path = os.path.join(out_dir, f"events_{ymd}.json" + (".gz" if compress else ""))
+        if os.path.exists(path):
+            os.utime(path, ns=(at * 1000, at * 1000))
     sessions_by_day: dict = {}
-    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0}
-    for _, agg, st in results:
+    stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
+             "redelivered_arrived": 0}
+    for _, agg, st, _last in results:
         for k in stats:
             stats[k] += st[k]
         for d, a in agg.items():
@@ -436,4 +503,6 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         counts = [_count_lines(x) for x in paths]
     files = dict(zip(names, counts))
     stats["rows"] = sum(files.values())
-    return {"sessions_by_day": dict(sorted(sessions_by_day.items())), "stats": stats, "files": files}
+    redelivered = {ymd: us_to_dt(at).strftime("%Y-%m-%dT%H:%M:%SZ") for ymd, at in sorted(redeliveries.items())}
+    return {"sessions_by_day": dict(sorted(sessions_by_day.items())), "stats": stats, "files": files,
+            "redeliveries": redelivered}

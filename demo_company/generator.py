@@ -89,6 +89,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         "google": world.ids["google"],
         "trustpilot": world.ids["trustpilot"],
         "ga4": world.ids["ga4"],
+        # old GA4 export days re-exported later with missing sessions: {YYYYMMDD: re-export instant}
+        "ga4_redeliveries": ga["redeliveries"],
     }
     if inject_fault:  # demo of the quality gate: a fault the source itself can produce (demo_company/faults.py)
         from .faults import apply_fault
