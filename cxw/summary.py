@@ -89,6 +89,10 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
                               "duplicates_in_load": ld.get("duplicates_in_load"),
                               "dead_letters": ld.get("dead_letters"), "rows_per_s": ld.get("rows_per_s"),
                               "seconds": ld.get("seconds"), "source_seconds": rep.get("seconds")})
+    # export days a source delivered again (GA4: the day's fingerprint changed): landed anew, replacing the earlier
+    # delivery of the day in staging
+    redelivered = [{"source": rep.get("source"), **d} for rep in extract_reports or []
+                   for d in rep.get("redelivered_days") or []]
     quarantine = [dict(zip(("source", "entity", "reason", "rows"), r)) for r in _query(
         p.build_db, "select source, entity, reason, count(*) from staging.quarantine group by all order by all")]
     ledger = _query(
@@ -112,6 +116,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
         "data_docs": next((str(Path(g["data_docs"]).parent.parent / "index.html")
                            for g in (validation, raw_validation) if g and g.get("data_docs")), None),
         "extracted": extracted,
+        "redelivered_days": redelivered,
         "load": load_report,
         "dbt": dbt_report,
         "quarantine": quarantine,
@@ -173,6 +178,10 @@ def render(s: dict) -> str:
             extra.append(f"{_fmt(round(e['rows'] / e['seconds']))} rows/s")
         lines.append(f"  {e['source']:<15} {e['entity']:<22} {_fmt(e['rows']):>12}"
                      + (f"   ({', '.join(extra)})" if extra else ""))
+    if s.get("redelivered_days"):
+        days = ", ".join(f"{d['source']} {d['export_date']} ({_fmt(d.get('rows') or 0)} rows)"
+                         for d in s["redelivered_days"])
+        lines.append(f"Re-delivered export days (landed again, replacing the earlier delivery): {days}")
     lines.append("Extraction wall time per source:")
     for src, (rows, secs) in _per_source(s["extracted"]).items():
         if secs:

@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 import dlt
@@ -27,8 +27,19 @@ __all__ = ["extract", "Ga4Settings", "ga4_source"]
 
 
 def _day_dt(d: date) -> datetime:
-    from datetime import timezone
     return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def _after_previous_loads(last_load_id: Optional[str]) -> None:
+    """Load ids sort by their UTC second, then by random hex: a run that starts within the second of the previous
+    run's last load waits for the next second, so a re-delivered day's new load sorts after its earlier load
+    (staging keeps the max ``_load_id`` of each export day)."""
+    if not last_load_id:
+        return
+    stamp = last_load_id.split("-")[1] if last_load_id.count("-") >= 2 else ""
+    give_up = time.monotonic() + 1.5          # a clock that went backwards is not waited for
+    while datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") <= stamp and time.monotonic() < give_up:
+        time.sleep(0.05)
 
 
 def _batches(pending, days: int, max_bytes: int):
@@ -86,30 +97,37 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     est = run.entity_state(ENTITY)
     cursor_before = est.get("cursor")          # last exported day, ISO
     fingerprints: Dict[str, str] = dict(est.get("days") or {})
-    lookback = timedelta(days=settings.lookback_days)
+    _after_previous_loads(est.get("last_load_id"))
     end_day = (run.window_end - timedelta(microseconds=1)).date()  # window end exclusive
     if mode == "window":
         first_day = run.window_start.date()
-    elif cursor_before is None:
-        first_day = run.history_start.date()
     else:
-        first_day = date.fromisoformat(cursor_before[:10]) - lookback
+        first_day = run.history_start.date()
+    # ONE listing of the export (names, sizes, mtimes / ETags from the listing: no file is opened). Every day is
+    # compared with the fingerprint it had when it was landed, whatever its age: a day BigQuery re-exports (late
+    # hits, a backfill, a fixed export) lands again, an unchanged day costs nothing. This replaces the lookback.
     export = ExportDir(settings.export_url, settings.storage_options)
     available = export.days()
-    todo = sorted(d for d in available if first_day <= d <= end_day)
-    con = connect(export)
+    todo = sorted(d for d in available
+                  if d <= end_day and (first_day <= d or (mode != "window" and d.strftime("%Y%m%d") in fingerprints)))
     cursor = cursor_before
     landed = 0
     pending = []                                   # (day, files, fingerprint) to land, in day order
+    redelivered: List[Dict[str, Any]] = []         # days landed before whose fingerprint changed
     for day in todo:
+        key = day.strftime("%Y%m%d")
         fp = export.fingerprint(available[day])
-        if mode == "incremental" and fingerprints.get(day.strftime("%Y%m%d")) == fp:
+        if mode == "incremental" and fingerprints.get(key) == fp:
             continue  # unchanged since it was landed
         pending.append((day, available[day], fp))
+    if not pending:
+        log.info("ga4: %d export days listed, none new or changed", len(available))
+    con = connect(export)
 
     def land_day(day, files, fp, ctx, rows, dups, path, unknown, read_path):
         nonlocal cursor, landed
         key = day.strftime("%Y%m%d")
+        previous_fp = fingerprints.get(key)
         win = EntityWindow(ENTITY, _day_dt(day), _day_dt(day + timedelta(days=1)), cursor, cursor is None)
         writer = ctx.open_writer()
         if rows:
@@ -123,11 +141,18 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         def update(state, key=key, fp=fp):
             state["entities"][ENTITY].setdefault("days", {})[key] = fp
 
-        ctx.land(win, EntityLoad(ENTITY, duplicates=dups,
-                                 extra_meta={"export_date": day_iso, "fingerprint": fp, "unknown_fields": unknown,
-                                             "read_path": read_path,
-                                             "export_files": [f["name"].rsplit("/", 1)[-1] for f in files]}),
-                 cursor_after=new_cursor, state_update=update)
+        is_redelivery = previous_fp is not None and previous_fp != fp
+        row = ctx.land(win, EntityLoad(ENTITY, duplicates=dups,
+                                       extra_meta={"export_date": day_iso, "fingerprint": fp,
+                                                   "unknown_fields": unknown, "read_path": read_path,
+                                                   "redelivered": is_redelivery,
+                                                   "export_files": [f["name"].rsplit("/", 1)[-1] for f in files]}),
+                       cursor_after=new_cursor, state_update=update)
+        if is_redelivery:
+            # a newer delivery of a day landed before: staging keeps the latest load of each export day
+            redelivered.append({"export_date": day_iso, "load_id": row["load_id"], "rows": row["rows"]})
+            log.info("ga4: export day %s re-delivered (fingerprint changed): landed again, %d rows", day_iso,
+                     row["rows"])
         cursor = new_cursor
         landed += 1
 
@@ -187,13 +212,15 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             pool.shutdown(wait=True)
     if landed == 0:
         # nothing new or re-delivered: an empty load keeps accounting complete
-        start = _day_dt(first_day)
+        start = _day_dt(first_day)      # every day from here was compared with its fingerprint
         win = EntityWindow(ENTITY, start, run.window_end, cursor_before, False)
         ctx = run.begin(ENTITY)
         ctx.land(win, EntityLoad(ENTITY, duplicates=0, extra_meta={"export_date": None}),
                  cursor_after=cursor_before)
     con.close()
-    return report(run)
+    rep = report(run)
+    rep["redelivered_days"] = redelivered
+    return rep
 
 
 @dlt.source(name="ga4")

@@ -10,7 +10,9 @@ from extractors.common.settings import env_int, env_str, history_start_from_env
 
 SOURCE = "ga4"
 ENTITY = "events"
-DEFAULT_LOOKBACK_DAYS = 3          # GA4 rewrites a daily table for up to 3 days
+# No lookback: GA4 rewrites a daily table for up to 3 days (and BigQuery re-exports older days), and every run
+# compares each export day's fingerprint from the listing, so a rewritten day is seen whatever its age.
+# (CXW_GA4_LOOKBACK_DAYS is no longer read.)
 FILE_PREFIX = "events_"            # events_YYYYMMDD.json[.gz] or events_YYYYMMDD/ (sharded bq extract)
 FILE_SUFFIXES = (".json", ".json.gz", ".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 MAX_LINE_BYTES = 128 * 1024 * 1024
@@ -91,7 +93,6 @@ READ_COLUMNS: Dict[str, str] = {k: _ddl(v) for k, v in GA4_SCHEMA.items()}
 @dataclass
 class Ga4Settings:
     export_url: str
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS
     history_start: Optional[datetime] = None
     storage_options: Optional[Dict[str, Any]] = None
     fast_path: bool = True          # typed read_json + unknown-key byte check; False = always the line path
@@ -102,7 +103,6 @@ class Ga4Settings:
     def from_env(cls) -> "Ga4Settings":
         return cls(
             export_url=env_str("CXW_GA4_EXPORT_URL", required=True),
-            lookback_days=env_int("CXW_GA4_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS),
             fast_path=env_str("CXW_GA4_FAST_PATH", "1") not in ("0", "false", "no"),
             batch_days=max(1, env_int("CXW_GA4_BATCH_DAYS", 8)),
             history_start=history_start_from_env(),

@@ -5,7 +5,7 @@ import gzip
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
@@ -198,3 +198,66 @@ def test_fast_path_hands_doubtful_days_to_the_line_path(export, dirs):
     out6, _ = read_load(paths["2025-03-06"]["path"])
     assert [json.loads(r["_extra_json"]) for r in out6 if r["_extra_json"]] == [{"hostname": "top-level.example.com"}]
     assert len(out6) == len(rows6)
+
+
+# ------------------------------------------------------------------ re-delivered export days (issue 14, item 3)
+def _redelivery_runs(tmp_path, dirs):
+    """Extract the demo company as of A, then generate it as of B (BigQuery re-exported an old day in between,
+    recent days got their late rows, new days arrived) and extract again, recording which files were opened."""
+    from ga4_redelivery import OpenedFiles, generate_at, old_redelivery, snapshot
+
+    a, b, day = old_redelivery()
+    demo = tmp_path / "company"
+    generate_at(demo, a)
+    export = demo / "ga4"
+    cfg = ga4.Ga4Settings(export_url=str(export), history_start=D(2025, 1, 1))
+    first = ga4.extract(settings=cfg, **run_kwargs(dirs, end=a))
+    before = snapshot(export)
+    generate_at(demo, b)
+    after = snapshot(export)
+    with OpenedFiles(export) as opened:
+        second = ga4.extract(settings=cfg, **run_kwargs(dirs, end=b))
+    return dict(a=a, b=b, day=day, export=export, cfg=cfg, first=first, second=second, before=before,
+                after=after, opened=opened.names)
+
+
+def test_a_redelivered_day_older_than_the_lookback_is_reloaded_and_only_changed_days_are_read(tmp_path, dirs):
+    from ga4_redelivery import day_of
+
+    r = _redelivery_runs(tmp_path, dirs)
+    a, day, before, after = r["a"], r["day"], r["before"], r["after"]
+    name = f"events_{day:%Y%m%d}.json"
+    assert (a.date() - day).days >= 6, "the re-delivered day must be older than any lookback"
+    changed = {n for n in before if before[n] != after.get(n)}
+    new = {n for n in after if n not in before and day_of(n) < r["b"].date()}
+    # the demo: the old day changed (re-exported with its missing sessions); days older than the late-row span
+    # keep their size and mtime unless re-exported, so only they can look re-delivered
+    assert name in changed
+    old_changed = {n for n in changed if day_of(n) < a.date() - timedelta(days=4)}
+    assert name in old_changed and len(old_changed) < len(before) // 4
+
+    # exactly the changed and the new days were opened - never an unchanged one
+    assert r["opened"] == changed | new
+    loads = {l["path"]: json.loads(open(os.path.join(l["path"], "_load.json")).read()) for l in r["second"]["loads"]}
+    landed = {m["export_date"] for m in loads.values()}
+    assert landed == {day_of(n).isoformat() for n in changed | new}
+    # the re-delivered day landed again with every line of its new delivery (the first load had fewer)
+    [(path, meta)] = [(p, m) for p, m in loads.items() if m["export_date"] == day.isoformat()]
+    [old] = [l for l in r["first"]["loads"]
+             if json.loads(open(os.path.join(l["path"], "_load.json")).read())["export_date"] == day.isoformat()]
+    assert len(read_load(path)[0]) == len(lines(r["export"] / name)) > old["rows"]
+    assert meta["redelivered"] is True
+    assert sorted(d["export_date"] for d in r["second"]["redelivered_days"]) == \
+        sorted(day_of(n).isoformat() for n in changed)
+    state = json.loads((dirs["state"] / "ga4.json").read_text())["entities"]["events"]
+    assert state["days"][f"{day:%Y%m%d}"] == meta["fingerprint"]
+
+
+def test_a_run_with_nothing_changed_opens_no_export_file(tmp_path, dirs):
+    from ga4_redelivery import OpenedFiles
+
+    r = _redelivery_runs(tmp_path, dirs)
+    with OpenedFiles(r["export"]) as opened:
+        rep = ga4.extract(settings=r["cfg"], **run_kwargs(dirs, end=r["b"]))
+    assert opened.names == set()
+    assert [l["rows"] for l in rep["loads"]] == [0] and rep["redelivered_days"] == []
