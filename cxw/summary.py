@@ -179,8 +179,10 @@ def render(s: dict) -> str:
         lines.append(f"  {e['source']:<15} {e['entity']:<22} {_fmt(e['rows']):>12}"
                      + (f"   ({', '.join(extra)})" if extra else ""))
     if s.get("redelivered_days"):
-        days = ", ".join(f"{d['source']} {d['export_date']} ({_fmt(d.get('rows') or 0)} rows)"
-                         for d in s["redelivered_days"])
+        shown = s["redelivered_days"][:12]
+        days = ", ".join(f"{d['source']} {d['export_date']} ({_fmt(d.get('rows') or 0)} rows)" for d in shown)
+        if len(s["redelivered_days"]) > len(shown):
+            days += f" and {len(s['redelivered_days']) - len(shown)} more (summary.json lists them)"
         lines.append(f"Re-delivered export days (landed again, replacing the earlier delivery): {days}")
     lines.append("Extraction wall time per source:")
     for src, (rows, secs) in _per_source(s["extracted"]).items():
