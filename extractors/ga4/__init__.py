@@ -122,7 +122,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         pending.append((day, available[day], fp))
     if not pending:
         log.info("ga4: %d export days listed, none new or changed", len(available))
-    con = connect(export)
+    con = connect(export) if pending else None     # a run with nothing to read starts no DuckDB
 
     def land_day(day, files, fp, ctx, rows, dups, path, unknown, read_path):
         nonlocal cursor, landed
@@ -217,7 +217,8 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ctx = run.begin(ENTITY)
         ctx.land(win, EntityLoad(ENTITY, duplicates=0, extra_meta={"export_date": None}),
                  cursor_after=cursor_before)
-    con.close()
+    if con is not None:
+        con.close()
     rep = report(run)
     rep["redelivered_days"] = redelivered
     return rep

@@ -20,7 +20,7 @@ def env(monkeypatch, server, demo_dir):
         "CXW_HTTP_MAX_ATTEMPTS": "8",
         "CXW_ODOO_URL": f"sqlite:///{demo_dir / 'odoo' / 'odoo.sqlite'}",
         "CXW_HUBSPOT_BASE_URL": server.base_url, "CXW_HUBSPOT_TOKEN": m["hubspot"]["token"],
-        "CXW_GA4_EXPORT_URL": str(demo_dir / "ga4"), "CXW_GA4_LOOKBACK_DAYS": "2",
+        "CXW_GA4_EXPORT_URL": str(demo_dir / "ga4"), "CXW_GA4_BATCH_DAYS": "2",
         "CXW_GOOGLE_BASE_URL": server.base_url, "CXW_GOOGLE_TOKEN": m["google"]["token"],
         "CXW_GOOGLE_ACCOUNT_ID": m["google"]["account_id"],
         "CXW_GOOGLE_LOCATION_IDS": ",".join(m["google"]["location_ids"]),
@@ -41,7 +41,7 @@ def test_every_source_runs_from_environment(env, dirs, server):
         counts[rep["source"]] = sum(l["rows"] for l in rep["loads"])
     s = hubspot.HubspotSettings.from_env()
     assert s.http.max_attempts == 8 and s.base_url == server.base_url
-    assert ga4.Ga4Settings.from_env().lookback_days == 2
+    assert ga4.Ga4Settings.from_env().batch_days == 2
     assert counts["ga4"] == sum(server.manifest["counts"]["ga4"][f"events_2025060{d}.json"] for d in (1, 2))
     assert counts["odoo"] > 0
     secrets = [env["CXW_HUBSPOT_TOKEN"], env["CXW_GOOGLE_TOKEN"], env["CXW_TRUSTPILOT_API_SECRET"]]
