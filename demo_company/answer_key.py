@@ -74,6 +74,15 @@ def _row(kpi, grain, period, num, den, value, n):
             "numerator": num, "denominator": den, "value": value, "n": n}
 
 
+
+def _review_reply_us(r, as_of: int):
+    """The reply time the review site shows at as_of (kpi-definitions: Google reviewReply.updateTime, i.e. its last
+    change; Trustpilot companyReply.createdAt), None without a visible reply."""
+    reply = r.reply_at(as_of)
+    if reply is None:
+        return None
+    return reply[2] if r.source == "google" else reply[1]
+
 def compute(world, as_of: int, ga4: dict) -> dict:
     start, end = world.start_us, world.end_us
     start_d = us_to_date(start).isoformat()
@@ -117,8 +126,11 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     # ---- reviews (Google + Trustpilot)
     for source in ("google_reviews", "trustpilot"):
         expected[f"{source}.reviews"] = {"records": 0, "quarantined": {}, "duplicates": 0}
+    # The latest version visible at as_of: stars after every edit by then (Trustpilot and Google), the reply as it
+    # reads then (reply time: Google reviewReply.updateTime = its last change, Trustpilot companyReply.createdAt =
+    # first written). A review removed from the site by as_of is not served and does not count.
     for r in world.reviews:
-        if r.created_us > as_of:
+        if r.created_us > as_of or r.deleted_at(as_of):
             continue
         key = "google_reviews.reviews" if r.source == "google" else "trustpilot.reviews"
         e = expected[key]
@@ -130,7 +142,8 @@ def compute(world, as_of: int, ga4: dict) -> dict:
             continue
         day = us_to_date(r.created_us).isoformat()
         stars = r.stars_at(as_of)
-        replied = r.reply_text is not None and r.reply_us <= as_of
+        reply_us = _review_reply_us(r, as_of)
+        replied = reply_us is not None
         acc["review_rating_avg"].add(day, stars, 1)
         acc["review_negative_share"].add(day, int(stars <= 2), 1)
         acc["review_positive_share"].add(day, int(stars >= 4), 1)
@@ -139,7 +152,7 @@ def compute(world, as_of: int, ga4: dict) -> dict:
             # Durations as the warehouse can see them: at each vendor's timestamp precision (Google RFC 3339 with
             # microseconds, Trustpilot ISO-8601 seconds).
             prec = 1 if r.source == "google" else 1_000_000
-            quant["review_reply_time"].append((day, (_trunc(r.reply_us, prec) - _trunc(r.created_us, prec)) / US_PER_H))
+            quant["review_reply_time"].append((day, (_trunc(reply_us, prec) - _trunc(r.created_us, prec)) / US_PER_H))
 
     # ---- web sessions (aggregated by the GA4 workers over the rows that arrived by as_of)
     for day, (n, eng, purch, atc, atc_np, msec) in ga4["sessions_by_day"].items():
@@ -249,14 +262,15 @@ def compute(world, as_of: int, ga4: dict) -> dict:
         acc["loop_closed_rate"].add(us_to_date(f.submitted_us).isoformat(),
                                     loop_closed(f.pid, _trunc(f.submitted_us, 1000)), 1)
     for r in world.reviews:
-        if r.created_us > as_of or r.quarantine or not in_window(r.created_us) or r.stars_at(as_of) > 2:
+        if (r.created_us > as_of or r.deleted_at(as_of) or r.quarantine or not in_window(r.created_us)
+                or r.stars_at(as_of) > 2):
             continue
         prec = 1 if r.source == "google" else 1_000_000
         pid = r.pid if (r.source == "trustpilot" and (r.order_name or r.referral_email)) else None
-        replied = r.reply_text is not None and r.reply_us <= as_of
+        reply_us = _review_reply_us(r, as_of)
         acc["loop_closed_rate"].add(us_to_date(r.created_us).isoformat(),
                                     loop_closed(pid, _trunc(r.created_us, prec),
-                                                _trunc(r.reply_us, prec) if replied else None), 1)
+                                                _trunc(reply_us, prec) if reply_us is not None else None), 1)
 
     # ---- email: unit = (campaign, recipient), dated by the campaign's first SENT
     camp_first: dict[int, int] = {}

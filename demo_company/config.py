@@ -41,6 +41,9 @@ DEFAULT_DIRT = {
     "trustpilot_missing_id_rate": 0.01,
     "trustpilot_offset_timestamp_rate": 0.10,
     "google_unspecified_rating_rate": 0.01,
+    "review_late_edit_rate": 0.04,       # reviews whose stars change 3-12 weeks or 100-400 days after creation
+    "review_late_reply_rate": 0.05,      # company reply added 3-26 weeks later, or an existing reply rewritten
+    "review_deletion_rate": 0.02,        # reviews removed from the site 1-300 days after creation
     "email_case_mismatch_rate": 0.06,    # Odoo vs HubSpot email differs by case / trailing blanks
     "hubspot_duplicate_contact_rate": 0.01,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)

@@ -187,20 +187,23 @@ def google_reviews(world, as_of: int):
     locs = world.ids["google"]["location_ids"]
     out = []
     for r in world.reviews:
-        if r.source != "google" or r.created_us > as_of:
+        if r.source != "google" or r.created_us > as_of or r.deleted_at(as_of):
             continue
         loc = f"accounts/{acct}/locations/{locs[r.location]}"
         reviewer = ({"displayName": r.display_name, "isAnonymous": False,
                      "profilePhotoUrl": f"https://lh3.googleusercontent.com/a/{r.rid[:10]}"}
                     if not r.anonymous else {"isAnonymous": True})
-        replied = r.reply_text is not None and r.reply_us <= as_of
+        reply = r.reply_at(as_of)
+        # updateTime: the latest change of the review or of its reply (an edit or a reply moves it)
+        updated = max(r.created_us, r.edited_us_at(as_of), reply[2] if reply else 0)
         rev = {"name": f"{loc}/reviews/{r.rid}", "reviewId": r.rid, "reviewer": reviewer,
-               "starRating": "STAR_RATING_UNSPECIFIED" if r.quarantine == "rating_invalid" else STAR_ENUM[r.stars],
-               "createTime": rfc3339_us(r.created_us), "updateTime": rfc3339_us(r.reply_us if replied else r.created_us)}
+               "starRating": "STAR_RATING_UNSPECIFIED" if r.quarantine == "rating_invalid"
+               else STAR_ENUM[r.stars_at(as_of)],
+               "createTime": rfc3339_us(r.created_us), "updateTime": rfc3339_us(updated)}
         if r.comment is not None:
             rev["comment"] = r.comment
-        if replied:
-            rev["reviewReply"] = {"comment": r.reply_text, "updateTime": rfc3339_us(r.reply_us)}
+        if reply:
+            rev["reviewReply"] = {"comment": reply[0], "updateTime": rfc3339_us(reply[2])}
         out.append({"location": loc, "review": rev})
     return out
 
@@ -209,12 +212,12 @@ def trustpilot_reviews(world, as_of: int):
     bu = world.ids["trustpilot"]["business_unit_ids"][0]
     out = []
     for r in world.reviews:
-        if r.source != "trustpilot" or r.created_us > as_of:
+        if r.source != "trustpilot" or r.created_us > as_of or r.deleted_at(as_of):
             continue
         p = world.persons[r.pid] if r.pid >= 0 else None
-        edited = r.edit_us and r.edit_us <= as_of
+        edited = r.edited_us_at(as_of)
         stars = r.stars_at(as_of)
-        replied = r.reply_text is not None and r.reply_us <= as_of
+        reply = r.reply_at(as_of)
         rev = {}
         if r.quarantine != "missing_id":
             rev["links"] = [{"href": f"https://api.trustpilot.com/v1/reviews/{r.rid}", "method": "GET", "rel": "reviews"}]
@@ -227,7 +230,7 @@ def trustpilot_reviews(world, as_of: int):
             "businessUnit": {"id": bu, "identifyingName": texts.DOMAIN, "displayName": texts.COMPANY_NAME},
             "stars": stars, "title": texts.TP_TITLES[stars], "text": r.comment or "",
             "language": r.language, "createdAt": iso_seconds(r.created_us, r.offset_min),
-            "updatedAt": iso_seconds(r.edit_us) if edited else None,
+            "updatedAt": iso_seconds(edited) if edited else None,
             "experiencedAt": iso_seconds((r.created_us - 2 * US_PER_DAY) // (US_PER_DAY) * US_PER_DAY),
             "referenceId": r.order_name,
         })
@@ -235,6 +238,17 @@ def trustpilot_reviews(world, as_of: int):
             rev["referralEmail"] = r.referral_email
         rev.update({"isVerified": r.order_name is not None, "source": "InvitationApi" if r.order_name else "Organic",
                     "status": "active", "numberOfLikes": 0,
-                    "companyReply": {"text": r.reply_text, "createdAt": iso_seconds(r.reply_us)} if replied else None})
+                    "companyReply": _company_reply(reply)})
         out.append({"business_unit_id": bu, "review": rev})
+    return out
+
+
+def _company_reply(reply):
+    """Trustpilot companyReply: createdAt stays the first reply's time, updatedAt appears once it is rewritten."""
+    if reply is None:
+        return None
+    text, first, last = reply
+    out = {"text": text, "createdAt": iso_seconds(first)}
+    if last != first:
+        out["updatedAt"] = iso_seconds(last)
     return out

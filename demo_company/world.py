@@ -188,6 +188,11 @@ class Review:
     reply_us: int
     edit_us: int = 0      # trustpilot: consumer edit
     edit_stars: int = 0
+    late_edit_us: int = 0     # dirt review_late_edit_rate: stars edited weeks or months after creation
+    late_edit_stars: int = 0
+    reply_edit_us: int = 0    # dirt review_late_reply_rate: the company reply rewritten later
+    reply_edit_text: str | None = None
+    deleted_us: int = 0       # dirt review_deletion_rate: removed from the site (consumer or platform)
     order_name: str | None = None
     referral_email: str | None = None
     offset_min: int = 0
@@ -196,7 +201,24 @@ class Review:
     anonymous: bool = False
 
     def stars_at(self, t: int) -> int:
+        if self.late_edit_us and self.late_edit_us <= t:
+            return self.late_edit_stars
         return self.edit_stars if self.edit_us and self.edit_us <= t else self.stars
+
+    def edited_us_at(self, t: int) -> int:
+        """Time of the latest consumer edit visible at t (0: never edited by then)."""
+        return max((x for x in (self.edit_us, self.late_edit_us) if x and x <= t), default=0)
+
+    def reply_at(self, t: int):
+        """The company reply visible at t: (text, first written, last changed), or None."""
+        if self.reply_text is None or self.reply_us > t:
+            return None
+        if self.reply_edit_us and self.reply_edit_us <= t:
+            return self.reply_edit_text, self.reply_us, self.reply_edit_us
+        return self.reply_text, self.reply_us, self.reply_us
+
+    def deleted_at(self, t: int) -> bool:
+        return bool(self.deleted_us) and self.deleted_us <= t
 
 
 @dataclass(slots=True)
@@ -660,7 +682,40 @@ def _reviews(seed, persons, orders, pickings, start_us, end_us, dirt) -> list:
         out.append(r)
     out = [r for r in out if r.created_us < end_us]
     out.sort(key=lambda r: (r.source, r.created_us, r.rid))
+    _review_changes(seed, out, dirt)
     return out
+
+
+def _review_changes(seed, reviews, dirt) -> None:
+    """Changes weeks and months after a review was written (own stream: the draws above stay as they were).
+    Stars edited late (half within 3-12 weeks, half 100-400 days later: beyond a rolling re-read of recent creation
+    time), a company reply added late to an unanswered review or rewritten later, and reviews removed from the site.
+    Times may fall after the window end: they show only for a later as_of."""
+    rng = stream(seed, "review-changes")
+    for r in reviews:
+        u_edit, u_reply, u_del = rng.random(3)
+        weeks = rng.random() < 0.5
+        edit_after = int(rng.integers(21 * US_PER_DAY, 85 * US_PER_DAY)) if weeks else \
+            int(rng.integers(100 * US_PER_DAY, 400 * US_PER_DAY))
+        reply_after = int(rng.integers(21 * US_PER_DAY, 180 * US_PER_DAY))
+        delete_after = int(rng.integers(US_PER_DAY, 300 * US_PER_DAY))
+        reply_text = _choice(rng, texts.REPLIES)
+        if r.quarantine:
+            continue
+        if u_edit < dirt.get("review_late_edit_rate", 0.0):
+            r.late_edit_us = r.created_us + edit_after
+            before = r.stars_at(r.late_edit_us - 1)
+            replied = r.reply_text is not None and r.reply_us < r.late_edit_us
+            up = (replied or before == 1) and before < 5
+            r.late_edit_stars = before + 1 if up else before - 1
+        if u_reply < dirt.get("review_late_reply_rate", 0.0):
+            if r.reply_text is None:
+                r.reply_text, r.reply_us = reply_text, r.created_us + reply_after
+            else:
+                r.reply_edit_us = r.reply_us + reply_after
+                r.reply_edit_text = reply_text + " (updated)"
+        if u_del < dirt.get("review_deletion_rate", 0.0):
+            r.deleted_us = r.created_us + delete_after
 
 
 def _assign_hubspot_ids(seed, companies, persons, orders, tickets, feedback):

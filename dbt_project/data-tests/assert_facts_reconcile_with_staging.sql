@@ -12,8 +12,8 @@ with checks as (
            (select count(*) from {{ ref('fct_support_tickets') }})
     union all
     select 'reviews',
-           (select count(*) from {{ ref('stg_google_reviews__reviews') }})
-               + (select count(*) from {{ ref('stg_trustpilot__reviews') }}),
+           (select count(*) from {{ ref('stg_google_reviews__reviews') }} where not is_deleted)
+               + (select count(*) from {{ ref('stg_trustpilot__reviews') }} where not is_deleted),
            (select count(*) from {{ ref('fct_reviews') }})
     union all
     select 'orders',

@@ -21,12 +21,13 @@
     select {{ key_col }}, _extracted_at as deleted_detected_at from {{ ref(base_model) }} where 1 = 0
 {%- endmacro %}
 
-{# Odoo cursor entities: `<entity>__ids` holds every id of the table at its _extracted_at (extractors/odoo/README.md).
+{# Id snapshots (`<entity>__ids`: every id the source holds at its _extracted_at): Odoo cursor entities
+   (extractors/odoo/README.md) and the review sites' periodic full re-reads (extractors/common/reread.py).
    A key is deleted when it is missing from the NEWEST id snapshot and was last landed (any row of the key, good or
    quarantined) strictly before that snapshot; a key landed after the newest snapshot is never judged by it.
-   Detected at = the first snapshot after the key's last landing that misses it. #}
-{% macro odoo_deleted_keys(entity, base_model, key_col, id_col='id') -%}
-    {%- set ids = hard_delete_source('odoo', entity ~ '__ids', id_col) -%}
+   Detected at = the first snapshot after the key's last landing that misses it. id_type: the key's type. #}
+{% macro id_snapshot_deleted_keys(source_name, table_name, base_model, key_col, id_col='id', id_type='bigint') -%}
+    {%- set ids = hard_delete_source(source_name, table_name, id_col) -%}
     {%- if ids is none -%}
     {{ no_deleted_keys(base_model, key_col) }}
     {%- else -%}
@@ -45,17 +46,26 @@
             where b.last_landed_at < n.newest_at
                 and not exists (
                     select 1 from {{ ids }} as i
-                    where i._extracted_at = n.newest_at and cast(i.{{ id_col }} as bigint) = b.{{ key_col }}
+                    where i._extracted_at = n.newest_at and cast(i.{{ id_col }} as {{ id_type }}) = b.{{ key_col }}
                 )
         ) as d
         inner join (select distinct _load_id, _extracted_at as snapshot_at from {{ ids }}) as s
             on s.snapshot_at > d.last_landed_at
     ) as c
     left join {{ ids }} as i
-        on i._load_id = c._load_id and cast(i.{{ id_col }} as bigint) = c.{{ key_col }}
+        on i._load_id = c._load_id and cast(i.{{ id_col }} as {{ id_type }}) = c.{{ key_col }}
     where i._load_id is null
     group by 1
     {%- endif -%}
+{%- endmacro %}
+
+{% macro odoo_deleted_keys(entity, base_model, key_col, id_col='id') -%}
+    {{ id_snapshot_deleted_keys('odoo', entity ~ '__ids', base_model, key_col, id_col, 'bigint') }}
+{%- endmacro %}
+
+{# Review sites (Trustpilot `id`, Google `reviewId`): the `reviews__ids` snapshot of a full re-read. #}
+{% macro review_deleted_keys(source_name, base_model, key_col, id_col) -%}
+    {{ id_snapshot_deleted_keys(source_name, 'reviews__ids', base_model, key_col, id_col, dbt.type_string()) }}
 {%- endmacro %}
 
 {# Odoo full-snapshot entities (cursor: null - every load is the whole table): a key missing from the newest load

@@ -8,7 +8,8 @@ import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import make_rest_client
-from extractors.common.runner import EntityLoad, ExtractRun, report
+from extractors.common.reread import full_reread_due, land_id_snapshot
+from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
 from .helpers import location_reviews, reviews_table
@@ -31,20 +32,28 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                      history_start=settings.history_start or history_start_from_env(), secrets=[settings.token])
     client = _client(settings)
     win = run.window(ENTITY, settings.lookback)
+    # Full re-read (first run, then every settings.full_reread): page every location to the end, land every review
+    # updated from the history start on (the latest version of each) and every reviewId held as reviews__ids.
+    full = full_reread_due(run, ENTITY, settings.full_reread)
+    if full:
+        win = EntityWindow(ENTITY, min(win.start, run.history_start), win.end, win.cursor_before, win.full_history)
+    listed: Optional[List[Any]] = [] if full else None
     ctx = run.begin(ENTITY)
     client.set_deadletters(ctx.deadletters)
     rows: List[Tuple[str, Dict[str, Any]]] = []
     try:
         for location in settings.location_ids:
             name = f"accounts/{settings.account_id}/locations/{location}"
-            for review in location_reviews(client, settings, location, win.start, win.end):
+            for review in location_reviews(client, settings, location, win.start, win.end, listed):
                 rows.append((name, review))
     except BaseException:
         ctx.abort()
         raise
     ids = [r.get("name") or (r.get("reviewId") and f"{n}/reviews/{r.get('reviewId')}") for n, r in rows]
     ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
-                             extra_meta={"locations": list(settings.location_ids)}))
+                             extra_meta={"locations": list(settings.location_ids), "full_reread": full}))
+    if listed is not None:
+        land_id_snapshot(run, ENTITY, "reviewId", listed, extra_meta={"locations": list(settings.location_ids)})
     return report(run)
 
 

@@ -30,10 +30,11 @@ def _ts(value: Any) -> Optional[datetime]:
 
 
 def location_reviews(client: SourceClient, settings: GoogleReviewsSettings, location: str, start: datetime,
-                     end: datetime) -> Iterator[Dict[str, Any]]:
+                     end: datetime, listed: Optional[List[Any]] = None) -> Iterator[Dict[str, Any]]:
     """Reviews of one location with ``start <= updateTime < end``; paging stops at the first page whose
     oldest review is older than ``start`` (the list is ordered ``updateTime desc``). Reviews whose
-    updateTime does not parse are kept (staging quarantines them)."""
+    updateTime does not parse are kept (staging quarantines them). ``listed`` given (a full re-read): every page is
+    read and the ``reviewId`` of every review the location holds is appended to it."""
     path = REVIEWS_PATH.format(account=settings.account_id, location=location)
     paginator = CursorPaginator(cursor_path="nextPageToken", cursor_param="pageToken")
     params = {"pageSize": settings.page_size, "orderBy": ORDER_BY}
@@ -42,13 +43,15 @@ def location_reviews(client: SourceClient, settings: GoogleReviewsSettings, loca
         for review in page:
             if not isinstance(review, dict):
                 continue
+            if listed is not None:
+                listed.append(review.get("reviewId"))
             ts = _ts(review.get("updateTime"))
             if ts is not None:
                 oldest = ts if oldest is None or ts < oldest else oldest
                 if ts < start or ts >= end:
                     continue
             yield review
-        if oldest is not None and oldest < start:
+        if listed is None and oldest is not None and oldest < start:
             break
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import List, Optional
 
 from extractors.common.http import HttpConfig, RateLimit, vendor_limits
+from extractors.common.reread import interval_days
 from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "google_reviews"
@@ -15,6 +16,10 @@ REVIEWS_PATH = "/v4/accounts/{account}/locations/{location}/reviews"
 PAGE_SIZE = 50                     # API maximum
 ORDER_BY = "updateTime desc"       # the only time ordering the API offers
 DEFAULT_LOOKBACK_DAYS = 3          # replies / edits bump updateTime; re-read a small overlap
+# The list has no time filter and never says what was deleted (nor, the docs do not promise it, whether every reply
+# change moves updateTime): every FULL_REREAD days a run pages every location to the end, lands the latest version of
+# every review and the reviewIds held (reviews__ids: deletions).
+DEFAULT_FULL_REREAD_DAYS = 7
 COLUMNS = ["name", "reviewId", "reviewer__displayName", "reviewer__profilePhotoUrl", "reviewer__isAnonymous",
            "starRating", "comment", "createTime", "updateTime", "reviewReply__comment", "reviewReply__updateTime",
            "_location_name"]
@@ -32,6 +37,7 @@ class GoogleReviewsSettings:
     base_url: str = DEFAULT_BASE_URL
     page_size: int = PAGE_SIZE
     lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    full_reread: Optional[timedelta] = timedelta(days=DEFAULT_FULL_REREAD_DAYS)  # None: never
     history_start: Optional[datetime] = None
     http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_GOOGLE_RATE_LIMIT=90/10s ..., "off" disables); [] = none
@@ -48,6 +54,7 @@ class GoogleReviewsSettings:
             location_ids=locations,
             base_url=env_str("CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL),
             lookback=timedelta(days=env_int("CXW_GOOGLE_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
+            full_reread=interval_days(env_int("CXW_GOOGLE_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS)),
             history_start=history_start_from_env(),
             http=HttpConfig.from_env(),
         )

@@ -8,10 +8,11 @@ import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import make_rest_client
-from extractors.common.runner import EntityLoad, ExtractRun, report
+from extractors.common.reread import full_reread_due, land_id_snapshot
+from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import fetch_token, reviews_table, unit_reviews
+from .helpers import created_at, fetch_token, reviews_table, unit_reviews
 from .settings import ENTITY, SOURCE, TrustpilotSettings
 
 __all__ = ["extract", "TrustpilotSettings", "trustpilot_source"]
@@ -31,9 +32,15 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                      history_start=settings.history_start or history_start_from_env(), secrets=secrets)
     client = _client(settings, secrets)
     win = run.window(ENTITY, settings.lookback)
+    # Full re-read (first run, then every settings.full_reread): list the whole business unit, land what was created
+    # from the history start on (the latest version of every review), and every id it holds as reviews__ids.
+    full = full_reread_due(run, ENTITY, settings.full_reread)
+    if full:
+        win = EntityWindow(ENTITY, min(win.start, run.history_start), win.end, win.cursor_before, win.full_history)
     ctx = run.begin(ENTITY)
     client.set_deadletters(ctx.deadletters)
     rows: List[Dict[str, Any]] = []
+    listed: List[Any] = []
     try:
         token = fetch_token(client, settings)
         secrets.append(token)
@@ -42,13 +49,23 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         client.checker.secrets.append(token)
         client.rest.auth = BearerTokenAuth(token)
         for unit in settings.business_unit_ids:
-            rows.extend(unit_reviews(client, settings, unit, win.start, win.end))
+            for review in unit_reviews(client, settings, unit, None if full else win.start, win.end):
+                if full:
+                    listed.append(review.get("id"))
+                    ts = created_at(review)
+                    if ts is not None and ts < win.start:
+                        continue  # before the history start: held by the source (in the snapshot), not loaded
+                rows.append(review)
     except BaseException:
         ctx.abort()
         raise
     ids = [r.get("id") for r in rows]
     ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
-                             extra_meta={"business_unit_ids": list(settings.business_unit_ids)}))
+                             extra_meta={"business_unit_ids": list(settings.business_unit_ids),
+                                         "full_reread": full}))
+    if full:
+        land_id_snapshot(run, ENTITY, "id", listed,
+                         extra_meta={"business_unit_ids": list(settings.business_unit_ids)})
     return report(run)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pyarrow as pa
 from requests.auth import HTTPBasicAuth
@@ -23,21 +23,22 @@ def fetch_token(client: SourceClient, settings: TrustpilotSettings) -> str:
     return token
 
 
-def _created(review: Dict[str, Any]):
+def created_at(review: Dict[str, Any]):
     try:
         return parse_utc(review.get("createdAt"))
     except (TypeError, ValueError):
         return None
 
 
-def unit_reviews(client: SourceClient, settings: TrustpilotSettings, unit: str, start: datetime,
+def unit_reviews(client: SourceClient, settings: TrustpilotSettings, unit: str, start: Optional[datetime],
                  end: datetime) -> Iterator[Dict[str, Any]]:
     """Reviews of one business unit created in ``[start, end)`` (``startDateTime`` / ``endDateTime`` server side,
     and checked again client side in case the API ignores ``endDateTime``), oldest first; ``links`` removed from
-    each review."""
+    each review. ``start`` None: the whole business unit up to ``end`` (a full re-read)."""
     params = {"perPage": settings.per_page, "orderBy": ORDER_BY,
-              "startDateTime": start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
               "endDateTime": end.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}
+    if start is not None:
+        params["startDateTime"] = start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     path = REVIEWS_PATH.format(business_unit_id=unit)
     for page in client.paginate(path, params=params, paginator=LinkRelPaginator("next-page"),
                                 data_selector="reviews"):
@@ -46,12 +47,12 @@ def unit_reviews(client: SourceClient, settings: TrustpilotSettings, unit: str, 
             if not isinstance(review, dict):
                 continue
             review = {k: v for k, v in review.items() if k != "links"}
-            ts = _created(review)
+            ts = created_at(review)
             if ts is not None:
                 if ts >= end:
                     past_end = True
                     continue
-                if ts < start:
+                if start is not None and ts < start:
                     continue
             yield review
         if past_end:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import List, Optional
 
 from extractors.common.http import HttpConfig, RateLimit, vendor_limits
+from extractors.common.reread import interval_days
 from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "trustpilot"
@@ -15,7 +16,11 @@ TOKEN_PATH = "/v1/oauth/oauth-business-users-for-applications/accesstoken"
 REVIEWS_PATH = "/v1/private/business-units/{business_unit_id}/reviews"
 PER_PAGE = 100                       # API maximum
 ORDER_BY = "createdat.asc"
-DEFAULT_LOOKBACK_DAYS = 30           # reviews are edited / replied to later: re-read a trailing window
+# The API filters by creation time only, and consumers edit their reviews (stars, text) and companies reply long
+# after: every run re-reads the reviews created in the last REREAD days (most edits and replies come within weeks)
+# and, every FULL_REREAD days, the whole business unit (later edits, and deletions via the reviews__ids snapshot).
+DEFAULT_REREAD_DAYS = 90
+DEFAULT_FULL_REREAD_DAYS = 7
 COLUMNS = ["id", "consumer__id", "consumer__displayName", "consumer__displayLocation", "consumer__numberOfReviews",
            "businessUnit__id", "businessUnit__identifyingName", "businessUnit__displayName", "stars", "title",
            "text", "language", "createdAt", "updatedAt", "experiencedAt", "referenceId", "referralEmail", "source",
@@ -36,7 +41,8 @@ class TrustpilotSettings:
     business_unit_ids: List[str]
     base_url: str = DEFAULT_BASE_URL
     per_page: int = PER_PAGE
-    lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    lookback: timedelta = timedelta(days=DEFAULT_REREAD_DAYS)      # rolling re-read of recent creation time
+    full_reread: Optional[timedelta] = timedelta(days=DEFAULT_FULL_REREAD_DAYS)  # None: never
     history_start: Optional[datetime] = None
     http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_TRUSTPILOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
@@ -52,7 +58,9 @@ class TrustpilotSettings:
             api_secret=env_str("CXW_TRUSTPILOT_API_SECRET", required=True),
             business_unit_ids=units,
             base_url=env_str("CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL),
-            lookback=timedelta(days=env_int("CXW_TRUSTPILOT_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
+            lookback=timedelta(days=env_int("CXW_TRUSTPILOT_REREAD_DAYS",
+                                            env_int("CXW_TRUSTPILOT_LOOKBACK_DAYS", DEFAULT_REREAD_DAYS))),
+            full_reread=interval_days(env_int("CXW_TRUSTPILOT_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS)),
             history_start=history_start_from_env(),
             http=HttpConfig.from_env(),
         )

@@ -33,6 +33,12 @@ def t_settings(srv, clock, **kw):
     return trustpilot.TrustpilotSettings(**base)
 
 
+def reviews_load(rep):
+    """The run's load of review records (a full re-read also lands the reviews__ids snapshot)."""
+    [load] = [ld for ld in rep["loads"] if ld["entity"] == "reviews"]
+    return load
+
+
 def store(demo_dir, vendor):
     with open(demo_dir / "api" / vendor / "reviews.jsonl") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -41,7 +47,7 @@ def store(demo_dir, vendor):
 # --------------------------------------------------------------------------------------------- Google
 def test_google_full_flatten_and_location(server, clock, dirs, demo_dir):
     rep = google_reviews.extract(settings=g_settings(server, clock, page_size=3), **run_kwargs(dirs))
-    [load] = rep["loads"]
+    load = reviews_load(rep)
     assert load["rows"] == len(store(demo_dir, "google_reviews")) == server.manifest["counts"][
         "api/google_reviews/reviews.jsonl"]
     rows, meta = read_load(load["path"])
@@ -57,7 +63,7 @@ def test_google_incremental_stops_paging_early(server, clock, dirs, demo_dir):
     full_requests = len(server.request_log())
     server.reset()
     rep = google_reviews.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(days=1)))
-    [load] = rep["loads"]
+    load = reviews_load(rep)
     lo = WINDOW_END - timedelta(days=3)
     expected = [r for r in store(demo_dir, "google_reviews") if parse_utc(r["review"]["updateTime"]) >= lo]
     assert load["rows"] == len(expected)
@@ -85,7 +91,7 @@ def test_google_cursor_loop(server, clock, dirs):
 # --------------------------------------------------------------------------------------------- Trustpilot
 def test_trustpilot_full_links_stripped_and_flattened(server, clock, dirs, demo_dir):
     rep = trustpilot.extract(settings=t_settings(server, clock, per_page=5), **run_kwargs(dirs))
-    [load] = rep["loads"]
+    load = reviews_load(rep)
     assert load["rows"] == len(store(demo_dir, "trustpilot"))
     rows, _ = read_load(load["path"])
     assert not any(k == "links" or k.startswith("links") for r in rows for k in r)
@@ -99,12 +105,12 @@ def test_trustpilot_full_links_stripped_and_flattened(server, clock, dirs, demo_
     assert not any(s in text for s in secrets)
 
 
-def test_trustpilot_incremental_rereads_trailing_30_days(server, clock, dirs, demo_dir):
+def test_trustpilot_incremental_rereads_trailing_90_days(server, clock, dirs, demo_dir):
     s = t_settings(server, clock)
     trustpilot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
     rep = trustpilot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(hours=1)))
-    [load] = rep["loads"]
-    lo = WINDOW_END - timedelta(days=30)
+    [load] = rep["loads"]  # no full re-read an hour after the first run's
+    lo = WINDOW_END - timedelta(days=90)
     expected = [r for r in store(demo_dir, "trustpilot") if lo <= parse_utc(r["review"]["createdAt"]) < WINDOW_END]
     assert load["rows"] == len(expected) > 0
     assert load["cursor_after"] == "2025-07-01T01:00:00.000000Z"
@@ -114,7 +120,7 @@ def test_trustpilot_duplicates_kept_and_counted(demo_dir, dirs):
     clock = FakeClock()
     with DemoServer(demo_dir, port=0, clock=clock, realism=True) as srv:
         rep = trustpilot.extract(settings=t_settings(srv, clock, per_page=2), **run_kwargs(dirs))
-    [load] = rep["loads"]
+    load = reviews_load(rep)
     rows, _ = read_load(load["path"])
     ids = [r["id"] for r in rows if r.get("id")]
     assert load["duplicates_in_load"] == len(ids) - len(set(ids)) > 0
@@ -123,10 +129,10 @@ def test_trustpilot_duplicates_kept_and_counted(demo_dir, dirs):
 def test_trustpilot_window_idempotent(server, clock, dirs):
     s = t_settings(server, clock)
     ws, we = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)
-    a = trustpilot.extract(settings=s, mode="window", **{k: v for k, v in run_kwargs(dirs, ws, we).items()
-                                                        if k != "mode"})["loads"][0]
-    b = trustpilot.extract(settings=s, mode="window", **{k: v for k, v in run_kwargs(dirs, ws, we).items()
-                                                        if k != "mode"})["loads"][0]
+    [a] = trustpilot.extract(settings=s, mode="window", **{k: v for k, v in run_kwargs(dirs, ws, we).items()
+                                                          if k != "mode"})["loads"]
+    [b] = trustpilot.extract(settings=s, mode="window", **{k: v for k, v in run_kwargs(dirs, ws, we).items()
+                                                          if k != "mode"})["loads"]
     assert a["rows"] > 0 and fingerprint(read_load(a["path"])[0]) == fingerprint(read_load(b["path"])[0])
     state = json.loads((dirs["state"] / "trustpilot.json").read_text())
     assert state["entities"]["reviews"]["cursor"] is None  # a backfill never sets / moves the cursor

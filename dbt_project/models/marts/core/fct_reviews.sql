@@ -1,4 +1,5 @@
-{# Google and Trustpilot reviews on one 1-5 scale. Reply time = reply - review creation, hours.
+{# Google and Trustpilot reviews on one 1-5 scale, each in its latest version; reviews deleted at the site (staging
+   is_deleted, seen by a full re-read) are excluded. Reply time = reply - review creation, hours.
    Sentiment of the comment from int_text_sentiment ('unknown' without text or in an uncovered language). #}
 with google as (
     select
@@ -11,6 +12,7 @@ with google as (
         reply_at,
         comment_text
     from {{ ref('stg_google_reviews__reviews') }}
+    where not is_deleted
 ),
 
 trustpilot as (
@@ -26,6 +28,7 @@ trustpilot as (
     from {{ ref('stg_trustpilot__reviews') }} as r
     left join {{ ref('int_identity_links') }} as l
         on l.source = 'trustpilot' and l.source_id = r.review_id
+    where not r.is_deleted
 ),
 
 unioned as (
