@@ -220,3 +220,4 @@ def test_the_raw_contract_declares_every_dbt_source_table():
             declared_in_dbt |= {(src["name"], t["name"]) for t in src["tables"]}
     contract = {(s, e) for s, ents in raw_contract().items() for e in ents}
     assert declared_in_dbt and contract == declared_in_dbt
+
