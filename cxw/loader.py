@@ -194,6 +194,9 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False,
             new = [ld for ld in group if ld.load_id not in held]
             # a table without bookkeeping was written by an older loader: rebuild it once
             rebuild = force or not exists or not held or not set(held) <= on_disk
+            # only empty loads so far (the table has the contract's columns, `ensure_declared_tables`): the first
+            # rows rebuild it from the files, so it holds exactly what was delivered
+            rebuild = rebuild or (not any(held.values()) and any(ld.files for ld in new))
             if not rebuild and not new:
                 report["skipped"].append(table)
                 continue
@@ -251,8 +254,9 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False,
                                        "rows_per_s": round(appended_rows / secs) if secs > 0 else None}
             log.info("%s %s: %s rows from %s loads (%s new content) in %.2fs", mode, table, appended_rows, len(new),
                      new_content, secs)
+        report["declared"] = ensure_declared_tables(con, sources)
         report["content_fingerprint"] = content_fingerprint(con)
-        if report["tables"]:
+        if report["tables"] or report["declared"]:
             con.execute("checkpoint")
     finally:
         con.close()
@@ -260,6 +264,60 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False,
     report["rows"] = sum(t["rows"] for t in report["tables"].values())
     report["new_content_rows"] = sum(t["new_content_rows"] for t in report["tables"].values())
     return report
+
+
+CONTRACT_FILE = Path(__file__).with_name("raw_contract.yml")
+_LOAD_META_DDL = (("_load_id", "VARCHAR"), ("_extracted_at", "TIMESTAMP WITH TIME ZONE"), ("_record_seq", "BIGINT"))
+
+
+def raw_contract(path: Path | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """``{source: {entity: {column: DuckDB type}}}`` from cxw/raw_contract.yml: every raw table staging reads."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ≈10× faster than the pure-Python parser
+    return yaml.load(Path(path or CONTRACT_FILE).read_text(), Loader=loader) or {}
+
+
+def ensure_declared_tables(con, sources: list[str] | None = None, contract: dict | None = None) -> list[str]:
+    """Empty is a valid state: every raw table the contract declares (of ``sources``, or all) exists, and one that
+    holds no row yet has the contract's columns. A missing table (no load of the entity ever completed: a first run
+    that failed before it, an entity switched on later) is created empty; a table built from empty loads only (just the
+    load columns) gets the declared columns added. A table holding rows is left as its loads made it (a column the
+    source stopped delivering stays missing, for the raw gate to name). Returns the tables created or widened.
+
+    No row is invented and nothing is registered in the load bookkeeping: the first load with rows finds the table
+    without bookkeeping and rebuilds it from its files (`load_into_duckdb`), so the declared types never outlive the
+    first real rows. One catalog query when nothing is to do."""
+    contract = raw_contract() if contract is None else contract
+    wanted = {(s, e): cols for s, ents in contract.items() if sources is None or s in sources
+              for e, cols in ents.items()}
+    rows = {(s, e): n for s, e, n in con.execute("select source, entity, rows from _cxw.raw_tables").fetchall()}
+    wanted = {k: v for k, v in wanted.items() if not rows.get(k)}   # a table holding rows is never touched
+    if not wanted:
+        return []
+    have: dict[tuple[str, str], set[str]] = {}
+    for schema, table, column in con.execute(
+            "select table_schema, table_name, lower(column_name) from information_schema.columns "
+            "where list_contains(?, table_schema)", [sorted({f"raw_{s}" for s, _ in wanted})]).fetchall():
+        have.setdefault((schema[4:], table), set()).add(column)
+    changed: list[str] = []
+    for (source, entity), cols in sorted(wanted.items()):
+        table = f"raw_{_ident(source)}.{_ident(entity)}"
+        present = have.get((source, entity))
+        if present is None:
+            ddl = ", ".join(f"{_quoted(c)} {t}" for c, t in [*cols.items(), *_LOAD_META_DDL])
+            con.execute(f"create schema if not exists raw_{source}")
+            con.execute(f"create table {table} ({ddl})")
+        else:
+            missing = [(c, t) for c, t in cols.items() if c.lower() not in present]
+            if not missing or con.execute(f"select count(*) from {table}").fetchone()[0]:
+                continue
+            for c, t in missing:
+                con.execute(f"alter table {table} add column {_quoted(c)} {t}")
+        changed.append(table)
+        log.info("%s: no row delivered yet, %s with the contract's columns (cxw/raw_contract.yml)", table,
+                 "created" if present is None else "widened")
+    return changed
 
 
 def _append(con, table: str, new: list[RawLoad]) -> int | None:
@@ -551,6 +609,7 @@ def load_into_postgres(raw_root: Path, dsn: str | None = None, *, force: bool = 
             report["tables"][table] = {"rows": rows, "loads": len(group), "seconds": round(secs, 3),
                                        "rows_per_s": round(rows / secs) if secs > 0 else None}
             log.info("loaded %s into postgres: %s rows from %s loads in %.2fs", table, rows, len(group), secs)
+        report["declared"] = ensure_declared_tables_pg(pg, sources)
     finally:
         pg.close()
         duck.close()
@@ -559,3 +618,47 @@ def load_into_postgres(raw_root: Path, dsn: str | None = None, *, force: bool = 
     report["rows"] = total_rows
     report["rows_per_s"] = round(total_rows / report["seconds"]) if report["seconds"] > 0 else None
     return report
+
+
+def ensure_declared_tables_pg(pg, sources: list[str] | None = None, contract: dict | None = None) -> list[str]:
+    """`ensure_declared_tables` for PostgreSQL: declared raw tables without a row get the contract's columns (lower-
+    cased, PostgreSQL types by `_pg_type`). A load with rows rebuilds the table from its files as always."""
+    from psycopg2 import sql
+
+    contract = raw_contract() if contract is None else contract
+    wanted = {(s, e): cols for s, ents in contract.items() if sources is None or s in sources
+              for e, cols in ents.items()}
+    changed: list[str] = []
+    if not wanted:
+        return changed
+    with pg, pg.cursor() as cur:
+        cur.execute("select table_schema, table_name, lower(column_name) from information_schema.columns "
+                    "where table_schema like 'raw\\_%%'")
+        have: dict[tuple[str, str], set[str]] = {}
+        for schema, table, column in cur.fetchall():
+            have.setdefault((schema[4:], table), set()).add(column)
+        cur.execute("select source, entity, rows from _cxw.raw_tables")
+        rows = {(s, e): n for s, e, n in cur.fetchall()}
+        for (source, entity), cols in sorted(wanted.items()):
+            schema, table = sql.Identifier(f"raw_{_ident(source)}"), sql.Identifier(_ident(entity))
+            present = have.get((source, entity))
+            decl = [(_pg_column(c), _pg_type(t)[0]) for c, t in cols.items()]
+            if present is None:
+                meta = [("_load_id", "text"), ("_extracted_at", "timestamptz"), ("_record_seq", "bigint")]
+                cur.execute(sql.SQL("create schema if not exists {}").format(schema))
+                cur.execute(sql.SQL("create table {}.{} ({})").format(schema, table, sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in decl + meta)))
+            elif rows.get((source, entity), 0) == 0:
+                missing = [(c, t) for c, t in decl if c not in present]
+                if not missing:
+                    continue
+                cur.execute(sql.SQL("select count(*) from {}.{}").format(schema, table))
+                if cur.fetchone()[0]:
+                    continue
+                for c, t in missing:
+                    cur.execute(sql.SQL("alter table {}.{} add column {} {}").format(schema, table,
+                                                                                    sql.Identifier(c), sql.SQL(t)))
+            else:
+                continue
+            changed.append(f"raw_{source}.{entity}")
+    return changed

@@ -47,6 +47,9 @@ DEFAULT_DIRT = {
     "email_case_mismatch_rate": 0.06,    # Odoo vs HubSpot email differs by case / trailing blanks
     "hubspot_duplicate_contact_rate": 0.01,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
+    # entities that never deliver a row (> 0 = on): a portal without deals, a business unit without reviews yet
+    "hubspot_no_deals": 0.0,
+    "trustpilot_no_reviews": 0.0,
 }
 
 

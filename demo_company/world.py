@@ -472,6 +472,7 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
 
     # ---------------- HubSpot ids (one increasing counter, in creation order) ----------------
     _assign_hubspot_ids(seed, companies, persons, orders, tickets, feedback)
+    reviews = _empty_entities(dirt, orders, reviews)
 
     # ---------------- Odoo partner ids ----------------
     partners = [(c.created_us, 0, c.cid) for c in companies] + [(p.created_us, 1, p.pid) for p in persons if p.in_odoo]
@@ -750,6 +751,18 @@ def _assign_hubspot_ids(seed, companies, persons, orders, tickets, feedback):
             tickets[idx - 1].hs_id = next_id
         else:
             feedback[idx - 1].hs_id = next_id
+
+
+def _empty_entities(dirt, orders, reviews) -> list:
+    """Entities that never deliver a row (dirt ``hubspot_no_deals``, ``trustpilot_no_reviews`` > 0): removed after
+    every random draw, so the rest of the company is byte-identical to the one with them; the answer key, computed
+    from the world, agrees."""
+    if dirt.get("hubspot_no_deals", 0) > 0:
+        for o in orders:
+            o.deal_id = 0      # no deal, no deal association
+    if dirt.get("trustpilot_no_reviews", 0) > 0:
+        reviews = [r for r in reviews if r.source != "trustpilot"]
+    return reviews
 
 
 def _email(seed, persons, start_us, end_us, ids, dirt):

@@ -39,6 +39,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                      history_start=settings.history_start or history_start_from_env(), secrets=[settings.token])
     client = _client(settings)
     extracted_ids: Dict[str, List[str]] = {}
+    from_types = {f for f, _ in settings.association_pairs}
 
     for obj in settings.objects:
         win = run.window(obj, settings.lookback, unbounded_first_run=True)
@@ -63,24 +64,34 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         if via_list:
             meta.update(list_requests=stats.list_requests, list_repeats=stats.list_repeats,
                         list_outside_window=stats.list_outside)
-        ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids, extra_meta=meta))
+        # the ids whose associations are owed are recorded in the same state commit as the object's cursor
+        owed = extracted_ids[obj] if obj in from_types else []
+        ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids, extra_meta=meta),
+                 state_update=lambda state, o=obj, owed=owed: add_pending_associations(state, o, owed))
 
-    # associations of the records just extracted (neither search nor the list returns them)
-    pairs = [(f, t) for f, t in settings.association_pairs if f in extracted_ids]
+    # associations of every record landed whose associations have not landed yet: this run's records and those of
+    # an earlier run that failed before its associations landed (durable in state, README "Associations")
+    pending = pending_associations(run.state)
+    pairs = [(f, t) for f, t in settings.association_pairs if f in extracted_ids or f in pending]
     if pairs:
         win = run.window("associations", settings.lookback, unbounded_first_run=True)
         ctx = run.begin("associations")
         client.set_deadletters(ctx.deadletters)
+        owed = {f: list(pending.get(f, ())) for f, _ in pairs}
+        carried = sum(len(set(v) - set(extracted_ids.get(f, ()))) for f, v in owed.items())
         assoc: List[Dict[str, Any]] = []
         try:
             for from_type, to_type in pairs:
-                assoc.extend(read_associations(client, settings, from_type, to_type, extracted_ids[from_type]))
+                assoc.extend(read_associations(client, settings, from_type, to_type, owed[from_type]))
         except BaseException:
             ctx.abort()
             raise
         keys = [(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"]) for a in assoc]
         ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
-                                 extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs]}))
+                                 extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs],
+                                             "from_ids": {f: len(v) for f, v in owed.items()},
+                                             "from_ids_of_earlier_runs": carried}),
+                 state_update=lambda state: clear_pending_associations(state, owed))
 
     archived = settings.objects if settings.archived_objects is None else settings.archived_objects
     if mode == "incremental":
@@ -101,6 +112,36 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
         ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
     return report(run)
+
+
+PENDING_KEY = "pending_from_ids"   # state: entities.associations.pending_from_ids = {object: [id, ...]}
+
+
+def pending_associations(state: Dict[str, Any]) -> Dict[str, List[str]]:
+    """Ids per object whose records landed but whose associations have not landed yet."""
+    return dict(state.get("entities", {}).get("associations", {}).get(PENDING_KEY) or {})
+
+
+def add_pending_associations(state: Dict[str, Any], obj: str, ids: List[str]) -> None:
+    if not ids:
+        return
+    est = state.setdefault("entities", {}).setdefault("associations", {})
+    pend = est.setdefault(PENDING_KEY, {})
+    pend[obj] = list(dict.fromkeys(list(pend.get(obj) or []) + list(ids)))
+
+
+def clear_pending_associations(state: Dict[str, Any], read: Dict[str, List[str]]) -> None:
+    """After the associations of ``read`` landed: drop exactly those ids (ids added since stay owed)."""
+    est = state.setdefault("entities", {}).setdefault("associations", {})
+    pend = est.get(PENDING_KEY) or {}
+    for obj, ids in read.items():
+        done = set(ids)
+        left = [i for i in pend.get(obj) or [] if i not in done]
+        if left:
+            pend[obj] = left
+        else:
+            pend.pop(obj, None)
+    est[PENDING_KEY] = pend
 
 
 def _land_archived(run: ExtractRun, client, settings: HubspotSettings, obj: str) -> None:

@@ -166,3 +166,58 @@ def test_a_writer_that_never_releases_the_build_database_fails_the_load_after_th
     finally:
         holder.kill()
         holder.wait()
+
+
+# ---- empty is a valid state (issue 14.6): declared raw tables without a row get the contract's columns ----------------
+def test_a_declared_entity_without_any_load_gets_an_empty_table_with_the_contract_columns(env):
+    from cxw.loader import raw_contract
+
+    raw, db = env
+    _land(raw, "hubspot", "contacts", "hubspot-20250101T000000-a", [{"id": "1", "updatedAt": "2025-01-01"}])
+    rep = load_into_duckdb(raw, db, sources=["hubspot"])
+    assert "raw_hubspot.deals" in rep["declared"] and "raw_hubspot.associations" in rep["declared"]
+    declared = raw_contract()["hubspot"]["deals"]
+    cols = dict((c, t) for c, t, *_ in _rows(db, "describe raw_hubspot.deals"))
+    assert {c: cols[c] for c in declared} == declared
+    assert {"_load_id", "_extracted_at", "_record_seq"} <= set(cols)
+    assert _rows(db, "select count(*) from raw_hubspot.deals") == [(0,)]
+    # only the sources loaded: no Trustpilot table from a HubSpot load
+    assert not _rows(db, "select * from information_schema.tables where table_schema = 'raw_trustpilot'")
+    # nothing to do on the next run: no DDL, same fingerprint
+    again = load_into_duckdb(raw, db, sources=["hubspot"])
+    assert again["declared"] == [] and again["content_fingerprint"] == rep["content_fingerprint"]
+
+
+def test_an_entity_with_only_empty_loads_gets_the_contract_columns_and_its_first_rows_rebuild_it(env):
+    raw, db = env
+    _land(raw, "trustpilot", "reviews", "trustpilot-20250101T000000-a", [])   # 0 rows: _load.json only
+    rep = load_into_duckdb(raw, db, sources=["trustpilot"])
+    assert rep["declared"] == ["raw_trustpilot.reviews"]
+    cols = {c for c, *_ in _rows(db, "describe raw_trustpilot.reviews")}
+    assert {"id", "stars", "createdAt", "updatedAt", "businessUnit__id", "consumer__displayName"} <= cols
+    assert _rows(db, "select count(*) from raw_trustpilot.reviews") == [(0,)]
+    _land(raw, "trustpilot", "reviews", "trustpilot-20250102T000000-b", [])   # another empty day: stays as it is
+    assert load_into_duckdb(raw, db, sources=["trustpilot"])["declared"] == []
+    # the first rows: the table is rebuilt from the files (the declared types do not outlive it)
+    _land(raw, "trustpilot", "reviews", "trustpilot-20250103T000000-c", [{"id": "r1", "stars": 5}])
+    rep = load_into_duckdb(raw, db, sources=["trustpilot"])
+    assert rep["tables"]["raw_trustpilot.reviews"]["mode"].startswith("rebuild")
+    assert _rows(db, "select id, stars from raw_trustpilot.reviews") == [("r1", 5)]
+    # a table holding rows is never widened: a column the source stopped delivering stays missing (the raw gate's)
+    cols = {c for c, *_ in _rows(db, "describe raw_trustpilot.reviews")}
+    assert "consumer__displayName" not in cols and rep["declared"] == []
+
+
+def test_the_raw_contract_declares_every_dbt_source_table():
+    import yaml
+
+    from cxw.loader import raw_contract
+
+    repo = Path(__file__).resolve().parents[2]
+    declared_in_dbt = set()
+    for f in (repo / "dbt_project" / "models" / "staging").glob("*/_*__sources.yml"):
+        for src in yaml.safe_load(f.read_text())["sources"]:
+            declared_in_dbt |= {(src["name"], t["name"]) for t in src["tables"]}
+    contract = {(s, e) for s, ents in raw_contract().items() for e in ents}
+    assert declared_in_dbt and contract == declared_in_dbt
+

@@ -356,7 +356,8 @@ def test_postgres_loader_rebuilds_atomically_and_only_when_loads_change(scratch_
             cur.execute("select rows from _cxw.raw_tables where source = 'hubspot' and entity = 'contacts'")
             assert cur.fetchone() == (2,)
             cur.execute("select table_name from information_schema.tables where table_schema = 'raw_hubspot'")
-            assert cur.fetchall() == [("contacts",)]
+            tables = [t for (t,) in cur.fetchall()]   # (+ the declared tables without a row: cxw/raw_contract.yml)
+            assert "contacts" in tables and not [t for t in tables if t.endswith("__cxw_new")]
     finally:
         con.close()
 
@@ -385,3 +386,42 @@ def test_postgres_loader_rebuilds_atomically_and_only_when_loads_change(scratch_
     (raw / "hubspot" / "Bad-Entity" / "x" / "_load.json").write_text("{}")
     with pytest.raises(ValueError, match="refusing identifier"):
         load_into_postgres(raw, dsn)
+
+
+def test_postgres_declared_tables_without_a_row_get_the_contract_columns(scratch_pg, tmp_path):
+    """Empty is a valid state (issue 14.6) on PostgreSQL: a declared raw table (cxw/raw_contract.yml) with no load is
+    created, one with only empty loads widened (columns lower-cased, PostgreSQL types); its first rows rebuild it."""
+    import json
+
+    from cxw.loader import load_into_postgres
+
+    name, dsn = scratch_pg
+    raw = tmp_path / "raw"
+    empty = raw / "hubspot" / "deals" / "hubspot-20250101T000000-00000001"
+    empty.mkdir(parents=True)
+    (empty / "_load.json").write_text(json.dumps({"rows": 0, "files": [], "extracted_at": "2025-01-01T00:00:00Z"}))
+    rep = load_into_postgres(raw, dsn, sources=["hubspot"])
+    assert "raw_hubspot.deals" in rep["declared"] and "raw_hubspot.associations" in rep["declared"]
+    con = _pg_connect(name)
+    try:
+        with con.cursor() as cur:
+            cur.execute("select column_name, data_type from information_schema.columns "
+                        "where table_schema = 'raw_hubspot' and table_name = 'deals'")
+            cols = dict(cur.fetchall())
+            assert cols["properties__dealname"] == "text" and cols["archived"] == "boolean"
+            assert cols["updatedat"] == "text" and "_load_id" in cols
+            cur.execute("select count(*) from raw_hubspot.associations")
+            assert cur.fetchone() == (0,)
+    finally:
+        con.close()
+    assert load_into_postgres(raw, dsn, sources=["hubspot"])["declared"] == []
+    row = {"id": "d1", "updatedAt": "2025-01-02", "_load_id": "L2", "_record_seq": 0}
+    out = raw / "hubspot" / "deals" / "hubspot-20250102T000000-00000002"
+    out.mkdir(parents=True)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([row]), out / "part-00000.parquet")
+    (out / "_load.json").write_text(json.dumps({"rows": 1, "extracted_at": "2025-01-02T00:00:00Z"}))
+    rep = load_into_postgres(raw, dsn, sources=["hubspot"])
+    assert rep["tables"]["raw_hubspot.deals"]["rows"] == 1 and rep["declared"] == []

@@ -447,3 +447,81 @@ def test_history_via_setting_and_env(server, clock, dirs, monkeypatch):
         dirs, datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 8, tzinfo=UTC), mode="window"))
     assert read_load(load_of(rep, "contacts")["path"])[1]["read_via"] == "search"
     assert not reads(server.request_log(), "list")
+
+
+# ---- item 14.5: no association is lost after a failure --------------------------------------------------------------
+ASSOC_PATH = "/crm/v4/associations/"
+
+
+def landed_associations(raw_root):
+    """Every association key in every landed associations load."""
+    out = set()
+    for path in visible_loads(raw_root, "hubspot", "associations"):
+        for a in read_load(path)[0]:
+            out.add((a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"]))
+    return out
+
+
+def served_associations(demo_dir):
+    return {(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"])
+            for a in jsonl(demo_dir, "associations")}
+
+
+def assert_every_ticket_has_its_contact(raw_root, demo_dir):
+    """Every ticket of the store has the contact link it is served with (fct_support_tickets reads it). The demo
+    serves feedback submissions' contact as the property hs_contact_id (no feedback->contact association rows), so
+    for them the comparison of every served association with the landed ones is the check."""
+    landed = landed_associations(raw_root)
+    served = {(f, t) for (ft, f, tt, t, _) in served_associations(demo_dir) if ft == "tickets" and tt == "contacts"}
+    assert {f for f, _ in served} == {r["id"] for r in jsonl(demo_dir, "tickets")}
+    assert {(f, t) for (ft, f, tt, t, _) in landed if ft == "tickets" and tt == "contacts"} == served
+
+
+def pending_in_state(dirs):
+    state = json.loads((dirs["state"] / "hubspot.json").read_text())
+    return state["entities"].get("associations", {}).get("pending_from_ids") or {}
+
+
+@pytest.mark.parametrize("fail_at", ["associations", "feedback_submissions"])
+@pytest.mark.parametrize("rerun", ["same_window", "next_day"])
+def test_associations_of_objects_landed_before_a_failure_land_on_the_next_run(server, clock, dirs, demo_dir,
+                                                                                fail_at, rerun):
+    """A run fails after CRM objects landed (their cursors moved) but before their associations landed: the
+    associations endpoint fails out (503 beyond max_attempts), or a later object's read fails. The next run — the
+    extract task re-run for the same interval, or the next day's run — fetches the associations owed (durable in
+    state), not only those of the records it extracts itself."""
+    s = settings(server, clock, include_email_events=False, archived_objects=[])
+    if fail_at == "associations":
+        server.inject_faults(ASSOC_PATH, [{"status": 503}] * 4, method="POST")
+    else:  # contacts, companies, deals, tickets land; the first-run list of feedback submissions fails out
+        server.inject_faults("/crm/v3/objects/feedback_submissions", [{"status": 503}] * 4, method="GET")
+    with pytest.raises(ExtractorHTTPError, match="HTTP 503"):
+        hubspot.extract(settings=s, **run_kwargs(dirs))
+    assert visible_loads(dirs["raw"], "hubspot", "tickets") and not visible_loads(dirs["raw"], "hubspot",
+                                                                                    "associations")
+    assert pending_in_state(dirs)["tickets"]   # owed, durably
+    end = WINDOW_END if rerun == "same_window" else datetime(2025, 7, 2, tzinfo=UTC)
+    rep = hubspot.extract(settings=s, **run_kwargs(dirs, end=end))
+    assert landed_associations(dirs["raw"]) == served_associations(demo_dir)
+    assert_every_ticket_has_its_contact(dirs["raw"], demo_dir)
+    assert pending_in_state(dirs) == {}
+    meta = read_load(load_of(rep, "associations")["path"])[1]
+    assert meta["from_ids_of_earlier_runs"] > 0   # the re-run's own records were (almost) none of them
+    assert load_of(rep, "tickets")["rows"] < len(jsonl(demo_dir, "tickets"))
+    # a further run owes nothing: no association is read again (no re-read of everything)
+    server.reset()
+    rep = hubspot.extract(settings=s, **run_kwargs(dirs, end=datetime(2025, 7, 3, tzinfo=UTC)))
+    assert not [e for e in server.request_log() if e["path"].startswith(ASSOC_PATH)]
+    assert load_of(rep, "associations")["rows"] == 0 and pending_in_state(dirs) == {}
+
+
+def test_association_state_is_cleared_only_for_what_was_read():
+    from extractors.hubspot import add_pending_associations, clear_pending_associations, pending_associations
+    state = {"entities": {}}
+    add_pending_associations(state, "tickets", ["1", "2"])
+    add_pending_associations(state, "tickets", ["2", "3"])
+    assert pending_associations(state) == {"tickets": ["1", "2", "3"]}
+    clear_pending_associations(state, {"tickets": ["1", "2"]})
+    assert pending_associations(state) == {"tickets": ["3"]}
+    clear_pending_associations(state, {"tickets": ["3"]})
+    assert pending_associations(state) == {}
