@@ -18,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--inject-fault", default=None, choices=["gate"],
                    help="after a good publication, feed the DAG broken source data (demo_company/faults.py): "
                         "the quality gate must block it and BI keep the previous generation")
+    d.add_argument("--start", default=None, metavar="YYYY-MM-DD",
+                   help="first day of the company's history (default 2025-01-01); the first run loads it all")
+    d.add_argument("--days", type=int, default=None, help="length of the history in days (default 181)")
+    d.add_argument("--as-of", default=None, metavar="ISO",
+                   help="what the sources show and the day the DAG runs for (default: start + days)")
+    d.add_argument("--ga4-days", type=int, default=None,
+                   help="the GA4 export covers only the last N days (keeps a long history small); default: all")
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
     a = sub.add_parser("airflow", help="run an airflow CLI command with the project's AIRFLOW_HOME")
@@ -32,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "demo":
         from .demo import run_demo
 
+        shape = {"start": args.start, "days": args.days, "as_of": args.as_of, "ga4_days": args.ga4_days}
         run_demo(scale=args.scale, seed=args.seed, fresh=args.fresh, echo=args.verbose,
-                 inject_fault=args.inject_fault)
+                 inject_fault=args.inject_fault, shape=shape)
         return 0
     if args.cmd == "rollback":
         from .publish import rollback

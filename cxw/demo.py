@@ -80,14 +80,23 @@ def prepare_airflow(env: dict | None = None) -> None:
     airflow("dags", "reserialize", env=env)
 
 
-def demo_dir(scale: str, seed: int) -> Path:
-    return paths().demo / f"{scale}-{seed}"
+def demo_dir(scale: str, seed: int, shape: dict | None = None) -> Path:
+    """`<scale>-<seed>`, plus the non-default shape options (`XS-42-start2018-01-01-days3300-ga4days60`), so a
+    company of another shape never reuses a cached one."""
+    suffix = "".join(f"-{k.replace('_', '')}{v}" for k, v in sorted((shape or {}).items()) if v is not None)
+    return paths().demo / f"{scale}-{seed}{suffix}"
 
 
-def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | None = None) -> tuple[Path, dict]:
+def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | None = None,
+                shape: dict | None = None) -> tuple[Path, dict]:
+    """The generated company (cached by scale, seed and shape). `shape`: generator options start (ISO date),
+    days, as_of (ISO date/datetime) and ga4_days (demo_company.generate); None values keep the defaults."""
     import demo_company
 
-    out = demo_dir(scale, seed) if not inject_fault else paths().demo / f"{scale}-{seed}-fault-{inject_fault}"
+    shape = {k: v for k, v in (shape or {}).items() if v is not None}
+    out = demo_dir(scale, seed, shape)
+    if inject_fault:
+        out = out.with_name(f"{out.name}-fault-{inject_fault}")
     manifest_file = out / "manifest.json"
     if force and out.exists():
         shutil.rmtree(out)
@@ -96,7 +105,7 @@ def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | 
         print(f"cx: generating the demo company (scale {scale}, seed {seed}) into {out}", flush=True)
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        demo_company.generate(tmp, scale=scale, seed=seed, inject_fault=inject_fault)
+        demo_company.generate(tmp, scale=scale, seed=seed, inject_fault=inject_fault, **shape)
         os.replace(tmp, out)
         print(f"cx: generated in {time.perf_counter() - t0:.1f}s", flush=True)
     return out, json.loads(manifest_file.read_text())
@@ -167,15 +176,17 @@ def logical_date_for(manifest: dict) -> str:
 
 
 def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool = False,
-             inject_fault: str | None = None) -> dict:
+             inject_fault: str | None = None, shape: dict | None = None) -> dict:
+    """`shape`: the generator's start / days / as_of / ga4_days (see ensure_demo); the DAG runs the day whose data
+    interval ends at the company's as-of."""
     if inject_fault:
-        return run_fault_demo(scale, seed, inject_fault, echo=echo)
+        return run_fault_demo(scale, seed, inject_fault, echo=echo, shape=shape)
     t0 = time.perf_counter()
     p = paths()
     if fresh:
         for d in (p.raw, p.state, p.deadletter, p.warehouse_dir):
             shutil.rmtree(d, ignore_errors=True)
-    data_dir, manifest = ensure_demo(scale, seed)
+    data_dir, manifest = ensure_demo(scale, seed, shape=shape)
     env = airflow_env()
     print("cx: preparing Airflow (metadata DB, pool, DAG serialization)", flush=True)
     prepare_airflow(env)
@@ -212,7 +223,7 @@ def _sha256(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False) -> dict:
+def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False, shape: dict | None = None) -> dict:
     """`./cx demo --inject-fault gate`: with a good generation published (a clean demo run first if there is none),
     the sources deliver broken data (demo_company/faults.py); the DAG runs again and the gate must block: the run
     fails, BI keeps the previous generation (same checksum), and the failed check is printed."""
@@ -221,12 +232,12 @@ def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False) -> dic
     if not p.published_db.exists():
         print("cx: nothing published yet — running the clean demo first, so there is a generation to protect",
               flush=True)
-        run_demo(scale, seed, echo=echo)
+        run_demo(scale, seed, echo=echo, shape=shape)
     before = _sha256(p.published_db)
     from .publish import current_generation
 
     gen_before = current_generation()
-    data_dir, manifest = ensure_demo(scale, seed, force=True, inject_fault=fault)
+    data_dir, manifest = ensure_demo(scale, seed, force=True, inject_fault=fault, shape=shape)
     print(f"cx: injected fault {fault!r}: {manifest['fault']['what']} ({manifest['fault']['file']}: "
           f"{manifest['fault']['rows_before']} → {manifest['fault']['rows_after']} rows)", flush=True)
     env = airflow_env()

@@ -1,4 +1,4 @@
-"""CLI: python -m demo_company generate --scale S --seed 42 --out DIR [--as-of ISO] [--start D --days N]."""
+"""CLI: python -m demo_company generate --scale S --seed 42 --out DIR [--as-of ISO] [--start D --days N] [--ga4-days N]."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     g.add_argument("--workers", type=int, default=None, help="GA4 worker processes (default: CPU count)")
     g.add_argument("--ga4-gzip", default=None, action=argparse.BooleanOptionalAction,
                    help="write the GA4 export as events_YYYYMMDD.json.gz (default: only at scale L)")
+    g.add_argument("--ga4-days", type=int, default=None,
+                   help="the GA4 export covers only the last N days of the window (linked later than the ERP went "
+                        "live): keeps a long history's GA4 files bounded; default: the whole window")
     g.add_argument("--inject-fault", default=None, choices=["gate"],
                    help="break the source files afterwards to demo the quality gate (demo_company/faults.py)")
     args = ap.parse_args(argv)
@@ -32,7 +35,7 @@ def main(argv=None) -> int:
     manifest = generate(args.out, scale=args.scale, seed=args.seed, as_of=args.as_of, start=args.start,
                         days=args.days, dirt=json.loads(args.dirt) if args.dirt else None,
                         dirt_scale=args.dirt_scale, workers=args.workers, inject_fault=args.inject_fault,
-                        ga4_gzip=args.ga4_gzip)
+                        ga4_gzip=args.ga4_gzip, ga4_days=args.ga4_days)
     ga4_rows = sum(manifest["counts"]["ga4"].values())
     print(f"generated {args.scale}/{args.seed} into {args.out} in {time.perf_counter() - t0:.1f}s "
           f"(window {manifest['window']['start']}..{manifest['window']['end']}, as_of {manifest['as_of']}, "

@@ -420,9 +420,11 @@ def _count_lines(path: str) -> int:
             n += chunk.count(b"\n")
 
 
-def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, compress: bool = False) -> dict:
+def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, compress: bool = False,
+                 first_day_us: int | None = None) -> dict:
     """Write ga4/events_YYYYMMDD.json (``compress``: events_YYYYMMDD.json.gz, gzip members, as a GZIP
-    `bq extract` writes); return {'sessions_by_day': {...}, 'stats': {...}, 'files': {...}}."""
+    `bq extract` writes); return {'sessions_by_day': {...}, 'stats': {...}, 'files': {...}}.
+    ``first_day_us``: the first exported day (00:00 UTC; default the window start) - no file, no session before it."""
     os.makedirs(out_dir, exist_ok=True)
     n_days = (world.end_us - world.start_us) // US_PER_DAY
     orng = stream(world.seed, "ga4-orders")
@@ -450,8 +452,9 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         "events_per_day": SCALES[world.scale].ga4_events / DEFAULT_DAYS, "gzip": bool(compress),
         "redeliveries": redeliveries,
     })
+    first_day_us = world.start_us if first_day_us is None else first_day_us
     tasks = [(d, world.start_us + d * US_PER_DAY, by_day.get(d, [])) for d in range(n_days)
-             if world.start_us + d * US_PER_DAY <= as_of]
+             if first_day_us <= world.start_us + d * US_PER_DAY <= as_of]
     workers = workers or min(len(tasks), os.cpu_count() or 1) or 1
     results = []
     if workers > 1 and len(tasks) > 1:

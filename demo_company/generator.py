@@ -8,7 +8,7 @@ import os
 from . import answer_key, crm, erp
 from .config import DEFAULT_DAYS, DEFAULT_START, SCALES, scaled_dirt
 from .ga4 import generate_ga4
-from .util import parse_as_of, us_to_dt, write_jsonl
+from .util import US_PER_DAY, parse_as_of, us_to_dt, write_jsonl
 from .world import build_world
 
 
@@ -19,7 +19,7 @@ def _iso(us: int) -> str:
 def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
              start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
              dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None,
-             ga4_gzip: bool | None = None) -> dict:
+             ga4_gzip: bool | None = None, ga4_days: int | None = None) -> dict:
     """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
 
     Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
@@ -27,6 +27,9 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     `inject_fault` (see demo_company/faults.py) breaks the written source files afterwards, e.g. "gate".
     `ga4_gzip` writes the GA4 export gzip-compressed (`events_YYYYMMDD.json.gz`); default: at scale L only, whose
     uncompressed export (≈45 GB) would not fit twice on a bench machine's disk.
+    `ga4_days` limits the GA4 export to the last N days of the window (the BigQuery export was linked years after
+    the ERP went live): a long history (e.g. from 2018) at a scale keeps its GA4 volume per day and so its GA4
+    files bounded; the ERP, CRM and review history still spans the whole window. Default: the whole window.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}")
@@ -63,8 +66,12 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     t = crm.trustpilot_reviews(world, as_of_us)
     counts["api/trustpilot/reviews.jsonl"] = write_jsonl(os.path.join(out_dir, "api", "trustpilot", "reviews.jsonl"), t)
 
+    if ga4_days is not None and int(ga4_days) < 1:
+        raise ValueError("ga4_days must be at least 1")
+    ga4_from_us = world.start_us if ga4_days is None else max(world.start_us,
+                                                              world.end_us - int(ga4_days) * US_PER_DAY)
     ga = generate_ga4(world, os.path.join(out_dir, "ga4"), as_of_us, workers=workers,
-                      compress=(scale == "L") if ga4_gzip is None else bool(ga4_gzip))
+                      compress=(scale == "L") if ga4_gzip is None else bool(ga4_gzip), first_day_us=ga4_from_us)
     counts["ga4"] = ga["files"]
 
     key = answer_key.compute(world, as_of_us, ga)
@@ -83,7 +90,7 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     manifest = {
         "company": "Hidden Cafe", "domain": "hidden-cafe.example.com",
         "seed": int(seed), "scale": scale, "window": window, "as_of": _iso(as_of_us),
-        "days": int(days), "dirt": dirt_rates,
+        "days": int(days), "ga4_export_start": _iso(ga4_from_us)[:10], "dirt": dirt_rates,
         "counts": counts,
         "hubspot": {"portal_id": world.ids["hubspot"]["portal_id"], "token": world.ids["hubspot"]["token"]},
         "google": world.ids["google"],

@@ -34,14 +34,17 @@ def _ranges_for_kpis() -> list[Check]:
     checks = []
     groups = {
         "nps": (-100, 100),
-        "csat_pct": (0, 100), "ces_easy_pct": (0, 100), "retention_rate": (0, 100),
+        "csat_pct": (0, 100), "ces_easy_pct": (0, 100),
+        # 100 x (E - N) / S counts every returning customer of P, also those back after a pause (not in S): above
+        # 100 when more come back than bought in the previous month (sparse months of a long history) - no upper bound
+        "retention_rate": (0, None),
         "csat_mean": (1, 5), "ces_mean": (1, 7), "review_rating_avg": (1, 5),
     }
     for kpi, (lo, hi) in groups.items():
         checks.append(Check("ExpectColumnValuesToBeBetween",
                             {"column": "value", "min_value": lo, "max_value": hi,
                              "row_condition": f'kpi=="{kpi}"', "condition_parser": "pandas"},
-                            why=f"{kpi} outside [{lo}, {hi}]"))
+                            why=f"{kpi} outside [{lo}, {hi}]" if hi is not None else f"{kpi} below {lo}"))
     checks.append(Check("ExpectColumnValuesToBeBetween",
                         {"column": "value", "min_value": 0, "max_value": 1,
                          "row_condition": '(kpi.str.endswith("_rate") | kpi.str.endswith("_share")) & (kpi != "retention_rate")',

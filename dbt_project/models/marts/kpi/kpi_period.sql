@@ -148,13 +148,15 @@ customer_months as (
 retention as (
     -- per month: customers active, of them new (first order that month), and customers active the month before.
     -- Counted per month first, then joined: joining the two months' customer lists row by row multiplied them
-    -- (active x previously active rows per month: ≈30 s at scale M)
+    -- (active x previously active rows per month: ≈30 s at scale M). Every calendar month (dim_dates), not only
+    -- months with orders: a month without any order after one with customers has retention 0, not no row
+    -- (sparse months of a long history).
     select
         m.month_start as period_start,
         coalesce(a.active, 0) as active,
         coalesce(a.new_customers, 0) as new_customers,
         coalesce(p.active, 0) as previous_active
-    from (select distinct month_start from customer_months) as m
+    from (select distinct month_start from {{ ref('dim_dates') }}) as m
     left join (
         select
             e.month_start,
