@@ -41,6 +41,8 @@ DEFAULT_DIRT = {
     "google_unspecified_rating_rate": 0.01,
     "email_case_mismatch_rate": 0.06,    # Odoo vs HubSpot email differs by case / trailing blanks
     "hubspot_duplicate_contact_rate": 0.01,
+    # people with >= 2 orders who got a second Odoo partner (e-mail differs in case / spaces), with orders on both
+    "erp_duplicate_partner_rate": 0.03,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
 }
 
