@@ -27,6 +27,7 @@ KPIS = [
     ("email_open_rate", "ratio", 1, "dmw"), ("email_click_rate", "ratio", 1, "dmw"),
     ("email_unsubscribe_rate", "ratio", 1, "dmw"), ("email_click_to_open_rate", "ratio", 1, "dmw"),
     ("open_backlog", "stock", 1, "dmw"), ("loop_closed_rate", "ratio", 1, "dmw"),
+    ("nps_customer_level", "customer_nps", 100, "dmw"),
 ]
 # Not in the key: first-contact resolution (tickets closed with <= 1 agent reply / closed tickets). The HubSpot tickets
 # the generator serves carry only the first agent reply (first_agent_reply_date, time_to_first_agent_reply), no
@@ -102,6 +103,8 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     # ---- surveys
     q_fb: dict[str, int] = {}
     n_fb = 0
+    # customer-level NPS: the latest NPS response per customer (person: every HubSpot contact of theirs) and period
+    nps_latest: dict[tuple, tuple] = {}     # (grain, period, pid) -> ((submitted ms, HubSpot id), score)
     for f in world.feedback:
         if f.submitted_us > as_of:
             continue
@@ -115,6 +118,11 @@ def compute(world, as_of: int, ga4: dict) -> dict:
         s = f.score
         if f.survey == "NPS":
             acc["nps"].add(day, (1 if s >= 9 else (-1 if s <= 6 else 0)), 1)
+            order_key = (_trunc(f.submitted_us, 1000), str(f.hs_id))
+            for period_key in (("day", day), ("month", _month(day)), ("window", start_d)):
+                k = period_key + (f.pid,)
+                if k not in nps_latest or nps_latest[k][0] < order_key:
+                    nps_latest[k] = (order_key, s)
         elif f.survey == "CSAT":
             acc["csat_pct"].add(day, int(s >= 4), 1)
             acc["csat_mean"].add(day, s, 1)
@@ -365,6 +373,14 @@ def compute(world, as_of: int, ga4: dict) -> dict:
                     num = sum(1 for c in per_person.values() if c >= 2)
                 rows.append(_row(kpi, grain, period, float(num), float(customers),
                                  (num / customers) if customers else None, customers))
+        elif kind == "customer_nps":
+            groups: dict[tuple, list] = {}
+            for (grain, period, _pid), (_k, s) in nps_latest.items():
+                g = groups.setdefault((grain, period), [0, 0])
+                g[0] += 1 if s >= 9 else (-1 if s <= 6 else 0)
+                g[1] += 1
+            for (grain, period), (num, den) in sorted(groups.items()):
+                rows.append(_row(kpi, grain, period, float(num), float(den), mult * num / den, den))
         elif kind == "stock":
             for grain in ("day", "month", "window"):
                 for period, open_n in backlog[grain]:
@@ -389,5 +405,8 @@ def compute(world, as_of: int, ga4: dict) -> dict:
                                           and p.dup_contact_created_us <= as_of),
         "email_case_or_space_mismatches": sum(1 for p in world.persons if p.in_odoo and p.in_hubspot
                                               and p.odoo_email != p.hs_email and p.created_us <= as_of),
+        # people with a second Odoo partner (e-mail differs in case / spaces); they count once as customers
+        "erp_duplicate_partners": sum(1 for p in world.persons if p.dup_partner_id
+                                      and p.dup_partner_created_us <= as_of),
     }
     return {"rows": rows, "expected": expected, "identity": identity}

@@ -46,6 +46,8 @@ DEFAULT_DIRT = {
     "review_deletion_rate": 0.02,        # reviews removed from the site 1-300 days after creation
     "email_case_mismatch_rate": 0.06,    # Odoo vs HubSpot email differs by case / trailing blanks
     "hubspot_duplicate_contact_rate": 0.01,
+    # people with >= 2 orders who got a second Odoo partner (e-mail differs in case / spaces), with orders on both
+    "erp_duplicate_partner_rate": 0.03,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
     # entities that never deliver a row (> 0 = on): a portal without deals, a business unit without reviews yet
     "hubspot_no_deals": 0.0,

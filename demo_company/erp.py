@@ -88,12 +88,13 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
                         (3, _j({"en_US": "B2B Wholesale", "vi_VN": "Bán sỉ"}), 1)]
 
     # partners
-    confirmed_by_person: dict[int, list[int]] = {}
+    confirmed_by_person: dict[int, list[int]] = {}      # main partner of a person
+    confirmed_by_dup: dict[int, list[int]] = {}         # its second partner (dirt erp_duplicate_partner_rate)
     first_order_create: dict[int, int] = {}
     for o in world.orders:
         first_order_create[o.pid] = min(first_order_create.get(o.pid, o.create_us), o.create_us)
         if o.final_state == "sale":
-            confirmed_by_person.setdefault(o.pid, []).append(o.confirm_us)
+            (confirmed_by_dup if o.dup_partner else confirmed_by_person).setdefault(o.pid, []).append(o.confirm_us)
     partners = []
     for c in world.companies:
         if c.created_us <= as_of:
@@ -115,6 +116,11 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
         complete = f"{world.companies[p.company].name}, {name}" if p.company >= 0 else name
         partners.append((p.partner_id, name, complete, p.odoo_email, phone, 0, len(confirms), 0, p.city,
                          texts.COUNTRIES[p.country][1], "contact", 1, odoo_ts(created), odoo_ts(write)))
+        if p.dup_partner_id and p.dup_partner_created_us <= as_of:
+            dup_confirms = [x for x in confirmed_by_dup.get(p.pid, []) if x <= as_of]
+            partners.append((p.dup_partner_id, name, complete, p.dup_partner_email, phone, 0, len(dup_confirms), 0,
+                             p.city, texts.COUNTRIES[p.country][1], "contact", 1, odoo_ts(p.dup_partner_created_us),
+                             odoo_ts(max([p.dup_partner_created_us] + dup_confirms))))
     partners.sort()
     rows["res_partner"] = partners
 
@@ -136,11 +142,12 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
             continue
         state = o.state_at(as_of)
         p = world.persons[o.pid]
+        partner_id = p.dup_partner_id if o.dup_partner else p.partner_id
         date_order = o.confirm_us if state == "sale" else o.create_us
         changes = [o.create_us] + [x for x in (o.confirm_us, o.sent_us, o.cancel_us, o.lock_us, o.edit_us) if x and x <= as_of]
         write = max(changes)
         locked = 1 if (o.lock_us and o.lock_us <= as_of) else 0
-        orders.append((o.oid, o.name, p.partner_id, p.partner_id, p.partner_id, odoo_ts(date_order), state, locked,
+        orders.append((o.oid, o.name, partner_id, partner_id, partner_id, odoo_ts(date_order), state, locked,
                        odoo_ts(o.commitment_us) if o.commitment_us else None, _money(o.untaxed), _money(o.tax),
                        _money(o.untaxed + o.tax), 1, o.team, 2, 1, odoo_ts(o.create_us), odoo_ts(write)))
         line_write = odoo_ts(max([o.create_us] + [x for x in (o.confirm_us, o.sent_us, o.cancel_us) if x and x <= as_of]))
@@ -165,7 +172,8 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
         o = world.orders[pk.oid - 1]
         done = pk.done_us if state == "done" else (pk.cancel_us if state == "cancel" else 0)
         write = max(pk.create_us, done)
-        pickings.append((pk.kid, pk.name, o.name, o.oid, world.persons[pk.pid].partner_id, 2, odoo_ts(pk.scheduled_us),
+        p = world.persons[pk.pid]
+        pickings.append((pk.kid, pk.name, o.name, o.oid, p.dup_partner_id if o.dup_partner else p.partner_id, 2, odoo_ts(pk.scheduled_us),
                          odoo_ts(pk.deadline_us), odoo_ts(done) if done else None, state, odoo_ts(pk.create_us), odoo_ts(write)))
     # weekly supplier receipts (incoming; never part of delivery KPIs)
     rr = stream(world.seed, "receipts")

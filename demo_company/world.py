@@ -64,6 +64,9 @@ class Person:
     new_phone: str = ""
     visitor: int = -1                                   # GA4 visitor index of this person's device
     first_confirm_us: int = 0
+    dup_partner_id: int = 0                             # dirt: a second Odoo partner of the same person
+    dup_partner_email: str = ""                         # ... whose e-mail differs in case / spaces only
+    dup_partner_created_us: int = 0
 
 
 @dataclass(slots=True)
@@ -97,6 +100,7 @@ class Order:
     edit_us: int = 0      # dirt: an unrelated later edit
     deal_id: int = 0
     picking: int = -1
+    dup_partner: bool = False   # placed under the person's second Odoo partner (Person.dup_partner_id)
 
     def state_at(self, t: int) -> str:
         if self.final_state == "sale":
@@ -390,6 +394,7 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
         o.oid = i + 1
         o.name = f"S{i + 1:05d}"
     ordering_pids = sorted({o.pid for o in orders})
+    _duplicate_partners(seed, persons, orders, dirt)
     for o in orders:
         if o.final_state == "sale":
             p = persons[o.pid]
@@ -476,12 +481,15 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
 
     # ---------------- Odoo partner ids ----------------
     partners = [(c.created_us, 0, c.cid) for c in companies] + [(p.created_us, 1, p.pid) for p in persons if p.in_odoo]
+    partners += [(p.dup_partner_created_us, 2, p.pid) for p in persons if p.in_odoo and p.dup_partner_created_us]
     partners.sort()
     for i, (_, kind, idx) in enumerate(partners):
         if kind == 0:
             companies[idx].partner_id = 10 + i
-        else:
+        elif kind == 1:
             persons[idx].partner_id = 10 + i
+        else:
+            persons[idx].dup_partner_id = 10 + i
 
     # ---------------- email campaigns ----------------
     campaigns, email_events = _email(seed, persons, start_us, end_us, ids, dirt)
@@ -502,6 +510,31 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
             persons[int(o)].visitor = v
     return World(seed, scale.name, start_us, end_us, dirt, companies, persons, orders, pickings, tickets, feedback,
                  reviews, campaigns, email_events, products, ft, owner, ids)
+
+
+def _duplicate_partners(seed, persons, orders, dirt) -> None:
+    """Dirt: a person with two or more orders gets a second Odoo partner (a new account at checkout) whose e-mail
+    differs from the first one's in case / spaces only; their second order and, at random, later ones are placed
+    under it, so both records carry orders. One person, two ERP records: customer KPIs still count one customer."""
+    rate = dirt.get("erp_duplicate_partner_rate", 0.0)
+    if rate <= 0:
+        return
+    rng = stream(seed, "erp-duplicate-partners")
+    by_person: dict[int, list] = {}
+    for o in orders:                     # sorted by (create_us, pid)
+        by_person.setdefault(o.pid, []).append(o)
+    for pid in sorted(by_person):
+        mine = by_person[pid]
+        if len(mine) < 2 or rng.random() >= rate:
+            continue
+        p = persons[pid]
+        moved = [mine[1]] + [o for o in mine[2:] if rng.random() < 0.5]
+        for o in moved:
+            o.dup_partner = True
+        p.dup_partner_created_us = min(o.create_us for o in moved) - int(rng.integers(MIN, 60 * MIN))
+        variants = [v for v in (p.email.upper(), " " + p.email + " ", p.email[0].upper() + p.email[1:] + "  ")
+                    if v != p.odoo_email]
+        p.dup_partner_email = _choice(rng, variants)
 
 
 def _ids(seed: int) -> dict:

@@ -80,6 +80,10 @@ def _odoo(con) -> None:
          "2025-01-06 10:00:00", "2025-01-06 10:00:00"),
         (L1, 3, "Carol Tran", "Carol Tran", "carol.groß@example.com", None, False, 0, 0, "Hue", 1, "contact", True,
          "2025-01-07 10:00:00", "2025-01-07 10:00:00"),
+        # Anna's second ERP record (a new account at checkout): the same e-mail in other case / spaces -> the same
+        # person; her April order S00004 is placed under it
+        (L1, 6, "Anna Nguyen", "Anna Nguyen", " anna@EXAMPLE.com", "+84 90 123 4567", False, 1, 0, "Hanoi", 1, "contact",
+         True, "2025-02-01 10:00:00", "2025-02-01 10:00:00"),
         # a later version of Bob (phone changed): the L1 row becomes a duplicate
         (L2, 2, "Bob Martin", "Bob Martin", "bob@example.com", "+33 6 99 88 77 66", False, 1, 0, "Paris", 2, "contact", True,
          "2025-01-06 10:00:00", "2025-03-15 08:00:00"),
@@ -110,7 +114,7 @@ def _odoo(con) -> None:
          "2025-03-02 09:00:00", "2025-03-02 10:00:00"),
         (L1, 3, "S00003", 3, 3, 3, "2025-03-03 10:00:00", "draft", False, None, 80.0, 16.8, 96.8, 1, 2, 2, 1,
          "2025-03-03 10:00:00", "2025-03-03 10:00:00"),
-        (L2, 4, "S00004", 1, 1, 1, "2025-04-10 12:00:00", "sale", False, None, 50.0, 10.5, 60.5, 1, 1, 2, 1,
+        (L2, 4, "S00004", 6, 6, 6, "2025-04-10 12:00:00", "sale", False, None, 50.0, 10.5, 60.5, 1, 1, 2, 1,
          "2025-04-10 11:00:00", "2025-04-10 12:00:00"),
         (L2, 5, "S00005", 2, 2, 2, "2025-04-11 12:00:00", "cancel", False, None, 30.0, 6.3, 36.3, 1, 1, 2, 1,
          "2025-04-11 11:00:00", "2025-04-12 12:00:00"),
@@ -143,7 +147,7 @@ def _odoo(con) -> None:
         (L1, 3, "WH/IN/00001", None, None, 2, 1, "2025-03-03 10:00:00", None, "2025-03-03 09:00:00",
          "done", "2025-03-01 09:01:00", "2025-03-03 09:00:00"),
         # not done yet
-        (L2, 4, "WH/OUT/00003", "S00004", 4, 1, 2, "2025-04-12 17:00:00", "2025-04-13 17:00:00", None,
+        (L2, 4, "WH/OUT/00003", "S00004", 4, 6, 2, "2025-04-12 17:00:00", "2025-04-13 17:00:00", None,
          "assigned", "2025-04-10 12:01:00", "2025-04-10 12:01:00"),
     ], "odoo")
 

@@ -88,7 +88,7 @@ def test_commerce_delivery_email_review_kpis(built):
     _eq(_period(built, "net_revenue", "window", "2025-03-01"), (350, None, 350, 3))
     _eq(_period(built, "gross_revenue", "window", "2025-03-01"), (423.5, None, 423.5, 3))
     _eq(_period(built, "aov", "month", "2025-03-01"), (300, 2, 150, 2))
-    # Anna (partner 1): March + April; Bob: March only
+    # Anna: March (partner 1) + April (partner 6, her second ERP record: one person, one customer); Bob: March only
     _eq(_period(built, "purchase_frequency", "window", "2025-03-01"), (3, 2, 1.5, 2))
     _eq(_period(built, "repeat_customer_rate", "window", "2025-03-01"), (1, 2, 0.5, 2))
     _eq(_period(built, "retention_rate", "month", "2025-04-01"), (1, 2, 50.0, 2))
@@ -129,7 +129,7 @@ def test_ledger_conserves_rows(built):
     assert by[("ga4", "events", "bbbbbbbb")] == (10, 9, 0, 1)       # one exact duplicate
     assert by[("hubspot", "feedback_submissions", "aaaaaaaa")] == (10, 9, 0, 1)
     assert by[("hubspot", "feedback_submissions", "bbbbbbbb")] == (4, 1, 3, 0)
-    assert by[("odoo", "res_partner", "aaaaaaaa")] == (3, 2, 0, 1)
+    assert by[("odoo", "res_partner", "aaaaaaaa")] == (4, 3, 0, 1)
     raw = built.execute("select count(*) from raw_ga4.events").fetchone()[0]
     assert sum(r[3] for r in rows if r[0] == "ga4") == raw
 
@@ -140,6 +140,7 @@ def test_identity_and_pii(built):
     rows = built.execute("select source, source_id, person_id, rule from intermediate.int_identity_links").fetchall()
     person = {(s, i): p for s, i, p, _ in rows}
     anna = person[("odoo", "1")]
+    assert person[("odoo", "6")] == anna        # ' anna@EXAMPLE.com': her second ERP partner, the same person
     assert person[("hubspot", "100001")] == anna
     assert person[("ga4", "1")] == anna
     assert person[("trustpilot", "t1")] == anna
@@ -147,6 +148,14 @@ def test_identity_and_pii(built):
     assert person[("hubspot", "100003")] == person[("odoo", "3")]      # 'CAROL.GROSS' = 'carol.groß' (case folding)
     n = built.execute("select count(*) from core.dim_customers where person_sk <> '-1'").fetchone()[0]
     assert n == 4   # Anna, Bob, Carol, Dave
+    assert built.execute("select odoo_partner_id, odoo_partners, confirmed_orders, lifetime_net_revenue "
+                         "from core.dim_customers where person_sk = ?", [anna]).fetchone() == (1, 2, 2, 150)
+    assert built.execute("select confirmed_orders, historical_clv from cx.cx_customer_clv where person_sk = ?",
+                         [anna]).fetchone() == (2, 150)
+    assert built.execute("select sum(cohort_customers) from kpi.kpi_cohorts_monthly where months_since_first_order = 0"
+                         ).fetchone()[0] == 2
+    assert built.execute("select resolution from intermediate.int_identity_conflicts "
+                         "where source = 'odoo' order by source_id").fetchall() == [("merged_one_person",)] * 2
     email = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
     for schema, table, column in built.execute(
             "select table_schema, table_name, column_name from information_schema.columns where data_type = 'VARCHAR' "

@@ -359,6 +359,31 @@ def test_answer_key_matches_files(xs, key):
     assert window["conversion_rate"]["numerator"] == sum(1 for s in sessions.values() if s["purchase"])
 
 
+def test_duplicate_erp_partners_have_orders_and_the_answer_key_counts_persons(xs, key):
+    """Dirt erp_duplicate_partner_rate: some people have two res_partner rows whose e-mails differ only in case /
+    spaces, each with confirmed orders; customer KPIs of the key count the person (normalised e-mail) once."""
+    con = sqlite3.connect(xs / "odoo/odoo.sqlite")
+    dups = con.execute("""select lower(trim(email)), count(*) from res_partner where not is_company
+                          group by 1 having count(*) > 1""").fetchall()
+    assert len(dups) == key["identity"]["erp_duplicate_partners"] > 0
+    assert all(n == 2 for _, n in dups)
+    both_ordered = con.execute("""
+        select count(*) from (
+            select lower(trim(p.email)) from sale_order o join res_partner p on p.id = o.partner_id
+            where o.state = 'sale' group by 1 having count(distinct p.id) = 2)""").fetchone()[0]
+    assert both_ordered > 0
+    in_window = """from sale_order o join res_partner p on p.id = o.partner_id where o.state = 'sale'
+                   and o.date_order >= '2025-01-01' and o.date_order < '2025-07-01'"""
+    persons, partners = con.execute(f"select count(distinct lower(trim(p.email))), count(distinct p.id) {in_window}"
+                                    ).fetchone()
+    repeat = con.execute(f"""select count(*) from (select lower(trim(p.email)) {in_window} group by 1
+                             having count(*) >= 2)""").fetchone()[0]
+    assert partners > persons
+    window = {k["kpi"]: k for k in key["kpis"] if k["grain"] == "window"}
+    assert window["purchase_frequency"]["n"] == window["purchase_frequency"]["denominator"] == persons
+    assert window["repeat_customer_rate"]["numerator"] == repeat
+
+
 def test_quantiles_use_linear_interpolation(xs, key):
     tickets = _jsonl(xs / "api/hubspot/tickets.jsonl")
     import datetime as dt

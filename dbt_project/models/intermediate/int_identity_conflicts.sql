@@ -1,6 +1,8 @@
-{# Evidence the identity graph refused to merge (int_identity_links), one row per conflicting record:
+{# Ambiguous identity evidence and how int_identity_links resolved it, one row per record concerned:
    - email_hash_on_multiple_odoo_partners: one normalised email hash on two or more Odoo partners (res_partner
-     has no commercial_partner_id in our extract, so every partner is its own commercial partner). Not merged.
+     has no commercial_partner_id in our extract, so every partner is its own commercial partner): duplicate ERP
+     records of one person, merged into that person (merged_one_person) - a list for the ERP team to merge the
+     records; a company partner sharing the hash with an individual partner stays apart (company_partner_not_merged).
    - ga4_pseudo_id_multiple_persons: one GA4 user_pseudo_id whose user_ids resolve to two or more persons
      (a shared browser; user_id -> person is 1:1 since user_id is the Odoo partner id). Pseudo id not linked.
    - trustpilot_reference_vs_referral_email: the order of the review's referenceId belongs to another person
@@ -20,7 +22,8 @@ email_conflicts as (
         cast(p.partner_id as {{ dbt.type_string() }}) as source_id,
         p.email_hash as evidence,
         c.partners as candidate_count,
-        'not_merged' as resolution
+        case when l.rule = 'company_partner_not_merged' then 'company_partner_not_merged'
+             else 'merged_one_person' end as resolution
     from partners as p
     inner join (
         select email_hash, count(*) as partners
@@ -29,6 +32,7 @@ email_conflicts as (
         group by 1
         having count(*) > 1
     ) as c on c.email_hash = p.email_hash
+    left join links as l on l.source = 'odoo' and l.source_id = cast(p.partner_id as {{ dbt.type_string() }})
 ),
 
 pseudo_conflicts as (

@@ -1,8 +1,11 @@
-{# Identity graph, deterministic rules only; every link records its rule. Ambiguous evidence is never merged:
-   it is reported in int_identity_conflicts (same logic, shared CTEs in macro-free SQL below).
+{# Identity graph, deterministic rules only; every link records its rule. Ambiguous evidence is reported in
+   int_identity_conflicts (same logic, shared CTEs in macro-free SQL below).
    1. email_hash: Odoo partners and HubSpot contacts sharing a normalised (trim + lower + ss) email hash are one
-      person - unless the hash sits on two or more Odoo partners (two ERP accounts, e.g. a shared mailbox): then
-      nothing is merged on it, each record stays its own person (rule email_hash_conflict_unmerged).
+      person - also when the hash sits on two or more Odoo partners: one person with several ERP records (a second
+      account at checkout, an e-mail typed in capitals) counts once in every customer KPI (docs/DECISIONLOG.md
+      "Issue 14 - Customers are people"); the ERP duplicates stay listed in int_identity_conflicts.
+      Exception: a company partner (is_company) whose hash is also on an individual partner is not merged into
+      that person (rule company_partner_not_merged): a company is not a person, its mailbox may be its contact's.
    2. no_email: a partner / contact without an email is a person of its own.
    3. ga4_user_id_is_odoo_partner_id: GA4 user_id is set at login to the Odoo partner id (property configuration).
    4. ga4_pseudo_id_after_login: a user_pseudo_id (browser) belongs to the person whose user_id appears on any of
@@ -11,19 +14,18 @@
    6. trustpilot_referral_email: otherwise the invitation's referral email hash.
    7. email_recipient_hash: a HubSpot marketing-email recipient hash equals a person's email hash. #}
 with partners as (
-    select partner_id, email_hash from {{ ref('stg_odoo__res_partners') }}
+    select partner_id, email_hash, coalesce(is_company, false) as is_company
+    from {{ ref('stg_odoo__res_partners') }}
 ),
 
 contacts as (
     select contact_id, email_hash from {{ ref('stg_hubspot__contacts') }}
 ),
 
-conflicting_emails as (
-    select email_hash
+individual_partner_emails as (
+    select distinct email_hash
     from partners
-    where email_hash is not null
-    group by 1
-    having count(*) > 1
+    where email_hash is not null and not is_company
 ),
 
 person_of_email as (
@@ -33,19 +35,21 @@ person_of_email as (
         union
         select email_hash from contacts where email_hash is not null
     ) as e
-    where email_hash not in (select email_hash from conflicting_emails)
 ),
 
 odoo_links as (
     select
         'odoo' as source,
         cast(p.partner_id as {{ dbt.type_string() }}) as source_id,
-        coalesce(e.person_id, 'p_odoo_' || cast(p.partner_id as {{ dbt.type_string() }})) as person_id,
-        case when e.person_id is not null then 'email_hash'
-             when p.email_hash is not null then 'email_hash_conflict_unmerged'
-             else 'no_email' end as rule
+        case when p.email_hash is null or (p.is_company and i.email_hash is not null)
+                 then 'p_odoo_' || cast(p.partner_id as {{ dbt.type_string() }})
+             else e.person_id end as person_id,
+        case when p.email_hash is null then 'no_email'
+             when p.is_company and i.email_hash is not null then 'company_partner_not_merged'
+             else 'email_hash' end as rule
     from partners as p
     left join person_of_email as e on e.email_hash = p.email_hash
+    left join individual_partner_emails as i on i.email_hash = p.email_hash
 ),
 
 hubspot_links as (
@@ -53,9 +57,7 @@ hubspot_links as (
         'hubspot' as source,
         c.contact_id as source_id,
         coalesce(e.person_id, 'p_hubspot_' || c.contact_id) as person_id,
-        case when e.person_id is not null then 'email_hash'
-             when c.email_hash is not null then 'email_hash_conflict_unmerged'
-             else 'no_email' end as rule
+        case when e.person_id is not null then 'email_hash' else 'no_email' end as rule
     from contacts as c
     left join person_of_email as e on e.email_hash = c.email_hash
 ),

@@ -1,4 +1,6 @@
-{# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. Current state only:
+{# One row per resolved person (int_identity_links); person_sk '-1' is the unknown member. A person may have several
+   Odoo partners (the same normalised e-mail on two ERP records): odoo_partner_id is the lowest, odoo_partners counts
+   them, confirmed_orders / lifetime_net_revenue sum over all of them. Current state only:
    the SCD2 history of the underlying ERP / CRM records is dim_customers_history (snapshots).
    is_company: an Odoo company partner (is_company = true) - not a person in customer KPIs (is_customer false).
    Hard deletes (stg is_deleted): a person's attributes come from its records still live at the source; a person whose
@@ -45,6 +47,7 @@ people as (
         l.person_id,
         min(case when l.source = 'odoo' then p.partner_id end) as odoo_partner_id,
         min(case when l.source = 'hubspot' then c.contact_id end) as hubspot_contact_id,
+        count(case when l.source = 'odoo' then 1 end) as odoo_partners,
         count(case when l.source = 'hubspot' then 1 end) as hubspot_contacts,
         max(coalesce(p.email_hash, c.email_hash)) as email_hash,
         max(coalesce(p.phone_hash, c.phone_hash)) as phone_hash,
@@ -66,6 +69,7 @@ select
     p.person_id as person_sk,
     p.odoo_partner_id,
     p.hubspot_contact_id,
+    p.odoo_partners,
     p.hubspot_contacts,
     p.email_hash,
     p.phone_hash,
@@ -86,4 +90,4 @@ left join orders as o on o.person_id = p.person_id
 union all
 
 select
-    '-1', null, null, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member', false, null
+    '-1', null, null, 0, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member', false, null

@@ -1,11 +1,13 @@
 {# Monthly cohorts (kpi-definitions "Commerce and loyalty"): cohort month = month of a customer's first confirmed
    order (all history); one row per cohort x months since first order (0 = the cohort month) up to the last month
-   with orders. Customers are resolved persons (company partners excluded), as in kpi_period. retained = cohort
+   with orders. Customers are resolved persons (company partners excluded), as in kpi_period: a person's orders
+   under any of their Odoo partners count for them; an order whose partner is not in the identity graph is a
+   person of its own ('p_odoo_<partner_id>'). retained = cohort
    customers with a confirmed order in that month; revenue = their net revenue (amount_untaxed) that month.
    Cohorts are all-time (not cut by the KPI window): a cohort's later months need its first month. #}
 with orders as (
     select
-        case when o.person_sk = '-1' then 'odoo_partner:' || cast(o.partner_id as {{ dbt.type_string() }}) else o.person_sk end as customer_id,
+        case when o.person_sk = '-1' then 'p_odoo_' || cast(o.partner_id as {{ dbt.type_string() }}) else o.person_sk end as customer_id,
         cast({{ dbt.date_trunc('month', 'o.order_date') }} as date) as order_month,
         o.amount_untaxed
     from {{ ref('fct_orders') }} as o

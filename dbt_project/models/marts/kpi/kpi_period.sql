@@ -96,9 +96,11 @@ duration_kpis as (
 
 -- ---------------------------------------------------------------- customers (resolved persons)
 customer_orders as (
-    -- Odoo company partners (dim_customers.is_company) are not persons: not counted as customers
+    -- customer = resolved person (int_identity_links: all Odoo partners with one normalised e-mail are one person);
+    -- an order whose partner is not in the identity graph (its partner row quarantined) is a person of its own, with
+    -- the id the graph gives a partner without evidence. Company partners (dim_customers.is_company) are not persons.
     select
-        case when o.person_sk = '-1' then 'odoo_partner:' || cast(o.partner_id as varchar) else o.person_sk end as customer_id,
+        case when o.person_sk = '-1' then 'p_odoo_' || cast(o.partner_id as varchar) else o.person_sk end as customer_id,
         o.order_date
     from {{ ref('fct_orders') }} as o
     left join {{ ref('dim_customers') }} as c on c.person_sk = o.person_sk and o.person_sk <> '-1'
