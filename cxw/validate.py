@@ -130,7 +130,7 @@ class Gate:
 
 
 def _finish(kind: str, run_id: str, results: list[dict], out_dir: Path, gate: Gate | None, t0: float,
-            extra: dict | None = None, hint: str | None = None) -> dict:
+            extra: dict | None = None, hint: str | None = None, file_only: dict | None = None) -> dict:
     docs = None
     if gate is not None:
         try:
@@ -147,7 +147,8 @@ def _finish(kind: str, run_id: str, results: list[dict], out_dir: Path, gate: Ga
               "results_path": str(out_dir / fname), "data_docs": docs,
               "failed_checks": [_describe(e) for e in errors[:50]],
               "warned_checks": [_describe(w) for w in warnings[:50]], **(extra or {})}
-    (out_dir / fname).write_text(json.dumps({**report, "results": results}, indent=1, default=str))
+    (out_dir / fname).write_text(json.dumps({**report, **(file_only or {}), "results": results}, indent=1,
+                                            default=str))
     for w in warnings:
         log.warning("validation warning: %s", _describe(w))
     if errors:
@@ -522,9 +523,10 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
             f"them again).") if blocked else None
     return _finish("raw", run_id, results, out_dir, gate, t0,
                    {"new_loads": new_count, "rows_read": rows_read, "read_seconds": round(read_s, 2),
-                    "loads_only_repeating_held_rows": len(repeated_ids), "accept_hint": hint,
-                    # each new load's volume verdict input: its kind, rows, baseline (loads, basis, median), threshold
-                    "volume": all_log_rows}, hint=hint)
+                    "loads_only_repeating_held_rows": len(repeated_ids), "accept_hint": hint}, hint=hint,
+                   # in validation_raw.json only (not in the task's XCom: a first GA4 run has hundreds of loads):
+                   # each new load's volume inputs — kind, rows, baseline (basis, loads, median), threshold, blocking
+                   file_only={"volume": all_log_rows})
 
 
 def _window_hours(meta: dict) -> float | None:
