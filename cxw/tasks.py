@@ -25,6 +25,25 @@ def _as_utc(value) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def extract_mode(run_type) -> str:
+    """The extractors' mode for a DAG run of ``run_type``: "window" (exactly the data interval; cursors and state
+    never move) for a backfill, "incremental" for every other run.
+
+    Compared with Airflow's enum, not by its text: Airflow 3 hands a task its run's type as the task SDK's
+    ``DagRunType`` (a str-Enum whose value is "backfill" but whose ``str()`` is "DagRunType.BACKFILL"), so a
+    suffix test on ``str(run_type)`` never matched and backfills ran as incremental runs."""
+    try:  # the type a task receives under Airflow 3 (dag_run.run_type)
+        from airflow.sdk.api.datamodels._generated import DagRunType
+
+        backfill = DagRunType.BACKFILL
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        from airflow.utils.types import DagRunType
+
+        backfill = DagRunType.BACKFILL_JOB
+    # both enums are str-Enums: equal to each other's member and to the value of the metadata DB's column
+    return "window" if run_type is not None and run_type == backfill else "incremental"
+
+
 def extract(source: str, data_interval_start, data_interval_end, mode: str = "incremental") -> dict:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; known: {SOURCES}")

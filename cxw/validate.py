@@ -23,7 +23,7 @@ import re
 import shutil
 import statistics
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import paths
@@ -130,7 +130,7 @@ class Gate:
 
 
 def _finish(kind: str, run_id: str, results: list[dict], out_dir: Path, gate: Gate | None, t0: float,
-            extra: dict | None = None) -> dict:
+            extra: dict | None = None, hint: str | None = None, file_only: dict | None = None) -> dict:
     docs = None
     if gate is not None:
         try:
@@ -147,14 +147,15 @@ def _finish(kind: str, run_id: str, results: list[dict], out_dir: Path, gate: Ga
               "results_path": str(out_dir / fname), "data_docs": docs,
               "failed_checks": [_describe(e) for e in errors[:50]],
               "warned_checks": [_describe(w) for w in warnings[:50]], **(extra or {})}
-    (out_dir / fname).write_text(json.dumps({**report, "results": results}, indent=1, default=str))
+    (out_dir / fname).write_text(json.dumps({**report, **(file_only or {}), "results": results}, indent=1,
+                                            default=str))
     for w in warnings:
         log.warning("validation warning: %s", _describe(w))
     if errors:
         raise ValidationFailed(
             f"{kind} gate: {len(errors)} error-severity check(s) failed; publish blocked, the published "
             f"generation is unchanged.\n  " + "\n  ".join(_describe(e) for e in errors[:20])
-            + f"\nData Docs: {docs}\nResults: {out_dir / fname}")
+            + f"\nData Docs: {docs}\nResults: {out_dir / fname}" + (f"\n{hint}" if hint else ""))
     return report
 
 
@@ -255,13 +256,110 @@ def _write_ledger(ledger: dict) -> None:
 
 
 def _kind(meta: dict) -> str:
-    """Loads are compared only with loads of the same kind: a GA4 export day with other days, an incremental
-    delta with other deltas; a first (history) load has no comparable predecessor."""
+    """The class of loads a load's volume is comparable with (loads of one entity are compared only within a class):
+
+    * ``day`` — one GA4 export day: other export days;
+    * ``snapshot`` — a complete copy every run (Odoo reference tables and id lists, HubSpot archived lists): other
+      snapshots;
+    * ``window`` — a backfill's exact data interval (mode window): other backfill windows;
+    * ``history`` — everything since the history start: the first load of an entity (no cursor yet) or a full
+      re-read (a window from the epoch or the history start). Never the baseline of a delta — a two-year load says
+      nothing about a day — and compared only with another history load;
+    * ``delta`` — an incremental load since the cursor (minus the overlap): other deltas, per hour of window.
+
+    Volume is checked for days, deltas and windows; a snapshot or history load has no volume check (a history
+    load has no comparable predecessor).
+    """
     if meta.get("export_date"):
         return "day"
-    if meta.get("cursor_before") in (None, "") or str(meta.get("mode", "")) == "window":
-        return "history" if meta.get("cursor_before") in (None, "") else "window"
+    if meta.get("snapshot") or meta.get("full_snapshot"):
+        return "snapshot"
+    if str(meta.get("mode", "")) == "window":
+        return "window"
+    if meta.get("cursor_before") in (None, "") or _reaches_history_start(meta):
+        return "history"
     return "delta"
+
+
+def _utc(v) -> datetime | None:
+    try:
+        d = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return d.astimezone(timezone.utc) if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def _reaches_history_start(meta: dict) -> bool:
+    start = _utc(meta.get("window_start"))
+    if start is None:
+        return False
+    floor = _utc(os.environ.get("CXW_HISTORY_START") or "1970-01-02")
+    return start <= max(floor, datetime(1970, 1, 2, tzinfo=timezone.utc)) if floor else False
+
+
+def _weekday(meta: dict, kind: str) -> int | None:
+    """The weekday a daily load stands for: a GA4 export day's, or a daily delta's (one whose new span — the
+    previous cursor to the interval end — is about one day): the weekday of its interval's last day. None for
+    anything else (an hourly or catch-up delta, a snapshot, a history load)."""
+    if kind == "day":
+        try:
+            return date.fromisoformat(str(meta["export_date"])[:10]).weekday()
+        except (KeyError, ValueError):
+            return None
+    if kind != "delta":
+        return None
+    a, b = _utc(meta.get("cursor_before")), _utc(meta.get("window_end"))
+    if a is None or b is None or not 20 <= (b - a).total_seconds() / 3600 <= 28:
+        return None
+    return (b - timedelta(microseconds=1)).weekday()
+
+
+def volume_baseline(ld, group: list, lookback: int, memo: dict | None = None) -> dict:
+    """What the volume of ``ld`` (a load of ``group``, its entity's loads in load order) is judged against.
+
+    Comparable loads: the previous loads of the entity of the same kind (`_kind`) with data. Daily loads (GA4 export
+    days, daily deltas) have weekly seasonality — a Sunday is not a quiet Monday — so:
+      * with ``lookback`` earlier loads of the same weekday: the last ``lookback`` of them;
+      * with fewer: the last ``lookback`` comparable loads, or the same-weekday loads there are if their median is
+        lower (a drop must be a drop against both: the second Sunday of a business closed on Sundays is not a
+        90 % drop against the week);
+      * otherwise (not daily): the last ``lookback`` comparable loads.
+    Returns {"loads", "basis" ("comparable" | "same-weekday"), "comparable_loads"}; the check blocks only when
+    ``comparable_loads`` reaches ``lookback`` (a full baseline), else it warns."""
+    memo = {} if memo is None else memo  # load_id → (kind, weekday): a first GA4 run lands hundreds of days
+
+    def kind_day(x) -> tuple[str, int | None]:
+        if x.load_id not in memo:
+            k = _kind(x.meta)
+            memo[x.load_id] = (k, _weekday(x.meta, k))
+        return memo[x.load_id]
+
+    idx = group.index(ld)
+    kind, wd = kind_day(ld)
+    earlier = [x for x in group[:idx] if kind_day(x)[0] == kind and int(x.meta.get("rows") or 0) > 0]
+    recent = earlier[-lookback:]
+    same = [x for x in earlier if kind_day(x)[1] == wd][-lookback:] if wd is not None else []
+    if len(same) >= lookback:
+        return {"loads": same, "basis": "same-weekday", "comparable_loads": len(recent)}
+    if same and recent and _baseline_median(ld, same, kind) < _baseline_median(ld, recent, kind):
+        return {"loads": same, "basis": "same-weekday", "comparable_loads": len(recent)}
+    return {"loads": recent, "basis": "comparable", "comparable_loads": len(recent)}
+
+
+def _baseline_median(ld, earlier: list, kind: str) -> float | None:
+    """The rows ``ld`` is expected to have by the median of ``earlier``: their rows; for a delta or window, their
+    rows per hour times ``ld``'s hours (its window is cursor − overlap .. interval end: a re-run of an interval whose
+    cursor is already at its end, a window of minutes, expects almost nothing)."""
+    prev = [int(x.meta.get("rows") or 0) for x in earlier]
+    if not prev:
+        return None
+    if kind not in ("delta", "window"):
+        return float(statistics.median(prev))
+    hours = _window_hours(ld.meta)
+    rates = [r / h for r, h in ((int(x.meta.get("rows") or 0), _window_hours(x.meta)) for x in earlier) if h]
+    if hours and rates:
+        return float(statistics.median(rates)) * hours
+    return None if hours else float(statistics.median(prev))
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path | None = None,
@@ -324,31 +422,24 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
         checked_ids += [ld.load_id for ld in new]
         name = f"{source}__{entity}"
         suite = f"raw.{name}"
-        # Volume: each new load vs the median of the previous `lookback` loads with data of the same kind.
+        # Volume: each new load vs the median of its baseline (`volume_baseline`). It blocks only on a full
+        # baseline (`lookback` comparable loads) that is not tiny (median ≥ min_baseline rows); otherwise it warns.
         log_rows = []
+        memo: dict = {}
         for ld in new:
-            idx = group.index(ld)
             kind = _kind(ld.meta)
-            earlier = [x for x in group[:idx] if _kind(x.meta) == kind and int(x.meta.get("rows") or 0) > 0][-lookback:]
-            prev = [int(x.meta.get("rows") or 0) for x in earlier]
+            base = volume_baseline(ld, group, lookback, memo)
             rows = int(ld.meta.get("rows") or 0)
             median = None
-            if kind == "day" and prev and rows != 0:
-                median = float(statistics.median(prev))
-            elif kind == "delta" and prev:
-                # A delta covers its window (cursor − overlap .. interval end): compare rows per hour, so a re-run of
-                # an interval whose cursor is already at its end (a window of minutes) expects almost nothing.
-                hours = _window_hours(ld.meta)
-                rates = [r / h for r, h in ((int(x.meta.get("rows") or 0), _window_hours(x.meta)) for x in earlier) if h]
-                if hours and rates:
-                    median = float(statistics.median(rates)) * hours
-                elif not hours:
-                    median = float(statistics.median(prev))
+            if kind in ("delta", "window") or (kind == "day" and rows != 0):
+                median = _baseline_median(ld, base["loads"], kind)
             min_rows = math.floor(round(median * (1 - drop), 9)) + 1 if median is not None else 0
             log_rows.append({"source": source, "entity": entity, "load_id": ld.load_id, "kind": kind,
-                             "rows": rows, "baseline_loads": len(prev), "baseline_median": median,
+                             "rows": rows, "baseline_loads": len(base["loads"]), "baseline": base["basis"],
+                             "comparable_loads": base["comparable_loads"], "baseline_median": median,
                              "min_rows": min_rows,
-                             "blocking": bool(median is not None and median >= min_baseline)})
+                             "blocking": bool(median is not None and base["comparable_loads"] >= lookback
+                                              and median >= min_baseline)})
         all_log_rows += log_rows
         # Rows: schema and ranges, on the new loads' Parquet files (only the columns the suite needs). A load whose
         # every row is an exact copy of a row already held (a lookback re-read; the loader counts them) brings no
@@ -356,8 +447,8 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
         repeats = [ld for ld in new if fresh.get(ld.load_id) == 0]
         repeated_ids += [ld.load_id for ld in repeats]
         files = [str(f) for ld in new if ld not in repeats for f in ld.files]
-        if not files:
-            continue
+        if not files or not any(int(ld.meta.get("rows") or 0) for ld in new if ld not in repeats):
+            continue  # no row to check: an entity without rows (yet) is a valid state, whatever its files' schema
         req = REQUIRED.get(name, {})
         t1 = time.perf_counter()
         int_as_nullable = {pa.int64(): pd.Int64Dtype()}.get
@@ -405,7 +496,13 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
                 bad = log_df[cond & (log_df["rows"] < log_df["min_rows"])]
                 r["offending_loads"] = [
                     f"{b.load_id}: raw.{b.source}__{b.entity} has {b.rows} rows vs median {b.baseline_median:g} "
-                    f"of its {b.baseline_loads} previous loads" for b in bad.itertuples()]
+                    f"of its {b.baseline_loads} previous {b.baseline} loads"
+                    + ("" if b.baseline == "comparable" or b.baseline_loads >= lookback
+                       else f" (lower than the median of its last {b.comparable_loads} comparable loads)")
+                    + ("" if b.blocking else
+                       f" (warn only: a block needs {lookback} comparable loads)" if b.comparable_loads < lookback
+                       else f" (warn only: median below CXW_GATE_VOLUME_MIN_ROWS={min_baseline:g})")
+                    for b in bad.itertuples()]
         results = vol + results
     errors_by_load = set()
     for r in results:
@@ -420,9 +517,16 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
     for lid in accepted | set(superseded):
         passed.setdefault(lid, f"{run_id} ({'accepted' if lid in accepted else 'superseded'})")
     _write_ledger(ledger)
+    blocked = sorted(errors_by_load & set(checked_ids))
+    hint = (f"If the data is right (a real quiet day, a vendor's fix), accept after review: run again with "
+            f"CXW_GATE_ACCEPT_LOADS={','.join(blocked)} (the gate records accepted loads and does not check "
+            f"them again).") if blocked else None
     return _finish("raw", run_id, results, out_dir, gate, t0,
                    {"new_loads": new_count, "rows_read": rows_read, "read_seconds": round(read_s, 2),
-                    "loads_only_repeating_held_rows": len(repeated_ids)})
+                    "loads_only_repeating_held_rows": len(repeated_ids), "accept_hint": hint}, hint=hint,
+                   # in validation_raw.json only (not in the task's XCom: a first GA4 run has hundreds of loads):
+                   # each new load's volume inputs — kind, rows, baseline (basis, loads, median), threshold, blocking
+                   file_only={"volume": all_log_rows})
 
 
 def _window_hours(meta: dict) -> float | None:

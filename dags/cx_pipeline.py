@@ -55,8 +55,8 @@ def cx_pipeline():
     def extract(source: str, data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
         from cxw import tasks
 
-        mode = "window" if dag_run is not None and str(getattr(dag_run, "run_type", "")).endswith("backfill") \
-            else "incremental"
+        # a backfill (`airflow backfill create`) reads exactly its interval and moves no cursor
+        mode = tasks.extract_mode(getattr(dag_run, "run_type", None))
         return tasks.extract(source, data_interval_start, data_interval_end, mode=mode)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))

@@ -9,7 +9,8 @@ that entity (read from their Parquet files with pyarrow → pandas, never throug
   a feed where many rows are out of range is broken and blocks.
 
 The suite `raw.load_log` runs on the log of the new loads (one row per load, every entity): the rows of each new
-load against the median of the previous loads of the same entity and kind (see `cxw.validate.validate_raw`).
+load against the median of comparable previous loads of the same entity (same kind; same weekday for daily loads
+with enough history: `cxw.validate.volume_baseline`). It blocks only on a full baseline, else it warns.
 """
 
 from __future__ import annotations
@@ -110,9 +111,10 @@ def volume_suite() -> list[Check]:
         Check("ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": "rows", "column_B": "min_rows", "or_equal": True, "row_condition": "blocking",
                "condition_parser": "pandas"},
-              why="volume drop ≥ 90% vs the median of the previous loads with data"),
+              why="volume drop ≥ 90% vs the median of a full baseline of comparable loads"),
         Check("ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": "rows", "column_B": "min_rows", "or_equal": True, "row_condition": "~blocking",
                "condition_parser": "pandas"}, severity="warn",
-              why="volume drop ≥ 90% on a small baseline (below the blocking minimum)"),
+              why="volume drop ≥ 90% on a baseline too short (fewer comparable loads than the lookback) or too "
+                  "small (median below the blocking minimum) to block"),
     ]

@@ -137,3 +137,17 @@ def test_dag_file_parses_without_config_and_without_heavy_imports():
     line = [ln for ln in out2.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
     heavy = [m for m in line[len("HEAVY="):].split(",") if m]
     assert not set(heavy) & {"duckdb", "dbt", "great_expectations", "dlt", "extractors"}, heavy
+
+
+def test_the_extract_mode_follows_airflows_run_type_enum():
+    """What a task receives as `dag_run.run_type` under Airflow 3 is the task SDK's str-Enum (str() is
+    "DagRunType.BACKFILL"): a backfill extracts in window mode, every other run type incrementally. The whole path
+    through `airflow backfill create` and a scheduler is tests/e2e/test_backfill_window_mode.py."""
+    from airflow.sdk.api.datamodels._generated import DagRunType
+
+    from cxw.tasks import extract_mode
+
+    assert str(DagRunType.BACKFILL) != "backfill"  # why a text test of str(run_type) cannot work
+    assert extract_mode(DagRunType.BACKFILL) == "window"
+    assert {extract_mode(t) for t in DagRunType if t is not DagRunType.BACKFILL} == {"incremental"}
+    assert extract_mode(None) == "incremental"

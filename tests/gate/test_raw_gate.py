@@ -192,3 +192,149 @@ def test_volume_of_a_delta_is_judged_per_hour_of_its_window(home):
     empty_day = _land(home.raw, "hubspot", "feedback_submissions", 0, 99, _feedback)
     with pytest.raises(ValidationFailed, match=f"{empty_day}: raw.hubspot__feedback_submissions has 0 rows vs median 141"):
         validate_raw("run-3", [empty_day])
+
+
+# ----------------------------------------------------------------------------------- a quiet day is not a fault
+
+def _daily(raw: Path, day, n: int, seq: int, overlap_hours: int = 1, **meta) -> str:
+    """The load of a scheduled daily delta for `day`: cursor at the day's start (the previous interval's end), window
+    from the cursor minus the overlap to the interval end."""
+    import datetime as dt
+
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    cursor = end - dt.timedelta(days=1)
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    return _land(raw, "hubspot", "feedback_submissions", n, seq, _feedback, cursor_before=iso(cursor),
+                 window_start=iso(cursor - dt.timedelta(hours=overlap_hours)), window_end=iso(end), **meta)
+
+
+def _volume(home, run_id: str) -> list[dict]:
+    """Each new load's volume inputs, as the run's validation_raw.json records them."""
+    return json.loads((home.runs / run_id / "validation_raw.json").read_text())["volume"]
+
+
+def _days(n: int, first=None):
+    import datetime as dt
+
+    first = first or dt.date(2025, 5, 5)  # a Monday
+    return [first + dt.timedelta(days=i) for i in range(n)]
+
+
+def test_a_95_percent_drop_after_3_normal_days_only_warns_and_the_summary_lists_it(home):
+    """A baseline of 3 loads (the day after a second extraction has 1) is too short to tell a quiet day from a
+    broken feed: the drop publishes with a warning, listed in the run summary."""
+    from cxw import tasks
+    from cxw.validate import validate_raw
+
+    _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)  # history load
+    days = _days(4)
+    for i, d in enumerate(days[:3]):
+        _daily(home.raw, d, 120 + 5 * i, 10 + i)
+    assert validate_raw("run-1")["status"] == "passed"
+    quiet = _daily(home.raw, days[3], 6, 20)  # 95% below the median 125
+    rep = validate_raw("run-2", [quiet])
+    assert rep["status"] == "passed" and rep["errors"] == 0 and rep["warnings"] == 1
+    warned = rep["warned_checks"][0]
+    assert f"{quiet}: raw.hubspot__feedback_submissions has 6 rows vs median 125 of its 3 previous comparable " \
+           f"loads (warn only: a block needs 7 comparable loads)" in warned
+    assert [v for v in _volume(home, "run-2") if v["load_id"] == quiet][0]["blocking"] is False
+    tasks.summarize("run-2", [], None, None, None, None, raw_validation=rep)
+    text = (home.runs / "run-2" / "summary.txt").read_text()
+    assert "Raw gate: passed" in text and "1 warnings" in text and f"{quiet}: raw.hubspot__feedback_submissions " \
+        "has 6 rows" in text
+
+
+def test_a_95_percent_drop_after_14_normal_days_blocks_and_says_how_to_accept(home, monkeypatch):
+    from cxw.validate import ValidationFailed, validate_raw
+
+    _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)
+    days = _days(15)
+    for i, d in enumerate(days[:14]):
+        _daily(home.raw, d, 120 + (i % 3) * 5, 10 + i)
+    assert validate_raw("run-1")["status"] == "passed"
+    quiet = _daily(home.raw, days[14], 6, 40)
+    with pytest.raises(ValidationFailed) as exc:
+        validate_raw("run-2", [quiet])
+    msg = str(exc.value)
+    # the lower of the two medians: the Mondays so far (120, 125) and the last 7 days (125)
+    assert f"{quiet}: raw.hubspot__feedback_submissions has 6 rows vs median 122.5 of its 2 previous same-weekday " \
+           "loads (lower than the median of its last 7 comparable loads)" in msg and "warn only" not in msg
+    assert f"accept after review: run again with CXW_GATE_ACCEPT_LOADS={quiet}" in msg
+    assert json.loads((home.runs / "run-2" / "validation_raw.json").read_text())["accept_hint"].endswith(
+        "does not check them again).")
+    monkeypatch.setenv("CXW_GATE_ACCEPT_LOADS", quiet)  # what the message says
+    assert validate_raw("run-3")["status"] == "passed"
+
+
+def test_a_daily_delta_is_compared_with_the_same_weekday_once_there_are_enough_of_them(home):
+    """Weekly seasonality: Sundays are quiet. With 7 weeks of daily deltas a Sunday is compared with the last 7
+    Sundays (a normal Sunday passes, a broken one blocks); a weekday with a Sunday's volume blocks."""
+    from cxw.validate import ValidationFailed, validate_raw
+
+    days = _days(52)  # Monday 2025-05-05 .. Wednesday 2025-06-25: 7 full weeks, then Mon–Wed
+    _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)
+    for i, d in enumerate(days[:49]):
+        _daily(home.raw, d, 100 + i % 3 if d.weekday() == 6 else 1000 + 10 * (i % 3), 10 + i)
+    rep = validate_raw("run-1")
+    # the first Sunday (6 loads before it) warns; every later Sunday is no drop against the Sundays before it
+    assert rep["status"] == "passed" and rep["warnings"] == 1, rep["warned_checks"]
+    assert "has 100 rows vs median 1010 of its 6 previous comparable loads (warn only" in rep["warned_checks"][0]
+    assert "1 offending load(s)" in rep["warned_checks"][0]
+    sunday = days[48]  # the 7th Sunday
+    assert sunday.weekday() == 6
+    # a re-run of the last Sunday's interval with its normal volume: vs the Sundays (median 101), not the week
+    normal_sunday = _daily(home.raw, sunday, 97, 100)
+    rep = validate_raw("run-2", [normal_sunday])
+    row = [v for v in _volume(home, "run-2") if v["load_id"] == normal_sunday][0]
+    assert (row["baseline"], row["baseline_loads"], row["blocking"]) == ("same-weekday", 7, True)
+    assert rep["status"] == "passed" and rep["warnings"] == 0
+    broken_sunday = _daily(home.raw, sunday, 5, 101)
+    with pytest.raises(ValidationFailed, match=f"{broken_sunday}: raw.hubspot__feedback_submissions has 5 rows vs "
+                                               f"median 101 of its 7 previous same-weekday loads"):
+        validate_raw("run-3", [broken_sunday])
+    monday = _daily(home.raw, days[49], 97, 102)  # a Monday with a Sunday's volume: 90% below the Mondays
+    with pytest.raises(ValidationFailed, match=f"{monday}: raw.hubspot__feedback_submissions has 97 rows vs "
+                                               f"median 1010 of its 7 previous same-weekday loads"):
+        validate_raw("run-4", [monday])
+
+
+def test_loads_are_compared_only_with_loads_of_their_kind(home, monkeypatch):
+    """A history load (first run, or a full re-read from the history start) is never the baseline of a delta, a
+    backfill window never a history load, a snapshot only a snapshot."""
+    from cxw.validate import validate_raw
+
+    monkeypatch.setenv("CXW_HISTORY_START", "2023-06-01")
+    first = _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None,
+                  window_start="1970-01-01T00:00:00Z")
+    backfill = _land(home.raw, "hubspot", "feedback_submissions", 100, 2, _feedback, cursor_before=None,
+                     mode="window")
+    reread = _land(home.raw, "hubspot", "feedback_submissions", 5100, 3, _feedback,
+                   window_start="2023-06-01T00:00:00Z")
+    snap = _land(home.raw, "hubspot", "feedback_submissions", 40, 4, _feedback, cursor_before=None,
+                 snapshot=True)
+    delta = _daily(home.raw, _days(1)[0], 120, 5)
+    assert validate_raw("run-1")["status"] == "passed"
+    kinds = {v["load_id"]: (v["kind"], v["baseline_loads"]) for v in _volume(home, "run-1")}
+    assert kinds == {first: ("history", 0), backfill: ("window", 0), reread: ("history", 1),
+                     snap: ("snapshot", 0), delta: ("delta", 0)}
+
+
+def test_an_entity_that_never_delivered_a_row_passes(home):
+    """Empty is a valid state: loads of 0 rows, with no file or with an empty file without columns, neither fail
+    the schema checks nor the volume check."""
+    from cxw.validate import validate_raw
+
+    for i, d in enumerate(_days(10)):
+        _daily(home.raw, d, 0, 10 + i)
+    lid = "hubspot-20250601T000099-00000063"
+    d = home.raw / "hubspot" / "feedback_submissions" / lid
+    d.mkdir(parents=True)
+    pq.write_table(pa.table({}), d / "part-00000.parquet")
+    (d / "_load.json").write_text(json.dumps({
+        "load_id": lid, "source": "hubspot", "entity": "feedback_submissions", "extracted_at": "2025-06-01T00:00:00Z",
+        "window_start": "2025-05-15T00:00:00Z", "window_end": "2025-05-16T00:00:00Z",
+        "cursor_before": "2025-05-15T00:00:00Z", "cursor_after": "x", "rows": 0, "mode": "incremental",
+        "files": [{"path": "part-00000.parquet", "rows": 0, "sha256": "x"}], "dead_letters": 0,
+        "duplicates_in_load": 0}))
+    rep = validate_raw("run-1")
+    assert rep["status"] == "passed" and rep["errors"] == 0 and rep["warnings"] == 0 and rep["new_loads"] == 11
