@@ -97,7 +97,6 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     est = run.entity_state(ENTITY)
     cursor_before = est.get("cursor")          # last exported day, ISO
     fingerprints: Dict[str, str] = dict(est.get("days") or {})
-    _after_previous_loads(est.get("last_load_id"))
     end_day = (run.window_end - timedelta(microseconds=1)).date()  # window end exclusive
     if mode == "window":
         first_day = run.window_start.date()
@@ -123,6 +122,8 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     if not pending:
         log.info("ga4: %d export days listed, none new or changed", len(available))
     con = connect(export) if pending else None     # a run with nothing to read starts no DuckDB
+    if pending:
+        _after_previous_loads(est.get("last_load_id"))
 
     def land_day(day, files, fp, ctx, rows, dups, path, unknown, read_path):
         nonlocal cursor, landed

@@ -261,3 +261,19 @@ def test_a_run_with_nothing_changed_opens_no_export_file(tmp_path, dirs):
         rep = ga4.extract(settings=r["cfg"], **run_kwargs(dirs, end=r["b"]))
     assert opened.names == set()
     assert [l["rows"] for l in rep["loads"]] == [0] and rep["redelivered_days"] == []
+
+
+def test_a_day_redelivered_within_the_same_second_gets_a_load_id_that_sorts_after_its_earlier_load(export, dirs):
+    """Staging keeps the max _load_id of an export day; ids order by UTC second, then random hex. Re-deliveries
+    landed in quick succession must still sort in delivery order."""
+    day = export / "events_20250303.json"
+    extra = lines(export / "events_20250302.json")
+    ids = []
+    for i in range(8):
+        if i:
+            with open(day, "a") as fh:
+                fh.write(extra[i])
+        rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, end=D(2025, 3, 11)))
+        ids.append(max(l["load_id"] for l in rep["loads"]
+                       if json.loads(open(os.path.join(l["path"], "_load.json")).read())["export_date"] == "2025-03-03"))
+    assert ids == sorted(ids) and len(set(ids)) == 8
