@@ -164,3 +164,47 @@ def test_trustpilot_cursor_loop(server, clock, dirs):
     server.inject_faults("/v1/private/", [{"repeat_cursor": True}, {"repeat_cursor": True}])
     with pytest.raises(CursorLoopError):
         trustpilot.extract(settings=t_settings(server, clock, per_page=2), **run_kwargs(dirs))
+
+
+# ------------------------------------------------------------------------------------ full re-reads (issue 14)
+def test_trustpilot_full_reread_lists_the_whole_unit_every_7_days_never_on_a_rerun(server, clock, dirs, demo_dir):
+    s = t_settings(server, clock, history_start=datetime(2025, 3, 1, tzinfo=UTC))
+    listed = {r["review"]["id"] for r in store(demo_dir, "trustpilot") if r["review"].get("id")}
+    rep = trustpilot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews", "reviews__ids"]
+    rows, _ = read_load(rep["loads"][0]["path"])
+    assert rows and all(parse_utc(r["createdAt"]) >= datetime(2025, 3, 1, tzinfo=UTC) for r in rows)
+    ids, meta = read_load(rep["loads"][1]["path"])
+    # every review the unit holds, also those created before the history start (not loaded, but not deleted)
+    assert {r["id"] for r in ids} == listed and len(ids) == len(listed)
+    assert len(rows) < len(store(demo_dir, "trustpilot")) and meta["snapshot_of"] == "reviews"
+    assert all("startDateTime" not in e["query"] for e in server.request_log() if "/reviews" in e["path"])
+    server.reset()
+    # a re-run of the same interval and the next 6 days: the rolling window only, never the whole unit again
+    for days in (0, 1, 6):
+        rep = trustpilot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(days=days)))
+        assert [ld["entity"] for ld in rep["loads"]] == ["reviews"]
+    assert all("startDateTime" in e["query"] for e in server.request_log() if "/reviews" in e["path"])
+    rep = trustpilot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(days=7)))
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews", "reviews__ids"]
+    # a backfill never reconciles
+    rep = trustpilot.extract(settings=s, mode="window", **{k: v for k, v in run_kwargs(
+        dirs, WINDOW_END - timedelta(days=30), WINDOW_END + timedelta(days=30)).items() if k != "mode"})
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews"]
+
+
+def test_google_full_reread_pages_every_location_to_the_end(server, clock, dirs, demo_dir):
+    s = g_settings(server, clock, page_size=2)
+    google_reviews.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
+    server.reset()
+    rep = google_reviews.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(days=1)))
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews"]
+    early_stop = len(server.request_log())
+    server.reset()
+    rep = google_reviews.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END + timedelta(days=7)))
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews", "reviews__ids"]
+    assert len(server.request_log()) > early_stop
+    ids, _ = read_load(rep["loads"][1]["path"])
+    assert sorted(r["reviewId"] for r in ids) == sorted(r["review"]["reviewId"] for r in store(demo_dir, "google_reviews"))
+    rows, _ = read_load(rep["loads"][0]["path"])
+    assert len(rows) == len(ids)  # the latest version of every review (all updated after the history start)
