@@ -278,6 +278,18 @@ def raw_contract(path: Path | None = None) -> dict[str, dict[str, dict[str, str]
     return yaml.load(Path(path or CONTRACT_FILE).read_text(), Loader=loader) or {}
 
 
+def contract_from_database(con) -> dict[str, dict[str, dict[str, str]]]:
+    """The raw tables of a DuckDB build database as a contract (to write cxw/raw_contract.yml from a demo run's raw
+    tables: ``yaml.safe_dump(contract_from_database(con), width=10000)``; keep the header comment)."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for schema, table, column, typ in con.execute(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns "
+            "where table_schema like 'raw\\_%' escape '\\' order by 1, 2, ordinal_position").fetchall():
+        if column not in META_COLUMNS:
+            out.setdefault(schema[4:], {}).setdefault(table, {})[column] = typ
+    return out
+
+
 def ensure_declared_tables(con, sources: list[str] | None = None, contract: dict | None = None) -> list[str]:
     """Empty is a valid state: every raw table the contract declares (of ``sources``, or all) exists, and one that
     holds no row yet has the contract's columns. A missing table (no load of the entity ever completed: a first run

@@ -507,3 +507,25 @@ def test_erp_load_mariadb(xs):
         with admin.connect() as c:
             c.execute(sa.text(f"drop database if exists `{db}`"))
         admin.dispose()
+
+
+def test_entities_without_rows_change_only_those_entities_and_the_answer_key_says_zero(tmp_path):
+    """dirt hubspot_no_deals / trustpilot_no_reviews (issue 14.6): no deal (and no deal association), no Trustpilot
+    review; every other file identical; the answer key expects 0 records of both."""
+    import json
+
+    full, empty = tmp_path / "full", tmp_path / "empty"
+    generate(full, scale="XS", seed=7, workers=2)
+    generate(empty, scale="XS", seed=7, workers=2, dirt={"hubspot_no_deals": 1, "trustpilot_no_reviews": 1})
+    a, b = _hashes(full), _hashes(empty)
+    changed = sorted(k for k in a if a[k] != b.get(k))
+    assert set(changed) <= {"api/hubspot/deals.jsonl", "api/hubspot/associations.jsonl",
+                            "api/trustpilot/reviews.jsonl", "answer_key.json", "manifest.json"}
+    assert "api/hubspot/deals.jsonl" in changed and "api/trustpilot/reviews.jsonl" in changed
+    assert (empty / "api/hubspot/deals.jsonl").read_text().strip() == ""
+    assert (empty / "api/trustpilot/reviews.jsonl").read_text().strip() == ""
+    assoc = [json.loads(x) for x in (empty / "api/hubspot/associations.jsonl").read_text().splitlines() if x]
+    assert assoc and not [r for r in assoc if "deals" in (r["from_type"], r["to_type"])]
+    key = json.loads((empty / "answer_key.json").read_text())["expected"]
+    assert key["hubspot.deals"]["records"] == 0 and key["trustpilot.reviews"]["records"] == 0
+    assert key["google_reviews.reviews"]["records"] > 0
