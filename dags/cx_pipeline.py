@@ -19,6 +19,7 @@ The logic lives in `cxw.tasks` (importable and tested without a scheduler); this
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -29,6 +30,11 @@ from cxw import SOURCES
 
 BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writer excludes readers
 SKIPPED_WHEN_UNCHANGED = ("validate", "publish", "export_alerts")  # skipped by dbt_build when nothing is new
+
+# The first data interval is the history start (CXW_HISTORY_START, the extractors' default when unset): a backfill
+# (`airflow backfill create`) can reach back to the first day of a history from 2015 or earlier; with catchup off a
+# scheduled deployment still starts at the latest interval.
+START_DATE = pendulum.parse((os.environ.get("CXW_HISTORY_START") or "2025-01-01")[:10], tz="UTC")
 
 default_args = {
     "owner": "cx-warehouse",
@@ -43,7 +49,7 @@ default_args = {
 @dag(
     dag_id="cx_pipeline",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args,

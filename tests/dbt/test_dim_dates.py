@@ -1,9 +1,10 @@
 """dim_dates spans the data actually loaded, whatever its years (issue 14, "Calendar from the data").
 
 On the hand-made raw fixture (tests/dbt/raw_fixture.py) with one order moved to 2015 and one survey response to
-2027 - outside the 2024-2026 the calendar once had fixed: the build of the touchpoints and the calendar passes
-(the relationships test fct_touchpoints.occurred_date -> dim_dates included), the calendar holds whole years
-from the earliest to the latest touchpoint, and a KPI window ending later (the run's data interval end) extends it.
+2027 - outside the 2024-2026 the calendar once had fixed: the build of the touchpoints, the calendar and the KPI
+periods passes (the relationships test fct_touchpoints.occurred_date -> dim_dates included), the calendar holds
+whole years from the earliest to the latest touchpoint, a KPI window ending later (the run's data interval end)
+extends it, and retention has a row for every calendar month, also the months without any order.
 """
 from __future__ import annotations
 
@@ -47,13 +48,14 @@ def long_history(tmp_path_factory):
     db = tmp / "build.duckdb"
     raw_fixture.build(db)
     con = duckdb.connect(str(db))
-    con.execute("update raw_odoo.sale_order set date_order = ?, create_date = ? where id = 3",
+    # S00001 (confirmed, Anna) in 2015: then no order at all until 2025
+    con.execute("update raw_odoo.sale_order set date_order = ?, create_date = ? where id = 1",
                 [FIRST_ORDER, "2015-06-01 08:00:00"])
     con.execute("update raw_hubspot.feedback_submissions set \"createdAt\" = ?, \"updatedAt\" = ?, "
                 "properties__hs_submission_timestamp = ? where id = '500013'", [LATE_SURVEY] * 3)
     con.close()
     # the touchpoints, the calendar and the tests between them (relationships fct_touchpoints.occurred_date -> dim_dates.date_day)
-    proc = _dbt(_env(tmp, db), "build", "--select", "+fct_touchpoints", "+dim_dates",
+    proc = _dbt(_env(tmp, db), "build", "--select", "+fct_touchpoints", "+dim_dates", "+kpi_period",
                 "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious")
     return tmp, db, proc
 
@@ -93,3 +95,18 @@ def test_the_calendar_reaches_the_data_interval_end(long_history):
     before = _calendar(db)
     assert _dbt(env, "build", "--select", "dim_dates").returncode == 0
     assert _calendar(db) == before, "an identical rebuild changed the calendar"
+
+
+def test_retention_has_every_calendar_month_also_without_orders(long_history):
+    tmp, db, proc = long_history
+    assert proc.returncode == 0
+    con = duckdb.connect(str(db), read_only=True)
+    rows = dict(((str(p), (num, den, val, n)) for p, num, den, val, n in con.execute(
+        "select period_start, numerator, denominator, value, n from kpi.kpi_period "
+        "where kpi = 'retention_rate' and grain = 'month'").fetchall()))
+    con.close()
+    # the window is the extent of the data (no window vars): 2015-06-01 .. 2027-02-03, one row per month
+    assert len(rows) == 12 * 12 - 5 + 2 and min(rows) == "2015-06-01" and max(rows) == "2027-02-01"
+    # July 2015: Anna bought in June (S = 1), nobody in July (E = 0) -> 0 %, not a missing row
+    assert rows["2015-07-01"] == (0, 1, 0, 1)
+    assert rows["2015-08-01"] == (0, 0, None, 0)   # S = 0: no value
