@@ -118,7 +118,7 @@ def _archived(raw: Path, obj: str, at: str, tag: str, ids: list[str] | None) -> 
 
 
 def _run1(raw: Path) -> None:
-    _ids(raw, "res_partner", "2025-03-20 00:00:01", "1", [1, 2, 3, 4])
+    _ids(raw, "res_partner", "2025-03-20 00:00:01", "1", [1, 2, 3, 4, 6])
     _ids(raw, "sale_order", "2025-03-20 00:00:01", "1", [1, 2, 3, 4, 5])
     _ids(raw, "sale_order_line", "2025-03-20 00:00:01", "1", [1, 2, 3, 4, 5, 6])
     _ids(raw, "stock_picking", "2025-03-20 00:00:01", "1", [1, 2, 3, 4])
@@ -126,7 +126,7 @@ def _run1(raw: Path) -> None:
 
 
 def _run2(raw: Path) -> None:
-    _ids(raw, "res_partner", IDS_2, "2", [1, 2, 4])              # partner 3 deleted
+    _ids(raw, "res_partner", IDS_2, "2", [1, 2, 4, 6])           # partner 3 deleted
     _ids(raw, "sale_order", IDS_2, "2", [1, 2, 4, 5])            # order 3 deleted ...
     _ids(raw, "sale_order_line", IDS_2, "2", [1, 2, 3, 5, 6])    # ... with its line 4
     _ids(raw, "stock_picking", IDS_2, "2", [1, 2, 3, 4])
@@ -157,7 +157,7 @@ def _run3(raw: Path) -> None:
         "properties__lastmodifieddate": "2025-03-27T08:00:00.000Z", "properties__hs_object_id": "100003"}], cschema)
     _archived(raw, "contacts", ARCH_3, "3", ["100002"])          # 100003 restored
     _archived(raw, "feedback_submissions", ARCH_3, "3", None)   # 500004 purged: no longer listed
-    _ids(raw, "res_partner", IDS_3, "3", [1, 2, 4, 5])
+    _ids(raw, "res_partner", IDS_3, "3", [1, 2, 4, 5, 6])
 
 
 # ------------------------------------------------------------------------------------------------ the two targets
@@ -302,7 +302,7 @@ def test_hard_deletes_flag_exclude_close_and_restore(target):
     t.build()
     partners = _flags(t, "stg_odoo__res_partners", "partner_id")
     assert partners == {"1": (False, None), "2": (False, None), "3": (True, IDS_2),
-                        "5": (False, None)}, partners   # 5 landed after the snapshot: not judged by it
+                        "5": (False, None), "6": (False, None)}, partners   # 5 landed after the snapshot: not judged by it
     assert _flags(t, "stg_odoo__sale_orders", "order_id")["3"] == (True, IDS_2)
     assert _flags(t, "stg_odoo__sale_order_lines", "order_line_id")["4"] == (True, IDS_2)
     assert not any(d for d, _ in _flags(t, "stg_odoo__stock_pickings", "picking_id").values())

@@ -1,4 +1,5 @@
-{# One wide row per resolved person for BI: what they bought, how they rated us, how they used the site and support. #}
+{# One wide row per resolved person for BI: what they bought, how they rated us, how they used the site and support.
+   Everything sums over all the person's records (odoo_partners ERP partners, every HubSpot contact). #}
 with customers as (
     select * from {{ ref('dim_customers') }} where person_sk <> '-1'
 ),
@@ -66,6 +67,7 @@ select
     c.person_sk,
     c.odoo_partner_id,
     c.hubspot_contact_id,
+    c.odoo_partners,
     c.country_id,
     c.first_seen_at,
     coalesce(o.confirmed_orders, 0) as confirmed_orders,
