@@ -105,10 +105,21 @@ def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | 
         print(f"cx: generating the demo company (scale {scale}, seed {seed}) into {out}", flush=True)
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        demo_company.generate(tmp, scale=scale, seed=seed, inject_fault=inject_fault, **shape)
+        generate_demo(tmp, scale, seed, inject_fault=inject_fault, **shape)
         os.replace(tmp, out)
         print(f"cx: generated in {time.perf_counter() - t0:.1f}s", flush=True)
     return out, json.loads(manifest_file.read_text())
+
+
+def generate_demo(out: Path, scale: str, seed: int, as_of: str | None = None,
+                  inject_fault: str | None = None, **shape) -> dict:
+    """(Re)generate the demo company into ``out`` as every system shows it at ``as_of`` (default: the window end)
+    and return its manifest. Regenerating the same directory at a later ``as_of`` is how the world moves on between
+    two extractions (orders confirmed or cancelled, tickets replied, reviews edited, late GA4 rows): the files are
+    replaced in place, as a vendor's API would answer later; the demo server must be (re)started to serve them."""
+    import demo_company
+
+    return demo_company.generate(out, scale=scale, seed=seed, as_of=as_of, inject_fault=inject_fault, **shape)
 
 
 @contextmanager
@@ -175,6 +186,27 @@ def logical_date_for(manifest: dict) -> str:
     return end.isoformat()
 
 
+def run_dag(data_dir: Path, manifest: dict, logical_date: str | None = None, env: dict | None = None,
+            echo: bool = False, log_name: str = "airflow-dags-test") -> dict:
+    """Serve ``data_dir`` on loopback and run `airflow dags test cx_pipeline <logical_date>` against it, with the
+    sources configured as a customer would (:func:`source_env`). ``logical_date`` defaults to the demo's 'now'
+    (:func:`logical_date_for`). Airflow must be prepared (:func:`prepare_airflow`). Returns
+    ``{logical_date, state, returncode, log, dag_seconds, run_started}``; `state` is read from the metadata DB."""
+    p = paths()
+    env = dict(env or airflow_env())
+    logical_date = logical_date or logical_date_for(manifest)
+    log_file = p.runs / f"{log_name}.log"
+    with demo_server(data_dir) as base_url:
+        env.update(source_env(data_dir, manifest, base_url))
+        print(f"cx: demo sources up at {base_url}; running `airflow dags test {DAG_ID} {logical_date}`", flush=True)
+        started = time.time()
+        t1 = time.perf_counter()
+        proc = airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log_file, echo=echo)
+        dag_secs = time.perf_counter() - t1
+    return {"logical_date": logical_date, "state": run_state(logical_date, env), "returncode": proc.returncode,
+            "log": str(log_file), "dag_seconds": dag_secs, "run_started": started}
+
+
 def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool = False,
              inject_fault: str | None = None, shape: dict | None = None) -> dict:
     """`shape`: the generator's start / days / as_of / ga4_days (see ensure_demo); the DAG runs the day whose data
@@ -190,19 +222,12 @@ def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool =
     env = airflow_env()
     print("cx: preparing Airflow (metadata DB, pool, DAG serialization)", flush=True)
     prepare_airflow(env)
-    logical_date = logical_date_for(manifest)
-    with demo_server(data_dir) as base_url:
-        env.update(source_env(data_dir, manifest, base_url))
-        print(f"cx: demo sources up at {base_url}; running `airflow dags test {DAG_ID} {logical_date}`", flush=True)
-        log_file = p.runs / "airflow-dags-test.log"
-        t1 = time.perf_counter()
-        proc = airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log_file, echo=echo)
-        dag_secs = time.perf_counter() - t1
+    run = run_dag(data_dir, manifest, env=env, echo=echo)
+    log_file, dag_secs, state = Path(run["log"]), run["dag_seconds"], run["state"]
     summary_file = p.runs / "latest-summary.txt"
-    state = run_state(logical_date, env)
-    if proc.returncode != 0 or state != "success":
+    if run["returncode"] != 0 or state != "success":
         print(log_file.read_text()[-6000:])
-        if summary_file.exists() and summary_file.stat().st_mtime >= time.time() - dag_secs - 5:
+        if summary_file.exists() and summary_file.stat().st_mtime >= run["run_started"] - 5:
             print(summary_file.read_text())
         raise SystemExit(f"cx: the DAG run failed (state {state}); full log: {log_file}")
     print(summary_file.read_text() if summary_file.exists() else "(no summary written)")
@@ -242,13 +267,9 @@ def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False, shape:
           f"{manifest['fault']['rows_before']} → {manifest['fault']['rows_after']} rows)", flush=True)
     env = airflow_env()
     prepare_airflow(env)
-    logical_date = logical_date_for(manifest)
-    with demo_server(data_dir) as base_url:
-        env.update(source_env(data_dir, manifest, base_url))
-        print(f"cx: running `airflow dags test {DAG_ID} {logical_date}` on the faulty sources", flush=True)
-        log_file = p.runs / "airflow-dags-test-fault.log"
-        airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log_file, echo=echo)
-    state = run_state(logical_date, env)
+    print("cx: running the DAG on the faulty sources", flush=True)
+    run = run_dag(data_dir, manifest, env=env, echo=echo, log_name="airflow-dags-test-fault")
+    state, log_file = run["state"], run["log"]
     after = _sha256(p.published_db)
     summary_file = p.runs / "latest-summary.txt"
     if summary_file.exists():

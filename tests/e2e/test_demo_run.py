@@ -5,7 +5,6 @@ Then run the same DAG again: at-least-once delivery must leave the published mar
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from _kpi_compare import compare, published_kpis, record_accounting
 
 REPO = Path(__file__).resolve().parents[2]
 SCALE = os.environ.get("CXW_E2E_SCALE", "S")
@@ -56,78 +56,25 @@ def test_demo_run_prints_the_summary_and_publishes(demo_run):
         assert f"  {source}" in out
 
 
-def _warehouse_kpis(home: Path) -> dict:
-    con = duckdb.connect(str(_published(home)), read_only=True, config={"enable_external_access": False})
-    rows = con.execute(
-        "select 'day', kpi, kpi_date::varchar, numerator, denominator, value, n from kpi.kpi_daily "
-        "where channel = 'all' and segment = 'all' union all "
-        "select grain, kpi, period_start::varchar, numerator, denominator, value, n from kpi.kpi_period "
-        "where channel = 'all' and segment = 'all'").fetchall()
-    con.close()
-    return {(g, k, p[:10]): (num, den, val, n) for g, k, p, num, den, val, n in rows}
-
-
-def _close(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-
-
 def test_published_kpis_equal_the_answer_key(demo_run):
     home, _, _ = demo_run
     key = _answer_key(home)
-    have = _warehouse_kpis(home)
-    published_kpis = {k for _, k, _ in have}
-    missing_required = REQUIRED_KPIS - published_kpis
+    result = compare(key, published_kpis(_published(home)))
+    missing_required = REQUIRED_KPIS & result.unpublished
     assert not missing_required, f"KPIs not published yet: {sorted(missing_required)}"
-    compared, mismatches = 0, []
-    for row in key["kpis"]:
-        if row["kpi"] not in published_kpis or row.get("channel", "all") != "all" or row.get("segment", "all") != "all":
-            continue
-        k = (row["grain"], row["kpi"], str(row["period_start"])[:10])
-        if k not in have:
-            mismatches.append(f"{k}: in the answer key (n={row['n']}) but not in the marts")
-            continue
-        num, den, val, n = have[k]
-        ok = _close(num, row["numerator"]) and _close(den, row["denominator"]) and _close(val, row["value"]) \
-            and int(n) == int(row["n"])
-        if not ok:
-            mismatches.append(f"{k}: warehouse {(num, den, val, n)} != key "
-                              f"{(row['numerator'], row['denominator'], row['value'], row['n'])}")
-        compared += 1
-    # extra rows of the answer key's KPIs; KPIs the key does not define (e.g. nps_customer_level) are not compared
-    key_kpis = {r["kpi"] for r in key["kpis"]}
-    extra = [k for k in have if k[1] in published_kpis and k[1] in key_kpis and
-             not any((r["grain"], r["kpi"], str(r["period_start"])[:10]) == k for r in key["kpis"])]
-    assert compared > 500
-    assert not mismatches, f"{len(mismatches)} of {compared} KPI rows differ, e.g.:\n" + "\n".join(mismatches[:25])
-    assert not extra[:1], f"rows the answer key does not have: {extra[:10]}"
+    # KPIs the key does not define (e.g. nps_customer_level) are not compared
+    assert result.compared > 500
+    assert not result.mismatches, (f"{sum(map(len, result.mismatches.values()))} of {result.compared} KPI rows "
+                                   f"differ:\n" + result.report(result.mismatches))
+    assert not result.extra, "rows the answer key does not have:\n" + result.report(result.extra)
 
 
 def test_every_record_is_staged_or_quarantined_as_the_answer_key_expects(demo_run):
     """Nothing lost: per source/entity, staged = distinct records − quarantined, and quarantine reasons and counts
     equal the generator's truth; the load ledger balances for every load."""
     home, _, _ = demo_run
-    key = _answer_key(home)["expected"]
-    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
-    staged = dict(((s + "." + e), n) for s, e, n in con.execute(
-        "select source, entity, sum(staged) from staging.load_ledger group by all").fetchall())
-    quarantined: dict[str, dict[str, int]] = {}
-    for s, e, reason, n in con.execute("select source, entity, reason, count(*) from staging.quarantine "
-                                       "group by all").fetchall():
-        quarantined.setdefault(f"{s}.{e}", {})[reason] = n
-    unbalanced = con.execute("select count(*) from staging.load_ledger "
-                             "where extracted <> staged + quarantined + duplicates").fetchone()[0]
-    con.close()
+    unbalanced, problems = record_accounting(home / "warehouse" / "build.duckdb", _answer_key(home)["expected"])
     assert unbalanced == 0
-    problems = []
-    for entity, exp in key.items():
-        q = quarantined.get(entity, {})
-        if q != exp["quarantined"]:
-            problems.append(f"{entity}: quarantined {q} != expected {exp['quarantined']}")
-        want = exp["records"] - sum(exp["quarantined"].values())
-        if staged.get(entity) != want:
-            problems.append(f"{entity}: staged {staged.get(entity)} != expected {want}")
     assert not problems, "\n".join(problems)
 
 
