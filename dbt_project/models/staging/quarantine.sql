@@ -1,4 +1,6 @@
-{# Every raw row that failed typing, with its reason; nothing is dropped silently. #}
+{# Every distinct raw record that failed typing, with its reason; nothing is dropped silently. A record re-read by a
+   later load is one row (its latest delivery), the other copies are duplicates in load_ledger
+   (macros/staging_helpers.sql quarantine_rows). #}
 {{ config(materialized='table') }}
 
 {{ quarantine_rows('odoo', 'res_country', 'base_odoo__res_countries', "country_id") }}
@@ -77,8 +79,13 @@ union all
 
 union all
 
-{{ quarantine_rows('trustpilot', 'reviews', 'base_trustpilot__reviews', "review_id") }}
+{# a review without id: identified by who wrote it, where and when (an edited star rating or a reply is the same review) #}
+{{ quarantine_rows('trustpilot', 'reviews', 'base_trustpilot__reviews', "review_id",
+                   identity_cols=['businessUnit__id', 'consumer__id', 'createdAt']) }}
 
 union all
 
-{{ quarantine_rows('ga4', 'events', 'base_ga4__events', "cast(_load_id as varchar) || ':' || cast(_record_seq as varchar)") }}
+{# no key: content identity, current delivery of the export day only #}
+{{ quarantine_rows('ga4', 'events', 'base_ga4__events',
+                   record_id="cast(b._load_id as varchar) || ':' || cast(b._record_seq as varchar)",
+                   current_filter='is_current_delivery') }}
