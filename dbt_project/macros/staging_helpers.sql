@@ -56,7 +56,7 @@
    - keyed (key_col not null): the latest delivery of the key (by _load_id, _record_seq, good rows included). Re-read
      unchanged or changed, the newest delivery is the one row; a key whose newest delivery is good (fixed at the
      vendor) is staged and leaves the quarantine - its earlier bad deliveries are superseded versions;
-   - keyless (no key_col, or the key itself is missing): a content identity, md5 of the raw vendor fields (every raw
+   - keyless (no key_col, or the key itself is missing or ''): a content identity, md5 of the raw vendor fields (every raw
      column but the loader's _load_id / _extracted_at / _record_seq, null fields left out so a widened raw table
      changes nothing), or of identity_cols when given (fields a vendor never edits: an edited copy of a record
      without id is still the same record; those of them the raw table has, all fields when it has none). The newest delivery of each identity is the row;
@@ -97,7 +97,7 @@
         from (
             select
                 {{ rid }} as record_id,
-                {% if key_col %}cast(b.{{ key_col }} as varchar){% else %}cast(null as varchar){% endif %} as _key,
+                {% if key_col %}nullif(cast(b.{{ key_col }} as varchar), ''){% else %}cast(null as varchar){% endif %} as _key,
                 b.quarantine_reason as reason,
                 b._load_id as load_id,
                 b._record_seq as record_seq,

@@ -6,7 +6,7 @@ bad HubSpot feedback submissions 500031-500033), real dbt builds the staging lay
 - L3 re-reads Trustpilot (t1, t2 and the review without id, every vendor field unchanged) and HubSpot feedback
   (500031 unchanged with its score 11; 500032 fixed at the vendor: score 'five' became '5');
 - L4 re-reads the review without id after it was edited (stars, updatedAt, a company reply) and brings a second,
-  different review without id.
+  different review without id, and two different HubSpot feedback submissions with an empty id.
 Rules (macros/staging_helpers.sql quarantine_rows): a keyed record counts once, as the latest delivery of its key,
 and leaves the quarantine when that delivery is good; a keyless record is identified by its content (Trustpilot:
 business unit, consumer, createdAt - fields a vendor does not edit).
@@ -127,7 +127,14 @@ def test_a_keyless_record_edited_later_is_still_one_record_and_a_new_one_is_anot
             "companyReply__createdAt = '2025-03-30T01:00:00Z'")
     _reread(db, "raw_trustpilot.reviews", "trustpilot", L4, f"id is null and _load_id like '%{L3}'",
             "consumer__id = 'c4'; text = 'Another one'")
+    # ... and two different HubSpot feedback submissions that arrive without id ('' - keyless, not one key '')
+    _reread(db, "raw_hubspot.feedback_submissions", "hubspot", L4, f"id = '500031' and _load_id like '%{L3}'", "id = ''")
+    _reread(db, "raw_hubspot.feedback_submissions", "hubspot", L4, f"id = '500031' and _load_id like '%{L3}'",
+            "id = ''; properties__hs_contact_id = '100002'")
     _dbt(env, *STAGING)
+    assert _rows(db, "select reason, load_id, record_seq from staging.quarantine "
+                     "where entity = 'feedback_submissions' and reason = 'missing_id' order by record_seq") \
+        == [("missing_id", f"hubspot-{L4}", 0), ("missing_id", f"hubspot-{L4}", 1)]
     tp = _rows(db, "select record_id, reason, load_id, record_seq from staging.quarantine "
                    "where source = 'trustpilot' order by record_seq")
     assert tp == [(None, "missing_id", f"trustpilot-{L4}", 0), (None, "missing_id", f"trustpilot-{L4}", 1)]
