@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _MAP = {
     "odoo": {"uri": "CXW_ODOO_URL", "extra.mapping": "CXW_ODOO_MAPPING"},
     "hubspot": {"host": "CXW_HUBSPOT_BASE_URL", "password": "CXW_HUBSPOT_TOKEN"},
-    "ga4": {"extra.export_url": "CXW_GA4_EXPORT_URL", "extra.lookback_days": "CXW_GA4_LOOKBACK_DAYS"},
+    "ga4": {"extra.export_url": "CXW_GA4_EXPORT_URL"},
     "google_reviews": {"host": "CXW_GOOGLE_BASE_URL", "password": "CXW_GOOGLE_TOKEN",
                        "extra.account_id": "CXW_GOOGLE_ACCOUNT_ID", "extra.location_ids": "CXW_GOOGLE_LOCATION_IDS"},
     "trustpilot": {"host": "CXW_TRUSTPILOT_BASE_URL", "login": "CXW_TRUSTPILOT_API_KEY",

@@ -341,8 +341,10 @@ def volume_baseline(ld, group: list, lookback: int, memo: dict | None = None) ->
     same = [x for x in earlier if kind_day(x)[1] == wd][-lookback:] if wd is not None else []
     if len(same) >= lookback:
         return {"loads": same, "basis": "same-weekday", "comparable_loads": len(recent)}
-    if same and recent and _baseline_median(ld, same, kind) < _baseline_median(ld, recent, kind):
-        return {"loads": same, "basis": "same-weekday", "comparable_loads": len(recent)}
+    if same and recent:
+        m_same, m_recent = _baseline_median(ld, same, kind), _baseline_median(ld, recent, kind)
+        if m_same is not None and m_recent is not None and m_same < m_recent:
+            return {"loads": same, "basis": "same-weekday", "comparable_loads": len(recent)}
     return {"loads": recent, "basis": "comparable", "comparable_loads": len(recent)}
 
 

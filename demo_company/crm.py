@@ -133,7 +133,9 @@ def feedback(world, as_of: int):
 
 ASSOC = {("tickets", "contacts"): 16, ("contacts", "tickets"): 15, ("deals", "contacts"): 3, ("contacts", "deals"): 4,
          ("contacts", "companies"): 279, ("companies", "contacts"): 280, ("deals", "companies"): 5,
-         ("companies", "deals"): 6}
+         ("companies", "deals"): 6,
+         # HubSpot-defined "Feedback submission to contact" / "Contact to feedback submission" (v4 type ids)
+         ("feedback_submissions", "contacts"): 98, ("contacts", "feedback_submissions"): 97}
 
 
 def associations(world, as_of: int):
@@ -158,6 +160,10 @@ def associations(world, as_of: int):
     for t in world.tickets:
         if t.created_us <= as_of:
             both("tickets", t.hs_id, "contacts", world.persons[t.pid].contact_ids[0])
+    # a survey submission is associated with the contact who answered (the same id as its hs_contact_id)
+    for f in world.feedback:
+        if f.submitted_us <= as_of and world.persons[f.pid].in_hubspot:
+            both("feedback_submissions", f.hs_id, "contacts", world.persons[f.pid].contact_ids[f.contact_idx])
     rows.sort(key=lambda r: (r["from_type"], int(r["from_id"]), r["to_type"], int(r["to_id"])))
     return rows
 

@@ -177,6 +177,7 @@ REVERSE_TYPE_IDS = {
     ("deals", "companies", 5): 6, ("companies", "deals", 6): 5,
     ("deals", "companies", 341): 342, ("companies", "deals", 342): 341,
     ("tickets", "deals", 28): 27, ("deals", "tickets", 27): 28,
+    ("feedback_submissions", "contacts", 98): 97, ("contacts", "feedback_submissions", 97): 98,
 }
 
 

@@ -30,8 +30,11 @@ STALE_TMP_SECONDS = 3600.0
 
 
 def new_load_id(source: str, now: Optional[datetime] = None) -> str:
+    """``<source>-<UTC yyyymmddThhmmss>-<8 hex>``. The 8 hex digits are the microsecond (5 digits) then 3 random
+    ones, so two loads of one source made within the same second still sort in the order they were made (staging's
+    "latest version" rule orders by load id) and two made in the same microsecond stay distinct."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return f"{source}-{now:%Y%m%dT%H%M%S}-{_secrets.token_hex(4)}"
+    return f"{source}-{now:%Y%m%dT%H%M%S}-{now.microsecond:05x}{_secrets.token_hex(2)[:3]}"
 
 
 def clean_stale(raw_root: str, source: str, older_than_s: float = STALE_TMP_SECONDS) -> List[str]:

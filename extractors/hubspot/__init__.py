@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
@@ -83,6 +83,12 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         try:
             for from_type, to_type in pairs:
                 assoc.extend(read_associations(client, settings, from_type, to_type, owed[from_type]))
+            # the other side: HubSpot does not move a record's last-modified date when another record is
+            # associated with it, so an unchanged contact's link to a new ticket is read here, from the ticket's
+            # side (README "Associations")
+            back = read_back_ids(assoc, settings.association_pairs, owed)
+            for (from_type, to_type), ids in back.items():
+                assoc.extend(read_associations(client, settings, from_type, to_type, ids))
         except BaseException:
             ctx.abort()
             raise
@@ -90,7 +96,8 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
                                  extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs],
                                              "from_ids": {f: len(v) for f, v in owed.items()},
-                                             "from_ids_of_earlier_runs": carried}),
+                                             "from_ids_of_earlier_runs": carried,
+                                             "to_ids_read_back": {f"{f}->{t}": len(v) for (f, t), v in back.items()}}),
                  state_update=lambda state: clear_pending_associations(state, owed))
 
     archived = settings.objects if settings.archived_objects is None else settings.archived_objects
@@ -112,6 +119,27 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
         ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
     return report(run)
+
+
+def read_back_ids(assoc: List[Dict[str, Any]], configured: List[Tuple[str, str]],
+                  owed: Dict[str, List[str]]) -> Dict[Tuple[str, str], List[str]]:
+    """For every association X->Y just read whose reverse pair Y->X is configured: the Y ids whose Y->X
+    associations must be read too (an association is bidirectional in HubSpot, but adding one does not change the
+    other record's last-modified date, so that record is not searched again). Ids already read for Y->X in this
+    load are left out (a first run reads every record's own side: nothing is read twice)."""
+    wanted = set(configured)
+    out: Dict[Tuple[str, str], Dict[str, None]] = {}
+    for a in assoc:
+        pair = (a["to_type"], a["from_type"])
+        if pair in wanted and a["to_id"] is not None:
+            out.setdefault(pair, {})[a["to_id"]] = None
+    result = {}
+    for (f, t), ids in out.items():
+        done = set(owed.get(f, ()))    # every configured f->t pair was read for owed[f] above
+        left = [i for i in ids if i not in done]
+        if left:
+            result[(f, t)] = left
+    return result
 
 
 PENDING_KEY = "pending_from_ids"   # state: entities.associations.pending_from_ids = {object: [id, ...]}

@@ -57,6 +57,7 @@ ASSOCIATION_PAIRS: List[Tuple[str, str]] = [
     ("tickets", "contacts"), ("deals", "contacts"), ("deals", "companies"), ("contacts", "companies"),
     ("feedback_submissions", "contacts"),
     ("contacts", "tickets"), ("contacts", "deals"), ("companies", "deals"), ("companies", "contacts"),
+    ("contacts", "feedback_submissions"),
 ]
 
 ASSOCIATION_COLUMNS = ["from_type", "from_id", "to_type", "to_id", "type_id", "label", "category"]

@@ -120,3 +120,15 @@ def test_rate_limit_parse_and_sliding_window():
     # never more than 3 in any rolling 10 s window (a token bucket would allow a burst of 2x at a boundary)
     assert all(sum(1 for t in sent if s <= t < s + 10) <= 3 for s in sent)
     assert sent == [0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 20.0]
+
+
+def test_load_ids_made_within_one_second_sort_in_the_order_they_were_made():
+    # staging keeps the latest version of a record by load id: a re-delivery landed in the same second as the
+    # delivery it replaces must sort after it (the random part alone ordered such pairs by chance)
+    import re
+
+    base = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    made = [landing.new_load_id("ga4", base.replace(microsecond=us)) for us in (0, 1, 999, 500_000, 999_999)]
+    assert made == sorted(made)
+    assert all(re.fullmatch(r"ga4-20250301T120000-[0-9a-f]{8}", x) for x in made)
+    assert len({landing.new_load_id("ga4", base) for _ in range(50)}) > 1  # the random digits keep ids distinct

@@ -468,13 +468,15 @@ def served_associations(demo_dir):
 
 
 def assert_every_ticket_has_its_contact(raw_root, demo_dir):
-    """Every ticket of the store has the contact link it is served with (fct_support_tickets reads it). The demo
-    serves feedback submissions' contact as the property hs_contact_id (no feedback->contact association rows), so
-    for them the comparison of every served association with the landed ones is the check."""
+    """Every ticket and every feedback submission of the store has the contact link it is served with
+    (fct_support_tickets reads the ticket's; a submission's is the contact of its hs_contact_id)."""
     landed = landed_associations(raw_root)
-    served = {(f, t) for (ft, f, tt, t, _) in served_associations(demo_dir) if ft == "tickets" and tt == "contacts"}
-    assert {f for f, _ in served} == {r["id"] for r in jsonl(demo_dir, "tickets")}
-    assert {(f, t) for (ft, f, tt, t, _) in landed if ft == "tickets" and tt == "contacts"} == served
+    for obj in ("tickets", "feedback_submissions"):
+        served = {(f, t) for (ft, f, tt, t, _) in served_associations(demo_dir) if ft == obj and tt == "contacts"}
+        assert {f for f, _ in served} == {r["id"] for r in jsonl(demo_dir, obj)}, obj
+        assert {(f, t) for (ft, f, tt, t, _) in landed if ft == obj and tt == "contacts"} == served, obj
+    fb = {(r["id"], r["properties"]["hs_contact_id"]) for r in jsonl(demo_dir, "feedback_submissions")}
+    assert {(f, t) for (ft, f, tt, t, _) in landed if ft == "feedback_submissions"} == fb
 
 
 def pending_in_state(dirs):
@@ -525,3 +527,39 @@ def test_association_state_is_cleared_only_for_what_was_read():
     assert pending_associations(state) == {"tickets": ["3"]}
     clear_pending_associations(state, {"tickets": ["3"]})
     assert pending_associations(state) == {}
+
+
+# ---- issue 14: a new record's link to an unchanged record lands from both sides -------------------------------------
+def test_unchanged_contacts_link_to_a_ticket_created_between_two_runs_lands(tmp_path, clock, dirs):
+    """HubSpot does not move a contact's lastmodifieddate when a ticket (deal, submission) is associated with it,
+    so the second run does not search that contact again. Its contact->ticket link must still land: the
+    extractor reads the other side of every association it reads (contacts->tickets for the new ticket's contact).
+    The demo company is regenerated two weeks later (the world moved on) and extracted again; afterwards raw holds
+    exactly the associations the demo serves, in both directions, and the second load holds each link once."""
+    import demo_company
+
+    demo, a = tmp_path / "XS-42", datetime(2025, 6, 17, tzinfo=UTC)
+    demo_company.generate(demo, scale="XS", seed=42, as_of="2025-06-17T00:00:00Z")
+    with DemoServer(demo, port=0, clock=clock, realism=False) as srv:
+        s = settings(srv, clock, include_email_events=False, archived_objects=[])
+        hubspot.extract(settings=s, **run_kwargs(dirs, end=a))
+    assert landed_associations(dirs["raw"]) == served_associations(demo)
+    demo_company.generate(demo, scale="XS", seed=42)            # as of the window end, two weeks later
+    with DemoServer(demo, port=0, clock=clock, realism=False) as srv:
+        s = settings(srv, clock, include_email_events=False, archived_objects=[])
+        rep = hubspot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
+    # the shape exists: tickets created between the runs whose contact was not extracted again
+    contacts2 = {r["id"] for r in read_load(load_of(rep, "contacts")["path"])[0]}
+    new_tickets = {t["id"] for t in jsonl(demo, "tickets") if iso_to_ms(t["createdAt"]) >= iso_to_ms(a.isoformat())}
+    served = served_associations(demo)
+    shape = {(c, t) for (ft, t, tt, c, _) in served if ft == "tickets" and tt == "contacts"
+             and t in new_tickets and c not in contacts2}
+    assert shape
+    landed = landed_associations(dirs["raw"])
+    assert {(c, t) for c, t in shape if ("contacts", c, "tickets", t, 15) in landed} == shape
+    assert landed == served                       # nothing lost, nothing invented (both directions, feedback too)
+    assert_every_ticket_has_its_contact(dirs["raw"], demo)
+    rows, meta = read_load(load_of(rep, "associations")["path"])
+    keys = [(r["from_type"], r["from_id"], r["to_type"], r["to_id"], r["type_id"]) for r in rows]
+    assert len(keys) == len(set(keys)) and meta["duplicates_in_load"] == 0
+    assert meta["to_ids_read_back"]["contacts->tickets"] >= len({c for c, _ in shape})
