@@ -1,6 +1,8 @@
 """Inner-loop hand-off: export new follow-up alerts from the PUBLISHED file (`cx.cx_detractor_alerts`).
 
-After a publish, every alert whose `alert_id` has never been exported is written, once, to
+On every run whose upstream did not fail — after a publish, and also on runs with nothing new to build (the
+alerts of a generation whose export a crash or a webhook outage interrupted are handed over by the next run) —
+every alert of the published generation whose `alert_id` has never been exported is written, once, to
 
     $CXW_HOME/alerts/<generation>/alerts.jsonl   one JSON object per alert
     $CXW_HOME/alerts/<generation>/alerts.csv     the same rows, for spreadsheets / ticket imports
@@ -199,6 +201,18 @@ def post_batches(url: str, token: str | None, generation: str, alerts: list[dict
             raise WebhookError(f"alerts webhook failed for batch {n}/{len(batches)} after {max_attempts} "
                                f"attempts: {last}")
     return len(batches)
+
+
+def pending_alerts(published_db: Path | None = None, root: Path | None = None) -> int:
+    """How many alerts of the published generation were never handed over (0 when nothing is published)."""
+    published_db = published_db or paths().published_db
+    if not published_db.exists():
+        return 0
+    _, alerts = _read_alerts(published_db)
+    if not alerts:
+        return 0
+    ledger = read_ledger(root or alerts_root())
+    return sum(1 for a in alerts if a["alert_id"] not in ledger)
 
 
 def export_alerts(published_db: Path | None = None, root: Path | None = None) -> dict:

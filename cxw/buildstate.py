@@ -63,14 +63,12 @@ def raw_content_fingerprint() -> str | None:
                 return hashlib.sha256(json.dumps(cur.fetchall()).encode()).hexdigest()
         finally:
             con.close()
-    import duckdb
-
-    from .loader import content_fingerprint
+    from .loader import connect_build_db, content_fingerprint
 
     db = paths().build_db
     if not db.exists():
         return None
-    con = duckdb.connect(str(db), read_only=True)
+    con, _ = connect_build_db(db, read_only=True)  # waits while another run writes it
     try:
         if not con.execute("select count(*) from information_schema.tables where table_schema = '_cxw' "
                            "and table_name = 'raw_table_loads'").fetchone()[0]:
@@ -133,3 +131,37 @@ def record_publication(generation_id: str, run_id: str | None) -> None:
     _write("published_build.json", {"build_fingerprint": last.get("build_fingerprint"),
                                      "built_by_run": last.get("run_id"), "generation_id": generation_id,
                                      "published_by_run": run_id})
+
+
+# --- what the build database holds: `_cxw.build_info` ------------------------------------------------------------
+# One row written by dbt_build after a successful `dbt build` (and removed before it starts, so a failed or partial
+# build has none): the run that built the marts and the end of the data interval they cover. publish and validate
+# read it in the same connection as the marts, so the published generation is labelled with the interval its data
+# really covers even when another run built in between (contracts.md, "Data interval of a generation").
+
+BUILD_INFO = "_cxw.build_info"
+
+
+def clear_build_info(con) -> None:
+    con.execute("create schema if not exists _cxw")
+    con.execute(f"drop table if exists {BUILD_INFO}")
+
+
+def write_build_info(con, run_id: str | None, data_interval_end: str | None, kpi_window: list,
+                     build_fingerprint: str | None) -> None:
+    con.execute("create schema if not exists _cxw")
+    con.execute(f"create or replace table {BUILD_INFO} (run_id varchar, data_interval_end varchar, "
+                "kpi_window_start varchar, kpi_window_end varchar, build_fingerprint varchar, built_at timestamp)")
+    con.execute(f"insert into {BUILD_INFO} values (?, ?, ?, ?, ?, now()::timestamp)",
+                [run_id, data_interval_end, kpi_window[0], kpi_window[1], build_fingerprint])
+
+
+def read_build_info(con) -> dict | None:
+    """The build's record from an open connection to the build database, or None (no build recorded)."""
+    if not con.execute("select count(*) from information_schema.tables where table_schema = '_cxw' "
+                       "and table_name = 'build_info'").fetchone()[0]:
+        return None
+    row = con.execute(f"select run_id, data_interval_end, kpi_window_start, kpi_window_end, build_fingerprint "
+                      f"from {BUILD_INFO}").fetchone()
+    return dict(zip(("run_id", "data_interval_end", "kpi_window_start", "kpi_window_end", "build_fingerprint"),
+                    row)) if row else None

@@ -8,6 +8,7 @@ another configuration. A subprocess also gives each dbt run a clean memory footp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -15,6 +16,9 @@ import time
 from pathlib import Path
 
 from .config import DBT_PROJECT_DIR, dbt_target, paths
+from .loader import connect_build_db, is_lock_error, lock_wait_s
+
+log = logging.getLogger(__name__)
 
 
 class DbtError(RuntimeError):
@@ -42,12 +46,26 @@ def run_dbt(args: list[str], *, target: str | None = None, check: bool = True) -
     cmd = [str(dbt_bin) if dbt_bin.exists() else "dbt", *args,
            "--project-dir", str(DBT_PROJECT_DIR), "--target", target or dbt_target()]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lock_wait, attempts = 0.0, 0
+    deadline = time.monotonic() + lock_wait_s()
+    while True:
+        attempts += 1
+        if (target or dbt_target()) == "duckdb":
+            lock_wait += _wait_for_build_db(Path(env["CXW_BUILD_DB"]), deadline)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        out = proc.stdout + proc.stderr
+        # Another process took the file between the wait and dbt's own open (no pool: `dags test`, a manual dbt
+        # run): wait again rather than fail, within the same budget. dbt takes the lock when it opens its
+        # connection, before any node runs, and `dbt build` is idempotent.
+        if proc.returncode == 0 or not is_lock_error(out) or time.monotonic() >= deadline:
+            break
+        log.info("dbt %s could not lock the build database (held by another process); waiting and retrying",
+                 " ".join(args))
+        time.sleep(1.0)
     secs = time.perf_counter() - t0
-    out = proc.stdout + proc.stderr
     results = _run_results(Path(env["DBT_TARGET_PATH"]) / "run_results.json")
     report = {"command": " ".join(["dbt", *args]), "returncode": proc.returncode, "seconds": round(secs, 2),
-              "results": results, "log_tail": out[-6000:]}
+              "lock_wait_s": round(lock_wait, 3), "attempts": attempts, "results": results, "log_tail": out[-6000:]}
     if check and proc.returncode != 0:
         failures = [f"{r['unique_id']}: {r['status']} {r.get('message') or ''}".strip()
                     for r in results.get("nodes", []) if r["status"] in ("error", "fail")]
@@ -56,6 +74,19 @@ def run_dbt(args: list[str], *, target: str | None = None, check: bool = True) -
             + ("failing nodes:\n  " + "\n  ".join(failures[:30]) if failures else "output:\n" + out[-4000:])
         )
     return report
+
+
+def _wait_for_build_db(build_db: Path, deadline: float) -> float:
+    """Wait until no other process holds the DuckDB build file (open it for writing and close it again), at most
+    until ``deadline``; a new file is left to dbt. Returns the seconds waited; raises DuckDB's lock error when the
+    budget (CXW_BUILD_DB_LOCK_WAIT_S) runs out."""
+    if not build_db.exists():
+        return 0.0
+    con, waited = connect_build_db(build_db, wait_s=max(deadline - time.monotonic(), 0.0))
+    con.close()
+    if waited:
+        log.info("waited %.1f s for the build database %s before starting dbt", waited, build_db)
+    return waited
 
 
 def _run_results(path: Path) -> dict:

@@ -34,19 +34,41 @@ def connect_writer(build_db: Path, wait_s: float | None = None):
     env CXW_BUILD_DB_LOCK_WAIT_S or 600) rather than fail. The `cxw_build_db` pool keeps the DAG's writers apart under
     a scheduler; `airflow dags test --use-executor` ignores pools, and a manual `dbt run` can hold the file too.
     Returns (connection, seconds waited)."""
+    return connect_build_db(build_db, read_only=False, wait_s=wait_s)
+
+
+def lock_wait_s() -> float:
+    """CXW_BUILD_DB_LOCK_WAIT_S (default 600): how long a task waits for the build database's lock."""
+    return float(os.environ.get("CXW_BUILD_DB_LOCK_WAIT_S", 600))
+
+
+def is_lock_error(exc_or_text) -> bool:
+    """DuckDB's "Could not set lock on file ...: Conflicting lock is held in ..." (another process has the file)."""
+    text = str(exc_or_text).lower()
+    return "could not set lock" in text or "conflicting lock" in text
+
+
+def connect_build_db(build_db: Path, read_only: bool = False, wait_s: float | None = None):
+    """Open the DuckDB build database (for writing, or read-only); while another process holds a conflicting lock
+    (a writer excludes every other process, readers exclude a writer), wait up to ``wait_s`` (default
+    CXW_BUILD_DB_LOCK_WAIT_S) rather than fail. Used by every task that opens the build database: the loader,
+    dbt_build (before dbt starts and for its bookkeeping), the build fingerprint, validate and publish.
+    Returns (connection, seconds waited)."""
     import duckdb
 
-    wait_s = float(os.environ.get("CXW_BUILD_DB_LOCK_WAIT_S", 600)) if wait_s is None else wait_s
+    wait_s = lock_wait_s() if wait_s is None else wait_s
     t0 = time.monotonic()
     delay, logged = 0.1, False
     while True:
         try:
-            return duckdb.connect(str(build_db), config=duckdb_config()), round(time.monotonic() - t0, 3)
+            return (duckdb.connect(str(build_db), read_only=read_only, config=duckdb_config()),
+                    round(time.monotonic() - t0, 3))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() - t0 + delay > wait_s:
                 raise
             if not logged:
-                log.info("build database %s is held by another writer; waiting up to %.0f s", build_db, wait_s)
+                log.info("build database %s is held by another process; waiting up to %.0f s "
+                         "(CXW_BUILD_DB_LOCK_WAIT_S)", build_db, wait_s)
                 logged = True
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)

@@ -5,6 +5,10 @@
 
 A BI connection that has `cx.duckdb` open keeps reading its generation (the inode it opened) while a new one is
 switched in; new connections see the new generation. The build database is only read here.
+
+BI never goes back in time: each generation records the end of the data interval its data covers (`publication.
+data_interval_end`, from the build's `_cxw.build_info`), and a build whose interval ends before the published
+generation's is not published (status "superseded", with the reason in the task log and the run summary).
 """
 
 from __future__ import annotations
@@ -63,8 +67,31 @@ def current_generation(published_db: Path | None = None) -> str | None:
         con.close()
 
 
+def parse_interval_end(value) -> datetime | None:
+    """An interval bound as an aware UTC datetime; None when absent or not a date (then no order is known)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def published_interval_end(published_db: Path | None = None) -> datetime | None:
+    """The data interval end of the generation BI reads (None: nothing published, or no known interval)."""
+    cur = _current_publication(published_db or paths().published_db)
+    return parse_interval_end(cur.get("data_interval_end")) if cur else None
+
+
 def publish(run_id: str, data_interval_start: str | None, data_interval_end: str | None,
             build_db: Path | None = None) -> dict:
+    from .buildstate import read_build_info
+    from .loader import connect_build_db
+
     import duckdb
 
     p = paths()
@@ -74,21 +101,39 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     t0 = time.perf_counter()
 
     # 1. Fingerprint what would be published; re-publishing identical content is a no-op.
-    src = duckdb.connect(str(build_db), read_only=True, config=duckdb_config())
+    #    The build's record (written by dbt_build) is read in the same connection as the marts: the interval the
+    #    data covers, even when another run built since this run's dbt_build (without the pool).
+    src, lock_wait = connect_build_db(build_db, read_only=True)  # waits while another run writes it
     try:
         tables = _tables(src, src.execute("select current_database()").fetchone()[0])
         if not tables:
             raise RuntimeError(f"nothing to publish: no tables in schemas {PUBLISHED_SCHEMAS} of {build_db}")
         fps = {f"{s}.{t}": table_fingerprint(src, f'"{s}"."{t}"') for s, t in tables}
+        build = read_build_info(src)
     finally:
         src.close()
+    run_interval_end = data_interval_end
+    if build and build.get("data_interval_end"):
+        data_interval_end = build["data_interval_end"]
     content_fp = hashlib.sha256(json.dumps(fps, sort_keys=True).encode()).hexdigest()
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
                  cur["generation_id"])
         return {"status": "unchanged", "generation_id": cur["generation_id"], "path": str(p.published_db),
+                "data_interval_end": cur.get("data_interval_end"), "lock_wait_s": lock_wait,
                 "tables": {k: v[0] for k, v in fps.items()}, "seconds": round(time.perf_counter() - t0, 2)}
+    # 1b. Never move BI back in time: a build covering an older interval than the published one is not published.
+    new_end, cur_end = parse_interval_end(data_interval_end), parse_interval_end((cur or {}).get("data_interval_end"))
+    if new_end is not None and cur_end is not None and new_end < cur_end:
+        reason = (f"not published: this build's data ends {new_end.isoformat()}, before the published generation "
+                  f"{cur['generation_id']}'s ({cur_end.isoformat()}); BI keeps the newer data. A newer run "
+                  f"published while this one was building; the next run rebuilds with this run's data included")
+        log.warning("publish superseded — %s", reason)
+        return {"status": "superseded", "reason": reason, "generation_id": cur["generation_id"],
+                "path": str(p.published_db), "data_interval_end": cur.get("data_interval_end"),
+                "build_data_interval_end": data_interval_end, "lock_wait_s": lock_wait,
+                "seconds": round(time.perf_counter() - t0, 2)}
 
     # 2. Copy into a temp generation file, record the publication, checkpoint, rename into place.
     generation = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_fp[:8]
@@ -104,10 +149,12 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         con.execute("detach build")
         con.execute(
             "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
-            "data_interval_end varchar, published_at timestamp, content_fingerprint varchar)"
+            "data_interval_end varchar, published_at timestamp, content_fingerprint varchar, "
+            "run_data_interval_end varchar, built_by_run varchar)"
         )
-        con.execute("insert into publication values (?, ?, ?, ?, now()::timestamp, ?)",
-                    [generation, run_id, data_interval_start, data_interval_end, content_fp])
+        con.execute("insert into publication values (?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
+                    [generation, run_id, data_interval_start, data_interval_end, content_fp, run_interval_end,
+                     (build or {}).get("run_id")])
         con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
         con.executemany("insert into publication_tables values (?, ?, ?)",
                         [[k, v[0], v[1]] for k, v in sorted(fps.items())])
@@ -121,7 +168,8 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     log.info("published generation %s (%d tables) in %.2fs", generation, len(tables), secs)
     return {"status": "published", "generation_id": generation, "path": str(p.published_db),
             "generation_path": str(final), "tables": {k: v[0] for k, v in fps.items()},
-            "content_fingerprint": content_fp, "pruned": removed, "seconds": round(secs, 2)}
+            "content_fingerprint": content_fp, "data_interval_end": data_interval_end, "lock_wait_s": lock_wait,
+            "pruned": removed, "seconds": round(secs, 2)}
 
 
 def _current_publication(db: Path) -> dict | None:
@@ -131,10 +179,10 @@ def _current_publication(db: Path) -> dict | None:
         return None
     con = duckdb.connect(str(db), read_only=True)
     try:
-        row = con.execute("select generation_id, content_fingerprint from publication").fetchone()
+        row = con.execute("select generation_id, content_fingerprint, data_interval_end from publication").fetchone()
     finally:
         con.close()
-    return {"generation_id": row[0], "content_fingerprint": row[1]} if row else None
+    return {"generation_id": row[0], "content_fingerprint": row[1], "data_interval_end": row[2]} if row else None
 
 
 def _switch(generation_file: Path, published_db: Path) -> None:

@@ -52,7 +52,16 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     validation = validation or _gate_report(run_id, "validation.json")
     failed = [g for g in (raw_validation, validation) if g and g.get("status") == "failed"]
     if dbt_report and dbt_report.get("skipped") and not failed:
-        status, reason = "unchanged", dbt_report.get("reason")
+        # export_alerts runs on these runs too (alerts of the published generation not handed over yet)
+        if alerts is None:
+            status, reason = "alerts_not_exported", (
+                f"nothing new to build, but export_alerts failed (see the Airflow log): "
+                f"{dbt_report.get('pending_alerts')} alerts of the published generation "
+                f"{dbt_report.get('generation_id')} are not handed over yet; the next run hands them over")
+        else:
+            status, reason = "unchanged", dbt_report.get("reason")
+    elif publication is not None and publication.get("status") == "superseded":
+        status, reason = "superseded", publication.get("reason")
     elif publication is None:
         status = "blocked"
         if failed:
@@ -211,6 +220,9 @@ def render(s: dict) -> str:
             lines.append(f"dbt build: skipped — {d.get('reason')}")
         else:
             lines.append(f"dbt build: {d.get('results', {}).get('counts')} in {d.get('seconds')} s")
+        if d.get("rebuilt_to"):
+            lines.append(f"  this run's data interval is older than the published generation's: built to the "
+                         f"newer end {d['rebuilt_to']} (BI never goes back in time)")
     for label, key in (("Raw gate", "raw_validation"), ("Marts gate", "validation")):
         v = s.get(key)
         if v:
@@ -242,6 +254,12 @@ def render(s: dict) -> str:
         lines.append(f"Nothing new to publish: BI keeps reading {s['published_path']}")
         lines.append("  (rows appended since the last build are exact copies of rows already built; the ledger "
                      "counts them as duplicates at the next build)")
+    elif s.get("status") == "superseded":
+        lines.append(f"NOT PUBLISHED (superseded): {s.get('reason')}")
+        lines.append(f"BI keeps the newer generation {pub.get('generation_id')} (data to "
+                     f"{pub.get('data_interval_end')}): {s['published_path']}")
+    elif s.get("status") == "alerts_not_exported" and s.get("dbt", {}).get("skipped"):
+        lines.append(f"ALERTS NOT HANDED OVER: {s.get('reason')}")
     elif s.get("status") == "blocked":
         lines.append(f"NOT PUBLISHED: {s.get('reason')}")
         lines.append(f"BI keeps the previous generation: {s['published_path']}")

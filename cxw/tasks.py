@@ -88,19 +88,56 @@ def load_raw(source: str | None = None) -> dict:
     raise ValueError(f"CXW_DBT_TARGET={target!r}: the loader knows 'duckdb' and 'postgres'")
 
 
+# Tasks the DAG skips when dbt_build finds nothing new to build. Not export_alerts: it runs on every run whose
+# upstream did not fail, so alerts of the published generation that a crash or a webhook outage kept from being
+# handed over are handed over by the next run, also when that run has nothing new (issue 15).
+SKIPPED_WHEN_UNCHANGED = ("validate", "publish")
+
+
+def build_interval_end(data_interval_end) -> datetime | None:
+    """The data interval end a run builds to: its own, or the published generation's when that is newer (a re-run of
+    an old interval, a backfill, a run that raced a newer one). The build database holds the raw data of every run,
+    so the newer interval's data is there: the run rebuilds to the newest data (and adds its own) instead of
+    moving BI back in time."""
+    from .publish import published_interval_end
+
+    own = _as_utc(data_interval_end) if data_interval_end is not None else None
+    try:
+        published = published_interval_end()
+    except Exception as exc:  # an unreadable published file: build to the run's own interval
+        log.warning("could not read the published generation's data interval: %s", exc)
+        published = None
+    if own is None:
+        return published
+    return max(own, published) if published is not None else own
+
+
 def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly.
 
+    The interval end is the run's own or, when newer, the published generation's (`build_interval_end`: an older
+    interval never replaces a newer one in BI); the build records it in `_cxw.build_info`, which validate and
+    publish read with the marts. Waits for the build database's lock (CXW_BUILD_DB_LOCK_WAIT_S) like the loader.
+
     Skipped (`{"skipped": True, ...}`) when the build fingerprint (raw content, dbt project + suites, settings; see
-    `cxw.buildstate`) equals that of the build behind the generation BI reads: nothing new to build or publish."""
+    `cxw.buildstate`) equals that of the build behind the generation BI reads: nothing new to build or publish; the
+    report then lists the tasks to skip (`skip_tasks`) and the alerts of the published generation not yet handed
+    over (`pending_alerts`, which export_alerts hands over in this run)."""
     import os
     import time
 
     from . import buildstate
     from .dbt import run_dbt
 
-    if data_interval_end is not None and "CXW_KPI_WINDOW_END" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_END"] = _as_utc(data_interval_end).date().isoformat()
+    run_end = _as_utc(data_interval_end) if data_interval_end is not None else None
+    end = build_interval_end(data_interval_end)
+    rebuilt_to = None
+    if end is not None and "CXW_KPI_WINDOW_END" not in os.environ:
+        os.environ["CXW_KPI_WINDOW_END"] = end.date().isoformat()
+        if run_end is not None and end > run_end:
+            rebuilt_to = end.isoformat()
+            log.info("this run's data interval ends %s, the published generation's %s: building to the newer "
+                     "end so that BI does not go back in time", run_end.isoformat(), rebuilt_to)
     if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
         os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
     window = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
@@ -110,22 +147,64 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     if same:
         reason = (f"no new data: the raw content, models, suites and settings equal those of the build behind the "
                   f"published generation {same['generation_id']} (build fingerprint {fp['fingerprint'][:12]})")
-        log.info("dbt build skipped — %s", reason)
+        pending = pending_alerts()
+        log.info("dbt build skipped — %s; %s", reason,
+                 f"{pending} alerts of the published generation not yet handed over: export_alerts runs"
+                 if pending else "export_alerts checks for alerts not yet handed over")
         return {"skipped": True, "reason": reason, "build_fingerprint": fp["fingerprint"],
-                "generation_id": same["generation_id"], "kpi_window": window,
+                "generation_id": same["generation_id"], "kpi_window": window, "rebuilt_to": rebuilt_to,
+                "skip_tasks": list(SKIPPED_WHEN_UNCHANGED), "pending_alerts": pending,
                 "seconds": round(time.perf_counter() - t0, 3)}
     # dbt's unit tests check model logic on fixed fixture rows, not the data: they run in CI (`./cx test`,
     # tests/dbt) and where CXW_DBT_UNIT_TESTS=1, not in every pipeline build (dbt's own advice for production)
     args = ["build"] if os.environ.get("CXW_DBT_UNIT_TESTS") == "1" else ["build", "--exclude-resource-type",
                                                                             "unit_test"]
+    # the data interval end this build covers: the run's (or the newer published one's), or an explicit
+    # CXW_KPI_WINDOW_END (a date: midnight UTC)
+    if end is not None and window[1] == end.date().isoformat():
+        built_end = end.isoformat()
+    else:
+        built_end = f"{window[1]}T00:00:00+00:00" if window[1] else None
+    _with_build_db(buildstate.clear_build_info)  # a failed or partial build has no record
     report = run_dbt(args)
+    _with_build_db(lambda con: buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"]))
     buildstate.record_build(fp["fingerprint"], run_id)
     report["build_fingerprint"] = fp["fingerprint"]
     report["kpi_window"] = window
+    report["data_interval_end"] = built_end
+    report["rebuilt_to"] = rebuilt_to
     report.pop("log_tail", None)
     nodes = report.get("results", {}).pop("nodes", [])
     report["slowest"] = sorted(nodes, key=lambda n: -n["seconds"])[:5]
     return report
+
+
+def _with_build_db(fn) -> None:
+    """Run ``fn(con)`` on a writer connection to the DuckDB build database (waiting for its lock); a no-op for the
+    PostgreSQL target (publish reads the DuckDB build file only)."""
+    from .config import dbt_target
+    from .loader import connect_build_db
+
+    db = paths().build_db
+    if dbt_target() != "duckdb":
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con, _ = connect_build_db(db)
+    try:
+        fn(con)
+    finally:
+        con.close()
+
+
+def pending_alerts() -> int | None:
+    """Alerts of the published generation not yet handed over (None when that cannot be read)."""
+    try:
+        from .alerts import pending_alerts as run
+
+        return run()
+    except Exception as exc:  # never fail the build decision on the alert check; export_alerts reports it
+        log.warning("could not count the alerts not yet handed over: %s", exc)
+        return None
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:
@@ -147,12 +226,24 @@ def export_alerts() -> dict:
 
 
 def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
+    """Publish the audited marts. A build whose data interval ends before the published generation's is not
+    published (report status "superseded", with the reason; BI keeps the newer generation)."""
     from . import buildstate
     from .publish import publish as run
 
-    report = run(run_id, str(data_interval_start), str(data_interval_end))
-    buildstate.record_publication(report["generation_id"], run_id)
+    report = run(run_id, _iso(data_interval_start), _iso(data_interval_end))
+    if report["status"] != "superseded":  # superseded: the generation BI reads did not come from this build
+        buildstate.record_publication(report["generation_id"], run_id)
     return report
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _as_utc(value).isoformat()
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def merge_load_reports(reports: list[dict | None]) -> dict | None:

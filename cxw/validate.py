@@ -194,8 +194,16 @@ def validate(run_id: str, data_interval_start=None, data_interval_end=None, buil
     end = _as_date(data_interval_end)
     read_s = 0.0
 
-    con = duckdb.connect(str(build_db), read_only=True)
+    from .loader import connect_build_db
+
+    con, _ = connect_build_db(build_db, read_only=True)  # waits while another run writes it
     try:
+        from .buildstate import read_build_info
+
+        # the interval the candidate covers: the build's (dbt_build may rebuild to a newer published interval)
+        built = read_build_info(con)
+        if built and built.get("data_interval_end"):
+            end = _as_date(built["data_interval_end"])
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_schema in (select unnest(?::varchar[])) order by 1, 2", [list(PUBLISHED_SCHEMAS)]

@@ -11,8 +11,13 @@ marts are published atomically to the read-only file BI opens. `export_alerts` h
 published generation to the inner loop (files + optional webhook, each alert once). A failed audit fails its task
 with the suite, expectation, table and offending-row count; `publish` does not run and BI keeps the previous
 generation. When nothing new arrived (same raw content, code and settings as the published build; cxw.buildstate)
-`dbt_build` says so and `validate` / `publish` / `export_alerts` are skipped. `summarize` always runs: it prints the
-summary (with the Data Docs path) and fails the run when nothing was published for any other reason.
+`dbt_build` says so and `validate` / `publish` are skipped; `export_alerts` still runs and hands over any alert of
+the published generation not yet handed over (a crash after publish or a webhook outage in an earlier run).
+BI never goes back in time: a run whose data interval ends before the published generation's builds to the newer
+end, and a build older than the published generation (two runs at once) is not published ("superseded").
+Every task that opens the build database waits for its lock (`CXW_BUILD_DB_LOCK_WAIT_S`) rather than fail.
+`summarize` always runs: it prints the summary (with the Data Docs path) and fails the run when nothing was
+published for any other reason.
 
 The logic lives in `cxw.tasks` (importable and tested without a scheduler); this file only wires it.
 """
@@ -27,9 +32,9 @@ from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cxw import SOURCES
+from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # validate, publish — not export_alerts (issue 15)
 
 BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writer excludes readers
-SKIPPED_WHEN_UNCHANGED = ("validate", "publish", "export_alerts")  # skipped by dbt_build when nothing is new
 
 # The first data interval is the history start (CXW_HISTORY_START, the extractors' default when unset): a backfill
 # (`airflow backfill create`) can reach back to the first day of a history from 2015 or earlier; with catchup off a
@@ -81,7 +86,7 @@ def cx_pipeline():
         return run(run_id, [i for i in ids if i])
 
     # When nothing BI reads can change (cxw.buildstate) the build is not run and its report says
-    # {"skipped": True, "reason": ...}: the task succeeds and skips the audit, publish and alert export in one step
+    # {"skipped": True, "reason": ...}: the task succeeds and skips the audit and publish in one step
     # (as a short-circuit does; with trigger rules alone each would take a scheduler pass of its own); summarize
     # still runs and says why.
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=60))
@@ -117,7 +122,9 @@ def cx_pipeline():
         return tasks.publish(run_id, data_interval_start, data_interval_end)
 
     # Reads only the published file (read-only, like BI): no writer pool. Retried: a webhook outage is transient.
-    @task(retries=3, execution_timeout=timedelta(minutes=15))
+    # none_failed: runs after a publish and after a publish skipped because nothing was new — alerts a crash or an
+    # outage kept from being handed over are handed over then (each once: the ledger) — never after a failure.
+    @task(retries=3, trigger_rule="none_failed", execution_timeout=timedelta(minutes=15))
     def export_alerts(publication) -> dict:
         from cxw.alerts import export_alerts as run
 
@@ -132,7 +139,8 @@ def cx_pipeline():
 
         summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
                                   publication, raw_validation=raw_validation, alerts=alerts)
-        if summary.get("status") not in ("published", "unchanged"):
+        # superseded: a newer run published while this one built; BI keeps the newer data (the summary says so)
+        if summary.get("status") not in ("published", "unchanged", "superseded"):
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"run did not publish: {summary.get('reason')}")

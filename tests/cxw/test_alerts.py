@@ -60,7 +60,7 @@ def _add_alerts(p, start, n):
 class Hook:
     """A loopback webhook receiver: records every request; the first `fail_first` requests get a 503."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, fail_first: int = 0, fail_status: int = 503):
         self.requests: list[dict] = []
         self.fail_first = fail_first
         hook = self
@@ -69,7 +69,7 @@ class Hook:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.requests.append({"headers": dict(self.headers), "body": json.loads(body)})
-                status = 503 if len(hook.requests) <= hook.fail_first else 200
+                status = fail_status if len(hook.requests) <= hook.fail_first else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -217,3 +217,82 @@ def test_webhook_url_and_token_come_from_the_airflow_connection(monkeypatch):
     assert webhook_config() == ("https://hooks.example.com:8443", "tok-123")
     monkeypatch.delenv("AIRFLOW_CONN_CXW_ALERTS_WEBHOOK")
     assert webhook_config() == ("http://env.invalid/hook", None)
+
+
+# --- issue 15: alerts of the published generation are handed over even when the next run has nothing new ----------
+
+_PUBLISH_THEN_CRASH = r"""
+import os, signal
+from cxw import tasks
+tasks.publish("run-1", "2025-06-26T00:00:00+00:00", "2025-06-27T00:00:00+00:00")
+os.kill(os.getpid(), signal.SIGKILL)   # dies between publish and export_alerts
+"""
+
+
+def _raw_bookkeeping(p):
+    """What the loader leaves in the build database, so that the build fingerprint (cxw.buildstate) is computed on
+    real raw content: one raw table and its load."""
+    con = duckdb.connect(str(p.build_db))
+    con.execute("create schema if not exists _cxw; create schema if not exists raw_hubspot")
+    con.execute("create table _cxw.raw_table_loads (source varchar, entity varchar, load_id varchar, "
+                "new_content_rows bigint)")
+    con.execute("insert into _cxw.raw_table_loads values ('hubspot', 'feedback', 'hubspot-20250627T000000-a', 230)")
+    con.execute("create table raw_hubspot.feedback as select range::varchar as id from range(230)")
+    con.close()
+
+
+def test_alerts_lost_to_a_crash_or_a_webhook_outage_are_handed_over_by_the_next_run_with_nothing_new(
+        home, monkeypatch):
+    """Run 1 publishes and is SIGKILLed before export_alerts. Run 2 finds nothing new to build: dbt_build skips
+    validate and publish but not export_alerts, which runs — and the webhook (a real loopback server answering 500)
+    stays down beyond every retry: the run's summary says the alerts are not handed over (not "unchanged"). Run 3,
+    again nothing new, hands over exactly the 230 missing alerts, each once; run 4 sends nothing."""
+    import cxw.alerts as al
+    from cxw import buildstate, tasks
+    from cxw.alerts import WebhookError, read_ledger
+    from cxw.summary import build_summary
+
+    for k in ("CXW_FORCE_BUILD", "CXW_KPI_WINDOW_START", "CXW_HISTORY_START"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("CXW_KPI_WINDOW_END", "2025-06-27")  # the run-1 build's window, as dbt_build sets it
+    _raw_bookkeeping(home)
+    hook = Hook(fail_first=10_000, fail_status=500)
+    monkeypatch.setenv("CXW_ALERTS_WEBHOOK_URL", hook.url)
+    monkeypatch.setattr(al.time, "sleep", lambda s: None)
+    try:
+        # run 1: built (the fingerprint recorded as dbt_build does), published, killed before the export
+        buildstate.record_build(buildstate.build_fingerprint()["fingerprint"], "run-1")
+        proc = subprocess.run([sys.executable, "-c", _PUBLISH_THEN_CRASH], cwd=REPO, capture_output=True,
+                              text=True)
+        assert proc.returncode == -9, proc.stderr[-2000:]
+        assert read_ledger() == {} and hook.requests == []
+
+        # run 2: nothing new; export_alerts is not among the skipped tasks, runs, and the webhook stays down
+        built = tasks.dbt_build("2025-06-27T00:00:00+00:00", run_id="run-2")
+        assert built["skipped"] is True
+        assert "export_alerts" not in built["skip_tasks"] and set(built["skip_tasks"]) == {"validate", "publish"}
+        assert built["pending_alerts"] == 230
+        with pytest.raises(WebhookError, match="after 5 attempts: HTTP 500"):
+            tasks.export_alerts()
+        assert read_ledger() == {} and len(hook.requests) == 5
+        failed_run = build_summary("run-2", [], None, built, None, None, alerts=None)
+        assert failed_run["status"] == "alerts_not_exported", failed_run["reason"]
+        assert "230 alerts" in failed_run["reason"]
+
+        # run 3: nothing new again, the receiver is back: exactly the missing alerts, once
+        hook.fail_first = len(hook.requests)
+        built3 = tasks.dbt_build("2025-06-27T00:00:00+00:00", run_id="run-3")
+        assert built3["skipped"] is True and built3["pending_alerts"] == 230
+        rep = tasks.export_alerts()
+        assert rep["status"] == "exported" and rep["new_alerts"] == 230
+        assert sorted(hook.accepted_ids()) == [f"al-{i:05d}" for i in range(230)]  # each exactly once
+        assert len(read_ledger()) == 230
+        ok = build_summary("run-3", [], None, built3, None, None, alerts=rep)
+        assert ok["status"] == "unchanged"
+
+        # run 4: nothing pending, nothing sent
+        sent = len(hook.requests)
+        assert tasks.dbt_build("2025-06-27T00:00:00+00:00", run_id="run-4")["pending_alerts"] == 0
+        assert tasks.export_alerts()["new_alerts"] == 0 and len(hook.requests) == sent
+    finally:
+        hook.close()

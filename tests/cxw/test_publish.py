@@ -232,3 +232,161 @@ def test_sigkill_of_the_publishing_process_leaves_bi_on_old_or_new_and_orphans_a
         assert not list(home.published_dir.glob(".*.switch")), "orphaned switch link not cleaned"
         assert _bi_view(home.published_db)[1] == []
     assert killed_mid_publish >= len(points)
+
+
+# --- issue 15: BI never goes back in time; tasks wait for the build database's lock --------------------------------
+
+D26, D27 = "2025-06-26T00:00:00+00:00", "2025-06-27T00:00:00+00:00"
+
+
+def test_a_build_of_an_older_interval_never_replaces_a_newer_published_generation(home):
+    """Two runs at once: the run for the interval ending 06-27 publishes first, the one ending 06-26 (different
+    content) finishes last. Its publish does not move BI back: status superseded, the reason in the report and the
+    summary, BI still on the 06-27 generation; a newer interval publishes again."""
+    from cxw import tasks
+    from cxw.publish import current_generation
+    from cxw.summary import build_summary, render
+
+    new = tasks.publish("run-27", "2025-06-26T00:00:00+00:00", D27)
+    assert new["status"] == "published"
+    _set_nps(home, 11.0)  # the older run's build differs
+    old = tasks.publish("run-26", "2025-06-25T00:00:00+00:00", D26)
+    assert old["status"] == "superseded" and old["generation_id"] == new["generation_id"]
+    assert "2025-06-26" in old["reason"] and "2025-06-27" in old["reason"] and "not published" in old["reason"]
+    assert current_generation() == new["generation_id"]
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    assert con.execute("select value from kpi.kpi_daily").fetchone()[0] == 10.0
+    assert con.execute("select data_interval_end from publication").fetchone()[0] == D27
+    con.close()
+    s = build_summary("run-26", [], None, {"results": {}}, None, old, alerts={"new_alerts": 0})
+    assert s["status"] == "superseded" and "NOT PUBLISHED (superseded)" in render(s)
+    # the same or a newer interval publishes
+    assert tasks.publish("run-28", D27, "2025-06-28T00:00:00+00:00")["status"] == "published"
+
+
+def test_the_generation_records_the_interval_its_build_covers(home):
+    """dbt_build records the interval its marts cover in the build database (`_cxw.build_info`); publish labels
+    the generation with it, even when the publishing run's own interval differs (another run built in between)."""
+    from cxw import buildstate
+    from cxw.publish import publish
+
+    con = duckdb.connect(str(home.build_db))
+    buildstate.write_build_info(con, "run-27", D27, [None, "2025-06-27"], "fp")
+    con.close()
+    publish("run-26", "2025-06-25T00:00:00+00:00", D26)
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    row = con.execute("select data_interval_end, run_data_interval_end, built_by_run from publication").fetchone()
+    con.close()
+    assert row == (D27, D26, "run-27")
+
+
+def test_a_run_of_an_older_interval_builds_to_the_published_end_and_finds_nothing_new(home, monkeypatch):
+    """A re-run of an old interval (or a backfill run) after the 06-27 generation was published: dbt_build builds
+    to the published interval end, not its own, so with no new raw content it is skipped instead of rebuilding the
+    KPIs to 06-26 and publishing them."""
+    import os
+
+    from cxw import buildstate, tasks
+
+    for k in ("CXW_FORCE_BUILD", "CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END", "CXW_HISTORY_START"):
+        monkeypatch.delenv(k, raising=False)
+    con = duckdb.connect(str(home.build_db))
+    con.execute("create schema _cxw; create schema raw_erp")
+    con.execute("create table _cxw.raw_table_loads (source varchar, entity varchar, load_id varchar, "
+                "new_content_rows bigint)")
+    con.execute("insert into _cxw.raw_table_loads values ('erp', 'orders', 'erp-20250627T000000-a', 100)")
+    con.execute("create table raw_erp.orders as select range as id from range(100)")
+    con.close()
+    monkeypatch.setenv("CXW_KPI_WINDOW_END", "2025-06-27")  # the 06-27 run's build
+    buildstate.record_build(buildstate.build_fingerprint()["fingerprint"], "run-27")
+    tasks.publish("run-27", "2025-06-26T00:00:00+00:00", D27)
+    monkeypatch.delenv("CXW_KPI_WINDOW_END")
+    assert tasks.build_interval_end(D26).isoformat() == D27
+    rep = tasks.dbt_build(D26, run_id="rerun-26")
+    assert os.environ["CXW_KPI_WINDOW_END"] == "2025-06-27"
+    assert rep["skipped"] is True and rep["rebuilt_to"] == D27, rep
+
+
+_HOLD_LOCK = r"""
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])          # the write lock: a concurrent run's loader or dbt
+print("HOLDING", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold_build_db(path, seconds):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "HOLDING"
+    return proc
+
+
+def test_publish_and_the_build_fingerprint_wait_for_the_build_database_lock(home, monkeypatch):
+    """Another process (a concurrent run without the pool) holds the build database: publish and the build
+    fingerprint dbt_build starts with wait for it (CXW_BUILD_DB_LOCK_WAIT_S) instead of failing; past the budget
+    they fail with DuckDB's lock error."""
+    from cxw import buildstate
+    from cxw.publish import publish
+
+    monkeypatch.setenv("CXW_BUILD_DB_LOCK_WAIT_S", "60")
+    holder = _hold_build_db(home.build_db, 2)
+    rep = publish("run-1", "a", "b")
+    assert rep["status"] == "published" and rep["lock_wait_s"] > 1, rep
+    assert holder.wait(30) == 0
+    holder = _hold_build_db(home.build_db, 2)
+    # the fingerprint opens the file (read-only) to read the raw bookkeeping (none here): it waits too
+    assert buildstate.raw_content_fingerprint() is None
+    assert holder.wait(30) == 0
+    monkeypatch.setenv("CXW_BUILD_DB_LOCK_WAIT_S", "0.5")
+    holder = _hold_build_db(home.build_db, 2)
+    try:
+        with pytest.raises(duckdb.IOException, match="lock"):
+            publish("run-2", "a", "b")
+    finally:
+        holder.wait(30)
+
+
+def test_dbt_waits_for_the_build_database_lock_instead_of_failing(home, monkeypatch, caplog):
+    """dbt_build's dbt (a subprocess opening the DuckDB file through dbt-duckdb) waits while a concurrent run holds
+    the build database, like the loader: before, `dbt_build` failed at once on DuckDB's lock. `dbt debug` opens the
+    same connection `dbt build` does, in a few seconds. The holder lets go one second after the wait began (or
+    when dbt has already finished: then it did not wait)."""
+    import logging
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from cxw.dbt import run_dbt
+
+    monkeypatch.setenv("CXW_BUILD_DB_LOCK_WAIT_S", "120")
+    caplog.set_level(logging.INFO, logger="cxw.loader")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('HOLDING', flush=True); sys.stdin.readline(); c.close()", str(home.build_db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "HOLDING"
+    out: dict = {}
+
+    def build():
+        try:
+            out["report"] = run_dbt(["debug"])  # raises DbtError when dbt fails
+        except Exception as exc:  # noqa: BLE001 - reported below
+            out["error"] = exc
+
+    t = threading.Thread(target=build)
+    t.start()
+    deadline = time.monotonic() + 120
+    while t.is_alive() and not any("held by another process" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    holder.communicate("\n", timeout=30)
+    t.join(120)
+    assert "error" not in out, out.get("error")
+    rep = out["report"]
+    assert rep["returncode"] == 0 and rep["lock_wait_s"] >= 0.9, rep
