@@ -19,9 +19,15 @@ HEADLINE_KPIS = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "review_rep
 def _query(db: Path, sql: str, params=None) -> list[tuple]:
     import duckdb
 
+    from .loader import connect_build_db
+
     if not db.exists():
         return []
-    con = duckdb.connect(str(db), read_only=True)
+    try:  # the build database may be held by a concurrent run: wait like every task that opens it (issue 15)
+        con, _ = connect_build_db(db, read_only=True)
+    except duckdb.Error as exc:
+        log.warning("summary could not open %s: %s", db.name, exc)
+        return []
     try:
         return con.execute(sql, params or []).fetchall()
     except duckdb.Error as exc:

@@ -560,8 +560,10 @@ def _new_content_by_load() -> dict[str, int]:
     db = paths().build_db
     if dbt_target() != "duckdb" or not db.exists():
         return {}
+    from .loader import connect_build_db
+
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        con, _ = connect_build_db(db, read_only=True)  # waits while another run writes it (issue 15)
     except duckdb.Error:
         return {}
     try:
