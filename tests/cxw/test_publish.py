@@ -390,3 +390,22 @@ def test_dbt_waits_for_the_build_database_lock_instead_of_failing(home, monkeypa
     assert "error" not in out, out.get("error")
     rep = out["report"]
     assert rep["returncode"] == 0 and rep["lock_wait_s"] >= 0.9, rep
+
+
+def test_the_marts_gate_checks_freshness_against_the_interval_the_build_covers(tmp_path):
+    """A re-run of the interval ending 06-26 after 06-27 was published builds to 06-27 (its KPIs reach 06-26): the
+    marts gate's freshness check (newest KPI day 1-3 days before the interval end) measures from the build's
+    interval end in `_cxw.build_info`, not from the run's own, which would call the newest day "in the future"."""
+    from cxw import buildstate
+    from cxw.validate import validate
+
+    build = tmp_path / "build.duckdb"
+    con = duckdb.connect(str(build))
+    con.execute("create schema kpi")
+    con.execute("create table kpi.kpi_daily as select 'nps' as kpi, 10.0 as value, 40 as n, "
+                "date '2025-06-20' + cast(i as integer) as kpi_date from range(7) as t(i)")  # up to 06-26
+    buildstate.write_build_info(con, "rerun-26", D27, [None, "2025-06-27"], "fp")
+    con.close()
+    rep = validate("rerun-26", "2025-06-25T00:00:00+00:00", D26, build_db=build, out_dir=tmp_path / "run",
+                   published_db=tmp_path / "none.duckdb")
+    assert rep["status"] == "passed", rep
