@@ -117,9 +117,24 @@ def check_applies(repo: Path, mutations: list[Mutation], tracked: list[str] | No
     return problems
 
 
+# Without git (a source tarball): every file but these (the .gitignore's build and data output).
+UNTRACKED_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", "target", "logs", "dbt_packages", "build"}
+UNTRACKED_SUFFIXES = (".pyc", ".duckdb", ".duckdb.wal", ".sqlite", ".db")
+
+
 def tracked_files(repo: Path) -> list[str]:
-    out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z"], check=True, capture_output=True).stdout
-    return [p for p in out.decode().split("\0") if p]
+    """`git ls-files` (working-tree content is copied, so uncommitted edits are tested); without a git checkout,
+    every file outside the build and data output."""
+    proc = subprocess.run(["git", "-C", str(repo), "ls-files", "-z"], capture_output=True)
+    if proc.returncode == 0 and (repo / ".git").exists():
+        return [p for p in proc.stdout.decode().split("\0") if p]
+    print(f"mutate: {repo} is not a git checkout; copying every file outside {sorted(UNTRACKED_DIRS)}", flush=True)
+    out = []
+    for dirpath, dirs, names in os.walk(repo):
+        dirs[:] = [d for d in dirs if d not in UNTRACKED_DIRS and not d.endswith(".egg-info")]
+        out += [os.path.relpath(os.path.join(dirpath, n), repo) for n in names
+                if not n.endswith(UNTRACKED_SUFFIXES) and n != ".env"]
+    return sorted(out)
 
 
 def make_copy(repo: Path, files: list[str], dest: Path) -> None:
