@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         tests = list(dict.fromkeys(t for m in mutations for t in m.tests))
         base = run_one(repo, files, None, tests, args.python, args.timeout * 2, args.keep)
-        print(f"  baseline  {base.status:8s} {base.seconds:7.1f}s  {len(tests)} test node(s) on the unmutated copy",
+        verdict = "passed" if base.status == "survived" else "FAILED" if base.status == "killed" else base.status
+        print(f"  {'baseline (unmutated copy)':45s} {verdict:8s} {base.seconds:7.1f}s  {len(tests)} test node(s)",
               flush=True)
         if base.status != "survived":   # "survived" = every listed test passed on the unmutated code
             print(f"mutate: the listed tests do not pass on the unmutated copy:\n{base.detail}", file=sys.stderr)

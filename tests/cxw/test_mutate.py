@@ -4,6 +4,7 @@ Plus: the real catalogue (tests/mutations.yml) still applies to this repository.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -124,6 +125,29 @@ def test_the_tests_import_the_mutated_copy_not_the_original(tmp_path, capsys):
     # test_where fails (and would "kill" the mutation) only when cxw is imported from the original repository
     assert _main(repo, _catalogue(tmp_path, where)) == 1
     assert re.search(r"promoter-from-10 +survived", capsys.readouterr().out)
+
+
+def test_baseline_fails_the_check_when_the_listed_tests_fail_on_the_unmutated_code(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    (repo / "tests" / "test_calc.py").write_text(TEST + "\n\ndef test_broken():\n    assert nps([9]) == 0\n")
+    cat = _catalogue(tmp_path, KILLED.replace("tests/test_calc.py::test_nps", "tests/test_calc.py"))
+    assert _main(repo, cat) == 0                    # killed, but not only by the planted bug
+    assert _main(repo, cat, "--baseline") == 1
+    captured = capsys.readouterr()
+    assert re.search(r"baseline \(unmutated copy\) +FAILED", captured.out)
+    assert "do not pass on the unmutated copy" in captured.err
+
+
+def test_without_git_every_file_but_the_build_and_data_output_is_copied(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    shutil.rmtree(repo / ".git")
+    (repo / "var" / "raw").mkdir(parents=True)
+    (repo / "var" / "raw" / "load.json").write_text("{}")
+    (repo / "build.duckdb").write_text("x")
+    files = mutate.tracked_files(repo)
+    assert sorted(files) == ["cxw/__init__.py", "cxw/calc.py", "tests/test_calc.py", "untracked.txt"]
+    assert _main(repo, _catalogue(tmp_path, KILLED)) == 0
+    assert "is not a git checkout" in capsys.readouterr().out
 
 
 def test_the_project_catalogue_applies_to_this_repository():
