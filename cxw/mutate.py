@@ -275,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(probe, ignore_errors=True)
 
-    print(f"mutate: {len(mutations)} mutation(s) from {catalogue.relative_to(repo) if catalogue.is_relative_to(repo) else catalogue}, "
-          f"{max(1, args.jobs)} at a time", flush=True)
+    shown = catalogue.relative_to(repo) if catalogue.is_relative_to(repo) else catalogue
+    print(f"mutate: {len(mutations)} mutation(s) from {shown}, {max(1, args.jobs)} at a time", flush=True)
     if args.baseline:
         tests = list(dict.fromkeys(t for m in mutations for t in m.tests))
         base = run_one(repo, files, None, tests, args.python, args.timeout * 2, args.keep)

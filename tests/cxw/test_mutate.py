@@ -91,7 +91,8 @@ def test_a_surviving_mutation_fails_the_check_and_only_selects_a_subset(tmp_path
     cat = _catalogue(tmp_path, KILLED, SURVIVES)
     assert _main(repo, cat) == 1
     captured = capsys.readouterr()
-    assert re.search(r"promoter-from-8 +survived", captured.out) and re.search(r"promoter-from-10 +killed", captured.out)
+    assert re.search(r"promoter-from-8 +survived", captured.out)
+    assert re.search(r"promoter-from-10 +killed", captured.out)
     assert "SURVIVED: promoter-from-8" in captured.err and "1 killed" in captured.out and "1 survived" in captured.out
     assert _main(repo, cat, "--only", "promoter-from-10") == 0
     assert _main(repo, cat, "--only", "no-such-mutation") == 2
