@@ -1,0 +1,165 @@
+"""The mutation check's runner (cxw/mutate.py) on a tiny git repository: a caught bug passes, a surviving one fails
+the check, a snippet that no longer matches stops it before anything runs, the copy (not the original) is tested.
+Plus: the real catalogue (tests/mutations.yml) still applies to this repository."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cxw import mutate
+
+REPO = Path(__file__).resolve().parents[2]
+
+CALC = """\
+def is_promoter(score):
+    return score >= 9
+
+
+def nps(scores):
+    promoters = sum(1 for s in scores if is_promoter(s))
+    detractors = sum(1 for s in scores if s <= 6)
+    return 100 * (promoters - detractors) / len(scores)
+"""
+
+TEST = """\
+from cxw.calc import nps
+
+
+def test_nps():
+    assert nps([10, 9, 7, 3]) == 25
+"""
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "cxw").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "cxw" / "__init__.py").write_text("")
+    (repo / "cxw" / "calc.py").write_text(CALC)
+    (repo / "tests" / "test_calc.py").write_text(TEST)
+    (repo / "untracked.txt").write_text("not copied")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "cxw", "tests"], check=True)
+    return repo
+
+
+def _catalogue(tmp_path: Path, *entries: str) -> Path:
+    f = tmp_path / "mutations.yml"
+    f.write_text("mutations:\n" + "".join(textwrap.indent(textwrap.dedent(e), "  ") for e in entries))
+    return f
+
+
+KILLED = """\
+- name: promoter-from-10
+  file: cxw/calc.py
+  description: promoters only at 10
+  original: "score >= 9"
+  replacement: "score >= 10"
+  tests: [tests/test_calc.py::test_nps]
+"""
+SURVIVES = """\
+- name: promoter-from-8
+  file: cxw/calc.py
+  description: promoters from 8 (no 8 in the test)
+  original: "score >= 9"
+  replacement: "score >= 8"
+  tests: [tests/test_calc.py]
+"""
+
+
+def _main(repo, catalogue, *extra):
+    return mutate.main(["--repo", str(repo), "--catalogue", str(catalogue), "--jobs", "1", *extra])
+
+
+def test_a_caught_mutation_passes_the_check_and_the_original_stays_untouched(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    assert _main(repo, _catalogue(tmp_path, KILLED)) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"promoter-from-10 +killed .* by tests/test_calc.py::test_nps", out)
+    assert "1 killed" in out and "0 survived" in out
+    assert (repo / "cxw" / "calc.py").read_text() == CALC
+
+
+def test_a_surviving_mutation_fails_the_check_and_only_selects_a_subset(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    cat = _catalogue(tmp_path, KILLED, SURVIVES)
+    assert _main(repo, cat) == 1
+    captured = capsys.readouterr()
+    assert re.search(r"promoter-from-8 +survived", captured.out)
+    assert re.search(r"promoter-from-10 +killed", captured.out)
+    assert "SURVIVED: promoter-from-8" in captured.err and "1 killed" in captured.out and "1 survived" in captured.out
+    assert _main(repo, cat, "--only", "promoter-from-10") == 0
+    assert _main(repo, cat, "--only", "no-such-mutation") == 2
+
+
+def test_a_snippet_not_found_exactly_once_stops_the_check_before_any_test_runs(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    missing = KILLED.replace('"score >= 9"', '"score >= 9.0"').replace("promoter-from-10", "rotted")
+    twice = KILLED.replace('"score >= 9"', '"return "').replace("promoter-from-10", "ambiguous")
+    assert _main(repo, _catalogue(tmp_path, KILLED, missing, twice)) == 2
+    err = capsys.readouterr().err
+    assert "rotted: the original snippet occurs 0 times in cxw/calc.py" in err
+    assert "ambiguous: the original snippet occurs 2 times in cxw/calc.py" in err
+    assert "promoter-from-10" not in err
+
+
+def test_tests_that_error_instead_of_failing_do_not_count_as_killing(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    wrong_node = KILLED.replace("tests/test_calc.py::test_nps", "tests/test_calc.py::test_no_such_test")
+    assert _main(repo, _catalogue(tmp_path, wrong_node)) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"promoter-from-10 +error", out) and "0 killed" in out
+
+
+def test_the_tests_import_the_mutated_copy_not_the_original(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    (repo / "tests" / "test_where.py").write_text(
+        f"import cxw\n\ndef test_where():\n    assert not cxw.__file__.startswith({str(repo) + '/'!r}), cxw.__file__\n")
+    subprocess.run(["git", "-C", str(repo), "add", "tests"], check=True)
+    where = KILLED.replace("tests/test_calc.py::test_nps", "tests/test_where.py")
+    # test_where fails (and would "kill" the mutation) only when cxw is imported from the original repository
+    assert _main(repo, _catalogue(tmp_path, where)) == 1
+    assert re.search(r"promoter-from-10 +survived", capsys.readouterr().out)
+
+
+def test_baseline_fails_the_check_when_the_listed_tests_fail_on_the_unmutated_code(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    (repo / "tests" / "test_calc.py").write_text(TEST + "\n\ndef test_broken():\n    assert nps([9]) == 0\n")
+    cat = _catalogue(tmp_path, KILLED.replace("tests/test_calc.py::test_nps", "tests/test_calc.py"))
+    assert _main(repo, cat) == 0                    # killed, but not only by the planted bug
+    assert _main(repo, cat, "--baseline") == 1
+    captured = capsys.readouterr()
+    assert re.search(r"baseline \(unmutated copy\) +FAILED", captured.out)
+    assert "do not pass on the unmutated copy" in captured.err
+
+
+def test_without_git_every_file_but_the_build_and_data_output_is_copied(tmp_path, capsys):
+    repo = _repo(tmp_path)
+    shutil.rmtree(repo / ".git")
+    (repo / "var" / "raw").mkdir(parents=True)
+    (repo / "var" / "raw" / "load.json").write_text("{}")
+    (repo / "build.duckdb").write_text("x")
+    files = mutate.tracked_files(repo)
+    assert sorted(files) == ["cxw/__init__.py", "cxw/calc.py", "tests/test_calc.py", "untracked.txt"]
+    assert _main(repo, _catalogue(tmp_path, KILLED)) == 0
+    assert "is not a git checkout" in capsys.readouterr().out
+
+
+def test_the_project_catalogue_applies_to_this_repository():
+    mutations = mutate.load_catalogue(REPO / mutate.DEFAULT_CATALOGUE)
+    assert len(mutations) >= 12
+    assert mutate.check_applies(REPO, mutations) == []
+    areas = {m.name.split("-")[0] for m in mutations}
+    assert {"extract", "staging", "kpi", "gate", "publish", "alerts"} <= areas
+
+
+@pytest.mark.parametrize("flag", ["--list"])
+def test_the_cli_lists_the_catalogue(flag):
+    proc = subprocess.run([sys.executable, "-m", "cxw.mutate", flag], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and "publish-copy-in-place" in proc.stdout
