@@ -20,9 +20,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
-DATA = Path(os.environ.get("CXW_SHARED", REPO.parent.parent / "shared")) / "data" / "amazon_alexa_reviews" / "amazon_alexa.tsv"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/amazon_alexa_reviews/amazon_alexa.tsv")
+_REL = Path("data") / "amazon_alexa_reviews" / "amazon_alexa.tsv"
+_CANDIDATES = [Path(d) / _REL for d in (os.environ.get("CXW_SHARED_DIR"), os.environ.get("CXW_SHARED")) if d] + \
+    [REPO.parent / "shared" / _REL, REPO.parent.parent / "shared" / _REL, Path("/work/shared") / _REL]
+DATA = next((c for c in _CANDIDATES if c.exists()), _CANDIDATES[0])
 
 QUERY = """
 with scored as (
