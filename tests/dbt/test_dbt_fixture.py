@@ -26,7 +26,7 @@ import raw_fixture  # noqa: E402
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbt_fixture")
     db = tmp / "build.duckdb"
-    raw_fixture.build(db)
+    raw_fixture.build(db, boundary_rows=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "DBT_"))}
     env.update({
         "CXW_HOME": str(tmp), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp / "target"),
