@@ -5,8 +5,9 @@ server they skip with the reason — unless CXW_REQUIRE_SERVICES=1 (set by .ci/r
 so CI can never pass by skipping them.
 
 CXW_REQUIRE_SERVICES=1 is also the one switch for every other skip: under it, any test (or test module) that skips —
-missing sample data, a missing shared file, an unreachable service — is reported as a failure instead
-(`pytest_runtest_makereport` / `pytest_make_collect_report` below). A test whose skip is about something other than
+missing sample data, a missing shared file, an unreachable service — is a failure instead: a skipped test (in setup
+or call) is reported as failed (`pytest_runtest_makereport`), a module skipped at collection makes the run exit 1
+and is named in the summary (`pytest_collectreport`, `pytest_sessionfinish`). A test whose skip is about something other than
 missing data or services may opt out with `@pytest.mark.allow_skip("why")`; none needs it today. The number of
 skipped tests is printed at the end of every run (`pytest_terminal_summary`).
 """
