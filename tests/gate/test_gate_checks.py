@@ -8,7 +8,10 @@
   empty table, a missing key column): the suite fails on exactly that check, named by its expectation, column and
   condition (`test_marts_check_fails_just_outside_its_bound[...]`). A widened bound lets the row through and fails.
 The base frame of each suite passes every check (`test_marts_suite_passes_its_valid_frame`), so each failure is the
-planted row's. The raw gate's suites have the same kind of table in test_raw_gate_checks.py.
+planted row's. The checks `cxw.validate.validate` adds around the suites (row-count drop vs the published
+generation, KPI freshness from the data interval end, PII in free text downgraded to a warning) are run through
+`validate` itself on small DuckDB files, at their bounds. The raw gate's suites have the same kind of table in
+test_raw_gate_checks.py.
 """
 from __future__ import annotations
 
@@ -250,3 +253,95 @@ def test_planted_pii_fails_the_check_of_its_column(gate, kind, value):
     results = gate.run(f"pii#{next(_counter)}", "core.dim_customers", df, checks, "test")
     failed = [(r["expectation"], r["column"], r["unexpected_count"]) for r in results if not r["success"]]
     assert failed == [("expect_column_values_to_not_match_regex", "city", 1)], (kind, failed)
+
+
+# ------------------------------------------------------- checks cxw.validate adds around the suites (real validate)
+
+def _build(tmp_path, name: str, sql: list[str], published: dict[str, int] | None = None) -> dict:
+    import duckdb
+
+    d = tmp_path / name
+    d.mkdir()
+    con = duckdb.connect(str(d / "build.duckdb"))
+    for stmt in sql:
+        con.execute(stmt)
+    con.close()
+    pub = d / "published.duckdb"
+    if published:
+        con = duckdb.connect(str(pub))
+        con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
+        con.executemany("insert into publication_tables values (?, ?, 'x')", [[t, n] for t, n in published.items()])
+        con.close()
+    return dict(build_db=d / "build.duckdb", published_db=pub, out_dir=d / "run")
+
+
+def _verdict(run: str, **kw) -> tuple[str, list[str], list[str]]:
+    from cxw.validate import ValidationFailed, validate
+
+    try:
+        rep = validate(run, **kw)
+    except ValidationFailed as exc:
+        import json
+
+        rep = json.loads((kw["out_dir"] / "validation.json").read_text())
+        assert rep["status"] == "failed", exc
+    return rep["status"], rep["failed_checks"], rep["warned_checks"]
+
+
+def test_bounds_of_the_checks_validate_adds_are_the_documented_ones():
+    from expectations.suites import FREE_TEXT_COLUMNS, FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED
+
+    assert (FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED) == (3, 0.5, ("core.dim_dates",))
+    assert FREE_TEXT_COLUMNS == {"comment", "review_text", "review_title", "reply_text", "subject", "content", "title",
+                                 "text"}
+
+
+@pytest.mark.parametrize("rows,status", [(50, "passed"), (49, "failed")])
+def test_row_count_drop_vs_the_published_generation_blocks_just_past_half(tmp_path, rows, status):
+    kw = _build(tmp_path, f"drop{rows}", ["create schema core",
+                                          f"create table core.fct_orders as select range::varchar as order_id "
+                                          f"from range({rows})"], published={"core.fct_orders": 100})
+    got, failed, _ = _verdict(f"drop-{rows}", **kw)
+    assert got == status, failed
+    if status == "failed":
+        assert len(failed) == 1 and "expect_table_row_count_to_be_between on table core.fct_orders" in failed[0] \
+            and "row count dropped more than 50%" in failed[0], failed
+
+
+@pytest.mark.parametrize("newest,status", [("2025-03-11", "passed"), ("2025-03-09", "passed"),
+                                           ("2025-03-08", "failed"), ("2025-03-12", "failed")])
+def test_kpi_freshness_is_derived_from_the_data_interval_end(tmp_path, newest, status):
+    # interval end 2025-03-12: the newest KPI day must lie 1-3 days before it (03-09 .. 03-11); 03-08 is stale, a
+    # day at the interval end itself is in the future of the interval
+    kw = _build(tmp_path, f"fresh{newest}", [
+        "create schema kpi",
+        f"create table kpi.kpi_daily as select * from (values ('nps', 10.0, 40, date '2025-03-01'), "
+        f"('nps', 20.0, 40, date '{newest}')) as t(kpi, value, n, kpi_date)"])
+    from cxw.validate import ValidationFailed, validate
+
+    try:
+        validate(f"fresh-{newest}", None, "2025-03-12", **kw)
+        got, failed = "passed", ""
+    except ValidationFailed as exc:
+        got, failed = "failed", str(exc)
+    assert got == status, failed
+    if status == "failed":
+        assert "expect_column_min_to_be_between on table kpi.kpi_daily column _days_before_interval_end" in failed, failed
+
+
+def test_pii_in_free_text_warns_and_elsewhere_blocks_through_validate(tmp_path):
+    kw = _build(tmp_path, "pii", [
+        "create schema cx",
+        "create table cx.cx_detractor_alerts as select * from (values ('a1', 'nps_detractor', 3, "
+        "timestamp '2025-03-01 10:00:00', 'mail me at jane.doe@example.com', 'Hanoi')) "
+        "as t(alert_id, alert_type, score, created_at, comment, city)"])
+    got, failed, warned = _verdict("pii-free-text", **kw)
+    assert got == "passed" and failed == []
+    assert len(warned) == 1 and "column comment" in warned[0] and "(free text)" in warned[0], warned
+    kw = _build(tmp_path, "pii2", [
+        "create schema cx",
+        "create table cx.cx_detractor_alerts as select * from (values ('a1', 'nps_detractor', 3, "
+        "timestamp '2025-03-01 10:00:00', 'fine', '+84 90 123 4567')) "
+        "as t(alert_id, alert_type, score, created_at, comment, city)"])
+    got, failed, _ = _verdict("pii-column", **kw)
+    assert got == "failed" and len(failed) == 1 and "column city" in failed[0], failed
