@@ -3,6 +3,13 @@
 Tests that need the PostgreSQL / MariaDB servers of this machine call `require_service(...)`: without a reachable
 server they skip with the reason — unless CXW_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip into a failure
 so CI can never pass by skipping them.
+
+CXW_REQUIRE_SERVICES=1 is also the one switch for every other skip: under it, any test (or test module) that skips —
+missing sample data, a missing shared file, an unreachable service — is a failure instead: a skipped test (in setup
+or call) is reported as failed (`pytest_runtest_makereport`), a module skipped at collection makes the run exit 1
+and is named in the summary (`pytest_collectreport`, `pytest_sessionfinish`). A test whose skip is about something other than
+missing data or services may opt out with `@pytest.mark.allow_skip("why")`; none needs it today. The number of
+skipped tests is printed at the end of every run (`pytest_terminal_summary`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+REQUIRE_ENV = "CXW_REQUIRE_SERVICES"
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -48,3 +57,52 @@ def postgres_available() -> None:
 @pytest.fixture
 def mariadb_available() -> None:
     require_service("mariadb")
+
+
+def _strict() -> bool:
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "allow_skip(reason): this test may skip even under CXW_REQUIRE_SERVICES=1 "
+                                       "(only for a reason that is not missing data, samples or services)")
+
+
+def _skip_reason(longrepr) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not (_strict() and rep.skipped) or hasattr(rep, "wasxfail") or item.get_closest_marker("allow_skip"):
+        return
+    rep.outcome = "failed"
+    rep.longrepr = f"{REQUIRE_ENV}=1 (CI): a skip is a failure — {item.nodeid} skipped: {_skip_reason(rep.longrepr)}"
+
+
+_COLLECTION_SKIPS: list[str] = []
+
+
+def pytest_collectreport(report) -> None:
+    # A module that skips at collection (pytest.skip(..., allow_module_level=True)) is not turned into a collection
+    # error — that would interrupt the whole run — but makes the run fail at the end (pytest_sessionfinish).
+    if _strict() and report.skipped:
+        _COLLECTION_SKIPS.append(f"{report.nodeid}: {_skip_reason(report.longrepr)}")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _COLLECTION_SKIPS and session.exitstatus in (0, 5):  # 5: nothing collected but the skipped module
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if not hasattr(r, "wasxfail")]
+    for line in _COLLECTION_SKIPS:
+        terminalreporter.write_line(f"{REQUIRE_ENV}=1 (CI): a skip is a failure — module skipped at collection: {line}",
+                                    red=True)
+    terminalreporter.write_line(f"cxw: {len(skipped)} test(s) skipped"
+                                + (f" ({REQUIRE_ENV}=1: skips are failures)" if _strict() else ""))

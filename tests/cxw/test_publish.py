@@ -409,3 +409,59 @@ def test_the_marts_gate_checks_freshness_against_the_interval_the_build_covers(t
     rep = validate("rerun-26", "2025-06-25T00:00:00+00:00", D26, build_db=build, out_dir=tmp_path / "run",
                    published_db=tmp_path / "none.duckdb")
     assert rep["status"] == "passed", rep
+
+# --- atomicity checked on the files themselves (no DuckDB cache involved) ---------------------------------------
+
+_READ_VALUE = ("import sys, duckdb; con = duckdb.connect(sys.argv[1], read_only=True); "
+               "print(con.execute('select value from kpi.kpi_daily').fetchone()[0])")
+
+
+def _value_in_fresh_process(path) -> float:
+    """The NPS value a brand-new process reads from `path` (no connection, no cache shared with this process)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _READ_VALUE, str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return float(proc.stdout.strip())
+
+
+def test_publish_switches_by_atomic_rename_to_a_new_inode_and_never_writes_the_old_generation(home, tmp_path):
+    """The switch is a rename of a new file onto the published path, never a write into the file BI has open:
+    * after publishing, the published path is a new inode, the new generation's file (a hard link to it);
+    * the previous generation's file is byte-for-byte what it was;
+    * a reader that opened the published path before the switch reads, through that open descriptor, exactly the
+      old generation's bytes — and a fresh process opening a copy of those bytes sees the old value.
+    A publish that copies the new generation onto the published path in place fails all three."""
+    import os
+
+    from cxw.publish import publish
+
+    first = publish("run-1", "a", "b")
+    gen1 = home.generations_dir / f"{first['generation_id']}.duckdb"
+    gen1_bytes = gen1.read_bytes()
+    ino_before = os.stat(home.published_db).st_ino
+    assert ino_before == os.stat(gen1).st_ino
+    assert _value_in_fresh_process(home.published_db) == 10.0
+
+    reader = open(home.published_db, "rb")  # a BI reader holding the published file open across the switch
+    try:
+        _set_nps(home, 55.0)
+        second = publish("run-2", "a", "b")
+        assert second["status"] == "published"
+        gen2 = home.generations_dir / f"{second['generation_id']}.duckdb"
+        st = os.stat(home.published_db)
+        assert st.st_ino != ino_before, "published path kept its inode: the new generation was written in place"
+        assert st.st_ino == os.stat(gen2).st_ino, "published path is not the new generation's file"
+        assert home.published_db.read_bytes() == gen2.read_bytes()
+        assert gen1.read_bytes() == gen1_bytes, "the previous generation's file changed during publish"
+        reader.seek(0)
+        seen = reader.read()
+    finally:
+        reader.close()
+    assert seen == gen1_bytes, "a reader opened before the switch sees bytes of the new generation"
+    snapshot = tmp_path / "reader_snapshot.duckdb"
+    snapshot.write_bytes(seen)
+    assert _value_in_fresh_process(snapshot) == 10.0
+    assert _value_in_fresh_process(home.published_db) == 55.0
+    assert _value_in_fresh_process(gen1) == 10.0

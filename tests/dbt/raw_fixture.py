@@ -4,6 +4,17 @@ Column names and types follow what cxw.loader copies in (vendor names, `__`-flat
 as strings, GA4 INT64 as strings, nested event_params) plus `_load_id`, `_extracted_at`, `_record_seq`.
 Every KPI value the tests assert is computed by hand from the rows below (see test_dbt_fixture.py).
 
+Boundary rows (issue 22; `build(db, boundary_rows=True)`, as test_dbt_fixture.py builds it): every KPI rule's
+threshold is held by rows on both sides of it, on days of their own (first load, L1) so the other days'
+hand-computed values stay as they were:
+    NPS 0/6 | 7/8 | 9/10 (2025-03-09), a response at 23:59:59.999 and one at 00:00:00 the next day (day boundary);
+    CSAT 1..5 (03-10: 2/3 | 4/5); CES 1/4 | 5/7 (03-11); out-of-scale answers at each scale's edge (NPS -1, CSAT 0
+    and 6, CES 0 and 8: quarantined); reviews rated 1/2 | 3 | 4 (03-12) and review replies exactly at the alert's
+    48 h due time (not a closed loop) and 1 h before it (closed); GA4 (export day 20250304) a session exactly 10 s
+    long (not engaged) and one 10.5 s long (engaged), 1 vs 2 page views, session_engaged '0', a session with two
+    purchases (converts once); 30 and 29 sessions on 03-05 / 03-06 (low-sample threshold 30); deliveries done exactly
+    at the scheduled time (on time) and 1 s after it (late) on 03-06; a 'sent' quotation (not an order).
+
     python tests/dbt/raw_fixture.py /tmp/fixture.duckdb
 """
 from __future__ import annotations
@@ -50,20 +61,21 @@ def _param(key: str, s: str | None = None, i: str | None = None) -> str:
             % (_q(key), _q(s), _q(i)))
 
 
-def build(db_path: str | Path) -> None:
+def build(db_path: str | Path, boundary_rows: bool = False) -> None:
+    """Write the fixture; `boundary_rows` adds the KPI boundary rows (test_dbt_fixture.py builds with them)."""
     import duckdb
 
     con = duckdb.connect(str(db_path))
     try:
-        _odoo(con)
-        _hubspot(con)
-        _reviews(con)
-        _ga4(con)
+        _odoo(con, boundary_rows)
+        _hubspot(con, boundary_rows)
+        _reviews(con, boundary_rows)
+        _ga4(con, boundary_rows)
     finally:
         con.close()
 
 
-def _odoo(con) -> None:
+def _odoo(con, b: bool = False) -> None:
     V = "varchar"
     _table(con, "raw_odoo.res_country", [("id", "bigint"), ("code", V), ("name", V)],
            [(L1, 1, "VN", '{"en_US": "Vietnam"}'), (L1, 2, "FR", '{"en_US": "France"}')], "odoo")
@@ -114,6 +126,9 @@ def _odoo(con) -> None:
          "2025-03-02 09:00:00", "2025-03-02 10:00:00"),
         (L1, 3, "S00003", 3, 3, 3, "2025-03-03 10:00:00", "draft", False, None, 80.0, 16.8, 96.8, 1, 2, 2, 1,
          "2025-03-03 10:00:00", "2025-03-03 10:00:00"),
+        # boundary: a quotation sent to the customer is not a confirmed order (only state 'sale' is)
+        *[(L1, 6, "S00006", 2, 2, 2, "2025-03-02 15:00:00", "sent", False, None, 70.0, 14.7, 84.7, 1, 1, 2, 1,
+         "2025-03-02 14:00:00", "2025-03-02 15:00:00")][:b],
         (L2, 4, "S00004", 6, 6, 6, "2025-04-10 12:00:00", "sale", False, None, 50.0, 10.5, 60.5, 1, 1, 2, 1,
          "2025-04-10 11:00:00", "2025-04-10 12:00:00"),
         (L2, 5, "S00005", 2, 2, 2, "2025-04-11 12:00:00", "cancel", False, None, 30.0, 6.3, 36.3, 1, 1, 2, 1,
@@ -127,6 +142,8 @@ def _odoo(con) -> None:
         (L1, 2, 1, None, "Coffee", 0, 0, 0, 0, 0, 0, "sale", "2025-03-01 08:00:00", "line_section", "2025-03-01 09:00:00"),
         (L1, 3, 2, 1, "[ARA-250] Arabica", 16, 12.5, 0, 200.0, 42.0, 242.0, "sale", "2025-03-02 09:00:00", None, "2025-03-02 10:00:00"),
         (L1, 4, 3, 1, "[ARA-250] Arabica", 8, 10.0, 0, 80.0, 16.8, 96.8, "draft", "2025-03-03 10:00:00", None, "2025-03-03 10:00:00"),
+        *[(L1, 7, 6, 1, "[ARA-250] Arabica", 7, 10.0, 0, 70.0, 14.7, 84.7, "sent", "2025-03-02 14:00:00", None,
+            "2025-03-02 15:00:00")][:b],
         (L2, 5, 4, 1, "[ARA-250] Arabica", 4, 12.5, 0, 50.0, 10.5, 60.5, "sale", "2025-04-10 11:00:00", None, "2025-04-10 12:00:00"),
         (L2, 6, 5, 1, "[ARA-250] Arabica", 3, 10.0, 0, 30.0, 6.3, 36.3, "cancel", "2025-04-11 11:00:00", None, "2025-04-12 12:00:00"),
     ], "odoo")
@@ -146,13 +163,18 @@ def _odoo(con) -> None:
         # incoming: not a delivery
         (L1, 3, "WH/IN/00001", None, None, 2, 1, "2025-03-03 10:00:00", None, "2025-03-03 09:00:00",
          "done", "2025-03-01 09:01:00", "2025-03-03 09:00:00"),
+        # boundary: done exactly at the scheduled time -> on time; 1 s after it -> late
+        *[(L1, 5, "WH/OUT/00004", "S00001", 1, 1, 2, "2025-03-06 12:00:00", "2025-03-07 12:00:00", "2025-03-06 12:00:00",
+         "done", "2025-03-05 09:00:00", "2025-03-06 12:00:00"),
+        (L1, 6, "WH/OUT/00005", "S00002", 2, 2, 2, "2025-03-06 12:00:00", "2025-03-07 12:00:00", "2025-03-06 12:00:01",
+         "done", "2025-03-05 09:00:00", "2025-03-06 12:00:01")][:2 * b],
         # not done yet
         (L2, 4, "WH/OUT/00003", "S00004", 4, 6, 2, "2025-04-12 17:00:00", "2025-04-13 17:00:00", None,
          "assigned", "2025-04-10 12:01:00", "2025-04-10 12:01:00"),
     ], "odoo")
 
 
-def _hubspot(con) -> None:
+def _hubspot(con, b: bool = False) -> None:
     V = "varchar"
     ccols = [("id", V), ("createdAt", V), ("updatedAt", V), ("archived", "boolean"), ("properties__email", V),
              ("properties__firstname", V), ("properties__lastname", V), ("properties__phone", V),
@@ -206,6 +228,23 @@ def _hubspot(con) -> None:
     for i, (fid, v) in enumerate([("500021", "6"), ("500022", "3")]):
         ts = f"2025-03-07T0{i}:00:00.000Z"
         f.append((L1, fid, ts, ts, False, "CES", v, None, ts, "100002", "CHAT"))
+    # boundary rows (Carol, contact 100003): NPS 0/6 detractors, 7/8 passives, 9/10 promoters on 03-09 - the 10 at
+    # 23:59:59.999 still 03-09 - and a 9 at 00:00:00.000 on 03-10; CSAT 1..5 on 03-10; CES 1, 4, 5, 7 on 03-11
+    bnd = [("500101", "NPS", "0", "2025-03-09T01:00:00.000Z"), ("500102", "NPS", "6", "2025-03-09T02:00:00.000Z"),
+           ("500103", "NPS", "7", "2025-03-09T03:00:00.000Z"), ("500104", "NPS", "8", "2025-03-09T04:00:00.000Z"),
+           ("500105", "NPS", "9", "2025-03-09T05:00:00.000Z"), ("500106", "NPS", "9", "2025-03-09T06:00:00.000Z"),
+           ("500107", "NPS", "10", "2025-03-09T23:59:59.999Z"), ("500108", "NPS", "9", "2025-03-10T00:00:00.000Z"),
+           ("500111", "CSAT", "1", "2025-03-10T01:00:00.000Z"), ("500112", "CSAT", "2", "2025-03-10T02:00:00.000Z"),
+           ("500113", "CSAT", "3", "2025-03-10T03:00:00.000Z"), ("500114", "CSAT", "4", "2025-03-10T04:00:00.000Z"),
+           ("500115", "CSAT", "5", "2025-03-10T05:00:00.000Z"),
+           ("500121", "CES", "1", "2025-03-11T01:00:00.000Z"), ("500122", "CES", "4", "2025-03-11T02:00:00.000Z"),
+           ("500123", "CES", "5", "2025-03-11T03:00:00.000Z"), ("500124", "CES", "7", "2025-03-11T04:00:00.000Z"),
+           # one past each scale's edge: quarantined (score_out_of_range), never clamped
+           ("500131", "NPS", "-1", "2025-03-11T05:00:00.000Z"), ("500132", "CSAT", "0", "2025-03-11T06:00:00.000Z"),
+           ("500133", "CSAT", "6", "2025-03-11T07:00:00.000Z"), ("500134", "CES", "0", "2025-03-11T08:00:00.000Z"),
+           ("500135", "CES", "8", "2025-03-11T09:00:00.000Z")]
+    for fid, typ, v, ts in bnd[:len(bnd) * b]:
+        f.append((L1, fid, ts, ts, False, typ, v, None, ts, "100003", "WEB"))
     # the bad ones
     f.append((L2, "500031", "2025-03-08T00:00:00.000Z", "2025-03-08T00:00:00.000Z", False, "NPS", "11", None,
               "2025-03-08T00:00:00.000Z", "100001", "WEB"))
@@ -242,7 +281,7 @@ def _hubspot(con) -> None:
     _table(con, "raw_hubspot.email_events", ecols, e, "hubspot")
 
 
-def _reviews(con) -> None:
+def _reviews(con, b: bool = False) -> None:
     V = "varchar"
     gcols = [("name", V), ("reviewId", V), ("reviewer__displayName", V), ("reviewer__isAnonymous", "boolean"),
              ("starRating", V), ("comment", V), ("createTime", V), ("updateTime", V), ("reviewReply__comment", V),
@@ -255,6 +294,8 @@ def _reviews(con) -> None:
          None, None, loc),
         (L1, f"{loc}/reviews/g3", "g3", "Zed", False, "STAR_RATING_UNSPECIFIED", None, "2025-03-05T12:00:00Z",
          "2025-03-05T12:00:00Z", None, None, loc),
+        *[(L1, f"{loc}/reviews/g4", "g4", "Yan", False, "THREE", "Okay", "2025-03-12T08:00:00Z",
+           "2025-03-12T08:00:00Z", None, None, loc)][:b],
     ], "google_reviews")
     tcols = [("id", V), ("stars", "bigint"), ("title", V), ("text", V), ("language", V), ("createdAt", V), ("updatedAt", V),
              ("experiencedAt", V), ("referenceId", V), ("referralEmail", V), ("consumer__id", V),
@@ -267,10 +308,18 @@ def _reviews(con) -> None:
         (L1, "t2", 1, "Bad", "Late", "en", "2025-03-05T13:00:00Z", None, "2025-03-04T10:00:00Z", "S00002",
          None, "c2", "Bob Martin", "bu1", None, None),
         (L1, None, 5, "No id", "?", "en", "2025-03-05T15:00:00Z", None, None, None, None, "c3", "X", "bu1", None, None),
+        # boundary rows on 03-12: 3 stars (neither negative nor positive), 2 stars replied exactly at the alert's due
+        # time (created + 48 h: the loop is not closed), 1 star replied 47 h later (closed), 4 stars (positive)
+        *[(L1, "t4", 3, "Ok", "Fine", "en", "2025-03-12T09:00:00Z", None, None, None, None, "c4", "Y", "bu1", None, None),
+        (L1, "t5", 2, "Meh", "Cold", "en", "2025-03-12T10:00:00Z", None, None, None, None, "c5", "Z", "bu1", "Sorry",
+         "2025-03-14T10:00:00Z"),
+        (L1, "t6", 4, "Good", "Tasty", "en", "2025-03-12T11:00:00Z", None, None, None, None, "c6", "W", "bu1", None, None),
+        (L1, "t7", 1, "Bad", "Broken", "en", "2025-03-12T12:00:00Z", None, None, None, None, "c7", "V", "bu1", "Sorry",
+         "2025-03-14T11:00:00Z")][:4 * b],
     ], "trustpilot")
 
 
-def _ga4(con) -> None:
+def _ga4(con, b: bool = False) -> None:
     con.execute("create schema if not exists raw_ga4")
     con.execute("""
         create or replace table raw_ga4.events (
@@ -319,6 +368,27 @@ def _ga4(con) -> None:
     row(L2, d1, 50390, "session_start", "u3", 300)
     row(L1, "20250302", 50420, "user_engagement", "u3", 300,
         [_param("session_engaged", s="1"), _param("engagement_time_msec", i="2000")])
+    if b:
+        # boundary sessions, export day 2025-03-04 (first load only; offsets from 2025-03-01T10:00:00Z)
+        d4, t4 = "20250304", 3 * 86400
+        eng = lambda ms: _param("engagement_time_msec", i=str(ms))  # noqa: E731
+        row(L1, d4, t4 + 0, "session_start", "u10", 1000)                       # exactly 10 s long: not engaged
+        row(L1, d4, t4 + 10, "user_engagement", "u10", 1000, [eng(4000)])
+        row(L1, d4, t4 + 20, "session_start", "u11", 1100)                      # 10.5 s long: engaged
+        row(L1, d4, t4 + 30.5, "user_engagement", "u11", 1100, [eng(6000)])
+        row(L1, d4, t4 + 40, "page_view", "u12", 1200, [pv("https://x/a")])     # 1 page view + cart: not engaged,
+        row(L1, d4, t4 + 41, "add_to_cart", "u12", 1200)                        # an abandoned cart
+        row(L1, d4, t4 + 50, "page_view", "u13", 1300, [pv("https://x/a")])     # 2 page views in 0.5 s: engaged
+        row(L1, d4, t4 + 50.5, "page_view", "u13", 1300, [pv("https://x/b")])
+        row(L1, d4, t4 + 60, "page_view", "u14", 1400, [pv("https://x/a"), _param("session_engaged", s="0")])  # '0': no
+        row(L1, d4, t4 + 70, "add_to_cart", "u15", 1500)                        # two purchases: converts once; engaged
+        row(L1, d4, t4 + 71, "purchase", "u15", 1500)                           # by the key event
+        row(L1, d4, t4 + 72, "purchase", "u15", 1500)
+        # low-sample threshold (30): 30 one-page sessions on 03-05, 29 on 03-06
+        for day, n_sessions in (("20250305", 30), ("20250306", 29)):
+            offset = (int(day[-2:]) - 1) * 86400
+            for k in range(n_sessions):
+                row(L1, day, offset + k, "page_view", f"lo{day[-1]}-{k}", 9000 + k, [pv("https://x/a")])
     seq: dict[str, int] = {}
     for load, export_date, ts, name, params, bundle, user_id, upid in rows:
         lid = load.format(src="ga4")

@@ -1,5 +1,9 @@
 """dbt build over a small hand-made raw fixture (tests/dbt/raw_fixture.py): the build passes, and KPIs, quarantine
-reasons, ledger conservation and identity resolution equal values computed by hand from the fixture rows."""
+reasons, ledger conservation and identity resolution equal values computed by hand from the fixture rows.
+
+KPI values: one test per KPI (`test_kpi_equals_hand_computed_value[<kpi>]`, over `KPI_EXPECTED`) on one shared
+dbt build, so a failure names the KPI and does not hide the others; the fixture's boundary rows (raw_fixture.py
+docstring) sit on both sides of every KPI threshold, and the classification of each boundary row is asserted too."""
 from __future__ import annotations
 
 import math
@@ -22,7 +26,7 @@ import raw_fixture  # noqa: E402
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbt_fixture")
     db = tmp / "build.duckdb"
-    raw_fixture.build(db)
+    raw_fixture.build(db, boundary_rows=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "DBT_"))}
     env.update({
         "CXW_HOME": str(tmp), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp / "target"),
@@ -47,65 +51,165 @@ def _period(con, kpi, grain, start):
                        "and period_start = ?", [kpi, grain, start]).fetchone()
 
 
-def _eq(row, expected):
-    assert row is not None, "row missing"
-    for got, want in zip(row, expected):
+def _eq(row, expected, what=""):
+    assert row is not None, f"{what}: row missing"
+    for field, got, want in zip(("numerator", "denominator", "value", "n"), row, expected):
         if want is None:
-            assert got is None
+            assert got is None, f"{what}: {field} {got}, expected none"
         else:
-            assert math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9), (row, expected)
+            assert got is not None and math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9), \
+                f"{what}: {field} {got}, expected {want} (row {row}, expected {expected})"
 
 
-def test_survey_kpis(built):
+# Every KPI's expected rows, computed by hand from the fixture rows (raw_fixture.py), boundary rows included.
+# (period kind, grain or None, date, (numerator, denominator, value, n)). One test per KPI (parametrized over this
+# table on one shared dbt build), so a failure names the KPI.
+DAY, PERIOD = "day", "period"
+KPI_EXPECTED: dict[str, list[tuple]] = {
     # NPS 03-05: 10, 9, 7, 3 and 500005 whose latest version (L2) is 9 (its L1 version, 4, is a duplicate)
-    # -> promoters 3, detractors 1, responses 5 -> 100 * 2 / 5 = 40; the out-of-range '11' is quarantined
-    _eq(_day(built, "nps", "2025-03-05"), (2, 5, 40.0, 5))
-    # CSAT 03-06: 5, 4, 2 -> 2 of 3 satisfied, mean 11 / 3; 'five' is quarantined
-    _eq(_day(built, "csat_pct", "2025-03-06"), (2, 3, 200 / 3, 3))
-    _eq(_day(built, "csat_mean", "2025-03-06"), (11, 3, 11 / 3, 3))
-    # CES 03-07: 6, 3 -> mean 4.5, easy 1 of 2
-    _eq(_day(built, "ces_mean", "2025-03-07"), (9, 2, 4.5, 2))
-    _eq(_day(built, "ces_easy_pct", "2025-03-07"), (1, 2, 50.0, 2))
-    assert built.execute("select count(*) from kpi.kpi_daily where kpi = 'nps' and kpi_date = '2025-03-08'"
-                         ).fetchone()[0] == 0
-
-
-def test_web_kpis(built):
+    # -> promoters 3, detractors 1, responses 5 -> 100 * 2 / 5 = 40; the out-of-range '11' is quarantined.
+    # 03-09 (boundaries): 0, 6 detractors; 7, 8 passives; 9, 9, 10 promoters (the 10 at 23:59:59.999) -> 100 * 1 / 7.
+    # 03-10: the 9 submitted at 00:00:00.000 -> 100. (promoter >= 8 would make 03-09 2/7; detractor <= 7, -1/7)
+    "nps": [(DAY, None, "2025-03-05", (2, 5, 40.0, 5)), (DAY, None, "2025-03-09", (1, 7, 100 / 7, 7)),
+            (DAY, None, "2025-03-10", (1, 1, 100.0, 1)), (PERIOD, "month", "2025-03-01", (4, 13, 400 / 13, 13))],
+    # customer level (each customer's latest response of the period): 03-05 Anna's latest is the 3 (03:00), Dave's
+    # the 9 -> 0 / 2; 03-09 Carol's latest is the 10 at 23:59:59.999 -> 1 / 1; March: Anna -1, Dave +1, Carol's
+    # latest is the 9 of 03-10 00:00 -> 1 / 3
+    "nps_customer_level": [(DAY, None, "2025-03-05", (0, 2, 0.0, 2)), (DAY, None, "2025-03-09", (1, 1, 100.0, 1)),
+                           (PERIOD, "month", "2025-03-01", (1, 3, 100 / 3, 3))],
+    # CSAT 03-06: 5, 4, 2 -> 2 of 3 satisfied, mean 11 / 3 ('five' is quarantined); 03-10: 1..5 -> 4, 5 satisfied
+    "csat_pct": [(DAY, None, "2025-03-06", (2, 3, 200 / 3, 3)), (DAY, None, "2025-03-10", (2, 5, 40.0, 5))],
+    "csat_mean": [(DAY, None, "2025-03-06", (11, 3, 11 / 3, 3)), (DAY, None, "2025-03-10", (15, 5, 3.0, 5))],
+    # CES 03-07: 6, 3 -> mean 4.5, easy 1 of 2; 03-11: 1, 4, 5, 7 -> mean 17 / 4, easy (>= 5) 2 of 4
+    "ces_mean": [(DAY, None, "2025-03-07", (9, 2, 4.5, 2)), (DAY, None, "2025-03-11", (17, 4, 4.25, 4))],
+    "ces_easy_pct": [(DAY, None, "2025-03-07", (1, 2, 50.0, 2)), (DAY, None, "2025-03-11", (2, 4, 50.0, 4))],
     # 2025-03-01, re-delivered day: u1 (2 page views + purchase), u2 (one page view, duplicate collapsed), u4
-    # (session_engaged int '1', add_to_cart), u3 (string '1', crosses midnight, dated 03-01); the ping is excluded
-    _eq(_day(built, "sessions", "2025-03-01"), (4, None, 4, 4))
-    _eq(_day(built, "engagement_rate", "2025-03-01"), (3, 4, 0.75, 4))
-    _eq(_day(built, "bounce_rate", "2025-03-01"), (1, 4, 0.25, 4))
-    _eq(_day(built, "conversion_rate", "2025-03-01"), (1, 4, 0.25, 4))
-    _eq(_day(built, "cart_abandonment_rate", "2025-03-01"), (1, 2, 0.5, 2))
-    _eq(_day(built, "avg_engagement_time_msec", "2025-03-01"), (5000, 4, 1250, 4))
+    # (session_engaged int '1', add_to_cart), u3 (string '1', crosses midnight, dated 03-01); the ping is excluded.
+    # 03-04 (boundaries): u10 exactly 10 s (not engaged), u11 10.5 s (engaged), u12 1 page view + cart, u13 2 page
+    # views (engaged), u14 session_engaged '0', u15 cart + 2 purchases (engaged by the key event, converts once).
+    # 03-05: 30 one-page sessions, 03-06: 29.
+    "sessions": [(DAY, None, "2025-03-01", (4, None, 4, 4)), (DAY, None, "2025-03-04", (6, None, 6, 6)),
+                 (DAY, None, "2025-03-05", (30, None, 30, 30)), (DAY, None, "2025-03-06", (29, None, 29, 29))],
+    "engagement_rate": [(DAY, None, "2025-03-01", (3, 4, 0.75, 4)), (DAY, None, "2025-03-04", (3, 6, 0.5, 6)),
+                        (DAY, None, "2025-03-05", (0, 30, 0.0, 30))],
+    "bounce_rate": [(DAY, None, "2025-03-01", (1, 4, 0.25, 4)), (DAY, None, "2025-03-04", (3, 6, 0.5, 6))],
+    "conversion_rate": [(DAY, None, "2025-03-01", (1, 4, 0.25, 4)), (DAY, None, "2025-03-04", (1, 6, 1 / 6, 6))],
+    "cart_abandonment_rate": [(DAY, None, "2025-03-01", (1, 2, 0.5, 2)), (DAY, None, "2025-03-04", (1, 2, 0.5, 2))],
+    "avg_engagement_time_msec": [(DAY, None, "2025-03-01", (5000, 4, 1250, 4)),
+                                 (DAY, None, "2025-03-04", (10000, 6, 10000 / 6, 6))],
+    # orders: S00001 03-01, S00002 03-02 confirmed; S00003 draft, S00006 sent (03-02), S00005 cancelled: excluded
+    "orders": [(DAY, None, "2025-03-01", (1, None, 1, 1)), (DAY, None, "2025-03-02", (1, None, 1, 1))],
+    "net_revenue": [(PERIOD, "window", "2025-03-01", (350, None, 350, 3))],
+    "gross_revenue": [(PERIOD, "window", "2025-03-01", (423.5, None, 423.5, 3))],
+    "aov": [(PERIOD, "month", "2025-03-01", (300, 2, 150, 2))],
+    # Anna: March (partner 1) + April (partner 6, her second ERP record: one person, one customer); Bob: March only
+    "purchase_frequency": [(PERIOD, "window", "2025-03-01", (3, 2, 1.5, 2))],
+    "repeat_customer_rate": [(PERIOD, "window", "2025-03-01", (1, 2, 0.5, 2))],
+    "retention_rate": [(PERIOD, "month", "2025-04-01", (1, 2, 50.0, 2))],
+    # 03-03: one before its schedule, one late; 03-06: done exactly at the scheduled time (on time), 1 s after (late)
+    "on_time_delivery_rate": [(DAY, None, "2025-03-03", (1, 2, 0.5, 2)), (DAY, None, "2025-03-06", (1, 2, 0.5, 2))],
+    # campaign sent 03-04: anna delivered+open+click, bob delivered + machine open + unsubscribe, carol bounced
+    "email_open_rate": [(DAY, None, "2025-03-04", (1, 2, 0.5, 2))],
+    "email_click_rate": [(DAY, None, "2025-03-04", (1, 2, 0.5, 2))],
+    "email_unsubscribe_rate": [(DAY, None, "2025-03-04", (1, 2, 0.5, 2))],
+    "email_click_to_open_rate": [(DAY, None, "2025-03-04", (1, 1, 1.0, 1))],
+    # reviews 03-05: google 5 (reply +10 h), 2; trustpilot 4 (+02:00 offset, reply +4 h), 1.
+    # 03-12: google 3; trustpilot 3, 2 (reply +48 h), 4, 1 (reply +47 h) -> negative (<= 2) 2, positive (>= 4) 1
+    "review_rating_avg": [(DAY, None, "2025-03-05", (12, 4, 3.0, 4)), (DAY, None, "2025-03-12", (13, 5, 2.6, 5))],
+    "review_negative_share": [(DAY, None, "2025-03-05", (2, 4, 0.5, 4)), (DAY, None, "2025-03-12", (2, 5, 0.4, 5))],
+    "review_positive_share": [(DAY, None, "2025-03-05", (2, 4, 0.5, 4)), (DAY, None, "2025-03-12", (1, 5, 0.2, 5))],
+    "review_reply_rate": [(DAY, None, "2025-03-05", (2, 4, 0.5, 4)), (DAY, None, "2025-03-12", (2, 5, 0.4, 5))],
+    # reply hours in March: 10, 4, 48, 47 -> median (10 + 47) / 2; p90 = 47 + 0.7 * (48 - 47) (linear interpolation)
+    "review_reply_time_median_h": [(PERIOD, "month", "2025-03-01", (None, None, 28.5, 4))],
+    "review_reply_time_p90_h": [(PERIOD, "window", "2025-03-01", (None, None, 47.7, 4))],
+    # tickets: 400001 first reply +2 h, closed +10 h; 400002 first reply +6 h, open
+    "first_response_median_h": [(PERIOD, "month", "2025-03-01", (None, None, 4.0, 2))],
+    "resolution_median_h": [(PERIOD, "month", "2025-03-01", (None, None, 10.0, 1))],
+    # open backlog, a stock at the end of each day: 400001 opened and closed on 03-04 (0 open: no row, kpi_daily
+    # publishes n > 0), 400002 opened 03-05 and still open at the window's last day and March's end
+    "open_backlog": [(DAY, None, "2025-03-05", (1, None, 1, 1)), (DAY, None, "2025-04-10", (1, None, 1, 1)),
+                     (PERIOD, "month", "2025-03-01", (1, None, 1, 1))],
+    # alerts by creation day: 03-05 NPS 3, google 2, trustpilot 1; 03-06 CSAT 2; 03-09 NPS 0 and 6; 03-10 CSAT 1
+    # and 2; 03-12 trustpilot 2 (replied exactly at the due time: open) and 1 (replied 1 h before it: closed).
+    # No agent contact follows any survey alert (Anna's ticket is before hers, Carol has none).
+    "loop_closed_rate": [(DAY, None, "2025-03-05", (0, 3, 0.0, 3)), (DAY, None, "2025-03-06", (0, 1, 0.0, 1)),
+                         (DAY, None, "2025-03-09", (0, 2, 0.0, 2)), (DAY, None, "2025-03-10", (0, 2, 0.0, 2)),
+                         (DAY, None, "2025-03-12", (1, 2, 0.5, 2))],
+}
+
+
+@pytest.mark.parametrize("kpi", sorted(KPI_EXPECTED))
+def test_kpi_equals_hand_computed_value(built, kpi):
+    for kind, grain, start, expected in KPI_EXPECTED[kpi]:
+        row = _day(built, kpi, start) if kind == DAY else _period(built, kpi, grain, start)
+        assert row is not None, f"{kpi}: no {grain or 'day'} row for {start}"
+        _eq(row, expected, f"{kpi} {grain or 'day'} {start}")
+
+
+def test_every_daily_kpi_has_a_hand_computed_value(built):
+    daily = {k for k, in built.execute("select distinct kpi from kpi.kpi_daily").fetchall()}
+    assert daily <= set(KPI_EXPECTED), f"daily KPIs without a hand-computed value: {sorted(daily - set(KPI_EXPECTED))}"
+
+
+def test_no_kpi_row_for_days_without_valid_records(built):
+    # 03-08: only quarantined answers ('11', 'five'); 03-02: the crossing session's second day belongs to 03-01
+    assert _day(built, "nps", "2025-03-08") is None and _day(built, "csat_pct", "2025-03-08") is None
     assert _day(built, "sessions", "2025-03-02") is None
+    assert _day(built, "open_backlog", "2025-03-04") is None       # 400001 closed the day it was opened
     assert built.execute("select sum(events) from core.fct_web_unsessioned_events").fetchone()[0] == 1
 
 
-def test_commerce_delivery_email_review_kpis(built):
-    _eq(_day(built, "orders", "2025-03-01"), (1, None, 1, 1))
-    _eq(_period(built, "net_revenue", "window", "2025-03-01"), (350, None, 350, 3))
-    _eq(_period(built, "gross_revenue", "window", "2025-03-01"), (423.5, None, 423.5, 3))
-    _eq(_period(built, "aov", "month", "2025-03-01"), (300, 2, 150, 2))
-    # Anna: March (partner 1) + April (partner 6, her second ERP record: one person, one customer); Bob: March only
-    _eq(_period(built, "purchase_frequency", "window", "2025-03-01"), (3, 2, 1.5, 2))
-    _eq(_period(built, "repeat_customer_rate", "window", "2025-03-01"), (1, 2, 0.5, 2))
-    _eq(_period(built, "retention_rate", "month", "2025-04-01"), (1, 2, 50.0, 2))
-    _eq(_day(built, "on_time_delivery_rate", "2025-03-03"), (1, 2, 0.5, 2))
-    # campaign sent 03-04: anna delivered+open+click, bob delivered + machine open + unsubscribe, carol bounced
-    _eq(_day(built, "email_open_rate", "2025-03-04"), (1, 2, 0.5, 2))
-    _eq(_day(built, "email_click_rate", "2025-03-04"), (1, 2, 0.5, 2))
-    _eq(_day(built, "email_unsubscribe_rate", "2025-03-04"), (1, 2, 0.5, 2))
-    _eq(_day(built, "email_click_to_open_rate", "2025-03-04"), (1, 1, 1.0, 1))
-    # reviews 03-05: google 5 (reply +10 h), 2; trustpilot 4 (+02:00 offset, reply +4 h), 1
-    _eq(_day(built, "review_rating_avg", "2025-03-05"), (12, 4, 3.0, 4))
-    _eq(_day(built, "review_negative_share", "2025-03-05"), (2, 4, 0.5, 4))
-    _eq(_day(built, "review_reply_rate", "2025-03-05"), (2, 4, 0.5, 4))
-    _eq(_period(built, "review_reply_time_median_h", "month", "2025-03-01"), (None, None, 7.0, 2))
-    _eq(_period(built, "review_reply_time_p90_h", "window", "2025-03-01"), (None, None, 9.4, 2))
-    _eq(_period(built, "first_response_median_h", "month", "2025-03-01"), (None, None, 4.0, 2))
-    _eq(_period(built, "resolution_median_h", "month", "2025-03-01"), (None, None, 10.0, 1))
+def test_survey_boundary_scores_are_classified_by_the_kpi_rules(built):
+    rows = built.execute("select feedback_id, is_promoter, is_passive, is_detractor, is_csat_satisfied, is_ces_easy "
+                         "from core.fct_survey_responses where feedback_id between '500101' and '500124'").fetchall()
+    got = {r[0]: r[1:] for r in rows}
+    # (promoter, passive, detractor, csat satisfied, ces easy)
+    F, T = False, True
+    assert got == {
+        "500101": (F, F, T, F, F), "500102": (F, F, T, F, F),            # NPS 0, 6
+        "500103": (F, T, F, F, F), "500104": (F, T, F, F, F),            # NPS 7, 8
+        "500105": (T, F, F, F, F), "500106": (T, F, F, F, F), "500107": (T, F, F, F, F), "500108": (T, F, F, F, F),
+        "500111": (F, F, F, F, F), "500112": (F, F, F, F, F), "500113": (F, F, F, F, F),   # CSAT 1, 2, 3
+        "500114": (F, F, F, T, F), "500115": (F, F, F, T, F),                              # CSAT 4, 5
+        "500121": (F, F, F, F, F), "500122": (F, F, F, F, F),                              # CES 1, 4
+        "500123": (F, F, F, F, T), "500124": (F, F, F, F, T),                              # CES 5, 7
+    }
+
+
+def test_web_session_boundaries(built):
+    rows = dict(built.execute("select user_pseudo_id, (duration_s, page_views, is_engaged, has_purchase) "
+                              "from core.fct_web_sessions where user_pseudo_id in "
+                              "('u10', 'u11', 'u12', 'u13', 'u14', 'u15')").fetchall())
+    got = {k: (float(v["duration_s"]) if isinstance(v, dict) else float(v[0]),) + tuple(
+        (v.values() if isinstance(v, dict) else v))[1:] for k, v in rows.items()}
+    assert got == {"u10": (10.0, 0, False, False), "u11": (10.5, 0, True, False), "u12": (1.0, 1, False, False),
+                   "u13": (0.5, 2, True, False), "u14": (0.0, 1, False, False), "u15": (2.0, 0, True, True)}
+
+
+def test_delivery_on_time_boundary(built):
+    got = dict(built.execute("select picking_id, is_on_time from core.fct_deliveries where picking_id in (5, 6)"
+                             ).fetchall())
+    assert got == {5: True, 6: False}   # done exactly at the scheduled time / 1 s after it
+
+
+def test_low_sample_flag_boundary(built):
+    # low_sample_min = 30 (dbt_project.yml): n = 30 is enough, n = 29 is low
+    flags = dict(built.execute("select kpi_date::varchar, is_low_sample from kpi.kpi_daily where kpi = 'sessions' "
+                               "and channel = 'all' and segment = 'all' and kpi_date in ('2025-03-05', '2025-03-06')"
+                               ).fetchall())
+    assert flags == {"2025-03-05": False, "2025-03-06": True}
+
+
+def test_detractor_alert_boundaries(built):
+    got = set(built.execute("select alert_type, source_record_id from cx.cx_detractor_alerts").fetchall())
+    boundary = {r for r in got if r[1] in {"500101", "500102", "500103", "500104", "500111", "500112", "500113",
+                                           "t4", "t5", "t6", "t7", "g4"}}
+    # NPS 0, 6 alert (7, 8 do not); CSAT 1, 2 (3 does not); reviews 2, 1 (3, 4 do not)
+    assert boundary == {("nps_detractor", "500101"), ("nps_detractor", "500102"), ("csat_low", "500111"),
+                        ("csat_low", "500112"), ("review_low", "t5"), ("review_low", "t7")}
+    closed = dict(built.execute("select source_record_id, is_loop_closed from cx.cx_detractor_alerts "
+                                "where source_record_id in ('t5', 't7')").fetchall())
+    assert closed == {"t5": False, "t7": True}   # reply exactly at due_at (created + 48 h) / 1 h before it
 
 
 def test_quarantine_reasons(built):
@@ -115,6 +219,12 @@ def test_quarantine_reasons(built):
         ("hubspot", "feedback_submissions", "500031", "score_out_of_range"),
         ("hubspot", "feedback_submissions", "500032", "score_not_numeric"),
         ("hubspot", "feedback_submissions", "500033", "bad_timestamp"),
+        # one past each scale's edge (boundary rows)
+        ("hubspot", "feedback_submissions", "500131", "score_out_of_range"),     # NPS -1
+        ("hubspot", "feedback_submissions", "500132", "score_out_of_range"),     # CSAT 0
+        ("hubspot", "feedback_submissions", "500133", "score_out_of_range"),     # CSAT 6
+        ("hubspot", "feedback_submissions", "500134", "score_out_of_range"),     # CES 0
+        ("hubspot", "feedback_submissions", "500135", "score_out_of_range"),     # CES 8
         ("google_reviews", "reviews", "g3", "rating_invalid"),
         ("trustpilot", "reviews", None, "missing_id"),
     }
@@ -125,9 +235,11 @@ def test_ledger_conserves_rows(built):
                          "from staging.load_ledger").fetchall()
     assert rows and all(x == s + q + d for _, _, _, x, s, q, d in rows)
     by = {(r[0], r[1], r[2][-8:]): r[3:] for r in rows}
-    assert by[("ga4", "events", "aaaaaaaa")] == (4, 1, 0, 3)        # 03-01 first delivery superseded
+    # 03-01 first delivery superseded (3 rows); 12 boundary rows on 03-04, 30 + 29 on 03-05 / 03-06
+    assert by[("ga4", "events", "aaaaaaaa")] == (75, 72, 0, 3)
     assert by[("ga4", "events", "bbbbbbbb")] == (10, 9, 0, 1)       # one exact duplicate
-    assert by[("hubspot", "feedback_submissions", "aaaaaaaa")] == (10, 9, 0, 1)
+    # + 17 boundary answers staged and 5 out-of-scale answers quarantined
+    assert by[("hubspot", "feedback_submissions", "aaaaaaaa")] == (32, 26, 5, 1)
     assert by[("hubspot", "feedback_submissions", "bbbbbbbb")] == (4, 1, 3, 0)
     assert by[("odoo", "res_partner", "aaaaaaaa")] == (4, 3, 0, 1)
     raw = built.execute("select count(*) from raw_ga4.events").fetchone()[0]

@@ -2,10 +2,13 @@
 on real text: 3,150 English Amazon Alexa reviews with 1-5 stars (shared/data/amazon_alexa_reviews, see its
 PROVENANCE.md). The reviews are loaded into DuckDB and scored by the dbt macro itself (`dbt show --inline`).
 
-Asserted (sane bounds, not tuned to a measured number): 5-star reviews score higher on average than 1-2-star
-reviews; positive labels are more frequent among 5-star than among 1-2-star reviews; almost all the reviews are
-detected as English. Reported: accuracy of the label against the stars (4-5 -> positive, 3 -> neutral,
-1-2 -> negative) and binary accuracy on 1-2 vs 4-5 stars.
+Asserted: 5-star reviews score higher on average than 1-2-star reviews; positive labels are more frequent among
+5-star than among 1-2-star reviews; almost all the reviews are detected as English; and on 1-2 vs 4-5 stars the
+labels have skill: balanced accuracy >= 0.60, positive recall >= 0.80, negative recall >= 0.35, negative precision
+>= 0.60 (measured 0.646 / 0.861 / 0.432 / 0.745; a coin flip or a constant label scores 0.5 balanced accuracy and
+the 0.086 base rate as negative precision). Reported: accuracy of the label against the stars (4-5 -> positive,
+3 -> neutral, 1-2 -> negative) and binary accuracy on 1-2 vs 4-5 stars (both below the 'always positive' baseline
+on this 91%-positive data set, which is why they are not asserted).
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
-DATA = Path(os.environ.get("CXW_SHARED", REPO.parent.parent / "shared")) / "data" / "amazon_alexa_reviews" / "amazon_alexa.tsv"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/amazon_alexa_reviews/amazon_alexa.tsv")
+_REL = Path("data") / "amazon_alexa_reviews" / "amazon_alexa.tsv"
+_CANDIDATES = [Path(d) / _REL for d in (os.environ.get("CXW_SHARED_DIR"), os.environ.get("CXW_SHARED")) if d] + \
+    [REPO.parent / "shared" / _REL, REPO.parent.parent / "shared" / _REL, Path("/work/shared") / _REL]
+DATA = next((c for c in _CANDIDATES if c.exists()), _CANDIDATES[0])
 
 QUERY = """
 with scored as (
@@ -118,4 +122,21 @@ def test_labels_follow_the_stars_and_report_accuracy(by_rating, record_property)
     for key, value in report.items():
         record_property(key, value)
     print("\nsentiment vs stars (Amazon Alexa reviews):", json.dumps(report, indent=1))
-    assert correct2 / polar > 0.5                     # better than a coin on 1-2 vs 4-5 stars
+    # Thresholds (measured on this data set, issue 22: positive recall 0.861, negative recall 0.432, balanced
+    # accuracy 0.646, negative precision 0.745) sit a little below the measured values and well above what a
+    # labeller without skill gets: a coin flip or a constant label has balanced accuracy 0.5, and a random
+    # 'negative' is right at the base rate of 1-2 stars among polar reviews (0.086). Plain accuracy is not asserted:
+    # 91% of the polar reviews are 4-5 stars, so "always positive" would beat any threshold on it.
+    high = sum(by_rating[k]["reviews"] for k in (4, 5))
+    high_recall = sum(by_rating[k]["positive"] for k in (4, 5)) / high
+    labelled_negative = sum(by_rating[k]["negative"] for k in (1, 2, 4, 5))
+    neg_precision = sum(by_rating[k]["negative"] for k in (1, 2)) / labelled_negative
+    balanced = (high_recall + low_recall) / 2
+    print("positive recall 4-5 stars %.4f, balanced accuracy %.4f, negative precision %.4f (base rate %.4f)"
+          % (high_recall, balanced, neg_precision, low / polar))
+    record_property("balanced_accuracy_1_2_vs_4_5", round(balanced, 4))
+    record_property("negative_precision", round(neg_precision, 4))
+    assert balanced >= 0.60, balanced                 # measured 0.646; no skill: 0.5
+    assert high_recall >= 0.80, high_recall           # measured 0.861
+    assert low_recall >= 0.35, low_recall             # measured 0.432; "always positive": 0
+    assert neg_precision >= 0.60, neg_precision       # measured 0.745; no skill: 0.086 (base rate of 1-2 stars)

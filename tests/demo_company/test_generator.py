@@ -16,7 +16,8 @@ import pytest
 from demo_company import generate
 from demo_company.answer_key import KPI_NAMES
 
-SAMPLES = Path(os.environ.get("CXW_SAMPLES", "/work/shared/samples/vendor-responses"))
+SAMPLES = Path(os.environ.get("CXW_SAMPLES") or Path(os.environ.get("CXW_SHARED_DIR") or "/work/shared")
+               / "samples" / "vendor-responses")
 REQUIRE_SERVICES = os.environ.get("CXW_REQUIRE_SERVICES") == "1"
 
 
@@ -269,7 +270,7 @@ def test_odoo_schema_matches_vendor_ddl(xs):
 
 # ------------------------------------------------------------------ answer key
 
-def test_answer_key_sanity(key):
+def test_answer_key_sanity(xs, key):
     kpis = key["kpis"]
     assert {k["kpi"] for k in kpis} == set(KPI_NAMES)
     for k in kpis:
@@ -300,7 +301,49 @@ def test_answer_key_sanity(key):
     assert window["first_response_median_h"]["value"] <= window["first_response_p90_h"]["value"]
     e = key["expected"]
     assert e["ga4.events"]["duplicates"] > 0
-    assert sum(e["hubspot.feedback_submissions"]["quarantined"].values()) >= 0
+    # the key's quarantine counts are the file's (recounted by the staging rules; XS seed 42 happens to have none)
+    assert e["hubspot.feedback_submissions"]["quarantined"] == _feedback_quarantine_recount(xs)[1]
+
+
+def _feedback_quarantine_recount(root: Path) -> tuple[int, dict[str, int]]:
+    """(records, {reason: count}) of the HubSpot feedback file by staging's rules: a score that is not a number,
+    outside its survey's scale, or a submission timestamp that does not parse."""
+    import datetime as dt
+
+    scale = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
+    recount: dict[str, int] = {}
+    rows = _jsonl(root / "api/hubspot/feedback_submissions.jsonl")
+    for f in rows:
+        p = f["properties"]
+        lo, hi = scale[p["hs_survey_type"]]
+        reason = None
+        if not p["hs_value"].strip().isdigit():
+            reason = "score_not_numeric"
+        elif not lo <= int(p["hs_value"]) <= hi:
+            reason = "score_out_of_range"
+        else:
+            try:
+                dt.datetime.strptime(p["hs_submission_timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError:
+                reason = "bad_timestamp"
+        if reason:
+            recount[reason] = recount.get(reason, 0) + 1
+    return len(rows), recount
+
+
+def test_answer_key_counts_every_planted_bad_survey_answer(tmp_path):
+    """With the survey dirt turned up (5% each), the answer key's quarantine counts equal a recount of the file and
+    every kind of bad answer is there (the old check, `sum(...) >= 0`, could not fail)."""
+    out = tmp_path / "dirty"
+    generate(out, scale="XS", seed=42, workers=1, dirt={"feedback_out_of_scale_rate": 0.05,
+                                                       "feedback_non_numeric_rate": 0.05,
+                                                       "feedback_bad_timestamp_rate": 0.05})
+    fb = json.loads((out / "answer_key.json").read_text())["expected"]["hubspot.feedback_submissions"]
+    records, recount = _feedback_quarantine_recount(out)
+    assert fb["records"] == records
+    assert set(recount) == {"score_not_numeric", "score_out_of_range", "bad_timestamp"}, recount
+    assert min(recount.values()) >= 2, recount
+    assert fb["quarantined"] == recount
 
 
 def test_answer_key_matches_files(xs, key):

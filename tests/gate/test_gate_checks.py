@@ -1,0 +1,347 @@
+"""Every check of the marts gate's suites (expectations/suites.py), table-driven, through the real gate code
+(`cxw.validate.Gate`, GX pandas engine) on small frames.
+
+`MARTS_CHECKS` below lists every check of every suite with its bound written out literally. Two kinds of test:
+* the suites hold exactly the checks of the table (`test_marts_suites_hold_exactly_the_checks_of_the_table`): a
+  deleted, added or widened check (e.g. the NPS range widened to ±1000) changes the set and fails;
+* each check is broken by one row just outside its bound (a value past the range, a duplicated or null key, an
+  empty table, a missing key column): the suite fails on exactly that check, named by its expectation, column and
+  condition (`test_marts_check_fails_just_outside_its_bound[...]`). A widened bound lets the row through and fails.
+The base frame of each suite passes every check (`test_marts_suite_passes_its_valid_frame`), so each failure is the
+planted row's. The checks `cxw.validate.validate` adds around the suites (row-count drop vs the published
+generation, KPI freshness from the data interval end, PII in free text downgraded to a warning) are run through
+`validate` itself on small DuckDB files, at their bounds. The raw gate's suites have the same kind of table in
+test_raw_gate_checks.py.
+"""
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from expectations.suites import EMAIL_REGEX, PHONE_REGEX, PII_REGEX, SUITES, pii_checks
+
+EPS = 1e-6  # "just outside" a real-valued bound
+
+
+def _key_checks(table: str, key: str) -> list[tuple]:
+    return [
+        (table, "ExpectTableRowCountToBeBetween", None, None, {"min_value": 1}, ("empty",)),
+        (table, "ExpectColumnToExist", key, None, {}, ("drop", key)),
+        (table, "ExpectColumnValuesToNotBeNull", key, None, {}, ("null", key)),
+        (table, "ExpectColumnValuesToBeUnique", key, None, {}, ("dup", key)),
+    ]
+
+
+def _kpi_checks(table: str, fresh: bool) -> list[tuple]:
+    rows = [
+        (table, "ExpectTableRowCountToBeBetween", None, None, {"min_value": 1}, ("empty",)),
+        (table, "ExpectColumnValuesToNotBeNull", "kpi", None, {}, ("null", "kpi")),
+        (table, "ExpectColumnValuesToNotBeNull", "n", None, {}, ("null", "n")),
+        (table, "ExpectColumnValuesToBeBetween", "n", None, {"min_value": 0}, ("set", "kpi", "nps", "n", -1)),
+    ]
+    ranges = [("nps", -100, 100), ("csat_pct", 0, 100), ("ces_easy_pct", 0, 100), ("retention_rate", 0, None),
+              ("csat_mean", 1, 5), ("ces_mean", 1, 7), ("review_rating_avg", 1, 5)]
+    for kpi, lo, hi in ranges:
+        cond = f'kpi=="{kpi}"'
+        bounds = {"min_value": lo, "max_value": hi}
+        rows.append((table, "ExpectColumnValuesToBeBetween", "value", cond, bounds,
+                     ("set", "kpi", kpi, "value", lo - EPS)))
+        if hi is not None:
+            rows.append((table, "ExpectColumnValuesToBeBetween", "value", cond, bounds,
+                         ("set", "kpi", kpi, "value", hi + EPS)))
+    rate = '(kpi.str.endswith("_rate") | kpi.str.endswith("_share")) & (kpi != "retention_rate")'
+    rows += [(table, "ExpectColumnValuesToBeBetween", "value", rate, {"min_value": 0, "max_value": 1},
+              ("set", "kpi", "engagement_rate", "value", 1 + EPS)),
+             (table, "ExpectColumnValuesToBeBetween", "value", rate, {"min_value": 0, "max_value": 1},
+              ("set", "kpi", "review_negative_share", "value", -EPS))]
+    if fresh:
+        b = {"min_value": 1, "max_value": 3}
+        rows += [(table, "ExpectColumnMinToBeBetween", "_days_before_interval_end", None, b,
+                  ("all", "_days_before_interval_end", 4)),                      # newest day 4 days old: stale
+                 (table, "ExpectColumnMinToBeBetween", "_days_before_interval_end", None, b,
+                  ("set", "kpi", "nps", "_days_before_interval_end", 0))]        # a day at the interval end: future
+    return rows
+
+
+def _range(table, column, cond, lo, hi, lo_case, hi_case, mostly=None):
+    b = {"min_value": lo, "max_value": hi, **({"mostly": mostly} if mostly is not None else {})}
+    out = [(table, "ExpectColumnValuesToBeBetween", column, cond, b, lo_case)]
+    if hi_case:
+        out.append((table, "ExpectColumnValuesToBeBetween", column, cond, b, hi_case))
+    return out
+
+
+S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
+MARTS_CHECKS: list[tuple] = [
+    *_kpi_checks("kpi.kpi_daily", fresh=True),
+    *_kpi_checks("kpi.kpi_period", fresh=False),
+    *_key_checks("core.dim_customers", "person_sk"),
+    *_key_checks("core.dim_products", "product_sk"),
+    *_key_checks("core.fct_orders", "order_id"),
+    ("core.fct_orders", "ExpectColumnValuesToBeBetween", "amount_total", None, {"min_value": 0, "mostly": 0.99},
+     ("set", "order_id", "o1", "amount_total", -0.01)),
+    *_key_checks("core.fct_order_lines", "order_line_id"),
+    *_key_checks("core.fct_deliveries", "picking_id"),
+    *_key_checks("core.fct_support_tickets", "ticket_id"),
+    *_key_checks("core.fct_email_events", "campaign_recipient_key"),
+    *_key_checks(S, "feedback_id"),
+    *_range(S, "score", 'survey_type=="NPS"', 0, 10, ("set", "survey_type", "NPS", "score", -1),
+            ("set", "survey_type", "NPS", "score", 11)),
+    *_range(S, "score", 'survey_type=="CSAT"', 1, 5, ("set", "survey_type", "CSAT", "score", 0),
+            ("set", "survey_type", "CSAT", "score", 6)),
+    *_range(S, "score_normalised", 'survey_type=="CES"', 1, 7, ("set", "survey_type", "CES", "score_normalised", 0),
+            ("set", "survey_type", "CES", "score_normalised", 8)),
+    *_key_checks("core.fct_reviews", "review_key"),
+    *_range("core.fct_reviews", "rating", None, 1, 5, ("set", "review_key", "r1", "rating", 0),
+            ("set", "review_key", "r1", "rating", 6)),
+    *_key_checks("core.fct_web_sessions", "session_key"),
+    *_key_checks("cx.cx_customer_360", "person_sk"),
+    *_key_checks(A, "alert_id"),
+    (A, "ExpectColumnValuesToBeInSet", "alert_type", None,
+     {"value_set": ["nps_detractor", "csat_low", "review_low"]}, ("set", "alert_id", "a3", "alert_type", "ces_low")),
+    *_range(A, "score", 'alert_type=="nps_detractor"', 0, 6, ("set", "alert_id", "a1", "score", -1),
+            ("set", "alert_id", "a1", "score", 7)),
+    (A, "ExpectColumnValuesToNotBeNull", "created_at", None, {}, ("null", "created_at")),
+]
+
+
+def _base(table: str) -> pd.DataFrame:
+    """A small frame of `table` that passes every check of its suite."""
+    if table.startswith("kpi."):
+        kpis = [("nps", -100.0), ("nps", 100.0), ("csat_pct", 0.0), ("csat_pct", 100.0), ("ces_easy_pct", 50.0),
+                ("retention_rate", 0.0), ("retention_rate", 250.0), ("csat_mean", 1.0), ("csat_mean", 5.0),
+                ("ces_mean", 7.0), ("review_rating_avg", 3.0), ("engagement_rate", 1.0),
+                ("review_negative_share", 0.0), ("sessions", 5000.0), ("net_revenue", 1e6)]
+        df = pd.DataFrame({"kpi": [k for k, _ in kpis], "value": [v for _, v in kpis], "n": [40] * len(kpis)})
+        if table == "kpi.kpi_daily":
+            df["_days_before_interval_end"] = [1, 2, 3] * (len(kpis) // 3)
+        return df
+    if table == S:
+        return pd.DataFrame({"feedback_id": ["f1", "f2", "f3", "f4", "f5", "f6"],
+                             "survey_type": ["NPS", "NPS", "CSAT", "CSAT", "CES", "CES"],
+                             "score": [0, 10, 1, 5, 7, 1], "score_normalised": [0, 10, 1, 5, 1, 7]})
+    if table == "core.fct_reviews":
+        return pd.DataFrame({"review_key": ["r1", "r2", "r3"], "rating": [1, 5, 3]})
+    if table == A:
+        return pd.DataFrame({"alert_id": ["a1", "a2", "a3"], "alert_type": ["nps_detractor", "nps_detractor",
+                                                                            "review_low"],
+                             "score": [0, 6, 1], "created_at": pd.to_datetime(["2025-03-01"] * 3)})
+    if table == "core.fct_orders":
+        return pd.DataFrame({"order_id": ["o1", "o2", "o3"], "amount_total": [0.0, 10.0, 20.0]})
+    key = next(c for t, e, c, *_ in MARTS_CHECKS if t == table and e == "ExpectColumnToExist")
+    return pd.DataFrame({key: ["k1", "k2", "k3"]})
+
+
+def _break(df: pd.DataFrame, case: tuple) -> pd.DataFrame:
+    df = df.copy()
+    kind = case[0]
+    if kind == "empty":  # cxw.validate derives _days_before_interval_end only for a non-empty kpi_daily
+        return df.iloc[0:0].drop(columns=["_days_before_interval_end"], errors="ignore")
+    if kind == "drop":
+        return df.drop(columns=[case[1]])
+    if kind == "null":
+        df[case[1]] = df[case[1]].astype(object)
+        df.loc[df.index[0], case[1]] = None
+        return df
+    if kind == "dup":
+        df.loc[df.index[1], case[1]] = df.loc[df.index[0], case[1]]
+        return df
+    if kind == "all":
+        df[case[1]] = case[2]
+        return df
+    _, where_col, where_val, col, value = case
+    rows = df.index[df[where_col] == where_val]
+    assert len(rows), case
+    df.loc[rows[0], col] = value
+    return df
+
+
+def _ident(expectation, column, cond, bounds) -> tuple:
+    return (expectation, column, cond, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                    for k, v in bounds.items())))
+
+
+def _check_ident(c) -> tuple:
+    kw = c.kwargs
+    bounds = {k: kw[k] for k in ("min_value", "max_value", "mostly", "value_set", "regex", "type_") if k in kw}
+    return _ident(c.expectation, kw.get("column"), kw.get("row_condition"), bounds)
+
+
+def _suite_checks(table: str):
+    return SUITES[table](list(_base(table).columns))
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    from cxw.validate import Gate
+
+    return Gate(tmp_path_factory.mktemp("gate_checks"), "marts")
+
+
+_counter = itertools.count()
+
+
+def _failed(gate, table: str, df: pd.DataFrame) -> list[dict]:
+    checks = SUITES[table](list(df.columns))
+    results = gate.run(f"{table}#{next(_counter)}", table, df, checks, "test")
+    return [r for r in results if not r["success"]]
+
+
+def test_marts_suites_hold_exactly_the_checks_of_the_table():
+    assert set(SUITES) == {t for t, *_ in MARTS_CHECKS}
+    for table in SUITES:
+        want = {_ident(e, c, cond, b) for t, e, c, cond, b, _ in MARTS_CHECKS if t == table}
+        got = [_check_ident(c) for c in _suite_checks(table)]
+        assert len(got) == len(set(got)), f"{table}: a check is listed twice"
+        assert set(got) == want, (f"{table}: checks missing from the suite {sorted(want - set(got), key=str)}; "
+                                  f"checks not in the test's table (new or changed bound) {sorted(set(got) - want, key=str)}")
+        assert all(c.severity == "error" for c in _suite_checks(table)), f"{table}: a check was downgraded to warn"
+
+
+@pytest.mark.parametrize("table", sorted(SUITES))
+def test_marts_suite_passes_its_valid_frame(gate, table):
+    assert _failed(gate, table, _base(table)) == []
+
+
+def _case_id(row) -> str:
+    t, e, c, cond, b, case = row
+    return f"{t}:{e.removeprefix('Expect')}:{c}:{cond or ''}:{case}"
+
+
+@pytest.mark.parametrize("row", MARTS_CHECKS, ids=[_case_id(r) for r in MARTS_CHECKS])
+def test_marts_check_fails_just_outside_its_bound(gate, row):
+    table, expectation, column, cond, bounds, case = row
+    failed = _failed(gate, table, _break(_base(table), case))
+    named = {(f["expectation"], f["column"], f["row_condition"]) for f in failed}
+    want = (_snake(expectation), column, cond)
+    assert named == {want}, f"{case} should fail exactly {want}, failed: {named}"
+    assert all(f["severity"] == "error" for f in failed)
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# ---------------------------------------------------------------------------------------------------- PII
+
+PII_CASES = [("email", "jane.doe@example.com"), ("email", "Contact: a.b+c@mail.example.org today"),
+             ("phone", "+84 90 123 4567"), ("phone", "call +33-6-11-22-33-44")]
+
+
+def test_pii_patterns_are_the_documented_ones():
+    assert EMAIL_REGEX == r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+    assert PHONE_REGEX == r"\+\d[\d \-]{7,}\d"
+    assert PII_REGEX == f"(?:{EMAIL_REGEX})|(?:{PHONE_REGEX})"
+    checks = pii_checks(["city", "comment"])
+    assert [(_check_ident(c), c.severity) for c in checks] == [
+        (_ident("ExpectColumnValuesToNotMatchRegex", col, None, {"regex": PII_REGEX}), "error")
+        for col in ("city", "comment")]
+
+
+@pytest.mark.parametrize("kind,value", PII_CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(PII_CASES)])
+def test_planted_pii_fails_the_check_of_its_column(gate, kind, value):
+    df = pd.DataFrame({"person_sk": ["p1", "p2", "p3"], "city": ["Hanoi", "Paris", "Hue"],
+                       "segment": ["a", "b", "+84 12"]})  # '+84 12' is too short to be a phone number
+    checks = pii_checks(list(df.columns))
+    clean = gate.run(f"pii#{next(_counter)}", "core.dim_customers", df, checks, "test")
+    assert all(r["success"] for r in clean)
+    df.loc[1, "city"] = value
+    results = gate.run(f"pii#{next(_counter)}", "core.dim_customers", df, checks, "test")
+    failed = [(r["expectation"], r["column"], r["unexpected_count"]) for r in results if not r["success"]]
+    assert failed == [("expect_column_values_to_not_match_regex", "city", 1)], (kind, failed)
+
+
+# ------------------------------------------------------- checks cxw.validate adds around the suites (real validate)
+
+def _build(tmp_path, name: str, sql: list[str], published: dict[str, int] | None = None) -> dict:
+    import duckdb
+
+    d = tmp_path / name
+    d.mkdir()
+    con = duckdb.connect(str(d / "build.duckdb"))
+    for stmt in sql:
+        con.execute(stmt)
+    con.close()
+    pub = d / "published.duckdb"
+    if published:
+        con = duckdb.connect(str(pub))
+        con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
+        con.executemany("insert into publication_tables values (?, ?, 'x')", [[t, n] for t, n in published.items()])
+        con.close()
+    return dict(build_db=d / "build.duckdb", published_db=pub, out_dir=d / "run")
+
+
+def _verdict(run: str, **kw) -> tuple[str, list[str], list[str]]:
+    from cxw.validate import ValidationFailed, validate
+
+    try:
+        rep = validate(run, **kw)
+    except ValidationFailed as exc:
+        import json
+
+        rep = json.loads((kw["out_dir"] / "validation.json").read_text())
+        assert rep["status"] == "failed", exc
+    return rep["status"], rep["failed_checks"], rep["warned_checks"]
+
+
+def test_bounds_of_the_checks_validate_adds_are_the_documented_ones():
+    from expectations.suites import FREE_TEXT_COLUMNS, FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED
+
+    assert (FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED) == (3, 0.5, ("core.dim_dates",))
+    assert FREE_TEXT_COLUMNS == {"comment", "review_text", "review_title", "reply_text", "subject", "content", "title",
+                                 "text"}
+
+
+@pytest.mark.parametrize("rows,status", [(50, "passed"), (49, "failed")])
+def test_row_count_drop_vs_the_published_generation_blocks_just_past_half(tmp_path, rows, status):
+    kw = _build(tmp_path, f"drop{rows}", ["create schema core",
+                                          f"create table core.fct_orders as select range::varchar as order_id "
+                                          f"from range({rows})"], published={"core.fct_orders": 100})
+    got, failed, _ = _verdict(f"drop-{rows}", **kw)
+    assert got == status, failed
+    if status == "failed":
+        assert len(failed) == 1 and "expect_table_row_count_to_be_between on table core.fct_orders" in failed[0] \
+            and "row count dropped more than 50%" in failed[0], failed
+
+
+@pytest.mark.parametrize("newest,status", [("2025-03-11", "passed"), ("2025-03-09", "passed"),
+                                           ("2025-03-08", "failed"), ("2025-03-12", "failed")])
+def test_kpi_freshness_is_derived_from_the_data_interval_end(tmp_path, newest, status):
+    # interval end 2025-03-12: the newest KPI day must lie 1-3 days before it (03-09 .. 03-11); 03-08 is stale, a
+    # day at the interval end itself is in the future of the interval
+    kw = _build(tmp_path, f"fresh{newest}", [
+        "create schema kpi",
+        f"create table kpi.kpi_daily as select * from (values ('nps', 10.0, 40, date '2025-03-01'), "
+        f"('nps', 20.0, 40, date '{newest}')) as t(kpi, value, n, kpi_date)"])
+    from cxw.validate import ValidationFailed, validate
+
+    try:
+        validate(f"fresh-{newest}", None, "2025-03-12", **kw)
+        got, failed = "passed", ""
+    except ValidationFailed as exc:
+        got, failed = "failed", str(exc)
+    assert got == status, failed
+    if status == "failed":
+        assert "expect_column_min_to_be_between on table kpi.kpi_daily column _days_before_interval_end" in failed, failed
+
+
+def test_pii_in_free_text_warns_and_elsewhere_blocks_through_validate(tmp_path):
+    kw = _build(tmp_path, "pii", [
+        "create schema cx",
+        "create table cx.cx_detractor_alerts as select * from (values ('a1', 'nps_detractor', 3, "
+        "timestamp '2025-03-01 10:00:00', 'mail me at jane.doe@example.com', 'Hanoi')) "
+        "as t(alert_id, alert_type, score, created_at, comment, city)"])
+    got, failed, warned = _verdict("pii-free-text", **kw)
+    assert got == "passed" and failed == []
+    assert len(warned) == 1 and "column comment" in warned[0] and "(free text)" in warned[0], warned
+    kw = _build(tmp_path, "pii2", [
+        "create schema cx",
+        "create table cx.cx_detractor_alerts as select * from (values ('a1', 'nps_detractor', 3, "
+        "timestamp '2025-03-01 10:00:00', 'fine', '+84 90 123 4567')) "
+        "as t(alert_id, alert_type, score, created_at, comment, city)"])
+    got, failed, _ = _verdict("pii-column", **kw)
+    assert got == "failed" and len(failed) == 1 and "column city" in failed[0], failed
