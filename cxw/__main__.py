@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         try:
             record = erase(email=args.email, crm_id=args.crm_id, erp_id=args.erp_id)
-        except LookupError as exc:
+        except (LookupError, ValueError) as exc:
             print(str(exc), file=sys.stderr)
             return 1
         print(json.dumps(record, indent=1, default=str))

@@ -751,8 +751,13 @@ def erase(email: str | None = None, crm_id: str | None = None, erp_id: str | Non
           rebuild: bool = True) -> dict:
     import duckdb
 
+    from .config import dbt_target
+
     if not (email or crm_id or erp_id):
         raise ValueError("erase needs --email, --crm-id or --erp-id")
+    if dbt_target() != "duckdb":  # checked before anything changes: an erasure is all stores or none
+        raise ValueError(f"erase rebuilds the DuckDB build database; CXW_DBT_TARGET={dbt_target()!r} is not "
+                         "supported yet (docs/contracts.md section 6)")
     p = paths()
     t0 = time.perf_counter()
     at = datetime.now(timezone.utc)
