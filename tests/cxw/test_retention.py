@@ -182,3 +182,17 @@ def test_retention_drops_generations_published_more_than_n_days_ago_but_never_th
     assert [g.stem for g in generations()] == [older_but_rolled_back_to, stems[2]]
     assert current_generation() == older_but_rolled_back_to
     assert drop_old_generations(now=NOW) == []
+
+
+def test_publish_task_applies_the_generation_retention(home, monkeypatch):
+    from cxw.publish import generations
+    from cxw.tasks import publish as publish_task
+
+    _build_db(home, 10.0)
+    first = publish_task("r1", None, None)["generation_id"]
+    old = _age(home.generations_dir, first, 400)
+    monkeypatch.setenv("CXW_RETENTION_DAYS", "30")
+    _build_db(home, 20.0)
+    rep = publish_task("r2", None, None)
+    assert rep["retention_dropped_generations"] == [old]
+    assert [g.stem for g in generations()] == [rep["generation_id"]]
