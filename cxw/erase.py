@@ -194,6 +194,7 @@ def _add(bag: set, v) -> None:
 class Targets:
     """Per raw (source, entity): {column: set of values}; a row matching any of them is the person's."""
     by_entity: dict[tuple[str, str], dict[str, set]] = field(default_factory=dict)
+    sql: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # further row predicates (SQL)
 
     def add(self, source: str, entity: str, column: str, values) -> None:
         vals = {v for v in values if v is not None and v != ""}
@@ -237,8 +238,13 @@ def records_of(raw: Path, person: Person, con) -> tuple[Targets, dict]:
         t.add("hubspot", entity, "id", ticket_ids)
     for entity in ("deals", "deals_archived"):
         t.add("hubspot", entity, "id", deal_ids)
-    t.add("hubspot", "associations", "from_id", cids | ticket_ids | deal_ids)
-    t.add("hubspot", "associations", "to_id", cids | ticket_ids | deal_ids)
+    # an association with one of their contacts, tickets or deals on either side (ids are unique per object type)
+    for side in ("from", "to"):
+        for kind, ids in (("contact", cids), ("ticket", ticket_ids), ("deal", deal_ids)):
+            if ids:
+                t.sql.setdefault(("hubspot", "associations"), []).append(
+                    f"(lower({side}_type) in ('{kind}', '{kind}s') and cast({side}_id as varchar) in "
+                    f"({', '.join(_sql_lit(str(i)) for i in sorted(ids))}))")
     for entity in ("feedback_submissions", "feedback_submissions_archived"):
         t.add("hubspot", entity, "properties__hs_contact_id", cids)
         t.add("hubspot", entity, "properties__hs_ticket_id", ticket_ids)
@@ -303,10 +309,11 @@ def _sql_lit(v) -> str:
 _EMAIL_EDGE = ("(^|[^a-z0-9._%+-])", "($|[^a-z0-9._-]|[.]($|[^a-z0-9]))")
 
 
-def _row_predicate(cols: dict[str, str], wanted: dict[str, set], emails: set[str]) -> str | None:
-    """SQL true for a row of the person: a targeted column holds one of their values, or a text column contains one
-    of their e-mail addresses."""
-    ors = []
+def _row_predicate(cols: dict[str, str], wanted: dict[str, set], emails: set[str],
+                   extra: list[str] | None = None) -> str | None:
+    """SQL true for a row of the person: a targeted column holds one of their values, an `extra` predicate holds,
+    or a text column contains one of their e-mail addresses."""
+    ors = list(extra or [])
     for c, vals in (wanted or {}).items():
         if c not in cols:
             continue
@@ -343,7 +350,7 @@ def erase_raw(raw: Path, targets: Targets, person: Person, audit_id: str, con) -
             con.register("erase_part", table)
             try:
                 cols = {r[0]: r[1] for r in con.execute("describe select * from erase_part").fetchall()}
-                pred = _row_predicate(cols, wanted, emails)
+                pred = _row_predicate(cols, wanted, emails, targets.sql.get((ld.source, ld.entity)))
                 if pred is None:
                     continue
                 mask = pa.array(con.execute(f"select not ({pred}) as keep from erase_part").fetchnumpy()["keep"])
@@ -780,7 +787,7 @@ def erase(email: str | None = None, crm_id: str | None = None, erp_id: str | Non
         if not person.found():
             person_ids |= {"p_" + h[:20] for h in email_hashes}
         person_keys = email_hashes | person_ids | keys["pseudo_ids"]
-        words = needles(person, email_hashes | hashes, person_ids)
+        words = needles(person, email_hashes | hashes, person_ids | keys["pseudo_ids"])
         counts: dict = {"partners": len(person.partner_ids), "contacts": len(person.contact_ids)}
         counts["raw_rows"] = erase_raw(p.raw, targets, person, audit_id, con)
     finally:
