@@ -1,4 +1,4 @@
-"""Command line: python -m cxw {demo,rollback,airflow,bench} — used by ./cx."""
+"""Command line: python -m cxw {demo,rollback,erase,retention,airflow,bench} — used by ./cx."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="the GA4 export covers only the last N days (keeps a long history small); default: all")
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
+    e = sub.add_parser("erase", help="remove one person from raw files, the build database, snapshots, dead letters, "
+                                     "alert exports and every kept generation (docs/contracts.md section 6)")
+    who = e.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the person's e-mail address (matched normalised, like the identity graph)")
+    who.add_argument("--crm-id", help="a HubSpot contact id of the person")
+    who.add_argument("--erp-id", help="an Odoo partner id of the person")
+    sub.add_parser("retention", help="drop raw loads and generations older than CXW_RETENTION_DAYS days")
     a = sub.add_parser("airflow", help="run an airflow CLI command with the project's AIRFLOW_HOME")
     a.add_argument("args", nargs=argparse.REMAINDER)
     b = sub.add_parser("bench", help="stage timings under Airflow and ratios against the DuckDB floor "
@@ -47,6 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         from .publish import rollback
 
         print(json.dumps(rollback(args.generation), indent=1))
+        return 0
+    if args.cmd == "erase":
+        import logging
+
+        from .erase import erase
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        try:
+            record = erase(email=args.email, crm_id=args.crm_id, erp_id=args.erp_id)
+        except (LookupError, ValueError) as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(json.dumps(record, indent=1, default=str))
+        return 0
+    if args.cmd == "retention":
+        from .erase import apply_retention
+
+        print(json.dumps(apply_retention(), indent=1))
         return 0
     if args.cmd == "airflow":
         import os

@@ -121,8 +121,10 @@ def unchanged_since_publication(fp: str | None) -> dict | None:
     return rec
 
 
-def record_build(fp: str | None, run_id: str | None) -> None:
-    _write("last_build.json", {"build_fingerprint": fp, "run_id": run_id})
+def record_build(fp: str | None, run_id: str | None, kpi_window: list | None = None) -> None:
+    """`kpi_window`: the [start, end) the models were built with; `cxw.erase` rebuilds the published generation's
+    marts with the same window."""
+    _write("last_build.json", {"build_fingerprint": fp, "run_id": run_id, "kpi_window": kpi_window})
 
 
 def record_publication(generation_id: str, run_id: str | None) -> None:
@@ -130,7 +132,12 @@ def record_publication(generation_id: str, run_id: str | None) -> None:
     last = _read("last_build.json") or {}
     _write("published_build.json", {"build_fingerprint": last.get("build_fingerprint"),
                                      "built_by_run": last.get("run_id"), "generation_id": generation_id,
-                                     "published_by_run": run_id})
+                                     "published_by_run": run_id, "kpi_window": last.get("kpi_window")})
+
+
+def published_build() -> dict | None:
+    """The record of the build behind the generation BI reads (None before the first publication)."""
+    return _read("published_build.json")
 
 
 # --- what the build database holds: `_cxw.build_info` ------------------------------------------------------------

@@ -72,19 +72,24 @@ def load_raw(source: str | None = None) -> dict:
     (CXW_DBT_TARGET: duckdb | postgres; PostgreSQL is reached with the CXW_PG_* variables profiles.yml uses)."""
     from .config import dbt_target
 
+    from .erase import drop_old_raw_loads
+
     p = paths()
     target = dbt_target()
     sources = [source] if source else None
+    retention = drop_old_raw_loads(sources=sources)  # CXW_RETENTION_DAYS; none when unset
     if target == "duckdb":
         from .loader import load_into_duckdb
 
-        return {"source": source, **load_into_duckdb(p.raw, p.build_db, sources=sources)}
+        return {"source": source, **load_into_duckdb(p.raw, p.build_db, sources=sources),
+                **({"retention_dropped_loads": retention} if retention else {})}
     if target == "postgres":
         from .loader import ensure_pg_database, load_into_postgres, pg_dsn
 
         dsn = pg_dsn()
         ensure_pg_database(dsn)
-        return {"source": source, **load_into_postgres(p.raw, dsn, sources=sources)}
+        return {"source": source, **load_into_postgres(p.raw, dsn, sources=sources),
+                **({"retention_dropped_loads": retention} if retention else {})}
     raise ValueError(f"CXW_DBT_TARGET={target!r}: the loader knows 'duckdb' and 'postgres'")
 
 
@@ -168,7 +173,7 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     _with_build_db(buildstate.clear_build_info)  # a failed or partial build has no record
     report = run_dbt(args)
     _with_build_db(lambda con: buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"]))
-    buildstate.record_build(fp["fingerprint"], run_id)
+    buildstate.record_build(fp["fingerprint"], run_id, window)
     report["build_fingerprint"] = fp["fingerprint"]
     report["kpi_window"] = window
     report["data_interval_end"] = built_end
@@ -231,9 +236,14 @@ def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
     from . import buildstate
     from .publish import publish as run
 
+    from .erase import drop_old_generations
+
     report = run(run_id, _iso(data_interval_start), _iso(data_interval_end))
     if report["status"] != "superseded":  # superseded: the generation BI reads did not come from this build
         buildstate.record_publication(report["generation_id"], run_id)
+    dropped = drop_old_generations()  # CXW_RETENTION_DAYS; none when unset
+    if dropped:
+        report["retention_dropped_generations"] = dropped
     return report
 
 
