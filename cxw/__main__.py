@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
     e = sub.add_parser("erase", help="remove one person from raw files, the build database, snapshots, dead letters, "
-                                     "alert exports and every kept generation (docs/contracts.md section 6)")
+                                     "alert exports and every kept generation (docs/contracts.md section 8)")
     who = e.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", help="the person's e-mail address (matched normalised, like the identity graph)")
     who.add_argument("--crm-id", help="a HubSpot contact id of the person")

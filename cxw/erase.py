@@ -1,4 +1,4 @@
-"""Erase one person from every store the pipeline keeps (`./cx erase`, docs/contracts.md section 6), and drop data
+"""Erase one person from every store the pipeline keeps (`./cx erase`, docs/contracts.md section 8), and drop data
 older than the retention period (`CXW_RETENTION_DAYS`, `./cx retention`).
 
 Erasure, in this order (each step is safe to repeat: a crash part-way is finished by running erase again):
@@ -764,7 +764,7 @@ def erase(email: str | None = None, crm_id: str | None = None, erp_id: str | Non
         raise ValueError("erase needs --email, --crm-id or --erp-id")
     if dbt_target() != "duckdb":  # checked before anything changes: an erasure is all stores or none
         raise ValueError(f"erase rebuilds the DuckDB build database; CXW_DBT_TARGET={dbt_target()!r} is not "
-                         "supported yet (docs/contracts.md section 6)")
+                         "supported yet (docs/contracts.md section 8)")
     p = paths()
     t0 = time.perf_counter()
     at = datetime.now(timezone.utc)
