@@ -277,3 +277,56 @@ def test_a_day_redelivered_within_the_same_second_gets_a_load_id_that_sorts_afte
         ids.append(max(l["load_id"] for l in rep["loads"]
                        if json.loads(open(os.path.join(l["path"], "_load.json")).read())["export_date"] == "2025-03-03"))
     assert ids == sorted(ids) and len(set(ids)) == 8
+
+
+KILL_MID_EXTRACT = """
+import os, signal, sys
+from datetime import datetime, timezone
+sys.path.insert(0, os.getcwd())
+from extractors import ga4
+real = ga4.write_day_table
+
+def write_then_die(*a, **kw):
+    n = real(*a, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)   # killed like an OOM kill or a worker loss: no cleanup runs
+    return n
+
+ga4.write_day_table = write_then_die
+raw, state, dl, export = sys.argv[1:5]
+ga4.extract(raw_root=raw, state_root=state, deadletter_root=dl,
+            window_start=datetime(2025, 1, 1, tzinfo=timezone.utc), window_end=datetime(2025, 3, 11, tzinfo=timezone.utc),
+            settings=ga4.Ga4Settings(export_url=export, history_start=datetime(2025, 3, 1, tzinfo=timezone.utc)))
+"""
+
+
+def test_temp_dirs_of_a_killed_extract_are_removed_by_the_next_successful_run(export, dirs):
+    """SIGKILL in the middle of landing leaves .tmp-<load_id> dirs (their parts half written); the next run of the
+    source removes them at once (their writer process is gone), not an hour later; a live writer's dir stays."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", KILL_MID_EXTRACT, str(dirs["raw"]), str(dirs["state"]),
+                           str(dirs["deadletter"]), str(export)], cwd=repo, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    edir = dirs["raw"] / "ga4" / "events"
+    left = [p for p in os.listdir(edir) if p.startswith(".tmp-")]
+    assert left, "the killed extract should have left its temp dirs"
+    # a concurrent run's temp dir, written by a live process on this host: kept
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        ticks = open(f"/proc/{live.pid}/stat").read().rsplit(")", 1)[-1].split()[19]   # its start time
+        busy = edir / ".tmp-ga4-20990101T000000-0000aaaa"
+        busy.mkdir()
+        (busy / "_owner").write_text(f"{__import__('socket').gethostname()} {live.pid} {ticks}")
+        rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, end=D(2025, 3, 11)))
+        assert sum(l["rows"] for l in rep["loads"]) == sum(len(lines(p)) for p in export.iterdir())
+        assert sorted(p for p in os.listdir(edir) if p.startswith(".tmp-")) == [busy.name]
+    finally:
+        live.kill()
+        live.wait()
+    # every load dir holds only its parts and _load.json (the owner file is not published)
+    for p in os.listdir(edir):
+        if not p.startswith("."):
+            assert sorted(os.listdir(edir / p)) in (["_load.json"], ["_load.json", "part-00000.parquet"])
