@@ -330,3 +330,50 @@ def test_temp_dirs_of_a_killed_extract_are_removed_by_the_next_successful_run(ex
     for p in os.listdir(edir):
         if not p.startswith("."):
             assert sorted(os.listdir(edir / p)) in (["_load.json"], ["_load.json", "part-00000.parquet"])
+
+
+def test_a_non_utf8_byte_dead_letters_its_line_and_the_rest_of_the_day_lands(export, dirs, caplog):
+    """One byte that is not UTF-8 (a Latin-1 'é') used to fail all of GA4 with a DuckDB CSV error quoting the event
+    line (user_pseudo_id included) into the task log. Now that line is dead-lettered, exactly and owner-only, and
+    the day's other lines (and the other days) land; no log record holds the line or its identifiers."""
+    import base64
+    import logging
+    import stat
+
+    day = export / "events_20250302.json"
+    raw = day.read_bytes().split(b"\n")
+    raw[3] = raw[3].replace(b'"event_name": "', b'"event_name": "caf\xe9 ', 1)
+    day.write_bytes(b"\n".join(raw))
+    ident = json.loads(raw[3].decode("latin-1"))["user_pseudo_id"]
+    caplog.set_level(logging.DEBUG)
+    rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, D(2025, 3, 1), D(2025, 3, 4), mode="window"))
+    by_day = {read_load(l["path"])[1]["export_date"]: l for l in rep["loads"]}
+    assert sorted(by_day) == ["2025-03-01", "2025-03-02", "2025-03-03"]
+    load = by_day["2025-03-02"]
+    assert load["rows"] == len([l for l in raw if l.strip()]) - 1 and load["dead_letters"] == 1
+    ldir = dirs["deadletter"] / "ga4" / load["load_id"]
+    [dl] = list(ldir.iterdir())
+    letter = json.loads(dl.read_text())
+    assert letter["line"] == 4 and letter["file"].endswith("events_20250302.json")
+    assert base64.b64decode(letter["payload_base64"]) == raw[3]
+    assert letter["reason"] == "GA4 export line is not valid UTF-8"
+    assert stat.S_IMODE(dl.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ldir.stat().st_mode) == 0o700 and stat.S_IMODE(ldir.parent.stat().st_mode) == 0o700
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert ident not in logged and "event_params" not in logged
+
+
+def test_a_duckdb_read_error_is_reported_without_the_line_it_quotes(tmp_path):
+    """The message of a DuckDB CSV error quotes the offending line; what the extractor reports keeps none of it."""
+    import duckdb
+
+    from extractors.ga4.helpers import safe_duck_error
+
+    f = tmp_path / "events_20250302.json"
+    f.write_bytes(b'{"user_pseudo_id": "319293963.1740874724", "event_name": "caf\xe9"}\n')
+    with pytest.raises(duckdb.Error) as exc:
+        duckdb.sql(f"SELECT * FROM read_csv('{f}', columns={{'line': 'VARCHAR'}}, header=false, delim=E'\\x01', "
+                   "quote='', escape='', auto_detect=false)").fetchall()
+    assert "319293963" in str(exc.value)      # what DuckDB says ...
+    safe = safe_duck_error(exc.value)
+    assert "319293963" not in safe and "caf" not in safe and "CSV Error" in safe   # ... and what we report
