@@ -13,7 +13,7 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from extractors.common.redact import redact_text
+from extractors.common.redact import redact_text, without_values
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env, iso, parse_utc
 
@@ -125,7 +125,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         except BaseException as exc:  # connectorx reports some source errors as a Rust panic (BaseException)
             ctx.abort()
             raise OdooReadError(f"odoo: reading {name} from {m.table} failed: "
-                                f"{redact_text(str(exc), conn.secrets)}") from None
+                                f"{without_values(redact_text(str(exc), conn.secrets))}") from None
         cursor_after = run.next_cursor(win) if m.cursor else None
         if type_errors:
             # counts and field names only: the values stay in the raw rows (_type_error_values) for the review
@@ -182,7 +182,7 @@ def _land_id_snapshot(run: ExtractRun, conn, m: EntityMapping, settings: OdooSet
     except BaseException as exc:
         ctx.abort()
         raise OdooReadError(f"odoo: reading the ids of {m.entity} from {m.table} failed: "
-                            f"{redact_text(str(exc), conn.secrets)}") from None
+                            f"{without_values(redact_text(str(exc), conn.secrets))}") from None
     snap_end = iso(run.window_end)
     ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
                              extra_state={"snapshot_window_end": snap_end},

@@ -98,6 +98,9 @@ def built(tmp_path_factory):
     _reread(db, "raw_odoo.sale_order", "odoo", L3, "id = 2",
             "amount_total = NULL; write_date = '2025-03-24 10:00:00'; _type_error_fields = 'amount_total'; "
             "_type_error_values = '{\"amount_total\": \"327,80 EUR\"}'")
+    # HubSpot deal 300001 re-read with a locale-formatted amount: quarantined, not staged with a NULL amount
+    _reread(db, "raw_hubspot.deals", "hubspot", L3, "id = '300001'",
+            "properties__amount = '1.500,00'; updatedAt = '2025-03-24T00:00:00Z'")
     _dbt(env, *STAGING)
     return db, env
 
@@ -166,4 +169,14 @@ def test_a_value_that_did_not_parse_is_quarantined_with_source_record_and_field_
     assert _rows(db, "select amount_total, _load_id from staging.stg_odoo__sale_orders where order_id = 2") \
         == [(242.0, "odoo-20250310T000000-aaaaaaaa")]
     assert _ledger(db, "odoo", "sale_order")[L3] == (1, 0, 1, 0)
+    _balanced(db)
+
+
+def test_a_vendor_amount_that_does_not_parse_in_full_is_quarantined_not_staged_as_null(built):
+    """HubSpot lands properties as text: a deal amount '1.500,00' used to be staged with amount NULL (try_cast);
+    now that delivery is quarantined with the field named, and the deal's last good version stays staged."""
+    db, _ = built
+    assert _rows(db, "select record_id, reason, load_id from staging.quarantine where entity = 'deals'") \
+        == [("300001", "unparsable_value: amount", f"hubspot-{L3}")]
+    assert _rows(db, "select amount from staging.stg_hubspot__deals where deal_id = '300001'") == [(1500.0,)]
     _balanced(db)
