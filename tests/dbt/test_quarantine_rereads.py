@@ -162,7 +162,7 @@ def test_a_value_that_did_not_parse_is_quarantined_with_source_record_and_field_
     """Type drift (issue 15.2): the extractor landed S00002's amount_total NULL with _type_error_fields; staging
     quarantines that delivery with the field named (source, entity and record id are the quarantine row's) instead of
     staging an order without revenue; the order's last good version stays staged; the ledger balances."""
-    db, _ = built
+    db, env = built
     q = _rows(db, "select source, entity, record_id, reason, load_id from staging.quarantine where source = 'odoo' "
                  "and entity = 'sale_order'")
     assert q == [("odoo", "sale_order", "2", "unparsable_value: amount_total", f"odoo-{L3}")]
@@ -170,6 +170,7 @@ def test_a_value_that_did_not_parse_is_quarantined_with_source_record_and_field_
         == [(242.0, "odoo-20250310T000000-aaaaaaaa")]
     assert _ledger(db, "odoo", "sale_order")[L3] == (1, 0, 1, 0)
     _balanced(db)
+    _dbt(env, "test", "--select", "quarantine,test_type:generic")   # its reason test accepts the named reason
 
 
 def test_a_vendor_amount_that_does_not_parse_in_full_is_quarantined_not_staged_as_null(built):
