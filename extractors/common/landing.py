@@ -52,14 +52,15 @@ def _owner_dead(path: str) -> bool:
     version, another host sharing the raw volume, no /proc): then only the age rule applies."""
     try:
         with open(os.path.join(path, OWNER_FILE), "r", encoding="ascii") as fh:
-            host, pid, ticks = fh.read().split()
-    except (OSError, ValueError):
+            host, pid_text, ticks = fh.read().split()
+        pid = int(pid_text)
+    except (OSError, ValueError, UnicodeDecodeError):
         return False
     if host != socket.gethostname() or ticks == "-" or not os.path.isdir("/proc/self"):
         return False
-    if int(pid) == os.getpid() and ticks == _start_ticks(os.getpid()):
+    if pid == os.getpid() and ticks == _start_ticks(os.getpid()):
         return False
-    return _start_ticks(int(pid)) != ticks
+    return _start_ticks(pid) != ticks
 
 
 def new_load_id(source: str, now: Optional[datetime] = None) -> str:
