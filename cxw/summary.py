@@ -108,6 +108,9 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     # delivery of the day in staging
     redelivered = [{"source": rep.get("source"), **d} for rep in extract_reports or []
                    for d in rep.get("redelivered_days") or []]
+    # source tables whose columns changed since the previous run (new / dropped columns, named; no values)
+    schema_drift = [{"source": rep.get("source"), **d} for rep in extract_reports or []
+                    for d in rep.get("schema_drift") or []]
     quarantine = [dict(zip(("source", "entity", "reason", "rows"), r)) for r in _query(
         p.build_db, "select source, entity, reason, count(*) from staging.quarantine group by all order by all")]
     ledger = _query(
@@ -132,6 +135,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
                            for g in (validation, raw_validation) if g and g.get("data_docs")), None),
         "extracted": extracted,
         "redelivered_days": redelivered,
+        "schema_drift": schema_drift,
         "load": load_report,
         "dbt": dbt_report,
         "quarantine": quarantine,
@@ -199,6 +203,11 @@ def render(s: dict) -> str:
         if len(s["redelivered_days"]) > len(shown):
             days += f" and {len(s['redelivered_days']) - len(shown)} more (summary.json lists them)"
         lines.append(f"Re-delivered export days (landed again, replacing the earlier delivery): {days}")
+    for d in s.get("schema_drift") or []:
+        lines.append(f"Schema drift: {d['source']} {d['entity']} (table {d['table']}): new columns "
+                     f"{', '.join(d['new_columns']) or 'none'}; dropped columns {', '.join(d['dropped_columns']) or 'none'}"
+                     + (f"; mapped but missing (landed NULL): {', '.join(d['mapped_columns_missing'])}"
+                        if d.get("mapped_columns_missing") else ""))
     lines.append("Extraction wall time per source:")
     for src, (rows, secs) in _per_source(s["extracted"]).items():
         if secs:

@@ -436,16 +436,24 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
         # baseline (`lookback` comparable loads) that is not tiny (median ≥ min_baseline rows); otherwise it warns.
         log_rows = []
         memo: dict = {}
+        # GA4 export days that already landed rows: a later delivery of such a day may be empty (a re-read; staging
+        # keeps the day's rows), while the FIRST delivery of a day with 0 rows is a 100 % drop like any other.
+        days_with_rows = {}
+        for x in group:
+            if x.meta.get("export_date") and int(x.meta.get("rows") or 0) > 0:
+                days_with_rows.setdefault(str(x.meta["export_date"]), x.load_id)
         for ld in new:
             kind = _kind(ld.meta)
             base = volume_baseline(ld, group, lookback, memo)
             rows = int(ld.meta.get("rows") or 0)
+            export_day = str(ld.meta["export_date"]) if kind == "day" else None
             median = None
-            if kind in ("delta", "window") or (kind == "day" and rows != 0):
+            if kind in ("delta", "window") or (kind == "day" and (
+                    rows != 0 or days_with_rows.get(export_day, ld.load_id) >= ld.load_id)):
                 median = _baseline_median(ld, base["loads"], kind)
             min_rows = math.floor(round(median * (1 - drop), 9)) + 1 if median is not None else 0
             log_rows.append({"source": source, "entity": entity, "load_id": ld.load_id, "kind": kind,
-                             "rows": rows, "baseline_loads": len(base["loads"]), "baseline": base["basis"],
+                             "export_date": export_day, "rows": rows, "baseline_loads": len(base["loads"]), "baseline": base["basis"],
                              "comparable_loads": base["comparable_loads"], "baseline_median": median,
                              "min_rows": min_rows,
                              "blocking": bool(median is not None and base["comparable_loads"] >= lookback
@@ -505,7 +513,9 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
                 cond = (log_df["blocking"] if r["row_condition"] == "blocking" else ~log_df["blocking"])
                 bad = log_df[cond & (log_df["rows"] < log_df["min_rows"])]
                 r["offending_loads"] = [
-                    f"{b.load_id}: raw.{b.source}__{b.entity} has {b.rows} rows vs median {b.baseline_median:g} "
+                    f"{b.load_id}: raw.{b.source}__{b.entity}"
+                    + (f" export day {b.export_date}" if isinstance(b.export_date, str) else "")
+                    + f" has {b.rows} rows vs median {b.baseline_median:g} "
                     f"of its {b.baseline_loads} previous {b.baseline} loads"
                     + ("" if b.baseline == "comparable" or b.baseline_loads >= lookback
                        else f" (lower than the median of its last {b.comparable_loads} comparable loads)")

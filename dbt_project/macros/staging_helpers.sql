@@ -127,3 +127,17 @@
     md5(''{% for c in cols %}
         || coalesce('{{ c | replace("'", "''") }}=' || cast({{ rel }}.{{ adapter.quote(c) }} as varchar) || chr(31), ''){% endfor %})
 {%- endmacro %}
+
+{# The fields of a raw row whose value did not parse as the type the extractor maps it to (Odoo: '327,80 EUR' in a
+   float column lands NULL, named in `_type_error_fields`, the value as delivered in `_type_error_values`). The column
+   exists only once a load had such a value: NULL before. Base models quarantine such a row with the reason
+   'unparsable_value: <fields>' (source, entity and record id are the quarantine row's). #}
+{% macro type_error_fields(source_name, table_name) -%}
+    {%- set ns = namespace(has=false) -%}
+    {%- if execute -%}
+        {%- for c in adapter.get_columns_in_relation(source(source_name, table_name)) -%}
+            {%- if c.name | lower == '_type_error_fields' -%}{%- set ns.has = true -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if ns.has -%}cast(_type_error_fields as varchar){%- else -%}cast(null as varchar){%- endif -%}
+{%- endmacro %}

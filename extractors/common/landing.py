@@ -14,6 +14,7 @@ import logging
 import os
 import secrets as _secrets
 import shutil
+import socket
 import time
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional
@@ -27,6 +28,39 @@ log = logging.getLogger("cxw.extractors.landing")
 
 META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")
 STALE_TMP_SECONDS = 3600.0
+OWNER_FILE = "_owner"    # in a .tmp-<load_id> dir while it is written: "<host> <pid> <process start ticks>"
+
+
+def _start_ticks(pid: int) -> Optional[str]:
+    """The start time of process ``pid`` in clock ticks since boot (/proc/<pid>/stat field 22), None if there is
+    no such process or no /proc. With the pid it identifies one process (a pid is reused, a start time is not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_text() -> str:
+    return f"{socket.gethostname()} {os.getpid()} {_start_ticks(os.getpid()) or '-'}"
+
+
+def _owner_dead(path: str) -> bool:
+    """True when the temp dir's writer was a process on this host that no longer runs (killed, crashed): its dir
+    can go at once. False when it may still be writing, or when that cannot be told (no owner file from an older
+    version, another host sharing the raw volume, no /proc): then only the age rule applies."""
+    try:
+        with open(os.path.join(path, OWNER_FILE), "r", encoding="ascii") as fh:
+            host, pid_text, ticks = fh.read().split()
+        pid = int(pid_text)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    if host != socket.gethostname() or ticks == "-" or not os.path.isdir("/proc/self"):
+        return False
+    if pid == os.getpid() and ticks == _start_ticks(os.getpid()):
+        return False
+    return _start_ticks(pid) != ticks
 
 
 def new_load_id(source: str, now: Optional[datetime] = None) -> str:
@@ -38,8 +72,9 @@ def new_load_id(source: str, now: Optional[datetime] = None) -> str:
 
 
 def clean_stale(raw_root: str, source: str, older_than_s: float = STALE_TMP_SECONDS) -> List[str]:
-    """Remove ``.tmp-*`` dirs (older than ``older_than_s``: a concurrent run's live temp dir is kept) and
-    load dirs that lack ``_load.json`` (incomplete by contract)."""
+    """Remove ``.tmp-*`` dirs whose writer is gone (a killed or crashed extract on this host: its owner process no
+    longer runs) or that are older than ``older_than_s`` (a concurrent run's live temp dir is kept), and load dirs
+    that lack ``_load.json`` (incomplete by contract)."""
     removed: List[str] = []
     base = os.path.join(os.fspath(raw_root), source)
     if not os.path.isdir(base):
@@ -54,7 +89,7 @@ def clean_stale(raw_root: str, source: str, older_than_s: float = STALE_TMP_SECO
             if not os.path.isdir(path):
                 continue
             if name.startswith(".tmp-"):
-                if now - os.path.getmtime(path) >= older_than_s:
+                if _owner_dead(path) or now - os.path.getmtime(path) >= older_than_s:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
             elif not os.path.exists(os.path.join(path, "_load.json")):
@@ -95,6 +130,8 @@ class LoadWriter:
         self.tmp_dir = os.path.join(self.entity_dir, f".tmp-{load_id}")
         self.final_dir = os.path.join(self.entity_dir, load_id)
         os.makedirs(self.tmp_dir, exist_ok=False)
+        with open(os.path.join(self.tmp_dir, OWNER_FILE), "w", encoding="ascii") as fh:
+            fh.write(_owner_text())   # lets the next run remove this dir at once if this process is killed
         self.files: List[Dict[str, Any]] = []
         self.rows = 0
 
@@ -142,6 +179,7 @@ class LoadWriter:
             json.dump(meta, fh, indent=1, default=str)
             fh.flush()
             os.fsync(fh.fileno())
+        os.remove(os.path.join(self.tmp_dir, OWNER_FILE))    # a load dir holds its parts and _load.json only
         os.rename(self.tmp_dir, self.final_dir)  # the atomic publish
         return self.final_dir
 

@@ -33,3 +33,12 @@ def redact_text(text: Optional[str], secrets: Iterable[str]) -> Optional[str]:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")
     return text
+
+
+def without_values(text: Optional[str]) -> Optional[str]:
+    """An error message fit for a log: its first line, cut before the first quoted text - drivers and Arrow quote
+    the offending value or record ("Failed to parse string: '1.234,56' ...", "Original Line: {...}")."""
+    if text is None:
+        return None
+    first = (text.strip().splitlines() or [""])[0]
+    return re.split(r"['\"]", first, maxsplit=1)[0].strip() or "(no message)"

@@ -5,6 +5,7 @@ the latest load per day).
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -17,13 +18,13 @@ import dlt
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import (ExportDir, connect, fast_read_days, finish_table, locate_lines, read_day, stage_day_stats,
-                      write_day, write_day_table)
+from .helpers import (ExportDir, Ga4ReadError, connect, fast_read_days, finish_table, locate_lines, read_day,
+                      stage_day_full, write_day, write_day_table)
 from .settings import ENTITY, SOURCE, Ga4Settings
 
 log = logging.getLogger("cxw.extractors.ga4")
 
-__all__ = ["extract", "Ga4Settings", "ga4_source"]
+__all__ = ["extract", "Ga4Settings", "Ga4ReadError", "ga4_source"]
 
 
 def _day_dt(d: date) -> datetime:
@@ -56,11 +57,11 @@ def _batches(pending, days: int, max_bytes: int):
 
 
 def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
-    """The line path: every line as text, bad lines dead-lettered with file/line, good lines typed with
-    json_transform, unknown fields kept in ``_extra_json``."""
+    """The line path: every line as text, bad lines (not a JSON object, not UTF-8) dead-lettered with file/line,
+    good lines typed with json_transform, unknown fields kept in ``_extra_json``."""
     ctx = run.begin(ENTITY)
     try:
-        good, bad, dups = stage_day_stats(con, export, files)
+        good, bad, dups, undecodable = stage_day_full(con, export, files)
         unknown = []
         path = None
         if good:
@@ -82,6 +83,14 @@ def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
                     ctx.deadletters.write("GA4 export line is not a JSON object", method="READ",
                                           url=os.path.basename(f), status=None, payload=line,
                                           file=f, line=n)
+        for f, n, raw in undecodable:
+            # the line as delivered, exactly (base64) and readable (invalid bytes shown as U+FFFD)
+            ctx.deadletters.write("GA4 export line is not valid UTF-8", method="READ", url=os.path.basename(f),
+                                  status=None, payload=raw, payload_base64=base64.b64encode(raw).decode("ascii"),
+                                  file=f, line=n)
+        if undecodable:
+            log.warning("ga4 %s: %d line(s) not valid UTF-8 dead-lettered (load %s); the day's other lines land",
+                        day, len(undecodable), ctx.load_id)
     except BaseException:
         ctx.abort()
         raise

@@ -134,22 +134,91 @@ def stage_day(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dic
     return good, bad
 
 
+class Ga4ReadError(RuntimeError):
+    """Reading an export file failed. The message names the file and the error, never a line of it (an event line
+    holds identifiers: user_pseudo_id, user_id)."""
+
+
+def safe_duck_error(exc: BaseException) -> str:
+    """A DuckDB error without the record it quotes: a CSV error prints the offending line ("Original Line: ...")
+    and a conversion error the value; only the error's first line is kept, cut before any quoted text."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = first.split("Original Line", 1)[0]
+    return re.split(r"['\"]", first, maxsplit=1)[0].strip()
+
+
+#: a line the reader could not decode: (file, 1-based line number, the line's bytes as delivered)
+UndecodableLine = Tuple[str, int, bytes]
+
+
 def stage_day_stats(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
                     ) -> Tuple[int, List[Tuple[str, str]], int]:
     """Like :func:`stage_day`, plus the number of byte-identical duplicate event lines (GA4 has no event id:
     an exact repeat is the only duplicate the extractor can see; staging dedups)."""
+    good, bad, dups, _undecodable = stage_day_full(con, export, files)
+    return good, bad, dups
+
+
+def stage_day_full(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
+                   ) -> Tuple[int, List[Tuple[str, str]], int, List[UndecodableLine]]:
+    """:func:`stage_day_stats` plus the lines that are not UTF-8 (a day with such a line is read line by line in
+    Python: its other lines are staged, the undecodable ones returned for the dead-letter store)."""
     paths = [export.duck_path(f["name"]) for f in files]
     con.execute("DROP TABLE IF EXISTS ga4_lines")
-    con.execute(
-        "CREATE TEMP TABLE ga4_lines AS SELECT filename AS file, line, "
-        "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok "
-        "FROM read_csv($paths, columns={'line': 'VARCHAR'}, header=false, delim=E'\\x01', quote='', "
-        "escape='', auto_detect=false, max_line_size=$maxline, filename=true, strict_mode=false) "
-        "WHERE line IS NOT NULL AND trim(line) <> ''",
-        {"paths": paths, "maxline": MAX_LINE_BYTES})
+    undecodable: List[UndecodableLine] = []
+    try:
+        con.execute(
+            "CREATE TEMP TABLE ga4_lines AS SELECT filename AS file, line, "
+            "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok "
+            "FROM read_csv($paths, columns={'line': 'VARCHAR'}, header=false, delim=E'\\x01', quote='', "
+            "escape='', auto_detect=false, max_line_size=$maxline, filename=true, strict_mode=false) "
+            "WHERE line IS NOT NULL AND trim(line) <> ''",
+            {"paths": paths, "maxline": MAX_LINE_BYTES})
+    except duckdb.Error as exc:
+        if "unicode" not in str(exc).lower():
+            raise Ga4ReadError(f"ga4: reading export files {[os.path.basename(p) for p in paths]} failed: "
+                               f"{safe_duck_error(exc)}") from None
+        undecodable = _stage_decoded_lines(con, export, files)
     bad = con.execute("SELECT file, line FROM ga4_lines WHERE NOT ok ORDER BY rowid").fetchall()
     good, distinct = con.execute("SELECT count(*), count(DISTINCT line) FROM ga4_lines WHERE ok").fetchall()[0]
-    return int(good), bad, int(good) - int(distinct)
+    return int(good), bad, int(good) - int(distinct), undecodable
+
+
+def _stage_decoded_lines(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
+                         ) -> List[UndecodableLine]:
+    """``ga4_lines`` built in Python for a day whose bytes are not all UTF-8 (DuckDB's CSV reader rejects the whole
+    file): each line is decoded on its own, the undecodable ones are returned instead of staged."""
+    names, texts, undecodable = [], [], []
+    for f in files:
+        path = export.duck_path(f["name"])
+        data = export.read_bytes(f["name"])
+        try:
+            lines = data.decode("utf-8").split("\n")
+            whole = True
+        except UnicodeDecodeError:
+            lines, whole = data.split(b"\n"), False
+        for n, raw in enumerate(lines, start=1):
+            if not whole:
+                try:
+                    raw = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    undecodable.append((path, n, raw.rstrip(b"\r")))
+                    continue
+            text = raw[:-1] if raw.endswith("\r") else raw
+            if text.strip():
+                names.append(path)
+                texts.append(text)
+    staged = pa.table({"file": pa.array(names, pa.string()), "line": pa.array(texts, pa.string()),
+                       "seq": pa.array(np.arange(len(texts), dtype=np.int64))})
+    con.register("__ga4_decoded", staged)
+    try:
+        con.execute(
+            "CREATE TEMP TABLE ga4_lines AS SELECT file, line, "
+            "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok "
+            "FROM __ga4_decoded ORDER BY seq")
+    finally:
+        con.unregister("__ga4_decoded")
+    return undecodable
 
 
 def _known_names(schema: Any, out: Optional[set] = None) -> set:

@@ -13,21 +13,55 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from extractors.common.redact import redact_text
+from extractors.common.redact import redact_text, without_values
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env, iso, parse_utc
 
 from .helpers import (IDS_SUFFIX, EntityMapping, MappingError, ids_mapping, ids_sql, load_mapping, normalize,
-                      preflight, read_batches, select_sql, to_connectorx)
+                      preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
 from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")
 
-__all__ = ["extract", "OdooSettings", "odoo_source", "MappingError"]
+__all__ = ["extract", "OdooSettings", "odoo_source", "MappingError", "OdooReadError", "OdooSchemaError"]
 
 
 class OdooReadError(RuntimeError):
     pass
+
+
+class OdooSchemaError(OdooReadError):
+    """A source table lost a column the mapping requires: that entity's load is not landed (cursor kept), the other
+    entities land, then the run fails with this message."""
+
+
+def _schema_check(run: ExtractRun, conn, m: EntityMapping, settings: OdooSettings):
+    """(drift report or None, optional mapped columns to leave out, error message or None) for one entity: the
+    source table's columns now vs the mapping (a missing required column fails the entity) and vs the columns seen
+    by the previous run (new / dropped columns are reported: schema drift)."""
+    cols = source_columns(conn, m.table)
+    if cols is None:
+        return None, set(), None
+    have = {c.lower() for c in cols}
+    missing = [c for c in m.columns if not c.expr and c.name.lower() not in have]
+    required = [c.name for c in missing if c.required]
+    before = run.entity_state(m.entity).get("source_columns")
+    drift = None
+    if before is not None:
+        new = sorted(set(cols) - set(before))
+        dropped = sorted(set(before) - set(cols))
+        if new or dropped:
+            drift = {"entity": m.entity, "table": m.table, "new_columns": new, "dropped_columns": dropped,
+                     "mapped_columns_missing": [c.name for c in missing]}
+            log.warning("odoo.%s: source table %s changed columns: new %s, dropped %s", m.entity, m.table,
+                        new or "none", dropped or "none")
+    error = None
+    if required:
+        error = (f"odoo.{m.entity}: the source table {m.table} has no column {', '.join(required)} any more, which "
+                 f"the mapping ({settings.mapping_path}) requires; this entity's load was not landed and its cursor "
+                 f"is unchanged. Restore the column, or mark it `required: false` in the mapping (it then lands as "
+                 f"NULL) or remove it (CXW_ODOO_MAPPING).")
+    return drift, {c.name for c in missing if not c.required}, (error, sorted(cols))
 
 
 def _duplicates(ids: List[pa.ChunkedArray]) -> int:
@@ -53,22 +87,34 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                      window_start=window_start, window_end=window_end, mode=mode,
                      history_start=settings.history_start or history_start_from_env(), secrets=conn.secrets)
     entities = settings.entities or list(mapping)
+    schema_errors: List[str] = []
+    drifts: List[Dict[str, Any]] = []
     for name in entities:
         m = mapping[name]
+        drift, skip, checked = _schema_check(run, conn, m, settings)
+        if drift:
+            drifts.append(drift)
+        if checked and checked[0]:
+            schema_errors.append(checked[0])
+            log.error("%s", checked[0])
+            continue
         if m.cursor:
             win = run.window(name, m.lookback, unbounded_first_run=True)
         else:  # full snapshot every run
             win = EntityWindow(name, run.history_start, run.window_end, None, True)
         sql = select_sql(conn, m, win.start if m.cursor else None, win.end if m.cursor else None,
-                         include_null_cursor=bool(m.cursor and win.full_history))
+                         include_null_cursor=bool(m.cursor and win.full_history), skip=skip)
         ctx = run.begin(name)
         writer = ctx.open_writer()
         ids: List[pa.ChunkedArray] = []
+        type_errors: Dict[str, int] = {}
         try:
             for batch in read_batches(conn, sql, settings.batch_rows):
                 table = normalize(batch, m)
                 if m.id_column in table.schema.names:
                     ids.append(table.column(m.id_column))
+                for field, n in type_error_counts(table).items():
+                    type_errors[field] = type_errors.get(field, 0) + n
                 writer.write_table(table)
         except MappingError:
             ctx.abort()
@@ -79,15 +125,27 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         except BaseException as exc:  # connectorx reports some source errors as a Rust panic (BaseException)
             ctx.abort()
             raise OdooReadError(f"odoo: reading {name} from {m.table} failed: "
-                                f"{redact_text(str(exc), conn.secrets)}") from None
+                                f"{without_values(redact_text(str(exc), conn.secrets))}") from None
         cursor_after = run.next_cursor(win) if m.cursor else None
-        ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
-                                 extra_meta={"table": m.table, "cursor_column": m.cursor,
-                                             "full_snapshot": not bool(m.cursor)}),
+        if type_errors:
+            # counts and field names only: the values stay in the raw rows (_type_error_values) for the review
+            log.warning("odoo.%s: values that do not parse as their mapped type land NULL and staging quarantines "
+                        "their records: %s", name, ", ".join(f"{f} {n}" for f, n in sorted(type_errors.items())))
+        meta = {"table": m.table, "cursor_column": m.cursor, "full_snapshot": not bool(m.cursor)}
+        if type_errors:
+            meta["type_errors"] = type_errors
+        if drift:
+            meta["schema_drift"] = {k: v for k, v in drift.items() if k not in ("entity", "table")}
+        ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids), extra_meta=meta,
+                                 extra_state={"source_columns": checked[1]} if checked else {}),
                  cursor_after=cursor_after)
         if _id_snapshot_due(run, m, settings):
             _land_id_snapshot(run, conn, m, settings)
-    return report(run)
+    rep = report(run)
+    rep["schema_drift"] = drifts
+    if schema_errors:
+        raise OdooSchemaError("\n".join(schema_errors))
+    return rep
 
 
 def _id_snapshot_due(run: ExtractRun, m: EntityMapping, settings: OdooSettings) -> bool:
@@ -124,7 +182,7 @@ def _land_id_snapshot(run: ExtractRun, conn, m: EntityMapping, settings: OdooSet
     except BaseException as exc:
         ctx.abort()
         raise OdooReadError(f"odoo: reading the ids of {m.entity} from {m.table} failed: "
-                            f"{redact_text(str(exc), conn.secrets)}") from None
+                            f"{without_values(redact_text(str(exc), conn.secrets))}") from None
     snap_end = iso(run.window_end)
     ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
                              extra_state={"snapshot_window_end": snap_end},

@@ -1,11 +1,12 @@
 """Odoo helpers: mapping validation, SQLAlchemy -> connectorx URLs, safe query building, Arrow typing."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import connectorx as cx
@@ -33,6 +34,9 @@ class Column:
     name: str
     type: str = "string"
     expr: Optional[str] = None
+    # a mapped column the source table no longer has fails the entity's load when required (the default); an
+    # optional one (``required: false``) lands as NULL and is reported as schema drift
+    required: bool = True
 
 
 @dataclass
@@ -100,7 +104,10 @@ def load_mapping(path: str) -> Dict[str, EntityMapping]:
             expr = c.get("expr")
             if expr is not None and (not isinstance(expr, str) or not EXPR_RE.match(expr) or "--" in expr):
                 raise MappingError(f"odoo mapping: {entity}.{name} expression contains disallowed characters")
-            cols.append(Column(name, typ, expr))
+            required = c.get("required", True)
+            if not isinstance(required, bool):
+                raise MappingError(f"odoo mapping: {entity}.{name} required must be true or false")
+            cols.append(Column(name, typ, expr, required))
         if not cols:
             raise MappingError(f"odoo mapping: {entity} has no columns")
         cursor = spec.get("cursor", defaults.get("cursor"))
@@ -202,21 +209,38 @@ def ts_literal(dt: datetime) -> str:
     return f"'{text}'"
 
 
-SQLITE_CASTS = {"float": ("REAL", "0.0"), "json": ("TEXT", "''")}
+SQLITE_CASTS = {"json": ("TEXT", "''")}
 NULL_FLAG = "__cxw_isnull"
+RAW_SUFFIX = "__cxw_raw"
+# SQLite numbers: the storage classes a column's value may have to be read as the number it is
+SQLITE_NUMERIC = {"float": ("REAL", "0.0", "'integer', 'real'"), "int": ("INTEGER", "0", "'integer'")}
 
 
 def select_sql(conn: Connection, m: EntityMapping, start: Optional[datetime], end: Optional[datetime],
-               include_null_cursor: bool = False) -> str:
+               include_null_cursor: bool = False, skip: Any = ()) -> str:
+    """The entity's SELECT; ``skip``: optional mapped columns the source table does not have (left out here,
+    landed as NULL by :func:`normalize`)."""
     q = lambda n: quote_ident(conn.dialect, n)  # noqa: E731
     exprs = []
     for c in m.columns:
+        if c.name in skip:
+            continue
         if c.expr:
             exprs.append(f"{c.expr} AS {q(c.name)}")
         elif c.type == "json" and conn.dialect == "postgresql":
             exprs.append(f"CAST({q(c.name)} AS TEXT) AS {q(c.name)}")
         elif c.type == "json" and conn.dialect == "mysql":
             exprs.append(f"CAST({q(c.name)} AS CHAR) AS {q(c.name)}")
+        elif conn.dialect == "sqlite" and c.type in SQLITE_NUMERIC:
+            # SQLite keeps any value in any column: CAST('327,80 EUR' AS REAL) is 327.0, CAST('1.234,56' AS REAL)
+            # 1.234. Read the value only when it IS a number of the right class, and beside it what it was: ''
+            # (a number), 'N' (NULL) or 'T' + the value as text, which normalize() parses strictly or flags. Both
+            # never NULL (connectorx types an expression by its first row).
+            cast, fill, native = SQLITE_NUMERIC[c.type]
+            exprs.append(f"CAST(CASE WHEN typeof({q(c.name)}) IN ({native}) THEN {q(c.name)} ELSE {fill} END "
+                         f"AS {cast}) AS {q(c.name)}")
+            exprs.append(f"(CASE WHEN typeof({q(c.name)}) IN ({native}) THEN '' WHEN {q(c.name)} IS NULL THEN 'N' "
+                         f"ELSE 'T' || CAST({q(c.name)} AS TEXT) END) AS {q(c.name + RAW_SUFFIX)}")
         elif conn.dialect == "sqlite" and c.type in SQLITE_CASTS:
             # SQLite types values per row (NUMERIC affinity stores 25.0 as INTEGER 25) and connectorx infers an
             # expression's type from the first row (aborting on a later mismatch, failing on NULL). So read a
@@ -278,24 +302,133 @@ def _to_type(arr: pa.ChunkedArray, typ: str) -> pa.ChunkedArray:
     return pc.cast(arr, target, safe=False)
 
 
+#: a number as a program writes it (C locale): no thousands separator, '.' as the decimal point, no unit
+STRICT_NUMBER = {"float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$", "int": r"^\s*[+-]?\d+\s*$"}
+TYPE_ERROR_FIELDS = "_type_error_fields"    # "amount_total,amount_tax": the fields of the row that did not parse
+TYPE_ERROR_VALUES = "_type_error_values"    # {"amount_total": "327,80 EUR"}: those values as delivered (JSON)
+
+
+def _strict(text: pa.ChunkedArray, typ: str) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(typed values, failed mask) of strings: a value parses in full or is NULL with its mask set - never a
+    guessed prefix ('327,80 EUR' is not 327.0) or a locale reading ('1.234,56' is not 1.234 or 1234.56)."""
+    target = ARROW_TYPES[typ]
+    if typ in STRICT_NUMBER:
+        ok = pc.fill_null(pc.match_substring_regex(text, STRICT_NUMBER[typ]), True)
+        good = pc.if_else(ok, text, pa.scalar(None, text.type))
+        return pc.cast(pc.utf8_trim_whitespace(good), target), pc.invert(ok)
+    values, failed = [], []
+    for v in text.to_pylist():       # other types (timestamps, dates, bools): rare, value by value
+        try:
+            values.append(None if v is None else _to_type(pa.chunked_array([pa.array([v], text.type)]), typ)[0].as_py())
+            failed.append(False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            values.append(None)
+            failed.append(True)
+    return pa.chunked_array([pa.array(values, target)]), pa.chunked_array([pa.array(failed, pa.bool_())])
+
+
 def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
+    """The batch typed by the mapping. A value that does not parse as its mapped type lands as NULL and is named in
+    ``_type_error_fields`` / ``_type_error_values`` (columns present only when a row of the batch has one), so
+    staging quarantines the record with the field named; a missing optional column lands as NULL."""
     if batch.num_rows == 0:
         return empty_table(m)
     table = pa.Table.from_batches([batch])
+    lower = [n.lower() for n in table.schema.names]
     arrays, fields = [], []
+    errors: List[Tuple[str, pa.ChunkedArray, pa.ChunkedArray]] = []   # (field, failed mask, text as delivered)
     for c in m.columns:
         idx = table.schema.get_field_index(c.name)
         if idx < 0:
             # connectorx may change the case of names on some backends; match case-insensitively
-            names = [n.lower() for n in table.schema.names]
-            idx = names.index(c.name.lower())
-        arr = _to_type(table.column(idx), c.type)
-        flag = table.schema.get_field_index(c.name + NULL_FLAG)
-        if flag >= 0:
-            arr = pc.if_else(pc.equal(table.column(flag), 1), pa.scalar(None, arr.type), arr)
+            if c.name.lower() not in lower:
+                if c.required:
+                    raise MappingError(f"odoo: {m.table} has no column {c.name} (required by entity {m.entity})")
+                arrays.append(pa.nulls(table.num_rows, ARROW_TYPES[c.type]))
+                fields.append(pa.field(c.name, ARROW_TYPES[c.type]))
+                continue
+            idx = lower.index(c.name.lower())
+        col = table.column(idx)
+        raw_idx = table.schema.get_field_index(c.name + RAW_SUFFIX)
+        if raw_idx >= 0:           # SQLite number: '' number, 'N' NULL, 'T<text>' stored as text
+            raw = table.column(raw_idx)
+            is_text = pc.starts_with(raw, "T")
+            arr = pc.if_else(pc.equal(raw, "N"), pa.scalar(None, ARROW_TYPES[c.type]), _to_type(col, c.type))
+            if pc.any(is_text).as_py():
+                text = pc.if_else(is_text, pc.utf8_slice_codeunits(raw, 1), pa.scalar(None, pa.string()))
+                parsed, failed = _strict(text, c.type)
+                arr = pc.if_else(is_text, parsed, arr)
+                if pc.any(failed).as_py():
+                    errors.append((c.name, failed, text))
+        elif (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) \
+                and c.type not in ("string", "json"):
+            # a text column where the mapping expects a number / time (the source's type drifted)
+            col = col.cast(pa.string())
+            try:
+                if c.type in STRICT_NUMBER:
+                    raise pa.ArrowInvalid("numbers are parsed strictly")
+                arr = _to_type(col, c.type)          # the whole column parses (SQLite keeps timestamps as text)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                arr, failed = _strict(col, c.type)
+                failed = pc.and_(failed, pc.is_valid(col))
+                if pc.any(failed).as_py():
+                    errors.append((c.name, failed, col))
+        else:
+            arr = _to_type(col, c.type)
+            flag = table.schema.get_field_index(c.name + NULL_FLAG)
+            if flag >= 0:
+                arr = pc.if_else(pc.equal(table.column(flag), 1), pa.scalar(None, arr.type), arr)
         arrays.append(arr)
         fields.append(pa.field(c.name, ARROW_TYPES[c.type]))
+    if errors:
+        names: List[Optional[str]] = [None] * table.num_rows
+        values: List[Optional[str]] = [None] * table.num_rows
+        for name, failed, text in errors:
+            for i in pc.indices_nonzero(pc.fill_null(failed, False).combine_chunks()).to_pylist():
+                names[i] = name if names[i] is None else f"{names[i]},{name}"
+                got = json.loads(values[i]) if values[i] else {}
+                got[name] = text[i].as_py()
+                values[i] = json.dumps(got, ensure_ascii=False)
+        arrays += [pa.array(names, pa.string()), pa.array(values, pa.string())]
+        fields += [pa.field(TYPE_ERROR_FIELDS, pa.string()), pa.field(TYPE_ERROR_VALUES, pa.string())]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def type_error_counts(table: pa.Table) -> Dict[str, int]:
+    """{field: rows} of the values that did not parse in a normalized table (empty when there are none)."""
+    if TYPE_ERROR_FIELDS not in table.schema.names:
+        return {}
+    out: Dict[str, int] = {}
+    for v in pc.drop_null(table.column(TYPE_ERROR_FIELDS)).to_pylist():
+        for name in v.split(","):
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+def source_columns(conn: Connection, table: str) -> Optional[List[str]]:
+    """The columns the source table has now (catalog query), None when the catalog cannot say (then the read itself
+    reports a missing column)."""
+    _ident(table, "table", TABLE_RE)
+    schema, _, name = table.rpartition(".")
+    if conn.dialect == "sqlite":
+        sql = f"SELECT name AS column_name FROM pragma_table_info('{name}')"
+    elif conn.dialect == "postgresql":
+        where = f"'{schema}'" if schema else "current_schema()"
+        sql = ("SELECT column_name::text AS column_name FROM information_schema.columns "
+               f"WHERE table_schema = {where} AND table_name = '{name}'")
+    else:
+        where = f"'{schema}'" if schema else "DATABASE()"
+        sql = ("SELECT CAST(column_name AS CHAR) AS column_name FROM information_schema.columns "
+               f"WHERE table_schema = {where} AND table_name = '{name}'")
+    try:
+        got = cx.read_sql(conn.cx_url, sql, return_type="arrow")
+    except BaseException as exc:  # noqa: BLE001 - connectorx panics are BaseException; the read will tell
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return None
+    if got.num_rows == 0:
+        return None
+    return [str(v) for v in got.column(0).to_pylist()]
 
 
 def empty_table(m: EntityMapping) -> pa.Table:

@@ -87,6 +87,20 @@ def built(tmp_path_factory):
     _reread(db, "raw_hubspot.feedback_submissions", "hubspot", L3, "id = '500031'")
     _reread(db, "raw_hubspot.feedback_submissions", "hubspot", L3, "id = '500032'",
             "properties__hs_value = '5'; updatedAt = '2025-03-21T00:00:00.000Z'")
+    # Odoo S00002 re-read after its amount_total became text '327,80 EUR' at the source: the extractor lands it NULL
+    # and names it (the loader adds the two columns the first time a load carries them)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("alter table raw_odoo.sale_order add column _type_error_fields varchar")
+        con.execute("alter table raw_odoo.sale_order add column _type_error_values varchar")
+    finally:
+        con.close()
+    _reread(db, "raw_odoo.sale_order", "odoo", L3, "id = 2",
+            "amount_total = NULL; write_date = '2025-03-24 10:00:00'; _type_error_fields = 'amount_total'; "
+            "_type_error_values = '{\"amount_total\": \"327,80 EUR\"}'")
+    # HubSpot deal 300001 re-read with a locale-formatted amount: quarantined, not staged with a NULL amount
+    _reread(db, "raw_hubspot.deals", "hubspot", L3, "id = '300001'",
+            "properties__amount = '1.500,00'; updatedAt = '2025-03-24T00:00:00Z'")
     _dbt(env, *STAGING)
     return db, env
 
@@ -141,4 +155,29 @@ def test_a_keyless_record_edited_later_is_still_one_record_and_a_new_one_is_anot
     led = _ledger(db, "trustpilot", "reviews")
     assert led[L3] == (3, 2, 0, 1)
     assert led[L4] == (2, 0, 2, 0)
+    _balanced(db)
+
+
+def test_a_value_that_did_not_parse_is_quarantined_with_source_record_and_field_named(built):
+    """Type drift (issue 15.2): the extractor landed S00002's amount_total NULL with _type_error_fields; staging
+    quarantines that delivery with the field named (source, entity and record id are the quarantine row's) instead of
+    staging an order without revenue; the order's last good version stays staged; the ledger balances."""
+    db, env = built
+    q = _rows(db, "select source, entity, record_id, reason, load_id from staging.quarantine where source = 'odoo' "
+                 "and entity = 'sale_order'")
+    assert q == [("odoo", "sale_order", "2", "unparsable_value: amount_total", f"odoo-{L3}")]
+    assert _rows(db, "select amount_total, _load_id from staging.stg_odoo__sale_orders where order_id = 2") \
+        == [(242.0, "odoo-20250310T000000-aaaaaaaa")]
+    assert _ledger(db, "odoo", "sale_order")[L3] == (1, 0, 1, 0)
+    _balanced(db)
+    _dbt(env, "test", "--select", "quarantine,test_type:generic")   # its reason test accepts the named reason
+
+
+def test_a_vendor_amount_that_does_not_parse_in_full_is_quarantined_not_staged_as_null(built):
+    """HubSpot lands properties as text: a deal amount '1.500,00' used to be staged with amount NULL (try_cast);
+    now that delivery is quarantined with the field named, and the deal's last good version stays staged."""
+    db, _ = built
+    assert _rows(db, "select record_id, reason, load_id from staging.quarantine where entity = 'deals'") \
+        == [("300001", "unparsable_value: amount", f"hubspot-{L3}")]
+    assert _rows(db, "select amount from staging.stg_hubspot__deals where deal_id = '300001'") == [(1500.0,)]
     _balanced(db)

@@ -132,3 +132,14 @@ def test_load_ids_made_within_one_second_sort_in_the_order_they_were_made():
     assert made == sorted(made)
     assert all(re.fullmatch(r"ga4-20250301T120000-[0-9a-f]{8}", x) for x in made)
     assert len({landing.new_load_id("ga4", base) for _ in range(50)}) > 1  # the random digits keep ids distinct
+
+
+def test_an_error_message_keeps_no_quoted_value_or_record():
+    """What the extractors put in a task log from a driver / Arrow error: never the value or line it quotes."""
+    from extractors.common.redact import without_values
+
+    assert without_values("Failed to parse string: '1.234,56' as a scalar of type double") == \
+        "Failed to parse string:"
+    assert without_values('CSV Error on Line: 4\nOriginal Line: {"user_pseudo_id": "319293963.17"}') == \
+        "CSV Error on Line: 4"
+    assert without_values("disk full") == "disk full"

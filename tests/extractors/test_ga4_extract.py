@@ -277,3 +277,103 @@ def test_a_day_redelivered_within_the_same_second_gets_a_load_id_that_sorts_afte
         ids.append(max(l["load_id"] for l in rep["loads"]
                        if json.loads(open(os.path.join(l["path"], "_load.json")).read())["export_date"] == "2025-03-03"))
     assert ids == sorted(ids) and len(set(ids)) == 8
+
+
+KILL_MID_EXTRACT = """
+import os, signal, sys
+from datetime import datetime, timezone
+sys.path.insert(0, os.getcwd())
+from extractors import ga4
+real = ga4.write_day_table
+
+def write_then_die(*a, **kw):
+    n = real(*a, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)   # killed like an OOM kill or a worker loss: no cleanup runs
+    return n
+
+ga4.write_day_table = write_then_die
+raw, state, dl, export = sys.argv[1:5]
+ga4.extract(raw_root=raw, state_root=state, deadletter_root=dl,
+            window_start=datetime(2025, 1, 1, tzinfo=timezone.utc), window_end=datetime(2025, 3, 11, tzinfo=timezone.utc),
+            settings=ga4.Ga4Settings(export_url=export, history_start=datetime(2025, 3, 1, tzinfo=timezone.utc)))
+"""
+
+
+def test_temp_dirs_of_a_killed_extract_are_removed_by_the_next_successful_run(export, dirs):
+    """SIGKILL in the middle of landing leaves .tmp-<load_id> dirs (their parts half written); the next run of the
+    source removes them at once (their writer process is gone), not an hour later; a live writer's dir stays."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", KILL_MID_EXTRACT, str(dirs["raw"]), str(dirs["state"]),
+                           str(dirs["deadletter"]), str(export)], cwd=repo, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    edir = dirs["raw"] / "ga4" / "events"
+    left = [p for p in os.listdir(edir) if p.startswith(".tmp-")]
+    assert left, "the killed extract should have left its temp dirs"
+    # a concurrent run's temp dir, written by a live process on this host: kept
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        ticks = open(f"/proc/{live.pid}/stat").read().rsplit(")", 1)[-1].split()[19]   # its start time
+        busy = edir / ".tmp-ga4-20990101T000000-0000aaaa"
+        busy.mkdir()
+        (busy / "_owner").write_text(f"{__import__('socket').gethostname()} {live.pid} {ticks}")
+        rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, end=D(2025, 3, 11)))
+        assert sum(l["rows"] for l in rep["loads"]) == sum(len(lines(p)) for p in export.iterdir())
+        assert sorted(p for p in os.listdir(edir) if p.startswith(".tmp-")) == [busy.name]
+    finally:
+        live.kill()
+        live.wait()
+    # every load dir holds only its parts and _load.json (the owner file is not published)
+    for p in os.listdir(edir):
+        if not p.startswith("."):
+            assert sorted(os.listdir(edir / p)) in (["_load.json"], ["_load.json", "part-00000.parquet"])
+
+
+def test_a_non_utf8_byte_dead_letters_its_line_and_the_rest_of_the_day_lands(export, dirs, caplog):
+    """One byte that is not UTF-8 (a Latin-1 'é') used to fail all of GA4 with a DuckDB CSV error quoting the event
+    line (user_pseudo_id included) into the task log. Now that line is dead-lettered, exactly and owner-only, and
+    the day's other lines (and the other days) land; no log record holds the line or its identifiers."""
+    import base64
+    import logging
+    import stat
+
+    day = export / "events_20250302.json"
+    raw = day.read_bytes().split(b"\n")
+    raw[3] = raw[3].replace(b'"event_name": "', b'"event_name": "caf\xe9 ', 1)
+    day.write_bytes(b"\n".join(raw))
+    ident = json.loads(raw[3].decode("latin-1"))["user_pseudo_id"]
+    caplog.set_level(logging.DEBUG)
+    rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, D(2025, 3, 1), D(2025, 3, 4), mode="window"))
+    by_day = {read_load(l["path"])[1]["export_date"]: l for l in rep["loads"]}
+    assert sorted(by_day) == ["2025-03-01", "2025-03-02", "2025-03-03"]
+    load = by_day["2025-03-02"]
+    assert load["rows"] == len([l for l in raw if l.strip()]) - 1 and load["dead_letters"] == 1
+    ldir = dirs["deadletter"] / "ga4" / load["load_id"]
+    [dl] = list(ldir.iterdir())
+    letter = json.loads(dl.read_text())
+    assert letter["line"] == 4 and letter["file"].endswith("events_20250302.json")
+    assert base64.b64decode(letter["payload_base64"]) == raw[3]
+    assert letter["reason"] == "GA4 export line is not valid UTF-8"
+    assert stat.S_IMODE(dl.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ldir.stat().st_mode) == 0o700 and stat.S_IMODE(ldir.parent.stat().st_mode) == 0o700
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert ident not in logged and "event_params" not in logged
+
+
+def test_a_duckdb_read_error_is_reported_without_the_line_it_quotes(tmp_path):
+    """The message of a DuckDB CSV error quotes the offending line; what the extractor reports keeps none of it."""
+    import duckdb
+
+    from extractors.ga4.helpers import safe_duck_error
+
+    f = tmp_path / "events_20250302.json"
+    f.write_bytes(b'{"user_pseudo_id": "319293963.1740874724", "event_name": "caf\xe9"}\n')
+    with pytest.raises(duckdb.Error) as exc:
+        duckdb.sql(f"SELECT * FROM read_csv('{f}', columns={{'line': 'VARCHAR'}}, header=false, delim=E'\\x01', "
+                   "quote='', escape='', auto_detect=false)").fetchall()
+    assert "319293963" in str(exc.value)      # what DuckDB says ...
+    safe = safe_duck_error(exc.value)
+    assert "319293963" not in safe and "caf" not in safe and "CSV Error" in safe   # ... and what we report

@@ -272,3 +272,81 @@ def test_id_snapshot_mapping_option(tmp_path):
         load_mapping(str(m))
     default = load_mapping(odoo.settings.DEFAULT_MAPPING)
     assert default["sale_order"].id_snapshot == timedelta(days=1) and default["res_country"].id_snapshot is None
+
+
+def _as_text_column(engine, dialect: str, table: str, column: str) -> None:
+    """The source's type drifted: the column now holds text (SQLite holds any value in any column already)."""
+    alter = {"postgresql": f"ALTER TABLE {table} ALTER COLUMN {column} TYPE text USING {column}::text",
+             "mysql": f"ALTER TABLE {table} MODIFY {column} VARCHAR(64)"}.get(dialect)
+    if alter:
+        with engine.begin() as c:
+            c.execute(sa.text(alter))
+
+
+def test_a_value_that_does_not_parse_in_full_lands_null_and_named_never_a_guessed_number(db, dirs):
+    """amount_total stored as text: '327,80 EUR' used to land as 327.0 on SQLite (CAST AS REAL reads the prefix) and
+    failed the whole read elsewhere; '1.234,56' is a locale-formatted number, never guessed. Each lands NULL with the
+    field named in _type_error_fields and the value as delivered in _type_error_values (staging quarantines the
+    record); '327.80' as text parses in full and lands as 327.8."""
+    url, engine = db
+    dialect = engine.dialect.name
+    _as_text_column(engine, dialect, "sale_order", "amount_total")
+    with engine.begin() as c:
+        for i, v in ((1, "327,80 EUR"), (2, "1.234,56"), (4, "327.80")):
+            c.execute(sa.text("UPDATE sale_order SET amount_total = :v WHERE id = :i"), {"v": v, "i": i})
+    rep = odoo.extract(settings=settings(url, entities=["sale_order"]),
+                       **run_kwargs(dirs, datetime(2025, 1, 1, tzinfo=UTC), T0 + timedelta(days=1), "window"))
+    rows, meta = read_load(loads(rep)["sale_order"]["path"])
+    got = {r["id"]: (r["amount_total"], r.get("_type_error_fields"), r.get("_type_error_values")) for r in rows}
+    assert got[1] == (None, "amount_total", json.dumps({"amount_total": "327,80 EUR"}, ensure_ascii=False))
+    assert got[2] == (None, "amount_total", json.dumps({"amount_total": "1.234,56"}, ensure_ascii=False))
+    assert got[4] == (327.8, None, None)
+    assert got[3] == (None, None, None)                       # a NULL stays a NULL, not an error
+    assert meta["type_errors"] == {"amount_total": 2} and meta["rows"] == 4
+    assert all(r["amount_untaxed"] == 100.25 for r in rows)  # the other fields of the rows land as they are
+
+
+def test_source_columns_new_and_dropped_are_reported_and_a_dropped_required_column_fails_that_load(db, dirs,
+                                                                                                    monkeypatch):
+    from cxw import tasks
+
+    monkeypatch.setenv("CXW_HOME", str(Path(dirs["state"]).parent / "home"))
+
+    url, engine = db
+    dialect = engine.dialect.name
+    kw = run_kwargs(dirs, datetime(2025, 1, 1, tzinfo=UTC), T0 + timedelta(days=1))
+    rep1 = odoo.extract(settings=settings(url, entities=["sale_order", "res_currency"]), **kw)
+    assert rep1["schema_drift"] == []                          # the first run records the columns
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE sale_order ADD COLUMN x_margin numeric"))
+        c.execute(sa.text("ALTER TABLE sale_order DROP COLUMN commitment_date"))
+    mapping = Path(dirs["state"]).parent / "odoo.yml"
+    doc = __import__("yaml").safe_load(Path(odoo.OdooSettings.__dataclass_fields__["mapping_path"].default).read_text())
+    for col in doc["entities"]["sale_order"]["columns"]:
+        if col["name"] == "commitment_date":
+            col["required"] = False                            # an optional column: lands NULL, reported
+    mapping.write_text(__import__("yaml").safe_dump(doc))
+    rep2 = odoo.extract(settings=settings(url, entities=["sale_order", "res_currency"], mapping_path=str(mapping)),
+                        **kw)
+    [drift] = rep2["schema_drift"]
+    assert drift["entity"] == "sale_order" and drift["new_columns"] == ["x_margin"]
+    assert drift["dropped_columns"] == ["commitment_date"] and drift["mapped_columns_missing"] == ["commitment_date"]
+    rows, meta = read_load(loads(rep2)["sale_order"]["path"])
+    assert meta["schema_drift"]["new_columns"] == ["x_margin"] and all(r["commitment_date"] is None for r in rows)
+    tasks.summarize("run-drift", [rep2], None, None, None, None)
+    from cxw.config import paths
+    text = (paths().runs / "run-drift" / "summary.txt").read_text()
+    assert "Schema drift: odoo sale_order (table sale_order): new columns x_margin; dropped columns commitment_date" \
+        in text
+
+    # a required column dropped: that entity's load fails with a clear message, the other entity lands
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE res_currency DROP COLUMN symbol"))
+    before = json.loads((dirs["state"] / "odoo.json").read_text())["entities"]["res_currency"]
+    n_loads = len(visible_loads(dirs["raw"], "odoo", "res_currency"))
+    with pytest.raises(odoo.OdooSchemaError) as exc:
+        odoo.extract(settings=settings(url, entities=["res_currency", "sale_order"], mapping_path=str(mapping)), **kw)
+    assert "odoo.res_currency: the source table res_currency has no column symbol any more" in str(exc.value)
+    assert len(visible_loads(dirs["raw"], "odoo", "res_currency")) == n_loads          # nothing landed
+    assert json.loads((dirs["state"] / "odoo.json").read_text())["entities"]["res_currency"] == before
+    assert len(visible_loads(dirs["raw"], "odoo", "sale_order")) == 3                   # the other entity landed

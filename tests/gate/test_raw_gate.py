@@ -126,7 +126,7 @@ def test_ga4_day_loads_are_compared_with_other_days_and_a_redelivered_good_day_s
     truncated = day_load(days[-1], 30, 200)  # the last day re-delivered with 5% of its events
     with pytest.raises(ValidationFailed) as exc:
         validate_raw("run-2", [truncated])
-    assert f"{truncated}: raw.ga4__events has 30 rows vs median" in str(exc.value)
+    assert f"{truncated}: raw.ga4__events export day 2025-05-27 has 30 rows vs median" in str(exc.value)
     day_load(days[-1], 675, 201)  # the vendor re-delivers the full day: a newer load of the same day
     rep = validate_raw("run-3")
     assert rep["status"] == "passed"

@@ -16,6 +16,9 @@ typed as (
         (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null)
             or (properties__closedate is not null and properties__closedate <> ''
                 and {{ try_ts_utc('properties__closedate') }} is null) as _bad_ts,
+        -- an amount that does not parse in full ('1.500,00', '327,80 EUR') is quarantined, never staged as NULL
+        (properties__amount is not null and trim(cast(properties__amount as varchar)) <> ''
+            and {{ try_num('properties__amount') }} is null) as _bad_amount,
         _load_id,
         _record_seq,
         _extracted_at
@@ -23,5 +26,6 @@ typed as (
 )
 
 select *,
-    case when deal_id is null or deal_id = '' then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
+    case when deal_id is null or deal_id = '' then 'missing_id' when _bad_ts then 'bad_timestamp'
+        when _bad_amount then 'unparsable_value: amount' end as quarantine_reason
 from typed

@@ -23,6 +23,7 @@ typed as (
         {{ try_ts('write_date') }} as updated_at,
         create_date is not null and {{ try_ts('create_date') }} is null as _bad_create,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_write,
+        {{ type_error_fields('odoo', 'res_partner') }} as _type_error_fields,
         _load_id,
         _record_seq,
         _extracted_at
@@ -32,6 +33,7 @@ typed as (
 select
     *,
     case
+        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
         when partner_id is null then 'missing_id'
         when _bad_create or _bad_write then 'bad_timestamp'
     end as quarantine_reason

@@ -22,6 +22,7 @@ typed as (
         {{ try_ts('create_date') }} as created_at,
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
+        {{ type_error_fields('odoo', 'sale_order_line') }} as _type_error_fields,
         _load_id,
         _record_seq,
         _extracted_at
@@ -31,6 +32,7 @@ typed as (
 select
     *,
     case
+        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
         when order_line_id is null then 'missing_id'
         when _bad_ts then 'bad_timestamp'
     end as quarantine_reason

@@ -28,6 +28,7 @@ typed as (
         {{ try_ts('write_date') }} as updated_at,
         (date_order is not null and {{ try_ts('date_order') }} is null)
             or (write_date is not null and {{ try_ts('write_date') }} is null) as _bad_ts,
+        {{ type_error_fields('odoo', 'sale_order') }} as _type_error_fields,
         _load_id,
         _record_seq,
         _extracted_at
@@ -37,6 +38,7 @@ typed as (
 select
     *,
     case
+        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
         when order_id is null then 'missing_id'
         when _bad_ts then 'bad_timestamp'
     end as quarantine_reason
