@@ -158,7 +158,7 @@ def test_fault_demo_fails_closed_through_the_real_dag(pipeline):
     # The reason names the suite, the expectation, the table and the count.
     verdict = next(ln for ln in out.splitlines() if ln.startswith("cx: gate verdict:"))
     assert "suite raw.load_log" in verdict and "expect_column_pair_values_a_to_be_greater_than_b" in verdict
-    assert re.search(r"raw\.ga4__events has \d+ rows vs median \d+", verdict), verdict
+    assert re.search(r"raw\.ga4__events (export day \d{4}-\d{2}-\d{2} )?has \d+ rows vs median \d+", verdict), verdict
     assert "Data Docs:" in verdict
     # The summary is printed for the failed run, with the reason and the Data Docs path.
     assert "NOT PUBLISHED: raw gate failed" in out and "Data Docs: " in out
