@@ -52,6 +52,9 @@ DEFAULT_DIRT = {
     # entities that never deliver a row (> 0 = on): a portal without deals, a business unit without reviews yet
     "hubspot_no_deals": 0.0,
     "trustpilot_no_reviews": 0.0,
+    # a quiet day: this share of the tickets opened and feedback submitted / edited on the window's last day never
+    # happens (1.0: none at all) — the catch-up day of the multi-extraction test
+    "quiet_day_rate": 0.0,
 }
 
 

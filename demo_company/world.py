@@ -478,6 +478,7 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
     # ---------------- HubSpot ids (one increasing counter, in creation order) ----------------
     _assign_hubspot_ids(seed, companies, persons, orders, tickets, feedback)
     reviews = _empty_entities(dirt, orders, reviews)
+    tickets, feedback = _quiet_day(seed, dirt, end_us, tickets, feedback)
 
     # ---------------- Odoo partner ids ----------------
     partners = [(c.created_us, 0, c.cid) for c in companies] + [(p.created_us, 1, p.pid) for p in persons if p.in_odoo]
@@ -796,6 +797,29 @@ def _empty_entities(dirt, orders, reviews) -> list:
     if dirt.get("trustpilot_no_reviews", 0) > 0:
         reviews = [r for r in reviews if r.source != "trustpilot"]
     return reviews
+
+
+def _quiet_day(seed, dirt, end_us, tickets, feedback):
+    """Dirt ``quiet_day_rate``: the window's last day is a quiet day for customer service — that share of the
+    tickets opened and of the feedback submitted (or edited) that day never happens, like a holiday or a closed
+    help desk (seen on real data: 4 association rows against a median of 56). Drawn after every other draw from
+    its own stream, so everything else is unchanged; the answer key, computed from the world, agrees. The catch-up
+    run of the multi-extraction test reads that day: a ≥ 90 % drop on a baseline too short to block (a warning).
+    Earlier tickets are still replied to and closed on the day, as a help desk works through its backlog."""
+    rate = dirt.get("quiet_day_rate", 0.0)
+    if rate <= 0:
+        return tickets, feedback
+    rng = stream(seed, "quiet-day")
+    day = end_us - US_PER_DAY
+    tickets = [t for t in tickets if not (day <= t.created_us < end_us and rng.random() < rate)]
+    kept = []
+    for f in feedback:
+        if day <= f.submitted_us < end_us and rng.random() < rate:
+            continue
+        if f.modified_us != f.submitted_us and day <= f.modified_us < end_us and rng.random() < rate:
+            f.modified_us = f.submitted_us      # the edit of an older submission does not happen either
+        kept.append(f)
+    return tickets, kept
 
 
 def _email(seed, persons, start_us, end_us, ids, dirt):

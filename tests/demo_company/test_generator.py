@@ -572,3 +572,35 @@ def test_entities_without_rows_change_only_those_entities_and_the_answer_key_say
     key = json.loads((empty / "answer_key.json").read_text())["expected"]
     assert key["hubspot.deals"]["records"] == 0 and key["trustpilot.reviews"]["records"] == 0
     assert key["google_reviews.reviews"]["records"] > 0
+
+
+def test_a_quiet_last_day_drops_only_that_days_tickets_and_feedback(tmp_path):
+    """dirt quiet_day_rate (issue 14.9, a quiet day): no ticket opened and no feedback submitted or edited on the
+    window's last day; every other record and file as without it; the answer key counts what the files hold."""
+    full, quiet = tmp_path / "full", tmp_path / "quiet"
+    generate(full, scale="XS", seed=42, workers=2)
+    generate(quiet, scale="XS", seed=42, workers=2, dirt={"quiet_day_rate": 1.0})
+    a, b = _hashes(full), _hashes(quiet)
+    changed = sorted(k for k in a if a[k] != b.get(k))
+    assert set(changed) <= {"api/hubspot/feedback_submissions.jsonl", "api/hubspot/tickets.jsonl",
+                            "api/hubspot/associations.jsonl", "answer_key.json", "manifest.json"}
+    last_day = json.loads((full / "manifest.json").read_text())["window"]["end"]
+    import datetime as dt
+    last_day = (dt.date.fromisoformat(last_day) - dt.timedelta(days=1)).isoformat()
+
+    def on_last_day(rec):
+        p = rec["properties"]
+        return p["hs_createdate"].startswith(last_day) or p["hs_lastmodifieddate"].startswith(last_day)
+
+    before = _jsonl(full / "api/hubspot/feedback_submissions.jsonl")
+    after = _jsonl(quiet / "api/hubspot/feedback_submissions.jsonl")
+    created = {r["id"] for r in before if r["properties"]["hs_createdate"].startswith(last_day)}
+    assert created, "seed 42 XS has a submission on the last day: the test must see one dropped"
+    assert not [r for r in after if on_last_day(r)]
+    assert {r["id"] for r in after} == {r["id"] for r in before} - created
+    tickets = _jsonl(full / "api/hubspot/tickets.jsonl")
+    assert {r["id"] for r in _jsonl(quiet / "api/hubspot/tickets.jsonl")} == \
+        {r["id"] for r in tickets if not r["createdAt"].startswith(last_day)}
+    key = json.loads((quiet / "answer_key.json").read_text())["expected"]
+    assert key["hubspot.feedback_submissions"]["records"] == len(after)
+    assert key["hubspot.tickets"]["records"] == len(_jsonl(quiet / "api/hubspot/tickets.jsonl"))

@@ -7,7 +7,9 @@ cursors, build database, published file, Airflow metadata DB kept between the ru
   B  as_of = window end - 1 day     `airflow dags test cx_pipeline <B>`   two weeks later: orders confirmed and
                                                                          cancelled, tickets replied, reviews edited,
                                                                          late GA4 rows
-  C  as_of = window end             `airflow dags test cx_pipeline <C>`   the following (catch-up) day
+  C  as_of = window end             `airflow dags test cx_pipeline <C>`   the following (catch-up) day, a quiet
+                                                                         day: no ticket opened, no feedback
+                                                                         submitted (dirt quiet_day_rate = 1)
 
 Each run's data interval is one day ([as_of - 1 day, as_of)); the extractors read everything since their cursor
 (extractors/README.md), so B covers the 14 days since A. The KPI window of a run is [CXW_HISTORY_START, data
@@ -39,6 +41,13 @@ SCALE = os.environ.get("CXW_E2E_MULTI_SCALE", "XS")
 SEED = 42
 WINDOW_END = DEFAULT_START + dt.timedelta(days=DEFAULT_DAYS)
 RUNS = {"A": 15, "B": 1, "C": 0}  # days before the window end
+# The window's last day (C's catch-up day) is quiet: no ticket opened and no feedback submitted or edited that day.
+# C's feedback delta is a ~100 % drop against B's, but on a baseline of one comparable load (B's 14-day delta; A's
+# is a history load): the raw gate warns and the run publishes (issue 14, item 7).
+# CXW_GATE_VOLUME_MIN_ROWS=0: at XS every HubSpot delta is far below the blocking minimum of 50 rows, which alone would
+# keep the check from blocking; with 0 only the number of comparable loads decides (a 0-row day after one 14-day
+# delta must warn, and would block with CXW_GATE_VOLUME_LOOKBACK=1).
+DIRT = {"quiet_day_rate": 1.0}
 
 
 def _as_of(label: str) -> str:
@@ -57,11 +66,14 @@ def _mark(run: str, kpi: str | None = None):
     return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
 
 
-def _newest_summary(runs_dir: Path, since: float) -> dict:
+def _newest_summary(runs_dir: Path, since: float) -> tuple[dict, dict]:
+    """The run's summary.json and its raw gate report (validation_raw.json, with each new load's volume inputs)."""
     files = [f for f in runs_dir.glob("*/summary.json") if f.stat().st_mtime >= since - 1]
     if not files:
-        return {}
-    return json.loads(max(files, key=lambda f: f.stat().st_mtime).read_text())
+        return {}, {}
+    newest = max(files, key=lambda f: f.stat().st_mtime)
+    raw_gate = newest.with_name("validation_raw.json")
+    return json.loads(newest.read_text()), json.loads(raw_gate.read_text()) if raw_gate.exists() else {}
 
 
 def _loads_since(raw: Path, before: set[str]) -> list[dict]:
@@ -81,6 +93,7 @@ def runs(tmp_path_factory):
     home = tmp_path_factory.mktemp("cxw_multi")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CXW_HOME", str(home))
+        mp.setenv("CXW_GATE_VOLUME_MIN_ROWS", "0")
         for var in [v for v in os.environ if v.startswith("CXW_KPI_WINDOW_") or v in (
                 "AIRFLOW_HOME", "CXW_BUILD_DB", "CXW_FORCE_BUILD", "CXW_HISTORY_START")]:
             mp.delenv(var)
@@ -93,12 +106,12 @@ def runs(tmp_path_factory):
         data_dir = p.demo / f"{SCALE}-{SEED}"
         results = {}
         for label in RUNS:
-            manifest = generate_demo(data_dir, SCALE, SEED, as_of=_as_of(label))
+            manifest = generate_demo(data_dir, SCALE, SEED, as_of=_as_of(label), dirt=DIRT)
             key = json.loads((data_dir / "answer_key.json").read_text())
             before = {str(d) for d in p.raw.glob("*/*/*") if d.is_dir()}
             run = run_dag(data_dir, manifest, env=env, log_name=f"multi-{label}")
-            summary = _newest_summary(p.runs, run["run_started"])
-            res = {"run": run, "key": key, "manifest": manifest, "summary": summary,
+            summary, raw_gate = _newest_summary(p.runs, run["run_started"])
+            res = {"run": run, "key": key, "manifest": manifest, "summary": summary, "raw_gate": raw_gate,
                    "loads": _loads_since(p.raw, before),
                    "state_files": {f.stem: json.loads(f.read_text()) for f in p.state.glob("*.json")}}
             if p.published_db.exists():
@@ -188,3 +201,29 @@ def test_the_run_two_weeks_later_reads_everything_since_the_previous_run(runs):
     missing = sorted(set(spans["A"]) - set(spans["B"]))
     assert not missing, f"entities A read and B did not: {missing}"
     assert not problems, "\n".join(problems)
+
+
+def test_the_quiet_catch_up_day_warns_and_publishes(runs):
+    """Issue 14, item 7 end to end: on C's quiet day HubSpot delivers no feedback submission (B's 14-day delta had
+    some). That is a ≥ 90 % drop, but against one comparable load — fewer than CXW_GATE_VOLUME_LOOKBACK (7) — so the
+    raw gate warns (named in the run summary) instead of blocking, the run publishes, and the KPIs equal the answer
+    key (test_every_kpi_row_equals_the_answer_key[C-*])."""
+    c = runs["C"]
+    day = WINDOW_END - dt.timedelta(days=1)
+    assert c["key"]["expected"]["hubspot.feedback_submissions"]["records"] == \
+        runs["B"]["key"]["expected"]["hubspot.feedback_submissions"]["records"], "the quiet day has a submission"
+    vol = [v for v in c["raw_gate"].get("volume", [])
+           if (v["source"], v["entity"]) == ("hubspot", "feedback_submissions")]
+    assert len(vol) == 1, f"C's feedback loads in the raw gate's volume log: {vol}"
+    v = vol[0]
+    assert v["kind"] == "delta" and v["rows"] < v["min_rows"], f"not a ≥ 90 % drop on {day}: {v}"
+    assert v["comparable_loads"] < 7 and not v["blocking"], v
+    raw = c["summary"].get("raw_validation") or {}
+    assert raw.get("status", "passed") != "failed" and raw.get("errors") == 0, raw
+    assert any("raw.load_log" in w and "~blocking" in w for w in raw.get("warned_checks") or []), \
+        f"no volume warning in the run summary: {raw.get('warned_checks')}"
+    offending = [o for r in c["raw_gate"].get("results", []) if not r["success"] and r["severity"] == "warn"
+                 for o in r.get("offending_loads") or []]
+    mine = [o for o in offending if o.startswith(f"{v['load_id']}: raw.hubspot__feedback_submissions has 0 rows")]
+    assert mine and "warn only: a block needs 7 comparable loads" in mine[0], offending
+    assert c["run"]["state"] == "success" and c["summary"].get("status") == "published", c["summary"].get("reason")
