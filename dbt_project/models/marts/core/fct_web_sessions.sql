@@ -42,8 +42,8 @@ all_events as (
 {%- set first_load = 't.first_export_load' if 'first_export_load' in stored_cols else 'cast(null as varchar)' -%}
 {%- set last_load = 't.last_export_load' if 'last_export_load' in stored_cols else 'cast(null as varchar)' %}
 staged_loads as (
-    select distinct export_date, _load_id, export_date || '/' || _load_id as export_load
-    from all_events
+    select export_date, _load_id, export_date || '/' || _load_id as export_load
+    from (select distinct export_date, _load_id from {{ ref('stg_ga4__events') }}) as d
 ),
 
 stored_loads as (
