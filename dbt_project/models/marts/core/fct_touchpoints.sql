@@ -15,7 +15,7 @@
    web_session* -> 'web_session', so a key survives a change of type.
    Incremental (delete+insert on touchpoint_key): a run re-reads rows at or after (stored high-water mark -
    var touchpoint_lookback_days) and any older row whose content changed (row_hash differs: a late identity
-   resolution, a cancelled order). Source rows that disappear are removed only by --full-refresh. #}
+   resolution, a cancelled order); a post-hook deletes stored rows whose source row is gone. #}
 {{ config(
     materialized='incremental',
     unique_key='touchpoint_key',
