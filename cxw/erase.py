@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from extractors.common.landing import sha256_file
+
 from .config import paths
 
 log = logging.getLogger(__name__)
@@ -290,6 +292,15 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _replace_durably(tmp: Path, dst: Path) -> None:
+    """fsync the finished `tmp`, rename it over `dst`, drop a stale DuckDB WAL of `dst`, fsync the directory."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dst)
+    Path(str(dst) + ".wal").unlink(missing_ok=True)
+    _fsync_dir(dst.parent)
+
+
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.erase-tmp")
     with open(tmp, "wb") as fh:
@@ -374,7 +385,7 @@ def erase_raw(raw: Path, targets: Targets, person: Person, audit_id: str, con) -
             for entry in meta.get("files", []):
                 if entry.get("path") == Path(f).name:
                     entry["rows"] = kept.num_rows
-                    entry["sha256"] = _sha256(Path(f))
+                    entry["sha256"] = sha256_file(str(f))  # as landing hashes it
             load_removed += gone
             changed = True
         if changed:
@@ -385,14 +396,6 @@ def erase_raw(raw: Path, targets: Targets, person: Person, audit_id: str, con) -
             k = f"{ld.source}.{ld.entity}"
             removed[k] = removed.get(k, 0) + load_removed
     return removed
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -608,11 +611,7 @@ def compact_duckdb(db: Path) -> None:
         con.execute("detach dst")
     finally:
         con.close()
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, db)
-    Path(str(db) + ".wal").unlink(missing_ok=True)
-    _fsync_dir(db.parent)
+    _replace_durably(tmp, db)
 
 
 def rewrite_generation(gen: Path, keys: set[str]) -> int:
@@ -656,11 +655,7 @@ def rewrite_generation(gen: Path, keys: set[str]) -> int:
         con.execute("checkpoint")
     finally:
         con.close()
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, gen)
-    Path(str(gen) + ".wal").unlink(missing_ok=True)
-    _fsync_dir(gen.parent)
+    _replace_durably(tmp, gen)
     return removed
 
 
