@@ -35,6 +35,11 @@ DEFAULT_DIRT = {
     "ga4_midnight_session_rate": 0.01,   # extra sessions forced to cross midnight
     "ga4_redelivery_day_rate": 0.03,     # export days BigQuery re-exports 8..45 days later (late hits, backfill)
     "ga4_redelivery_session_rate": 0.05,  # ... share of such a day's sessions missing until then (at least one)
+    # export days whose first delivery is an empty (0-byte) file, re-exported with all their rows 1-3 days later
+    "ga4_empty_first_delivery_rate": 0.0,
+    # export days with one line holding a byte that is not UTF-8 (a Latin-1 city name): the extractor
+    # dead-letters that line, the answer key leaves that one event out
+    "ga4_non_utf8_day_rate": 0.0,
     "feedback_out_of_scale_rate": 0.005,
     "feedback_non_numeric_rate": 0.004,
     "feedback_bad_timestamp_rate": 0.004,
@@ -48,6 +53,10 @@ DEFAULT_DIRT = {
     "hubspot_duplicate_contact_rate": 0.01,
     # people with >= 2 orders who got a second Odoo partner (e-mail differs in case / spaces), with orders on both
     "erp_duplicate_partner_rate": 0.03,
+    # type drift: from ERP_AMOUNT_TEXT_DRIFT_DAYS before the window end sale_order.amount_total is a text column and
+    # this share of the orders created since (at least one) carries a locale amount ('327,80 EUR', '1.234,56'):
+    # the extractor lands it NULL, staging quarantines the order (unparsable_value: amount_total)
+    "erp_amount_text_rate": 0.0,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
     # entities that never deliver a row (> 0 = on): a portal without deals, a business unit without reviews yet
     "hubspot_no_deals": 0.0,

@@ -54,9 +54,51 @@ _SQLITE_TYPES = {"pk": "integer PRIMARY KEY", "varchar": "varchar", "varchar2": 
                  "text": "text"}
 
 
-def _sqlite_ddl(table: str) -> str:
+# dirt erp_amount_text_rate (type drift): the day, before the window end, from which sale_order.amount_total is a
+# text column in the ERP (a sales connector writes it with locale formatting for a share of the orders)
+ERP_AMOUNT_TEXT_DRIFT_DAYS = 10
+AMOUNT_TEXT_COLUMN = ("sale_order", "amount_total")
+
+
+def amount_text_drift_us(world) -> int:
+    """The instant sale_order.amount_total became a text column (00:00 UTC, ERP_AMOUNT_TEXT_DRIFT_DAYS before the
+    window end)."""
+    return world.end_us - ERP_AMOUNT_TEXT_DRIFT_DAYS * US_PER_DAY
+
+
+def _locale_amount(cents: int, style: int) -> str:
+    """A total as a de/fr-locale connector writes it: '327,80 EUR' or '1.234,56' (never a C-locale number)."""
+    units, frac = divmod(cents, 100)
+    if style == 0:
+        return f"{units},{frac:02d} EUR"
+    return f"{units:,}".replace(",", ".") + f",{frac:02d}"
+
+
+def amount_text_orders(world) -> dict[int, str]:
+    """{order id: amount_total as delivered} of the orders created since the drift whose total is locale text
+    (dirt erp_amount_text_rate; at least one when the rate is > 0 and an order was created since). Depends only on
+    the world (seed, scale, window, dirt), never on as_of: such an order is text from its creation on."""
+    rate = float(world.dirt.get("erp_amount_text_rate", 0.0))
+    if rate <= 0:
+        return {}
+    drift = amount_text_drift_us(world)
+    rng = stream(world.seed, "erp-amount-text")
+    out: dict[int, str] = {}
+    since = [o for o in world.orders if o.create_us >= drift]
+    for o in since:                        # world.orders is in id order: one draw per order since the drift
+        if rng.random() < rate:
+            out[o.oid] = _locale_amount(o.untaxed + o.tax, len(out) % 2)
+    if not out and since:
+        o = min(since, key=lambda x: (x.create_us, x.oid))
+        out[o.oid] = _locale_amount(o.untaxed + o.tax, 0)
+    return out
+
+
+def _sqlite_ddl(table: str, text_columns: frozenset = frozenset()) -> str:
     cols = []
     for name, typ in SCHEMA[table]:
+        if (table, name) in text_columns:      # the source's type drifted to text
+            typ = "varchar"
         base = typ.rstrip("!").split(">")[0]
         sql = f"{name} {_SQLITE_TYPES[base]}"
         if typ.endswith("!"):
@@ -135,6 +177,7 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
 
     orders, lines, pickings = [], [], []
     line_id = 0
+    as_text = amount_text_orders(world)
     for o in world.orders:
         first_line = line_id          # line ids do not depend on as_of
         line_id += len(o.lines)
@@ -149,7 +192,7 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
         locked = 1 if (o.lock_us and o.lock_us <= as_of) else 0
         orders.append((o.oid, o.name, partner_id, partner_id, partner_id, odoo_ts(date_order), state, locked,
                        odoo_ts(o.commitment_us) if o.commitment_us else None, _money(o.untaxed), _money(o.tax),
-                       _money(o.untaxed + o.tax), 1, o.team, 2, 1, odoo_ts(o.create_us), odoo_ts(write)))
+                       as_text.get(o.oid, _money(o.untaxed + o.tax)), 1, o.team, 2, 1, odoo_ts(o.create_us), odoo_ts(write)))
         line_write = odoo_ts(max([o.create_us] + [x for x in (o.confirm_us, o.sent_us, o.cancel_us) if x and x <= as_of]))
         for seq, ln in enumerate(o.lines):
             lid = first_line + seq + 1
@@ -194,13 +237,22 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
     return rows
 
 
-def write_sqlite(path: str, rows: dict[str, list[tuple]]) -> dict[str, int]:
+def text_columns(world, as_of: int) -> frozenset:
+    """(table, column) pairs whose type drifted to text in the source by as_of (dirt erp_amount_text_rate)."""
+    if float(world.dirt.get("erp_amount_text_rate", 0.0)) > 0 and as_of >= amount_text_drift_us(world):
+        return frozenset({AMOUNT_TEXT_COLUMN})
+    return frozenset()
+
+
+def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset()) -> dict[str, int]:
+    """The Odoo tables as SQLite. A column in ``text_cols`` is declared varchar (its numbers are then stored as text,
+    '123.45', by SQLite's TEXT affinity), as after an ALTER COLUMN ... TYPE varchar in the source."""
     if os.path.exists(path):
         os.remove(path)
     con = sqlite3.connect(path)
     try:
         for table in TABLE_ORDER:
-            con.execute(_sqlite_ddl(table))
+            con.execute(_sqlite_ddl(table, text_cols))
             cols = SCHEMA[table]
             con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(cols))})", rows[table])
         con.commit()
@@ -233,12 +285,14 @@ def _sa_type(base: str):
     raise ValueError(base)
 
 
-def metadata() -> sa.MetaData:
+def metadata(text_cols: frozenset = frozenset()) -> sa.MetaData:
     md = sa.MetaData()
     for table in TABLE_ORDER:
         cols = []
         for name, typ in SCHEMA[table]:
             base = typ.rstrip("!").split(">")[0]
+            if (table, name) in text_cols:
+                base = "varchar"
             args = [sa.ForeignKey(f"{typ.split('>')[1]}.id")] if ">" in typ else []
             cols.append(sa.Column(name, _sa_type(base), *args, primary_key=(base == "pk"), autoincrement=False,
                                   nullable=not typ.endswith("!") and base != "pk"))
@@ -259,9 +313,12 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
     PostgreSQL uses COPY; other dialects (MariaDB/MySQL) use executemany in chunks of `chunk` rows.
     Returns the row count per table.
     """
-    md = metadata()
-    engine = sa.create_engine(sqlalchemy_url)
     src = sqlite3.connect(sqlite_path)
+    # a column the SQLite file declares varchar where SCHEMA has a number drifted to text: the same in the target
+    text_cols = frozenset((t, c) for t in TABLE_ORDER for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
+                          if decl.lower() == "varchar" and dict(SCHEMA[t]).get(c, "").rstrip("!") in ("num", "float", "int"))
+    md = metadata(text_cols)
+    engine = sa.create_engine(sqlalchemy_url)
     counts = {}
     try:
         md.create_all(engine)
@@ -291,7 +348,7 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
                         batch = cur.fetchmany(chunk)
                         if not batch:
                             break
-                        conn.execute(ins, [dict(zip(names, _coerce(table, row))) for row in batch])
+                        conn.execute(ins, [dict(zip(names, _coerce(table, row, text_cols))) for row in batch])
                         n += len(batch)
                 counts[table] = n
     finally:
@@ -300,12 +357,14 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
     return counts
 
 
-def _coerce(table: str, row: tuple) -> tuple:
+def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset()) -> tuple:
     """SQLite values → Python values the DB-API driver binds correctly."""
     out = []
     for (name, typ), v in zip(SCHEMA[table], row):
         base = typ.rstrip("!").split(">")[0]
-        if v is None:
+        if (table, name) in text_cols:
+            out.append(None if v is None else str(v))
+        elif v is None:
             out.append(None)
         elif base == "ts":
             out.append(dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S.%f"))

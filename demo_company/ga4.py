@@ -10,6 +10,10 @@ Re-delivered days (dirt `ga4_redelivery_day_rate`): BigQuery re-exports an OLD d
 sessions that were missing from the first export (`ga4_redelivery_session_rate` of the day's sessions, at least
 one); before the re-export instant those rows have not arrived, from it on they are in the file and its mtime is the
 re-export instant (`redelivery_schedule`).
+Empty first deliveries (dirt `ga4_empty_first_delivery_rate`, `empty_delivery_schedule`): the day's file is first
+exported with no row (0 bytes) one hour after the day ended, and re-exported with all its rows 1-3 days later.
+Non-UTF-8 lines (dirt `ga4_non_utf8_day_rate`, `non_utf8_days`): one line of the day carries a Latin-1 byte; the
+warehouse dead-letters it, so the session aggregates leave that event out.
 """
 from __future__ import annotations
 
@@ -109,6 +113,51 @@ def redelivery_schedule(seed: int, start_us: int, n_days: int, dirt: dict) -> di
     return out
 
 
+EMPTY_REEXPORT_DELAY_H = (24, 72)   # an empty first delivery is re-exported with its rows 1-3 days later
+EMPTY_EXPORT_DELAY_S = 3600         # ... and was itself exported one hour after the day ended
+
+
+def empty_delivery_schedule(seed: int, start_us: int, n_days: int, dirt: dict) -> dict[str, tuple[int, int]]:
+    """{YYYYMMDD: (first export instant, re-export instant)} of the export days whose first delivery is an empty
+    (0-byte) file (dirt ga4_empty_first_delivery_rate): the first export comes one hour after the day ended with no
+    row, BigQuery re-exports the day with all its rows 1-3 days later. Until the re-export none of the day's rows
+    (nor the rows a session crossing midnight into it wrote after midnight) has arrived. Depends only on the seed,
+    the days and the rate."""
+    rate = float(dirt.get("ga4_empty_first_delivery_rate", 0.0))
+    out: dict[str, tuple[int, int]] = {}
+    if rate <= 0:
+        return out
+    lo, hi = EMPTY_REEXPORT_DELAY_H
+    for d in range(n_days):
+        day_us = start_us + d * US_PER_DAY
+        u, v = stream(seed, f"ga4-empty-delivery/{us_to_date(day_us):%Y%m%d}").random(2)
+        if u < rate:
+            first = day_us + US_PER_DAY + EMPTY_EXPORT_DELAY_S * US_PER_S
+            out[us_to_date(day_us).strftime("%Y%m%d")] = (first, first + int((lo + v * (hi - lo)) * 3600) * US_PER_S)
+    return out
+
+
+def non_utf8_days(seed: int, start_us: int, n_days: int, dirt: dict) -> dict[str, float]:
+    """{YYYYMMDD: where in the day's session plan (0..1) to look for the event} of the export days with one line
+    holding a non-UTF-8 byte (dirt ga4_non_utf8_day_rate). Depends only on the seed, the days and the rate."""
+    rate = float(dirt.get("ga4_non_utf8_day_rate", 0.0))
+    out: dict[str, float] = {}
+    if rate <= 0:
+        return out
+    for d in range(n_days):
+        day_us = start_us + d * US_PER_DAY
+        u, v = stream(seed, f"ga4-non-utf8/{us_to_date(day_us):%Y%m%d}").random(2)
+        if u < rate:
+            out[us_to_date(day_us).strftime("%Y%m%d")] = float(v)
+    return out
+
+
+def _latin1_city(line: str) -> str:
+    """The line with one byte that is not UTF-8: a Latin-1 'é' (0xE9) before the city name, kept as a surrogate
+    escape until the file is encoded with errors='surrogateescape'."""
+    return line.replace('"city": "', '"city": "\udce9', 1)
+
+
 def _pick(cum, u) -> int:
     i = int(np.searchsorted(cum, u, side="right"))
     return min(i, len(cum) - 1)
@@ -145,6 +194,10 @@ def _day_worker(task):
     held_rate = dirt.get("ga4_redelivery_session_rate", 0.0)
     held_rnd = random.Random(int(stream(seed, f"ga4-redelivery-sessions/{ymd}").integers(0, 2**62)))
     held_any = False
+    empty_until = g["empty_days"].get(ymd, (0, 0))[1]          # rows of this day arrive with the re-export
+    empty_next = g["empty_days"].get(ymd_next, (0, 0))[1]      # ... and those a session writes into the next day
+    bad_at = g["non_utf8_days"].get(ymd)                       # a line of this day with a non-UTF-8 byte
+    bad_done = bad_at is None
 
     weekday = us_to_date(day_us).weekday()
     rate = g["events_per_day"] / AVG_EVENTS_PER_SESSION * (1.15 if weekday >= 5 else 1.0)
@@ -176,13 +229,14 @@ def _day_worker(task):
     spill: list[str] = []
     agg: dict = {}      # visible date -> [sessions, engaged, purchase, atc, atc_no_purchase, eng_msec]
     stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
-             "redelivered_arrived": 0}
+             "redelivered_arrived": 0, "non_utf8_lines": 0}
+    bad_from = None if bad_done else int(bad_at * len(plan))
     last_arrival = {"own": 0, "spill": 0}     # the export instant of this day's file / of the spill's rows
     used_keys = set()
     pages, prod_pages = P["pages"], P["prod_pages"]
     n_prod = len(prod_pages)
 
-    for start, v, kind, order in plan:
+    for plan_idx, (start, v, kind, order) in enumerate(plan):
         if start >= end_us:
             continue
         if kind == "ping":
@@ -197,12 +251,12 @@ def _day_worker(task):
                 params = prefix + (", " if prefix and extra else "") + extra
                 line = (f'{{"event_date": "{ymd if ts < day_end else ymd_next}", "event_timestamp": "{ts}", "event_name": "{name}", '
                         f'"event_params": [{params}], "event_bundle_sequence_id": "{int(r() * 9e8) + 10**8}"{tail}}}')
-                if ts >= end_us or ts + MIN > as_of:
+                if ts >= end_us or max(ts + MIN, empty_until if ts < day_end else empty_next) > as_of:
                     stats["not_arrived"] += 1
                     continue
                 (own if ts < day_end else spill).append(line)
                 k = "own" if ts < day_end else "spill"
-                last_arrival[k] = max(last_arrival[k], ts + MIN)
+                last_arrival[k] = max(last_arrival[k], ts + MIN, empty_until if ts < day_end else empty_next)
                 stats["rows"] += 1
                 stats["distinct"] += 1
                 stats["no_session_key"] += 1
@@ -317,6 +371,15 @@ def _day_worker(task):
             held = held_rnd.random() < held_rate or not held_any
             held_any = held_any or held
 
+        # ---- a day with a non-UTF-8 line: the first user_engagement event with engagement time of this day's file,
+        # in the first (not held back) session from the drawn point of the plan on; chosen whatever as_of is
+        bad_event = -1
+        if not bad_done and plan_idx >= bad_from and not held:
+            for i, ev in enumerate(evs):
+                if ev[1] == "user_engagement" and ev[6] > 0 and ev[0] < min(day_end, end_us):
+                    bad_event, bad_done = i, True
+                    break
+
         # ---- emit rows and aggregate what is visible at as_of
         first_vis = None
         last_vis = 0
@@ -347,9 +410,13 @@ def _day_worker(task):
                 arrival = ts + int((3 + r() * 69) * 3600 * US_PER_S)
             if held:
                 arrival, is_late = redeliver_at, False
+            wait = empty_until if ts < day_end else empty_next
+            waited = bool(wait) and arrival < wait
+            if waited:                            # the day's first delivery was empty: it arrives re-exported
+                arrival, is_late = wait, False
             if arrival > as_of:
                 stats["not_arrived"] += 1
-                if held:
+                if held or waited:
                     r()  # the duplicate draw an arrived row makes: the day's other rows do not depend on as_of
                 continue
             if is_late:
@@ -357,6 +424,13 @@ def _day_worker(task):
             target = own if ts < day_end else spill
             k = "own" if ts < day_end else "spill"
             last_arrival[k] = max(last_arrival[k], arrival)
+            if i == bad_event:
+                # written with a byte that is not UTF-8: the warehouse dead-letters it, so it counts nowhere
+                # (the duplicate draw is made, no copy written: one line, one dead letter)
+                target.append(_latin1_city(line))
+                stats["non_utf8_lines"] += 1
+                r()
+                continue
             if held:
                 stats["redelivered_arrived"] += 1
             target.append(line)
@@ -394,7 +468,7 @@ def _day_worker(task):
         a[5] += v_msec
 
     if own:
-        data = ("\n".join(own) + "\n").encode("utf-8")
+        data = ("\n".join(own) + "\n").encode("utf-8", "surrogateescape")
         if g.get("gzip"):  # a compressed export (bq extract --compression GZIP): events_YYYYMMDD.json.gz
             with open(os.path.join(out_dir, f"events_{ymd}.json.gz"), "wb") as fh:
                 fh.write(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
@@ -442,6 +516,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         by_day.setdefault((start - world.start_us) // US_PER_DAY, []).append(wo)
     from .config import DEFAULT_DAYS, SCALES
     redeliveries = redelivery_schedule(world.seed, world.start_us, n_days, world.dirt)
+    empty_days = empty_delivery_schedule(world.seed, world.start_us, n_days, world.dirt)
     _G.clear()
     _G.update({
         "seed": world.seed, "as_of": as_of, "dirt": world.dirt, "out_dir": out_dir, "prep": _prepare(world.products),
@@ -450,7 +525,8 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         "person_country": np.array([p.country for p in world.persons], dtype=np.int64),
         "stream_id": world.ids["ga4"]["stream_id"], "end_us": world.end_us, "n_days": n_days,
         "events_per_day": SCALES[world.scale].ga4_events / DEFAULT_DAYS, "gzip": bool(compress),
-        "redeliveries": redeliveries,
+        "redeliveries": redeliveries, "empty_days": empty_days,
+        "non_utf8_days": non_utf8_days(world.seed, world.start_us, n_days, world.dirt),
     })
     first_day_us = world.start_us if first_day_us is None else first_day_us
     tasks = [(d, world.start_us + d * US_PER_DAY, by_day.get(d, [])) for d in range(n_days)
@@ -483,13 +559,22 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
                         (us_to_date(day_us + US_PER_DAY).strftime("%Y%m%d"), last["spill"])):
             if at:
                 exported[ymd] = max(exported.get(ymd, 0), at)
+    # a day whose first delivery was empty and not yet re-exported at as_of: a 0-byte file, mtime its export
+    exported_days = {us_to_date(world.start_us + d * US_PER_DAY).strftime("%Y%m%d") for d, _a, _s, _l in results}
+    empty_now = {}
+    for ymd, (first_at, again_at) in empty_days.items():
+        if ymd in exported_days and first_at <= as_of < again_at:
+            path = os.path.join(out_dir, f"events_{ymd}.json" + (".gz" if compress else ""))
+            open(path, "wb").close()
+            exported[ymd] = first_at
+            empty_now[ymd] = us_to_dt(again_at).strftime("%Y-%m-%dT%H:%M:%SZ")
     for ymd, at in exported.items():
         path = os.path.join(out_dir, f"events_{ymd}.json" + (".gz" if compress else ""))
         if os.path.exists(path):
             os.utime(path, ns=(at * 1000, at * 1000))
     sessions_by_day: dict = {}
     stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
-             "redelivered_arrived": 0}
+             "redelivered_arrived": 0, "non_utf8_lines": 0}
     for _, agg, st, _last in results:
         for k in stats:
             stats[k] += st[k]
@@ -507,5 +592,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
     files = dict(zip(names, counts))
     stats["rows"] = sum(files.values())
     redelivered = {ymd: us_to_dt(at).strftime("%Y-%m-%dT%H:%M:%SZ") for ymd, at in sorted(redeliveries.items())}
+    empties = {ymd: {"empty_export": us_to_dt(a).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "reexport": us_to_dt(b).strftime("%Y-%m-%dT%H:%M:%SZ")} for ymd, (a, b) in sorted(empty_days.items())}
     return {"sessions_by_day": dict(sorted(sessions_by_day.items())), "stats": stats, "files": files,
-            "redeliveries": redelivered}
+            "redeliveries": redelivered, "empty_first_deliveries": empties, "empty_at_as_of": sorted(empty_now)}

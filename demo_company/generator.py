@@ -46,7 +46,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     counts: dict = {}
 
     rows = erp.build_rows(world, as_of_us)
-    counts["odoo/odoo.sqlite"] = erp.write_sqlite(os.path.join(out_dir, "odoo", "odoo.sqlite"), rows)
+    counts["odoo/odoo.sqlite"] = erp.write_sqlite(os.path.join(out_dir, "odoo", "odoo.sqlite"), rows,
+                                                     erp.text_columns(world, as_of_us))
 
     hs = os.path.join(out_dir, "api", "hubspot")
     hub = {
@@ -77,7 +78,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     key = answer_key.compute(world, as_of_us, ga)
     expected = key["expected"]
     for table, n in counts["odoo/odoo.sqlite"].items():
-        expected[f"odoo.{table}"] = {"records": n, "quarantined": {}, "duplicates": 0}
+        expected[f"odoo.{table}"] = {"records": n, "quarantined": key["odoo_quarantined"].get(table, {}),
+                                     "duplicates": 0}
     for name in ("contacts", "companies", "deals", "tickets", "associations"):
         expected[f"hubspot.{name}"] = {"records": counts[f"api/hubspot/{name}.jsonl"], "quarantined": {}, "duplicates": 0}
     window = {"start": _iso(world.start_us)[:10], "end": _iso(world.end_us)[:10]}
@@ -98,6 +100,10 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         "ga4": world.ids["ga4"],
         # old GA4 export days re-exported later with missing sessions: {YYYYMMDD: re-export instant}
         "ga4_redeliveries": ga["redeliveries"],
+        # export days first delivered as an empty file and re-exported later: {YYYYMMDD: {empty_export, reexport}};
+        # ga4_empty_at_as_of: those whose file is empty at as_of (their rows arrive with the re-export)
+        "ga4_empty_first_deliveries": ga["empty_first_deliveries"],
+        "ga4_empty_at_as_of": ga["empty_at_as_of"],
     }
     if inject_fault:  # demo of the quality gate: a fault the source itself can produce (demo_company/faults.py)
         from .faults import apply_fault
