@@ -18,6 +18,10 @@ generator's, restricted to what exists at as_of). After each run every published
 channel and segment 'all') is compared with that as_of's answer key — integers equal, money to the cent, ratios
 within 1e-9 — and the records are accounted for (load ledger balances, staged = delivered - quarantined).
 
+The demo also re-delivers an old GA4 export day between A and B (older than web_session_lookback_days at B's build,
+with sessions A did not get), writes non-UTF-8 GA4 lines (dead-lettered) and drifts the ERP's amount_total to locale
+text after A (quarantined orders): see DIRT; each shape has a test naming it.
+
 Scale XS by default (CXW_E2E_MULTI_SCALE to change): three DAG runs take about 4 minutes on 2 cores.
 """
 
@@ -35,6 +39,8 @@ from _kpi_compare import compare, published_kpis, record_accounting
 from demo_company.answer_key import KPI_NAMES
 from demo_company.config import DEFAULT_DAYS, DEFAULT_START
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.e2e
 
 SCALE = os.environ.get("CXW_E2E_MULTI_SCALE", "XS")
@@ -47,7 +53,14 @@ RUNS = {"A": 15, "B": 1, "C": 0}  # days before the window end
 # CXW_GATE_VOLUME_MIN_ROWS=0: at XS every HubSpot delta is far below the blocking minimum of 50 rows, which alone would
 # keep the check from blocking; with 0 only the number of comparable loads decides (a 0-row day after one 14-day
 # delta must warn, and would block with CXW_GATE_VOLUME_LOOKBACK=1).
-DIRT = {"quiet_day_rate": 1.0}
+# Shapes the runs must meet (issue 14 items 3/9, type drift), each compared with the answer key:
+# * ga4_redelivery_day_rate 0.1 (default 0.03): seed 42 then re-exports 2025-05-12 on 2025-06-26, between A and B - an
+#   export day far older than web_session_lookback_days at B's build, with sessions missing from A's delivery;
+# * ga4_non_utf8_day_rate: export days with a line holding a non-UTF-8 byte (dead-lettered, the day's rest lands);
+# * erp_amount_text_rate: sale_order.amount_total became text 10 days before the window end (after A); half the
+#   orders created since carry a locale amount ('46,97 EUR') and are quarantined (unparsable_value: amount_total).
+DIRT = {"quiet_day_rate": 1.0, "ga4_redelivery_day_rate": 0.1, "ga4_non_utf8_day_rate": 0.05,
+        "erp_amount_text_rate": 0.5}
 
 
 def _as_of(label: str) -> str:
@@ -115,7 +128,8 @@ def runs(tmp_path_factory):
                    "loads": _loads_since(p.raw, before),
                    "state_files": {f.stem: json.loads(f.read_text()) for f in p.state.glob("*.json")}}
             if p.published_db.exists():
-                res["kpis"] = compare(key, published_kpis(p.published_db))
+                res["published"] = published_kpis(p.published_db)
+                res["kpis"] = compare(key, res["published"])
             if p.build_db.exists():
                 res["accounting"] = record_accounting(p.build_db, key["expected"])
             results[label] = res
@@ -227,3 +241,69 @@ def test_the_quiet_catch_up_day_warns_and_publishes(runs):
     mine = [o for o in offending if o.startswith(f"{v['load_id']}: raw.hubspot__feedback_submissions has 0 rows")]
     assert mine and "warn only: a block needs 7 comparable loads" in mine[0], offending
     assert c["run"]["state"] == "success" and c["summary"].get("status") == "published", c["summary"].get("reason")
+
+
+def _lookback_days() -> int:
+    text = (ROOT / "dbt_project" / "dbt_project.yml").read_text()
+    return int(re.search(r"^\s*web_session_lookback_days:\s*(\d+)", text, re.M).group(1))
+
+
+def test_an_old_export_day_redelivered_between_the_runs_counts_its_missing_sessions(runs):
+    """Issue 14 items 3/9: an export day re-delivered in a LATER extraction (B), older than
+    web_session_lookback_days at B's incremental build, with sessions missing from A's delivery. B lands the new
+    delivery and its sessions count: the day's published session rows equal the answer key at B, which has more
+    sessions that day than at A (test_every_kpi_row_equals_the_answer_key[B-*] compares every row; this names the
+    shape, so that the demo cannot silently stop producing it). Reverting the fix of fct_web_sessions (mutation
+    fct_web_sessions_redelivered_old_day) fails B's sessions KPIs here."""
+    a, b = runs["A"], runs["B"]
+    a_end, b_end = _utc(a["key"]["as_of"]), _utc(b["key"]["as_of"])
+    lookback = dt.timedelta(days=_lookback_days())
+    days = sorted(ymd for ymd, at in b["manifest"]["ga4_redeliveries"].items()
+                  if a_end < _utc(at) <= b_end and dt.datetime.strptime(ymd, "%Y%m%d").replace(
+                      tzinfo=dt.timezone.utc) + dt.timedelta(days=1) + lookback < a_end)
+    assert days, f"no old export day is re-delivered between A and B: {b['manifest']['ga4_redeliveries']}"
+    reloaded = {str(ld.get("export_date", "")).replace("-", "")[:8]: ld for ld in b["loads"]
+                if ld["source"] == "ga4" and ld.get("redelivered")}
+    for ymd in days:
+        day = f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}"
+        assert ymd in reloaded, f"B did not re-load the re-delivered day {day}: {sorted(reloaded)}"
+        n_a, n_b = (next(r["n"] for r in run["key"]["kpis"]
+                         if r["kpi"] == "sessions" and r["grain"] == "day" and r["period_start"] == day)
+                    for run in (a, b))
+        assert n_b > n_a, f"{day}: the re-delivery adds no session in the answer key"
+        got = b["published"].get(("day", "sessions", day))
+        assert got is not None and got[3] == n_b, \
+            f"{day}: published sessions {got} != answer key {n_b} (A's delivery had {n_a})"
+
+
+def test_non_utf8_lines_are_dead_lettered_and_the_rest_of_their_day_lands(runs):
+    """dirt ga4_non_utf8_day_rate: A's first extraction reads every export day; each line with a non-UTF-8 byte is
+    dead-lettered (its load counts it), the day's other lines land, and the answer key, which leaves exactly that
+    event out, equals the published KPIs and the staged record count (test_every_*[A-*])."""
+    a = runs["A"]
+    want = a["key"]["expected"]["ga4.events"]["dead_lettered"]
+    assert want > 0, "the demo wrote no non-UTF-8 line before A"
+    got = [ld for ld in a["loads"] if ld["source"] == "ga4" and int(ld.get("dead_letters") or 0)]
+    assert sum(int(ld["dead_letters"]) for ld in got) == want, [(ld.get("export_date"), ld["dead_letters"]) for ld in got]
+    assert all(int(ld["rows"]) > 0 for ld in got), "a day with a dead-lettered line landed nothing else"
+
+
+def test_erp_amounts_drifted_to_locale_text_are_quarantined_and_the_ledger_balances(runs):
+    """dirt erp_amount_text_rate (type drift): sale_order.amount_total became a text column between A and B, and
+    some orders created since carry '46,97 EUR' / '1.234,56'. B's Odoo load names them (type_errors), staging
+    quarantines exactly those orders with unparsable_value: amount_total (records accounting), the ledger balances,
+    and the order / revenue / customer KPIs equal the answer key, which leaves those orders out."""
+    assert runs["A"]["key"]["expected"]["odoo.sale_order"]["quarantined"] == {}
+    for label in ("B", "C"):
+        r = runs[label]
+        q = r["key"]["expected"]["odoo.sale_order"]["quarantined"]
+        assert set(q) == {"unparsable_value: amount_total"} and q["unparsable_value: amount_total"] > 0, q
+        assert r["accounting"][0] == 0 and not [x for x in r["accounting"][1] if x.startswith("odoo.sale_order:")]
+        for kpi in ("orders", "net_revenue", "gross_revenue", "aov", "purchase_frequency", "repeat_customer_rate",
+                    "retention_rate"):
+            assert kpi not in r["kpis"].bad_kpis, f"run {label}:\n" + r["kpis"].report([kpi])
+    b = runs["B"]
+    errors = sum(int((ld.get("type_errors") or {}).get("amount_total", 0)) for ld in b["loads"]
+                 if ld["source"] == "odoo" and ld["entity"] == "sale_order")
+    # every such order was created after A's as_of (the drift is 10 days before the window end), so B reads them all
+    assert errors == b["key"]["expected"]["odoo.sale_order"]["quarantined"]["unparsable_value: amount_total"]
