@@ -137,13 +137,10 @@ def test_the_drifted_column_is_text_in_postgresql_and_mariadb(tmp_path, backend)
     _decl, rows = _orders(drift / "odoo/odoo.sqlite")
     if backend == "postgresql":
         admin_url = os.environ.get("CXW_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-        admin_kw = {}
     else:
         admin_url = os.environ.get("CXW_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/")
-        admin_kw = {}
     try:
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3},
-                                 **admin_kw)
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
         admin.connect().close()
     except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
         if REQUIRE_SERVICES:
@@ -172,7 +169,8 @@ def test_the_drifted_column_is_text_in_postgresql_and_mariadb(tmp_path, backend)
             engine.dispose()
     finally:
         with admin.connect() as c:
-            c.execute(sa.text(f"drop database if exists {q}{db}{q}" + (" with (force)" if backend == "postgresql" else "")))
+            force = " with (force)" if backend == "postgresql" else ""
+            c.execute(sa.text(f"drop database if exists {q}{db}{q}{force}"))
         admin.dispose()
     assert typ in ("character varying", "varchar") and untaxed in ("numeric", "decimal")
     assert got == {i: v for i, (v, *_r) in rows.items()}
