@@ -83,6 +83,12 @@ def test_a_reread_repeating_validated_content_is_not_validated_again_but_a_chang
     assert (rep["loads_validated"], rep["loads_with_inherited_verdict"]) == (0, 1)
     assert out["validated_loads"] == [] and out["inherited_verdict_loads"] == [same]
     assert [v["repeats_validated_content"] for v in out["volume"]] == [True]
+    from cxw.summary import build_summary, render
+
+    assert "Raw gate: passed — 0 expectations on 0 tables" in render(build_summary("run-2", [], None, None, None, None,
+                                                                                   raw_validation=rep))
+    assert ("1 of 1 new loads repeat content the gate validated before: not read again, their earlier verdict kept"
+            in render(build_summary("run-2", [], None, None, None, None, raw_validation=rep)))
 
     # One review edited (5 → 4 stars): a new version, so the load is validated (read, checked, recorded as such).
     edited = _land(home, 3, _reviews([4] + STARS[1:]))
