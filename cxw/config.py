@@ -1,4 +1,4 @@
-"""Paths and settings, all from the environment (see README "Configuration").
+"""Paths and settings, all from the environment (see README "Settings").
 
 `CXW_HOME` holds every file the pipeline writes (contracts.md section 2). Nothing here reads secrets: secrets are
 read by the extractors from their own variables, or mapped from Airflow connections by `cxw.connections`.

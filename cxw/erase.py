@@ -50,8 +50,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from extractors.common.landing import sha256_file
-
 from .config import paths
 
 log = logging.getLogger(__name__)
@@ -344,6 +342,10 @@ def erase_raw(raw: Path, targets: Targets, person: Person, audit_id: str, con) -
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    # the _load.json contract's own hash; imported here, not at module level: extractors.common.landing imports
+    # pyarrow (≈0.15 s), and every load_<source> task imports this module for drop_old_raw_loads
+    from extractors.common.landing import sha256_file
 
     from .loader import complete_loads
 

@@ -244,6 +244,9 @@ def render(s: dict) -> str:
             lines.append(f"{label}: {v.get('status', 'passed')} — {v['expectations']} expectations on "
                          f"{len(v['checked_tables'])} tables, {v['errors']} errors, {v['warnings']} warnings "
                          f"({v['seconds']} s)")
+            if v.get("loads_with_inherited_verdict"):
+                lines.append(f"    {v['loads_with_inherited_verdict']} of {v.get('new_loads')} new loads repeat "
+                             f"content the gate validated before: not read again, their earlier verdict kept")
             for chk in (v.get("failed_checks") or [])[:5] + (v.get("warned_checks") or [])[:5]:
                 lines.append(f"    {chk}")
     t = s.get("timing") or {}

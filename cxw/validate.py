@@ -379,11 +379,12 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
     A load that failed stays pending: every later run checks it again (it is already in the raw tables and would
     otherwise be built into the marts), until a newer load of the same GA4 export day supersedes it or it is
     accepted by listing its id in `CXW_GATE_ACCEPT_LOADS` (comma-separated) after review.
-    """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.dataset as pads
 
+    A load that repeats validated content (`_repeats_validated_content`: a re-read that brought nothing new) is not
+    read or validated again — its verdict is that of the loads it copies — unless its row count is below its volume
+    threshold; it still counts in the volume baselines of later loads. A run whose new loads all repeat validated
+    content at their usual volume does not start Great Expectations at all (no raw Data Docs for that run).
+    """
     from expectations.raw_suites import REQUIRED, raw_suite, volume_suite
 
     from .loader import complete_loads
@@ -399,8 +400,13 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
 
     ledger = _read_ledger()
     passed = ledger.setdefault("passed", {})
+    # per entity, digests of the Parquet schemas (columns and types) of loads whose rows the gate has read and passed
+    validated_schemas = ledger.setdefault("schemas", {})
     fresh = _new_content_by_load()
     repeated_ids: list[str] = []
+    inherited_ids: list[str] = []
+    read_schemas: dict[str, tuple[str, set[str]]] = {}
+    volume_only = _volume_suite_is_rows_vs_min_rows(volume_suite())
     loads = complete_loads(raw_root)
     by_entity: dict[tuple[str, str], list] = {}
     for ld in loads:
@@ -429,7 +435,6 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
         if not new:
             continue
         new_count += len(new)
-        checked_ids += [ld.load_id for ld in new]
         name = f"{source}__{entity}"
         suite = f"raw.{name}"
         # Volume: each new load vs the median of its baseline (`volume_baseline`). It blocks only on a full
@@ -458,25 +463,43 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
                              "min_rows": min_rows,
                              "blocking": bool(median is not None and base["comparable_loads"] >= lookback
                                               and median >= min_baseline)})
+        # Loads that repeat validated content (`_repeats_validated_content`): their rows are not read again. Their
+        # volume is still judged: one below its threshold goes through the volume suite like any other load (a
+        # truncated re-read brings no new row, yet it is a broken feed); at or above it, the suite — rows ≥ min_rows
+        # — passes by construction, so the load keeps the verdict its content already has and GX is not started
+        # for it.
+        repeats = _repeats_validated_content(new, group, fresh, set(passed) | accepted,
+                                             validated_schemas.get(name, []))
+        repeat_ids = {ld.load_id for ld in repeats}
+        repeated_ids += sorted(repeat_ids)
+        for row in log_rows:
+            row["repeats_validated_content"] = row["load_id"] in repeat_ids
+            row["gx"] = not (row["repeats_validated_content"] and volume_only and row["rows"] >= row["min_rows"])
+            (checked_ids if row["gx"] else inherited_ids).append(row["load_id"])
         all_log_rows += log_rows
-        # Rows: schema and ranges, on the new loads' Parquet files (only the columns the suite needs). A load whose
-        # every row is an exact copy of a row already held (a lookback re-read; the loader counts them) brings no
-        # value the gate has not seen: only its volume is checked.
-        repeats = [ld for ld in new if fresh.get(ld.load_id) == 0]
-        repeated_ids += [ld.load_id for ld in repeats]
-        files = [str(f) for ld in new if ld not in repeats for f in ld.files]
-        if not files or not any(int(ld.meta.get("rows") or 0) for ld in new if ld not in repeats):
+        # Rows: schema and ranges, on the Parquet files of the new loads that do not repeat validated content (only
+        # the columns the suite needs).
+        rows_new = [ld for ld in new if ld.load_id not in repeat_ids]
+        files = [str(f) for ld in rows_new for f in ld.files]
+        if not files or not any(int(ld.meta.get("rows") or 0) for ld in rows_new):
             continue  # no row to check: an entity without rows (yet) is a valid state, whatever its files' schema
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
         req = REQUIRED.get(name, {})
         t1 = time.perf_counter()
         int_as_nullable = {pa.int64(): pd.Int64Dtype()}.get
         schemas = [frag.physical_schema for frag in pads.dataset(files, format="parquet").get_fragments()]
+        file_schema = dict(zip(files, (_schema_digest(sc) for sc in schemas)))
+        for ld in rows_new:
+            read_schemas[ld.load_id] = (name, {file_schema[str(f)] for f in ld.files})
         names = {n for sc in schemas for n in sc.names}
         cols = [c for c in req if c in names] + [
             c for c in ("stars", "starRating", "properties__hs_survey_type", "properties__hs_value", "event_date")
             if c in names and c not in req]
         if not cols:
-            df = pd.DataFrame(index=range(sum(int(ld.meta.get("rows") or 0) for ld in new)))
+            df = pd.DataFrame(index=range(sum(int(ld.meta.get("rows") or 0) for ld in rows_new)))
         else:
             try:
                 schema = pa.unify_schemas(schemas, promote_options="permissive")
@@ -492,18 +515,22 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
                 df = pd.concat(frames, ignore_index=True)
         read_s += time.perf_counter() - t1
         rows_read += len(df)
-        days = sorted({str(ld.meta["export_date"]).replace("-", "") for ld in new if ld.meta.get("export_date")})
+        days = sorted({str(ld.meta["export_date"]).replace("-", "") for ld in rows_new
+                       if ld.meta.get("export_date")})
         checks = raw_suite(name, list(df.columns), days or None)
         if checks:
             if gate is None:
                 gate = Gate(out_dir, "raw")
             results += gate.run(suite, f"raw.{source}.{entity}", df, checks, run_id,
-                                {"loads": [ld.load_id for ld in new]})
+                                {"loads": [ld.load_id for ld in rows_new]})
 
-    if all_log_rows:
-        # Volume: one suite over the load log of all new loads (one row per load), so a run with many small
-        # entities pays GE's per-validation overhead once.
-        log_df = pd.DataFrame(all_log_rows)
+    gx_log_rows = [r for r in all_log_rows if r["gx"]]
+    if gx_log_rows:
+        import pandas as pd
+
+        # Volume: one suite over the load log of the new loads GX checks (one row per load), so a run with many
+        # small entities pays GE's per-validation overhead once.
+        log_df = pd.DataFrame(gx_log_rows)
         if gate is None:
             gate = Gate(out_dir, "raw")
         vol = gate.run("raw.load_log", "raw load log (new loads)", log_df, volume_suite(), run_id)
@@ -534,6 +561,11 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
     for lid in checked_ids:
         if lid not in errors_by_load:
             passed[lid] = run_id
+            if lid in read_schemas:  # rows read and passed: its schema is validated for later repeats
+                ent, digests = read_schemas[lid]
+                validated_schemas[ent] = sorted(set(validated_schemas.get(ent, [])) | digests)
+    for lid in inherited_ids:
+        passed[lid] = f"{run_id} (repeats validated content)"
     for lid in accepted | set(superseded):
         passed.setdefault(lid, f"{run_id} ({'accepted' if lid in accepted else 'superseded'})")
     _write_ledger(ledger)
@@ -543,10 +575,68 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
             f"them again).") if blocked else None
     return _finish("raw", run_id, results, out_dir, gate, t0,
                    {"new_loads": new_count, "rows_read": rows_read, "read_seconds": round(read_s, 2),
-                    "loads_only_repeating_held_rows": len(repeated_ids), "accept_hint": hint}, hint=hint,
+                    "loads_validated": len(checked_ids), "loads_repeating_validated_content": len(repeated_ids),
+                    "loads_with_inherited_verdict": len(inherited_ids), "accept_hint": hint}, hint=hint,
                    # in validation_raw.json only (not in the task's XCom: a first GA4 run has hundreds of loads):
-                   # each new load's volume inputs — kind, rows, baseline (basis, loads, median), threshold, blocking
-                   file_only={"volume": all_log_rows})
+                   # each new load's volume inputs — kind, rows, baseline (basis, loads, median), threshold, blocking,
+                   # whether it repeats validated content and whether GX checked it — and which loads GX checked
+                   file_only={"volume": all_log_rows, "validated_loads": checked_ids,
+                              "inherited_verdict_loads": inherited_ids})
+
+
+def _repeats_validated_content(new: list, group: list, fresh: dict[str, int], settled_ids: set[str],
+                               schemas: list[str]) -> list:
+    """The loads of ``new`` whose content equals content the gate already validated, so their rows need no check.
+
+    "Equal" means all of:
+      * the loader found no row of the load new (``_cxw.raw_table_loads.new_content_rows = 0``): every row, on all
+        columns but `_load_id`, `_extracted_at` and `_record_seq`, is an exact copy (DuckDB `hash` of every column) of
+        a row of an earlier load of the entity — for an `__ids` snapshot: the same ids as the previous snapshot; an
+        empty load qualifies trivially; a GA4 export-day delivery with rows never does (it replaces its day);
+      * every earlier load of the entity has a verdict (``settled_ids``: passed, accepted after review or superseded,
+        in the gate's ledger) or is itself such a repeat — a copy of a load that failed, or of one not validated
+        yet, is checked as usual;
+      * each of its Parquet files has a schema (column names and Arrow types) the gate has read and passed for this
+        entity before (``schemas``, digests in the ledger): a re-read whose values hash alike but whose column changed
+        type is validated again.
+    Without the loader's bookkeeping (PostgreSQL target, no build database) no load qualifies."""
+    out = []
+    settled = True  # every load of `group` before the current one has a verdict
+    wanted = {ld.load_id for ld in new}
+    known = set(schemas)
+    digests = None
+    for ld in group:
+        if ld.load_id in wanted and settled and fresh.get(ld.load_id) == 0:
+            if ld.files:
+                if digests is None:
+                    import pyarrow.parquet as pq
+
+                    digests = lambda f: _schema_digest(pq.read_schema(f))  # noqa: E731 - footer only
+                ok = all(digests(f) in known for f in ld.files)
+            else:
+                ok = True
+            if ok:
+                out.append(ld)
+        settled = settled and (ld.load_id in settled_ids or bool(out and out[-1] is ld))
+    return out
+
+
+def _schema_digest(schema) -> str:
+    """Digest of a Parquet file's columns and Arrow types, without the load metadata columns."""
+    import hashlib
+
+    from .loader import META_COLUMNS
+
+    cols = sorted(f"{f.name}:{f.type}" for f in schema if f.name not in META_COLUMNS)
+    return hashlib.sha256("\n".join(cols).encode()).hexdigest()[:16]
+
+
+def _volume_suite_is_rows_vs_min_rows(checks) -> bool:
+    """True when every check of the volume suite is "rows ≥ min_rows" (on some row condition): then a load at or above
+    its min_rows passes the suite whatever GX computes, and a load repeating validated content need not go through it."""
+    return bool(checks) and all(
+        c.expectation == "ExpectColumnPairValuesAToBeGreaterThanB" and c.kwargs.get("column_A") == "rows"
+        and c.kwargs.get("column_B") == "min_rows" and c.kwargs.get("or_equal") is True for c in checks)
 
 
 def _window_hours(meta: dict) -> float | None:

@@ -53,6 +53,7 @@ DEFAULT_LIMITS: dict[str, float] = {
     "hubspot_search_per_s": 5,       # search endpoints, per token
     "hubspot_daily": 250_000,        # reported in headers and enforced (DAILY policy)
     "hubspot_search_cap": 10_000,    # search: after + limit may not pass this
+    "hubspot_association_page": 500, # v4 batch read: associations per from-object and page (then paging.next.after)
     "google_per_min": 300,           # Business Profile APIs, 300 QPM
     "trustpilot_per_5min": 833,      # Trustpilot's recommended ceiling
     "trustpilot_token_ttl_s": 359_999,

@@ -490,9 +490,10 @@ def batch_read(app: "DemoServer", req: "Request", from_raw: str, to_raw: str) ->
             offset = int(_decode(item["after"])) if item.get("after") else 0
         except ValueError:
             raise _Invalid(f"Invalid 'after' for input {from_id}") from None
-        result: dict[str, Any] = {"from": {"id": from_id}, "to": to_list[offset:offset + ASSOC_PAGE]}
-        if offset + ASSOC_PAGE < len(to_list):
-            result["paging"] = {"next": {"after": _encode(str(offset + ASSOC_PAGE)), "link": None}}
+        page = int(app.limits.get("hubspot_association_page", ASSOC_PAGE))
+        result: dict[str, Any] = {"from": {"id": from_id}, "to": to_list[offset:offset + page]}
+        if offset + page < len(to_list):
+            result["paging"] = {"next": {"after": _encode(str(offset + page)), "link": None}}
         results.append(result)
     out: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if errors:

@@ -563,3 +563,18 @@ def test_unchanged_contacts_link_to_a_ticket_created_between_two_runs_lands(tmp_
     keys = [(r["from_type"], r["from_id"], r["to_type"], r["to_id"], r["type_id"]) for r in rows]
     assert len(keys) == len(set(keys)) and meta["duplicates_in_load"] == 0
     assert meta["to_ids_read_back"]["contacts->tickets"] >= len({c for c, _ in shape})
+
+
+def test_associations_beyond_the_first_page_of_an_object_are_read(demo_dir, clock, dirs):
+    """HubSpot's v4 batch read returns at most a page of associations per object (500) and a `paging.next.after`
+    for the rest, read by sending `{id, after}` again. The demo company has no object with more than 500, so the server
+    pages at 2 here: every association served must land, also those after an object's first page."""
+    served = served_associations(demo_dir)
+    per_object = {}
+    for ft, f, tt, _t, _ in served:
+        per_object[(ft, f, tt)] = per_object.get((ft, f, tt), 0) + 1
+    assert max(per_object.values()) > 2  # some object's associations need a second (and third) page
+    with DemoServer(demo_dir, port=0, clock=clock, realism=False, limits={"hubspot_association_page": 2}) as srv:
+        hubspot.extract(settings=settings(srv, clock, include_email_events=False, archived_objects=[]),
+                        **run_kwargs(dirs))
+    assert landed_associations(dirs["raw"]) == served

@@ -193,6 +193,24 @@ def test_trustpilot_full_reread_lists_the_whole_unit_every_7_days_never_on_a_rer
     assert [ld["entity"] for ld in rep["loads"]] == ["reviews"]
 
 
+def test_google_full_reread_lists_reviews_updated_before_the_history_start_on_later_pages(server, clock, dirs,
+                                                                                          demo_dir):
+    """A full re-read pages every location to its end: the list is ordered `updateTime desc`, so reviews updated
+    before the history start come on the last pages. They are not loaded, but the `reviews__ids` snapshot must name
+    every review the location holds (an incremental run's early stop at the first older page would drop them)."""
+    held = store(demo_dir, "google_reviews")
+    stamps = sorted(parse_utc(r["review"]["updateTime"]) for r in held)
+    start = stamps[len(stamps) // 2]  # half the reviews were last updated before this history start
+    rep = google_reviews.extract(settings=g_settings(server, clock, page_size=2, history_start=start),
+                                 **run_kwargs(dirs, start=start))
+    assert [ld["entity"] for ld in rep["loads"]] == ["reviews", "reviews__ids"]
+    ids, _ = read_load(rep["loads"][1]["path"])
+    assert sorted(r["reviewId"] for r in ids) == sorted(r["review"]["reviewId"] for r in held)
+    rows, _ = read_load(rep["loads"][0]["path"])
+    assert sorted(r["reviewId"] for r in rows) == sorted(
+        r["review"]["reviewId"] for r in held if parse_utc(r["review"]["updateTime"]) >= start)
+
+
 def test_google_full_reread_pages_every_location_to_the_end(server, clock, dirs, demo_dir):
     s = g_settings(server, clock, page_size=2)
     google_reviews.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
