@@ -388,7 +388,7 @@ def test_erase_and_pipeline_tasks_wait_for_each_other_and_a_later_run_never_brin
     out, err = waiting.communicate(timeout=900)
     assert waiting.returncode == 0, err[-3000:]
     record = json.loads(audit.read_text().splitlines()[-1])
-    assert record["lock_wait_s"] >= 3 and record["counts"]["contacts"] >= 1
+    assert record["lock_wait_s"] >= 1.5 and record["counts"]["contacts"] >= 1  # 3 s less its start-up
     from datetime import datetime
 
     erase_end = datetime.fromisoformat(record["erased_at"]).timestamp() + record["seconds"]  # audit written
