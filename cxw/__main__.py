@@ -29,10 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("generation", nargs="?")
     e = sub.add_parser("erase", help="remove one person from raw files, the build database, snapshots, dead letters, "
                                      "alert exports and every kept generation (docs/contracts.md section 8)")
-    who = e.add_mutually_exclusive_group(required=True)
+    who = e.add_mutually_exclusive_group()
     who.add_argument("--email", help="the person's e-mail address (matched normalised, like the identity graph)")
     who.add_argument("--crm-id", help="a HubSpot contact id of the person")
     who.add_argument("--erp-id", help="an Odoo partner id of the person")
+    e.add_argument("--google-review-id", action="append", default=[], metavar="ID",
+                   help="a Google review the person wrote (its reviewId, the last part of the review's resource "
+                        "name); repeatable; alone or with one of the options above. Google reviews carry no "
+                        "identifier of their author, so they are never matched otherwise")
     sub.add_parser("retention", help="drop raw loads and generations older than CXW_RETENTION_DAYS days")
     a = sub.add_parser("airflow", help="run an airflow CLI command with the project's AIRFLOW_HOME")
     a.add_argument("args", nargs=argparse.REMAINDER)
@@ -59,13 +63,20 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         from .erase import erase
+        from .warehouse_lock import WarehouseBusy
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         try:
-            record = erase(email=args.email, crm_id=args.crm_id, erp_id=args.erp_id)
+            if not (args.email or args.crm_id or args.erp_id or args.google_review_id):
+                e.error("one of --email, --crm-id, --erp-id or --google-review-id is required")
+            record = erase(email=args.email, crm_id=args.crm_id, erp_id=args.erp_id,
+                           google_review_ids=args.google_review_id)
         except (LookupError, ValueError) as exc:
             print(str(exc), file=sys.stderr)
             return 1
+        except WarehouseBusy as exc:  # a DAG run is active: nothing changed, try again later (EX_TEMPFAIL)
+            print(str(exc), file=sys.stderr)
+            return 75
         print(json.dumps(record, indent=1, default=str))
         return 0
     if args.cmd == "retention":

@@ -67,13 +67,30 @@ def run_dbt(args: list[str], *, target: str | None = None, check: bool = True) -
     report = {"command": " ".join(["dbt", *args]), "returncode": proc.returncode, "seconds": round(secs, 2),
               "lock_wait_s": round(lock_wait, 3), "attempts": attempts, "results": results, "log_tail": out[-6000:]}
     if check and proc.returncode != 0:
-        failures = [f"{r['unique_id']}: {r['status']} {r.get('message') or ''}".strip()
-                    for r in results.get("nodes", []) if r["status"] in ("error", "fail")]
-        raise DbtError(
-            f"dbt {' '.join(args)} failed (exit {proc.returncode}) after {secs:.1f}s; "
-            + ("failing nodes:\n  " + "\n  ".join(failures[:30]) if failures else "output:\n" + out[-4000:])
-        )
+        raise DbtError(failure_message(args, proc.returncode, secs, results, out, Path(env["DBT_LOG_PATH"])))
     return report
+
+
+def failure_message(args: list[str], returncode: int, secs: float, results: dict, out: str, log_dir: Path) -> str:
+    """What a failed dbt run says in the task's error (and so in Airflow's log): each failing node with its status
+    and, for a failed test, its count of failing rows; for an error, the error's text with its values masked
+    (`mask_values`: DuckDB quotes the value it could not cast, a constraint error the key). dbt's full output, which
+    can hold compiled SQL and values, stays in dbt's own log under CXW_HOME (erase scrubs it)."""
+    from extractors.common.redact import mask_values
+
+    failures = []
+    for r in results.get("nodes", []):
+        if r["status"] == "fail":
+            failures.append(f"{r['unique_id']}: fail ({r.get('failures')} failing row(s))")
+        elif r["status"] == "error":
+            failures.append(f"{r['unique_id']}: error: {mask_values(r.get('message') or '', 200)}")
+    if failures:
+        detail = "failing nodes:\n  " + "\n  ".join(failures[:30])
+    else:  # dbt stopped before any node (parse / compile / connection error): its error lines, values masked
+        lines = [mask_values(line, 200) for line in out.splitlines() if "error" in line.lower()]
+        detail = "error lines of its output:\n  " + "\n  ".join(lines[-10:] or ["(none)"])
+    return (f"dbt {' '.join(args)} failed (exit {returncode}) after {secs:.1f}s; {detail}\n"
+            f"full output (may hold values): {log_dir / 'dbt.log'}")
 
 
 def _wait_for_build_db(build_db: Path, deadline: float) -> float:

@@ -33,8 +33,11 @@ Erasure, in this order (each step is safe to repeat: a crash part-way is finishe
    e-mail, phone, name or pipeline hash.
 
 Not erased here: the source systems themselves (the ERP, the CRM, the vendors) — erase there first, or the next
-extraction brings the person back; Google reviews (a display name is no identity evidence); Airflow's own logs and
-metadata database (they hold counts and ids, no records — see docs/contracts.md).
+extraction brings the person back; Google reviews by name or person (a display name is no identity evidence: only
+the review ids given with --google-review-id are erased); Airflow's own logs and metadata database (they hold counts
+and ids, no records — see docs/contracts.md).
+
+Erase holds the warehouse lock exclusively throughout (cxw/warehouse_lock.py): no DAG task runs between its steps.
 """
 
 from __future__ import annotations
@@ -751,41 +754,99 @@ def audit_file() -> Path:
     return paths().state / "_erasure" / "audit.jsonl"
 
 
+def postgres_refusal(target: str) -> str:
+    """What erase says on a non-DuckDB build target: that nothing changed, why, and the exact steps instead."""
+    where = "PostgreSQL database {db} on {host}:{port} (schema {schema} and its siblings)".format(
+        db=os.environ.get("CXW_PG_DBNAME", "cx_warehouse"), host=os.environ.get("CXW_PG_HOST", "127.0.0.1"),
+        port=os.environ.get("CXW_PG_PORT", "5432"), schema=os.environ.get("CXW_PG_SCHEMA", "public"))
+    return "\n".join([
+        f"erase refused, nothing was changed: CXW_DBT_TARGET={target!r}.",
+        "erase rebuilds the warehouse itself only on the DuckDB build target; with this target the raw tables,",
+        f"staging, snapshots and marts live in the {where}, and erasing the raw files alone would",
+        "leave the person there (an erasure is all stores or none).",
+        "Do instead, while no DAG run is active (pause the DAG) - docs/contracts.md section 8, 'Erase on PostgreSQL':",
+        "  1) CXW_DBT_TARGET=duckdb ./cx erase <the same option>",
+        "     raw files, dead letters, alert drops, run artefacts and the audit record;",
+        "  2) CXW_DBT_TARGET=postgres ./cx python -c 'from cxw.config import paths; from cxw.loader import "
+        "load_into_postgres, pg_dsn; load_into_postgres(paths().raw, pg_dsn(), force=True)'",
+        "     the raw tables rebuilt from the erased files;",
+        "  3) in PostgreSQL, the snapshots (they keep history raw no longer has):",
+        "     delete from intermediate.snap_odoo__res_partners where email_hash = H or partner_id in (<their ERP ids>);",
+        "     delete from intermediate.snap_hubspot__contacts where email_hash = H or contact_id in (<their CRM ids>);",
+        "     H for each of their e-mail addresses: ./cx python -c \"from cxw.erase import pii_hash, normalize_email; "
+        "print(pii_hash(normalize_email('ADDRESS')))\"",
+        "  4) CXW_DBT_TARGET=postgres .venv/bin/dbt build --full-refresh --target postgres --project-dir dbt_project "
+        "--profiles-dir dbt_project",
+        "     staging, intermediate models and marts rebuilt without them.",
+    ])
+
+
 def erase(email: str | None = None, crm_id: str | None = None, erp_id: str | None = None,
-          rebuild: bool = True) -> dict:
-    import duckdb
+          rebuild: bool = True, google_review_ids: list[str] | None = None) -> dict:
 
     from .config import dbt_target
 
-    if not (email or crm_id or erp_id):
-        raise ValueError("erase needs --email, --crm-id or --erp-id")
+    google_review_ids = sorted({str(g).strip() for g in google_review_ids or [] if str(g).strip()})
+    if not (email or crm_id or erp_id or google_review_ids):
+        raise ValueError("erase needs --email, --crm-id or --erp-id (and/or --google-review-id)")
     if dbt_target() != "duckdb":  # checked before anything changes: an erasure is all stores or none
-        raise ValueError(f"erase rebuilds the DuckDB build database; CXW_DBT_TARGET={dbt_target()!r} is not "
-                         "supported yet (docs/contracts.md section 8)")
+        raise ValueError(postgres_refusal(dbt_target()))
+    from .warehouse_lock import erasure
+
+    # no pipeline task runs while erase does (each waits for the other up to CXW_BUILD_DB_LOCK_WAIT_S): a load, a
+    # build or a publish between two of erase's steps could bring back rows it removed (cxw/warehouse_lock.py)
+    with erasure() as lock_wait:
+        return _erase(email, crm_id, erp_id, rebuild, lock_wait, google_review_ids)
+
+
+def google_reviews_present(raw: Path, review_ids: list[str], con) -> set[str]:
+    """Which of these Google review ids (`reviewId`, the last part of the review's resource name) raw holds."""
+    wanted = set(review_ids)
+    rows = _read(con, _parts(raw, "google_reviews", "reviews"), ["reviewId", "name"])
+    return {str(r[0]) for r in rows if r[0] is not None and (str(r[0]) in wanted
+                                                               or str(r[1] or "").rsplit("/", 1)[-1] in wanted)}
+
+
+def _erase(email, crm_id, erp_id, rebuild: bool, lock_wait: float, google_review_ids: list[str]) -> dict:
+    import duckdb
+
     p = paths()
     t0 = time.perf_counter()
     at = datetime.now(timezone.utc)
     kind, value = (("email", normalize_email(email)) if email else ("crm_id", str(crm_id)) if crm_id
-                   else ("erp_id", str(int(erp_id))))
+                   else ("erp_id", str(int(erp_id))) if erp_id not in (None, "")
+                   else ("google_review_id", ",".join(google_review_ids)))
     subject = subject_hash(kind, value)
     audit_id = f"{at:%Y%m%dT%H%M%S}-{subject[:8]}"
     con = duckdb.connect(":memory:")
     con.execute("set threads = 1")  # the keep-mask must come back in the part's row order
     try:
-        person = resolve(p.raw, email, crm_id, erp_id, con)
-        if not person.found():
+        by_person = bool(email or crm_id or erp_id not in (None, ""))
+        person = resolve(p.raw, email, crm_id, erp_id, con) if by_person else Person()
+        # Google reviews carry no identifier of their author: only the review ids the requester names are matched
+        gids = google_reviews_present(p.raw, google_review_ids, con) if google_review_ids else set()
+        if google_review_ids and not gids:
+            raise LookupError(f"erase: none of the {len(google_review_ids)} given Google review id(s) is in "
+                              f"{p.raw} (nothing erased)")
+        if by_person and not person.found():
             if kind != "email" or not _residue(normalize_email(email)):
                 raise LookupError(f"erase: no ERP partner or CRM contact matches the given {kind} in {p.raw} "
                                   "(nothing erased)")
             # raw no longer has them (an erase that stopped part-way): finish the stores keyed by the e-mail hash
             person.emails.add(normalize_email(email))
         targets, keys = records_of(p.raw, person, con)
+        targets.add("google_reviews", "reviews", "reviewId", gids)
+        targets.add("google_reviews", "reviews__ids", "reviewId", gids)
+        # the marts' keys of these reviews: review_id / source_record_id, review_key and text ids, touchpoint keys
+        google_keys = gids | {f"google:{g}" for g in gids} | {f"review:google_reviews:{g}" for g in gids}
         email_hashes, hashes, person_ids = warehouse_keys(p.build_db, person, keys)
         if not person.found():
             person_ids |= {"p_" + h[:20] for h in email_hashes}
-        person_keys = email_hashes | person_ids | keys["pseudo_ids"]
-        words = needles(person, email_hashes | hashes, person_ids | keys["pseudo_ids"])
+        person_keys = email_hashes | person_ids | keys["pseudo_ids"] | google_keys
+        words = needles(person, email_hashes | hashes, person_ids | keys["pseudo_ids"] | google_keys)
         counts: dict = {"partners": len(person.partner_ids), "contacts": len(person.contact_ids)}
+        if gids:
+            counts["google_reviews"] = len(gids)
         counts["raw_rows"] = erase_raw(p.raw, targets, person, audit_id, con)
     finally:
         con.close()
@@ -793,14 +854,15 @@ def erase(email: str | None = None, crm_id: str | None = None, erp_id: str | Non
     counts["snapshot_rows"] = erase_snapshots(p.build_db, person, email_hashes)
     sources = sorted({k.split(".")[0] for k in counts["raw_rows"]})
     if rebuild:  # after an erase that stopped part-way (nothing left in raw): every source's tables
-        counts["warehouse"] = rebuild_and_republish(sources if person.found() else [], audit_id, person_keys)
+        counts["warehouse"] = rebuild_and_republish(sources if person.found() or gids else [], audit_id,
+                                                    person_keys)
     from .alerts import alerts_root
 
     counts["alerts"] = erase_alert_exports(alerts_root(), person_ids, words)
     counts["text_files_redacted"] = (redact_text_files(p.runs, words) + redact_text_files(p.home / "dbt", words)
                                      + redact_text_files(p.state, words, skip=(audit_file().parent,)))
     record = {"audit_id": audit_id, "erased_at": at.isoformat(), "subject": f"{kind}:{subject}",
-              "counts": counts, "seconds": round(time.perf_counter() - t0, 2)}
+              "counts": counts, "seconds": round(time.perf_counter() - t0, 2), "lock_wait_s": lock_wait}
     af = audit_file()
     af.parent.mkdir(parents=True, exist_ok=True)
     with af.open("a", encoding="utf-8") as fh:

@@ -31,7 +31,9 @@ def _query(db: Path, sql: str, params=None) -> list[tuple]:
     try:
         return con.execute(sql, params or []).fetchall()
     except duckdb.Error as exc:
-        log.warning("summary query failed on %s: %s", db.name, exc)
+        from extractors.common.redact import mask_values
+
+        log.warning("summary query failed on %s: %s", db.name, mask_values(str(exc)))  # DuckDB quotes values
         return []
     finally:
         con.close()

@@ -108,10 +108,11 @@ class Gate:
                 "severity": cfg.meta.get("severity", "error"), "why": cfg.meta.get("why", ""),
                 "success": bool(er.success), "rows": int(len(df)),
                 "unexpected_count": r.get("unexpected_count"),
-                "observed_value": _scalar(r.get("observed_value")),
+                "observed_value": _safe_observed(cfg.type, cfg.kwargs.get("column") or cfg.kwargs.get("column_A"),
+                                                 r.get("observed_value")),
                 "expected": {k: _scalar(v) for k, v in cfg.kwargs.items()
                              if k in ("min_value", "max_value", "mostly", "type_")},
-                "exception": _redact((er.exception_info or {}).get("exception_message")) if not er.success else None,
+                "exception": _exception_text(er.exception_info) if not er.success else None,
                 **(extra or {}),
             })
         return out
@@ -703,11 +704,48 @@ def _scalar(v):
     return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)[:200]
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Columns whose values identify a person or a record (keys, ids, hashes, contact data, names, pseudo ids): an
+# observed value of theirs (a max, a most common value) is never reported, only that the check failed.
+_IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|ids|sk|key|email|e_mail|phone|mobile|name|hash|user|pseudo|recipient|"
+                                 r"address|street|zip|ip|reference|referral)(_|s?$)", re.I)
 
 
 def _redact(msg):
-    return _EMAIL.sub("<redacted>", msg)[:500] if isinstance(msg, str) else msg
+    """An exception text fit for a message: no quoted text (pandas and GE quote the offending value: "Could not
+    convert 'jane@example.org' to numeric"), no e-mail, no run of digits (a phone, an id); first 300 characters."""
+    from extractors.common.redact import mask_values
+
+    return mask_values(msg) if isinstance(msg, str) else msg
+
+
+def _exception_text(info) -> str | None:
+    """GE puts an expectation's error at the top of `exception_info`, or per metric one level down
+    ({metric id: {exception_message, exception_traceback}}): the messages, without values (`_redact`). The
+    tracebacks are never kept (they repeat the message)."""
+    if not isinstance(info, dict):
+        return None
+    msgs = [info.get("exception_message")] if info.get("exception_message") else \
+        [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("exception_message")]
+    msgs = list(dict.fromkeys(_redact(m) for m in msgs if isinstance(m, str)))
+    return "; ".join(msgs)[:500] if msgs else None
+
+
+def _safe_observed(expectation: str, column, value):
+    """The observed value of an aggregate check (a row count, a type name, a min / max / mean) when it is a number of
+    a column that does not identify anyone, or the observed type of a type check; else None (a most common value,
+    a max of an id or e-mail column: data, possibly personal)."""
+    if value is None:
+        return None
+    if "to_be_of_type" in expectation or "to_be_in_type_list" in expectation:
+        return _scalar(value) if isinstance(value, str) and len(value) <= 40 else None
+    if column and _IDENTIFYING_COLUMN.search(str(column)):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+        try:
+            value = value.item()  # numpy scalars
+        except (TypeError, ValueError):
+            return None
+    return value if isinstance(value, (int, float, bool)) else None
 
 
 def _describe(r: dict) -> str:
@@ -722,6 +760,8 @@ def _describe(r: dict) -> str:
         what = f"error: {r['exception']}"
     else:
         exp = r.get("expected") or {}
-        what = f"observed {r.get('observed_value')}" + (f", expected {exp}" if exp else "")
+        observed = r.get("observed_value")
+        what = ("observed value not reported (a value of the data)" if observed is None
+                else f"observed {observed}") + (f", expected {exp}" if exp else "")
     return (f"suite {r['suite']}: {r['expectation']} on table {r['table']}{where}{cond} failed — {what}"
             + (f" ({r['why']})" if r.get("why") else ""))

@@ -33,6 +33,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cxw import SOURCES
 from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # validate, publish — not export_alerts (issue 15)
+from cxw.warehouse_lock import pipeline_task  # every task holds it shared; ./cx erase exclusively (issue 15.6)
 
 BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writer excludes readers
 
@@ -68,13 +69,15 @@ def cx_pipeline():
 
         # a backfill (`airflow backfill create`) reads exactly its interval and moves no cursor
         mode = tasks.extract_mode(getattr(dag_run, "run_type", None))
-        return tasks.extract(source, data_interval_start, data_interval_end, mode=mode)
+        with pipeline_task(f"extract_{source}"):
+            return tasks.extract(source, data_interval_start, data_interval_end, mode=mode)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
     def load_raw(source: str) -> dict:
         from cxw import tasks
 
-        return tasks.load_raw(source)
+        with pipeline_task(f"load_{source}"):
+            return tasks.load_raw(source)
 
     # The raw gate reads the new loads' Parquet files, not the warehouse, but sits between two writers of the build
     # database and must not overlap a concurrent run's load: it takes the writer pool too.
@@ -83,7 +86,8 @@ def cx_pipeline():
         from cxw.validate import validate_raw as run
 
         ids = [ld.get("load_id") for rep in (extract_reports or []) if rep for ld in rep.get("loads", [])]
-        return run(run_id, [i for i in ids if i])
+        with pipeline_task("validate_raw"):
+            return run(run_id, [i for i in ids if i])
 
     # When nothing BI reads can change (cxw.buildstate) the build is not run and its report says
     # {"skipped": True, "reason": ...}: the task succeeds and skips the audit and publish in one step
@@ -93,7 +97,8 @@ def cx_pipeline():
     def dbt_build(data_interval_end=None, run_id=None, ti=None) -> dict:
         from cxw import tasks
 
-        report = tasks.dbt_build(data_interval_end, run_id=run_id)
+        with pipeline_task("dbt_build"):
+            report = tasks.dbt_build(data_interval_end, run_id=run_id)
         if report.get("skipped") and ti is not None:
             from airflow.sdk.exceptions import DownstreamTasksSkipped
 
@@ -113,13 +118,15 @@ def cx_pipeline():
         skip_if_unchanged(dbt_report)
         from cxw.validate import validate as run
 
-        return run(run_id, data_interval_start, data_interval_end)
+        with pipeline_task("validate"):
+            return run(run_id, data_interval_start, data_interval_end)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
     def publish(validation, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
         from cxw import tasks
 
-        return tasks.publish(run_id, data_interval_start, data_interval_end)
+        with pipeline_task("publish"):
+            return tasks.publish(run_id, data_interval_start, data_interval_end)
 
     # Reads only the published file (read-only, like BI): no writer pool. Retried: a webhook outage is transient.
     # none_failed: runs after a publish and after a publish skipped because nothing was new — alerts a crash or an
@@ -128,7 +135,8 @@ def cx_pipeline():
     def export_alerts(publication) -> dict:
         from cxw.alerts import export_alerts as run
 
-        return run()
+        with pipeline_task("export_alerts"):
+            return run()
 
     # all_done: the summary (and the gate's reason and Data Docs path) is printed for failed runs too; the task
     # then fails without retry, so the run is marked failed.
@@ -137,8 +145,9 @@ def cx_pipeline():
                   run_id=None) -> dict:
         from cxw import tasks
 
-        summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
-                                  publication, raw_validation=raw_validation, alerts=alerts)
+        with pipeline_task("summarize"):
+            summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
+                                      publication, raw_validation=raw_validation, alerts=alerts)
         # superseded: a newer run published while this one built; BI keeps the newer data (the summary says so)
         if summary.get("status") not in ("published", "unchanged", "superseded"):
             from airflow.sdk.exceptions import AirflowFailException

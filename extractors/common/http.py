@@ -8,7 +8,9 @@ Built on dlt's retrying ``requests`` session (``dlt.sources.helpers.requests.Cli
   :class:`RateLimitedError` ("rate limited") so the orchestrator retries later.
 * 5xx and connection errors -> capped exponential backoff with jitter, at most ``max_attempts`` tries.
 * other 4xx (400/401/403/404...) -> never retried; :class:`ExtractorHTTPError` names source, method, endpoint
-  and status. Tokens never appear: they travel in headers only and every message is redacted.
+  and status, plus the whitelisted structured fields of the vendor's error body (:func:`vendor_error_summary`:
+  category, status, error code, correlation id - never its free text, which echoes identifiers and e-mails).
+  Tokens never appear: they travel in headers only and every message is redacted.
 * a 2xx page whose body is not valid JSON -> dead letter + :class:`InvalidPayloadError` (the load fails loudly,
   nothing is landed, the cursor does not move: a gap is never silently skipped).
 * paginators raise :class:`CursorLoopError` when the same cursor / next link comes back twice.
@@ -40,7 +42,7 @@ from dlt.sources.helpers.rest_client.paginators import (
     JSONResponseCursorPaginator,
 )
 
-from .redact import redact_text, redact_url
+from .redact import redact_url
 from .settings import env_float, env_int
 
 log = logging.getLogger("cxw.extractors.http")
@@ -236,6 +238,47 @@ class RetryingClient(Client):
         return session
 
 
+# The structured fields of the vendors' error bodies that are safe in a log (docs/source-formats.md, SERVER.md):
+# enumerations, numeric codes and request ids. Free text ("message", "faultstring", "Error", "details") is never
+# kept: vendors echo the request's values in it ("Contact already exists. Existing ID: 12345", an e-mail in a
+# validation error, a review's resource name).
+VENDOR_ERROR_FIELDS = (
+    ("status",), ("category",), ("subCategory",), ("errorType",), ("policyName",), ("correlationId",),  # HubSpot
+    ("requestId",),
+    ("error", "code"), ("error", "status"),                                                             # Google
+    ("errorCode",), ("ErrorCode",), ("fault", "detail", "errorcode"),                                   # Trustpilot
+)
+_SAFE_TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,79}$|^[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}$")
+
+
+def vendor_error_summary(response: requests.Response, secrets: Sequence[str] = ()) -> str:
+    """What of a 4xx/5xx body may go into an error message: the whitelisted structured fields of a JSON error body
+    (``vendor error: category=CONFLICT, correlationId=…``), each only when it looks like an enumeration, a number or
+    a request id; of any other body only its size and content type. Never the vendor's free text, never a value
+    the request carried (the body stays on ``exc.response`` for a debugger, not in the message)."""
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or "no content type"
+    size = len(response.content or b"")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return f"vendor error body not JSON ({size} bytes, {content_type}) - not shown" if size else \
+            "empty vendor error body"
+    kept = []
+    for path in VENDOR_ERROR_FIELDS:
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int) or (isinstance(value, str) and _SAFE_TOKEN.match(value)
+                                      and not any(s and s in value for s in secrets)):
+            kept.append(f"{'.'.join(path)}={value}")
+    return ("vendor error: " + ", ".join(kept)) if kept else \
+        f"vendor error body without known structured fields ({size} bytes, {content_type}) - not shown"
+
+
 class ResponseChecker:
     """requests 'response' hook: raise secret-free errors for 4xx/5xx, dead-letter invalid JSON."""
 
@@ -248,14 +291,12 @@ class ResponseChecker:
         method = response.request.method if response.request is not None else "?"
         endpoint = urlsplit(response.url or "").path
         if response.status_code >= 400:
-            body = redact_text((response.text or "")[:300], self.secrets)
             cls = ExtractorHTTPError
             msg = (f"{self.source}: {method} {endpoint} failed with HTTP {response.status_code} "
                    f"{response.reason or ''}".rstrip())
             if response.status_code == 429:
                 msg += " (rate limited)"
-            if body:
-                msg += f"; response: {body}"
+            msg += f"; {vendor_error_summary(response, self.secrets)}"
             raise cls(msg, response=response)
         if response.status_code == 204 or not response.content:
             return response
@@ -278,6 +319,29 @@ class ResponseChecker:
         return response
 
 
+class _PathOnlyRESTClient(RESTClient):
+    """dlt's RESTClient, but its request log names method and path only: at DEBUG dlt logs the query parameters and
+    JSON body (HubSpot association inputs are object ids, list cursors are ids, search filters hold values)."""
+
+    def _log_request(self, request, prepared_url: str) -> None:
+        log.debug("%s %s", request.method.upper(), urlsplit(prepared_url or "").path)
+
+
+class _PathOnlyUrllib3Log(logging.Filter):
+    """urllib3's DEBUG line ``'http://host:port "GET /path?query HTTP/1.1" 200 123'`` without the query (a
+    cursor, a page token or a search value)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 5 and isinstance(args[4], str) and "?" in args[4]:
+            record.args = (*args[:4], args[4].split("?", 1)[0] + "?[query not logged]", *args[5:])
+        return True
+
+
+if not any(isinstance(f, _PathOnlyUrllib3Log) for f in logging.getLogger("urllib3.connectionpool").filters):
+    logging.getLogger("urllib3.connectionpool").addFilter(_PathOnlyUrllib3Log())
+
+
 def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optional[AuthConfigBase] = None,
                      headers: Optional[Dict[str, str]] = None, secrets: Sequence[str] = (),
                      rate_limits: Optional[Sequence[RateLimit]] = None) -> "SourceClient":
@@ -285,7 +349,7 @@ def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optio
         import dataclasses
         cfg = dataclasses.replace(cfg, rate_limits=list(cfg.rate_limits) + list(rate_limits))
     client = RetryingClient(source, cfg)
-    rest = RESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
+    rest = _PathOnlyRESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
     return SourceClient(rest, ResponseChecker(source, secrets))
 
 
@@ -312,8 +376,10 @@ class _LoopGuard:
             return
         seen = self.__dict__.setdefault("_seen_refs", set())
         if ref in seen:
-            raise CursorLoopError(f"pagination loop: the API returned the same {what} twice ({ref[:80]!r}); "
-                                  "failing instead of looping forever")
+            # the cursor / link itself is not named: it is an object id (HubSpot `after`), or a URL whose query
+            # may carry one - an identifier never goes into a message
+            raise CursorLoopError(f"pagination loop: the API returned the same {what} twice (after "
+                                  f"{len(seen)} distinct ones); failing instead of looping forever")
         seen.add(ref)
 
 

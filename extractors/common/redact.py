@@ -42,3 +42,19 @@ def without_values(text: Optional[str]) -> Optional[str]:
         return None
     first = (text.strip().splitlines() or [""])[0]
     return re.split(r"['\"]", first, maxsplit=1)[0].strip() or "(no message)"
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_DIGITS = re.compile(r"\+?\d[\d ()./-]{2,}\d")
+
+
+def mask_values(text: Optional[str], limit: int = 300) -> Optional[str]:
+    """One line of an error text with its values masked: quoted text (drivers, DuckDB, pandas and GX quote the
+    offending value: "Could not convert string 'jane@example.org' to INT32") and e-mail addresses become
+    ``<value>``, runs of 4+ digits (a phone, an id) ``<n>``; the words around them (the kind of error) stay."""
+    if text is None:
+        return None
+    line = (text.strip().splitlines() or [""])[0]
+    line = _EMAIL.sub("<value>", _QUOTED.sub("<value>", line))
+    return _DIGITS.sub("<n>", line)[:limit]

@@ -253,7 +253,9 @@ def read_associations(client: SourceClient, settings: HubspotSettings, from_type
                 key = (from_id, str(after))
                 if key in seen_after:
                     from extractors.common.http import CursorLoopError
-                    raise CursorLoopError(f"hubspot: association paging loop for {from_type} {from_id}")
+                    raise CursorLoopError(f"hubspot: association paging loop ({from_type} -> {to_type}): the same "
+                                          "paging cursor came back for one object; failing instead of looping "
+                                          "forever")  # the object id is an identifier: never in a message
                 seen_after.add(key)
                 pending.append({"id": from_id, "after": str(after)})
     return rows

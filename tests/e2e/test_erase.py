@@ -293,3 +293,157 @@ def test_dead_letters_and_alert_exports_lose_the_person_and_stay_consistent(eras
     rep = export_alerts()
     assert rep["status"] == "nothing new"
     assert sorted(d for d in root.iterdir() if d.is_dir()) == sorted(drops)
+
+
+# ------------------------------------------------------------ erase versus a running DAG (issue 15.6, real processes)
+
+TASK = r"""
+import json, sys, time
+from cxw import tasks
+from cxw.warehouse_lock import pipeline_task
+what = sys.argv[1]
+if what == "hold":  # a load_hubspot task that is still running: holds the lock until told to finish
+    with pipeline_task("load_hubspot"):
+        tasks.load_raw("hubspot")
+        print("HOLDING", flush=True)
+        sys.stdin.readline()
+elif what == "publish":
+    with pipeline_task("publish"):
+        print("STARTED", time.time(), flush=True)
+        tasks.publish("concurrent-run", None, None)
+else:  # a whole later run's load -> build -> publish, each task under the lock as in the DAG
+    start, end = sys.argv[2], sys.argv[3]
+    with pipeline_task("load_hubspot"):
+        print("STARTED", time.time(), flush=True)
+        tasks.load_raw("hubspot")
+    with pipeline_task("dbt_build"):
+        tasks.dbt_build(end, run_id="run-after-erase")
+    with pipeline_task("publish"):
+        print("PUBLISHED", json.dumps(tasks.publish("run-after-erase", start, end)["generation_id"]), flush=True)
+"""
+
+
+def _task(what: str, *args, wait_s: str = "600", **kw) -> subprocess.Popen:
+    env = {**os.environ, "CXW_BUILD_DB_LOCK_WAIT_S": wait_s, "CXW_FORCE_BUILD": "1"}
+    return subprocess.Popen([sys.executable, "-c", TASK, what, *args], cwd=REPO, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def _erase_cli(*args, wait_s: str = "600") -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["CXW_BUILD_DB_LOCK_WAIT_S"] = wait_s
+    return subprocess.Popen([sys.executable, "-m", "cxw", "erase", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _raw_state(p) -> dict:
+    return {str(f.relative_to(p.raw)): f.read_bytes() for f in sorted(p.raw.rglob("_load.json"))}
+
+
+def test_erase_and_pipeline_tasks_wait_for_each_other_and_a_later_run_never_brings_the_person_back(erased):
+    """An erase while a pipeline task runs waits for it (or, past CXW_BUILD_DB_LOCK_WAIT_S, fails saying so and
+    changing nothing); a task starting during an erase waits for it to end; the generation a run publishes after
+    the erase holds nothing of the person: erase rewrote the raw files first, and the run builds from them."""
+    import time
+
+    p = erased["p"]
+    audit = p.state / "_erasure" / "audit.jsonl"
+    # a second person: a CRM contact with an e-mail, in BI
+    email2, contact2 = _rows(p.build_db, """
+        select properties__email, id from raw_hubspot.contacts
+        where properties__email like '%@%' and id <> ? order by id limit 1""", [erased["contact"]])[0]
+    h2 = hashlib.sha256(f"demo-salt-not-secret|{email2.strip().lower()}".encode()).hexdigest()
+    assert _rows(p.published_db, "select count(*) from core.dim_customers where email_hash = ?", [h2])[0][0] == 1
+    interval = _rows(p.published_db, "select data_interval_start, data_interval_end from publication")[0]
+
+    holder = _task("hold")
+    assert holder.stdout.readline().strip() == "HOLDING", holder.stderr.read()
+    try:
+        # 1. past its budget, erase fails saying who holds the warehouse and that nothing changed
+        raw_before, audit_before = _raw_state(p), audit.read_text()
+        quick = _erase_cli("--crm-id", contact2, wait_s="1")
+        out, err = quick.communicate(timeout=120)
+        assert quick.returncode == 75, (out, err)
+        assert "load_hubspot" in err and "Nothing was erased or changed" in err, err
+        assert _raw_state(p) == raw_before and audit.read_text() == audit_before
+        # 2. with a budget, erase waits while the task runs ...
+        waiting = _erase_cli("--crm-id", contact2)
+        time.sleep(3)
+        assert waiting.poll() is None and _raw_state(p) == raw_before
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(60) == 0, holder.stderr.read()
+    # ... and runs once the task has finished; while it runs, a task waits for it (or fails saying so)
+    lockdir = p.build_db.parent / ".erase.lock.d"
+    deadline = time.monotonic() + 120
+    while not list(lockdir.glob("erase-*.json")):
+        assert waiting.poll() is None and time.monotonic() < deadline, waiting.communicate()
+        time.sleep(0.05)
+    blocked = _task("publish", wait_s="1")
+    b_out, b_err = blocked.communicate(timeout=120)
+    assert blocked.returncode != 0 and "STARTED" not in b_out, b_out
+    assert "an erasure is running" in b_err and "erase (pid" in b_err, b_err[-2000:]
+    later = _task("run", interval[0], interval[1])
+    out, err = waiting.communicate(timeout=900)
+    assert waiting.returncode == 0, err[-3000:]
+    record = json.loads(audit.read_text().splitlines()[-1])
+    assert record["lock_wait_s"] >= 1.5 and record["counts"]["contacts"] >= 1  # 3 s less its start-up
+    from datetime import datetime
+
+    erase_end = datetime.fromisoformat(record["erased_at"]).timestamp() + record["seconds"]  # audit written
+    l_out, l_err = later.communicate(timeout=900)
+    assert later.returncode == 0, l_err[-3000:]
+    started = float(next(x for x in l_out.splitlines() if x.startswith("STARTED")).split()[1])
+    assert started >= erase_end, (started, erase_end)  # the later run's first task waited for the whole erase
+    gen = json.loads(next(x for x in l_out.splitlines() if x.startswith("PUBLISHED")).split(" ", 1)[1])
+    # the later run published a generation of its own, and the person is in none of the files BI or a build reads
+    assert _rows(p.published_db, "select generation_id from publication")[0][0] == gen
+    assert _rows(p.published_db, "select count(*) from core.dim_customers where email_hash = ?", [h2])[0][0] == 0
+    left = [t for t in traces(p.home, [email2, h2]) if t[0].split("/")[0] in ("raw", "warehouse", "published")]
+    assert left == [], left[:10]
+
+
+def test_erase_by_google_review_id_removes_that_review_everywhere_and_nothing_else(erased):
+    """Google reviews carry no identifier of their author (a display name is no evidence): erase removes exactly the
+    reviews whose ids it is given, from raw, the marts, every kept generation, alert drops and run artefacts."""
+    from cxw.publish import generations
+
+    p = erased["p"]
+    bi = p.published_db
+    rid, stars = _rows(bi, "select review_id, rating from core.fct_reviews where review_source = 'google' "
+                           "order by rating, review_id limit 1")[0]
+    assert len(rid) >= 8
+    before = _rows(bi, "select review_source, count(*) from core.fct_reviews group by 1 order by 1")
+    assert traces(p.home, [rid], skip=("demo", "airflow"))  # it is there before
+    proc = _erase_cli("--google-review-id", rid)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    line = (p.state / "_erasure" / "audit.jsonl").read_text().splitlines()[-1]
+    rec = json.loads(line)
+    assert rec["subject"].startswith("google_review_id:") and rid not in line
+    assert rec["counts"]["google_reviews"] == 1 and rec["counts"]["raw_rows"]["google_reviews.reviews"] >= 1
+    after = dict(_rows(bi, "select review_source, count(*) from core.fct_reviews group by 1 order by 1"))
+    assert after == {k: v - (k == "google") for k, v in before}
+    for g in generations():
+        assert _rows(g, "select count(*) from core.fct_reviews where review_id = ?", [rid])[0][0] == 0, g.name
+    assert traces(p.home, [rid]) == []
+    # an id raw does not hold: nothing erased, exit 1
+    none = _erase_cli("--google-review-id", "no-such-review-0000")
+    n_out, n_err = none.communicate(timeout=300)
+    assert none.returncode == 1 and "nothing erased" in n_err, n_err
+
+
+def test_erase_on_a_postgres_target_refuses_saying_what_to_do(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(CXW_HOME=str(tmp_path), CXW_DBT_TARGET="postgres")
+    proc = subprocess.run([sys.executable, "-m", "cxw", "erase", "--email", "Jane.Doe@Example.org"], cwd=REPO,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "nothing was changed" in err and "CXW_DBT_TARGET=duckdb ./cx erase" in err
+    assert "load_into_postgres(paths().raw, pg_dsn(), force=True)" in err
+    assert "delete from intermediate.snap_odoo__res_partners" in err and "snap_hubspot__contacts" in err
+    assert "dbt build --full-refresh --target postgres" in err and "docs/contracts.md section 8" in err
+    assert "jane.doe" not in (proc.stdout + err).lower()
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
