@@ -18,9 +18,9 @@ def test_dbt_error_names_the_node_and_error_kind_never_the_value(tmp_path, monke
     monkeypatch.setenv("CXW_HOME", str(tmp_path))
     for k in ("CXW_BUILD_DB", "DBT_LOG_PATH", "DBT_TARGET_PATH"):
         monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("CXW_TEST_PLANTED_VALUE", value)
+    monkeypatch.setenv("DBT_ERROR_TEST_PLANTED_VALUE", value)
     caplog.set_level(logging.DEBUG)
-    sql = "select cast('{{ env_var(\"CXW_TEST_PLANTED_VALUE\") }}' as integer) as x"
+    sql = "select cast('{{ env_var(\"DBT_ERROR_TEST_PLANTED_VALUE\") }}' as integer) as x"
     with pytest.raises(DbtError) as ei:
         run_dbt(["show", "--inline", sql])
     out, err = capfd.readouterr()
