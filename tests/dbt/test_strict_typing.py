@@ -7,7 +7,8 @@ the real loader (DuckDB, PostgreSQL); `dbt run --select staging`, then the quara
 - GA4 (a new export day 20250307): a value that is PRESENT but does not parse in full is quarantined with the field
   named - never coalesced to 0 (engagement_time_msec), never NULL (event_timestamp, event_date) and never turned
   into a cookieless consent ping (ga_session_id); an ABSENT value keeps its meaning (no engagement = 0, no
-  ga_session_id = a consent ping); an exact duplicate of a bad event is a duplicate in the ledger.
+  ga_session_id = a consent ping); an exact duplicate of a bad event is a duplicate in the ledger; a double the
+  extractor's line path could not type (named in _type_error_fields) is quarantined with the field named.
 - safe_cast_int: '4.5' is not rounded (NULL, so quarantined); '7.0' is 7.
 - booleans: a present but unparsable `archived` is quarantined, not read as false; absent, it is false.
 - timestamps: Trustpilot experiencedAt, HubSpot companies / deals createdAt and the tickets / feedback createdAt
@@ -65,6 +66,8 @@ GA4_EVENTS = [
     ("page_view", "d9", str(BASE_US + 9), GA4_DAY, [_P["sid"]("909"), _P["snum"]("7.0")]),
     # 10 an exact duplicate of event 1 (one quarantine row, the copy a duplicate in the ledger)
     ("page_view", "d1", str(BASE_US + 1), GA4_DAY, [_P["sid"]("901"), _P["eng"]("12.5")]),
+    # 11 a double the extractor's line path could not type: landed NULL, named in _type_error_fields
+    ("purchase", "d11", str(BASE_US + 11), GA4_DAY, [_P["sid"]("911")]),
 ]
 GA4_REASONS = {
     1: "unparsable_value: engagement_time_msec",
@@ -73,6 +76,7 @@ GA4_REASONS = {
     6: "unparsable_value: event_timestamp",
     7: "unparsable_value: event_date",
     8: "unparsable_value: session_engaged",
+    11: "unparsable_value: event_value_in_usd",
 }
 
 
@@ -94,6 +98,12 @@ def _dirty(con) -> None:
         raise AssertionError("event 10 must copy event 1")
     con.execute(f"update raw_ga4.events set event_bundle_sequence_id = 'b1' "
                 f"where _load_id = '{lid('ga4')}' and _record_seq = 10")
+    # the columns the extractor adds to a day with such a value (the loader widens the raw table)
+    con.execute("alter table raw_ga4.events add column _type_error_fields varchar")
+    con.execute("alter table raw_ga4.events add column _type_error_values varchar")
+    con.execute(f"update raw_ga4.events set _type_error_fields = 'event_value_in_usd', "
+                f"_type_error_values = '{{\"event_value_in_usd\": \"1,5\"}}' "
+                f"where _load_id = '{lid('ga4')}' and _record_seq = 11")
 
     def copy(table: str, src: str, where: str, changes: dict[str, str]) -> None:
         n = con.execute(f"select count(*) from {table} where _load_id = '{lid(src)}'").fetchone()[0]
@@ -178,7 +188,7 @@ def test_a_present_ga4_value_that_does_not_parse_is_quarantined_and_an_absent_on
     assert staged == {"d0": (900, 1, 1200), "d2": (902, None, 0), "d4": (None, None, 0), "d9": (909, 7, 0)}
     # extracted = staged + quarantined + duplicates for the dirty day (the copy of event 1 is the duplicate)
     assert t.rows("select extracted, staged, quarantined, duplicates from staging.load_ledger "
-                  f"where load_id = '{GA4_LOAD}'") == [(11, 4, 6, 1)]
+                  f"where load_id = '{GA4_LOAD}'") == [(12, 4, 7, 1)]
 
 
 def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_their_default(built):

@@ -1,7 +1,8 @@
 {# GA4 events typed: the current (latest) delivery of each export day, exact duplicates collapsed, params extracted,
    each typed value checked (issue 15): a value that is present but does not parse in full (event_timestamp,
    event_date, the int params ga_session_id / ga_session_number / engagement_time_msec, session_engaged other than
-   '0' / '1') gives quarantine_reason 'unparsable_value: <fields>'; stg_ga4__events holds the rows without one, the
+   '0' / '1'; a double the extractor could not type, named in _type_error_fields) gives quarantine_reason
+   'unparsable_value: <fields>'; stg_ga4__events holds the rows without one, the
    quarantine the others (macros/staging_helpers.sql unparsable_fields). An ABSENT value keeps its meaning: no
    engagement_time_msec = 0, no ga_session_id = a cookieless consent ping (no session).
    The typing is done once per row, here, and stored: the quarantine and stg_ga4__events read this table (a filter on
@@ -37,6 +38,8 @@ source as (
         {{ ga4_param('event_params', 'engagement_time_msec', 'int_value') }} as _p_engagement_time_msec,
         {{ ga4_param('event_params', 'session_engaged', 'string_value') }} as _p_session_engaged_str,
         {{ ga4_param('event_params', 'session_engaged', 'int_value') }} as _p_session_engaged_int,
+        {#- the extractor's line path names the fields of a value it could not type (a double '1,5') #}
+        {{ type_error_fields('ga4', 'events') }} as _p_type_error_fields,
         row_number() over (
             partition by _export_date, event_timestamp, event_name, user_pseudo_id, event_bundle_sequence_id,
                 {{ value_fingerprint("event_params") }}
@@ -82,6 +85,7 @@ renamed as (
              "case when coalesce(nullif(trim(_p_session_engaged_str), ''), '0') in ('0', '1')
                         and coalesce(nullif(trim(_p_session_engaged_int), ''), '0') in ('0', '1') then true end"),
         ]) }} as _unparsable,
+        _p_type_error_fields as _type_error_fields,
         _load_id,
         _record_seq,
         _extracted_at
@@ -93,5 +97,6 @@ select
     event_key, user_pseudo_id, user_id, ga_session_id, ga_session_number, event_name, page_location,
     device_category, country, engagement_time_msec, is_session_engaged, event_at, event_timestamp_us, event_date,
     export_date, _load_id, _record_seq, _extracted_at,
-    case when _unparsable is not null then 'unparsable_value: ' || _unparsable end as quarantine_reason
+    case when _type_error_fields is not null or _unparsable is not null
+         then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable) end as quarantine_reason
 from renamed
