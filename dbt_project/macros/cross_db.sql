@@ -16,10 +16,15 @@
 
 {# -------------------------------------------------------------------------------------------- safe casts #}
 
-{# Integer from anything (text or number); NULL when not an integer literal. #}
+{# Integer from anything (text or number); NULL when not an integer literal: an optional sign, digits, at most a
+   zero fraction ('4', ' 7 ', '+3', '4.0' -> 4), surrounding blanks ignored; NULL for a non-integral value ('4.5', 4.5
+   - never rounded or truncated), an exponent, '0x10', '1_000', a locale form ('1.234') or a value out of range.
+   Identical on both targets (PostgreSQL: _cxw.cx_try_bigint, macros/udfs.sql). #}
 {% macro safe_cast_int(expr, type='bigint') %}{{ return(adapter.dispatch('safe_cast_int', 'cx_warehouse')(expr, type)) }}{% endmacro %}
 {% macro duckdb__safe_cast_int(expr, type) -%}
-    try_cast({{ expr }} as {{ type }})
+    {#- DuckDB's own try_cast rounds '4.5' to 5 and reads '0x10' and '1_000': only a plain integer literal is cast -#}
+    (case when regexp_full_match(trim(cast({{ expr }} as varchar)), '[+-]?[0-9]+(\.0*)?')
+          then try_cast(trim(cast({{ expr }} as varchar)) as {{ type }}) end)
 {%- endmacro %}
 {% macro default__safe_cast_int(expr, type) -%}
     {#- a PL/pgSQL helper (no exception block), so an expensive argument (a GA4 jsonpath) is evaluated once -#}
@@ -128,17 +133,18 @@
 
 {# ------------------------------------------------------------------------------------------------- epochs #}
 
-{# epoch milliseconds / microseconds (number or numeric text) -> naive UTC timestamp; NULL when not an integer #}
+{# epoch milliseconds / microseconds (number or numeric text) -> naive UTC timestamp; NULL when not an integer
+   (safe_cast_int: '1741000000000.5' is NULL, never rounded) #}
 {% macro epoch_ms_to_ts(expr) %}{{ return(adapter.dispatch('epoch_ms_to_ts', 'cx_warehouse')(expr)) }}{% endmacro %}
 {% macro duckdb__epoch_ms_to_ts(expr) -%}
-    make_timestamp(try_cast({{ expr }} as bigint) * 1000)
+    make_timestamp({{ safe_cast_int(expr) }} * 1000)
 {%- endmacro %}
 {% macro default__epoch_ms_to_ts(expr) -%}
     (timestamp '1970-01-01 00:00:00' + {{ safe_cast_int(expr) }} * interval '1 millisecond')
 {%- endmacro %}
 {% macro epoch_us_to_ts(expr) %}{{ return(adapter.dispatch('epoch_us_to_ts', 'cx_warehouse')(expr)) }}{% endmacro %}
 {% macro duckdb__epoch_us_to_ts(expr) -%}
-    make_timestamp(try_cast({{ expr }} as bigint))
+    make_timestamp({{ safe_cast_int(expr) }})
 {%- endmacro %}
 {% macro default__epoch_us_to_ts(expr) -%}
     (timestamp '1970-01-01 00:00:00' + {{ safe_cast_int(expr) }} * interval '1 microsecond')

@@ -16,15 +16,8 @@
     (jsonb_path_query_first({{ column }}, '$[*] ? (@.key == "{{ key }}").value.{{ value_field }}') #>> '{}')
 {%- endmacro %}
 
-{# shorthands over event_params #}
-{% macro ga4_param_raw_int(key) -%}
-    {{ ga4_param('event_params', key, 'int_value') }}
-{%- endmacro %}
-
-{% macro ga4_param_int(key) -%}
-    {{ safe_cast_int(ga4_param('event_params', key, 'int_value')) }}
-{%- endmacro %}
-
+{# shorthand over event_params (int params are read as delivered and typed in base_ga4__events_typed, where a
+   present value that does not parse quarantines the event) #}
 {% macro ga4_param_str(key) -%}
     {{ ga4_param('event_params', key, 'string_value') }}
 {%- endmacro %}

@@ -141,3 +141,18 @@
     {%- endif -%}
     {%- if ns.has -%}cast(_type_error_fields as varchar){%- else -%}cast(null as varchar){%- endif -%}
 {%- endmacro %}
+
+{# A typed value parses in full or its record is quarantined (issue 15): the names (comma-separated, NULL when none)
+   of the fields whose value is present - not NULL, not blank - but does not parse as its type. An absent value keeps
+   its documented default (archived false, active true, ...); a present one is never defaulted or guessed
+   ('yes please' is not false, '4.5' is not 4). checks: [(field name, raw expression, parsed expression), ...];
+   the base model quarantines with reason 'unparsable_value: <fields>'. #}
+{% macro unparsable_fields(checks) -%}
+    nullif(concat_ws(','{% for name, raw, parsed in checks %},
+        case when {{ is_present(raw) }} and ({{ parsed }}) is null then '{{ name }}' end{% endfor %}), '')
+{%- endmacro %}
+
+{# a raw value is present: not NULL and not blank #}
+{% macro is_present(expr) -%}
+    (nullif(trim(cast({{ expr }} as varchar)), '') is not null)
+{%- endmacro %}

@@ -261,19 +261,82 @@ def extras_select(unknown: List[str], force: bool = False) -> str:
             f"THEN COALESCE({EXTRAS_SQL}, line) ELSE {rest} END")
 
 
+def _double_leaves(schema: Dict[str, Any], path: Tuple[str, ...] = ()) -> List[Tuple[str, ...]]:
+    """Paths of the DOUBLE leaves of the schema ('[]' marks a list), the only type json_transform can lose a value
+    to (VARCHAR takes any JSON value as text)."""
+    out: List[Tuple[str, ...]] = []
+    for key, sub in schema.items():
+        if isinstance(sub, dict):
+            out += _double_leaves(sub, path + (key,))
+        elif isinstance(sub, list):
+            out += _double_leaves(sub[0], path + (key, "[]"))
+        elif sub == "DOUBLE":
+            out.append(path + (key,))
+    return out
+
+
+def _typed_leaf(segs: Tuple[str, ...], base: str, depth: int = 0) -> str:
+    """SQL of a leaf of the typed struct ``base``: a value, or the list of its values when under a list."""
+    if "[]" not in segs:
+        return base + "".join(f'."{s}"' for s in segs)
+    i = segs.index("[]")
+    head, var = base + "".join(f'."{s}"' for s in segs[:i]), f"x{depth}"
+    inner = _typed_leaf(segs[i + 1:], var, depth + 1)
+    mapped = f"list_transform({head}, lambda {var}: {inner})"
+    return f"flatten({mapped})" if "[]" in segs[i + 1:] else mapped
+
+
+def _type_errors_sql(schema: Dict[str, Any]) -> str:
+    """SQL over (line, t = json_transform(line)): the top-level fields, comma-separated, in which a DOUBLE value
+    present in the text did not survive json_transform (it gives NULL for '1,5', 'abc', an object), else NULL."""
+    by_key: Dict[str, List[str]] = {}
+    for segs in _double_leaves(schema):
+        jpath = "$" + "".join("[*]" if s == "[]" else f".{s}" for s in segs)
+        typed = _typed_leaf(segs, "t")
+        if "[]" in segs:
+            cond = (f"len(list_filter(json_extract(line, '{jpath}'), lambda j: json_type(j) <> 'NULL')) > "
+                    f"len(list_filter(coalesce({typed}, []), lambda v: v IS NOT NULL))")
+        else:
+            cond = f"(json_type(json_extract(line, '{jpath}')) <> 'NULL' AND {typed} IS NULL)"
+        by_key.setdefault(segs[0], []).append(f"coalesce({cond}, false)")
+    parts = [f"CASE WHEN {' OR '.join(conds)} THEN '{key}' END" for key, conds in by_key.items()]
+    return f"nullif(concat_ws(',', {', '.join(parts)}), '')"
+
+
+TYPE_ERRORS_SQL = _type_errors_sql(GA4_SCHEMA)
+TYPE_ERROR_FIELDS = "_type_error_fields"    # "event_params,ecommerce": fields of the row with a value that did not type
+TYPE_ERROR_VALUES = "_type_error_values"    # {"ecommerce": {...}}: those fields as delivered (JSON)
+
+
 def slow_day_table(con: duckdb.DuckDBPyConnection, day: date, force_extras: bool = False
                    ) -> Tuple[pa.Table, List[str]]:
     """The line path's typed table of the day staged in ``ga4_lines`` (good lines only, file order):
-    ``json_transform`` with the explicit schema + ``_extra_json``; same columns and types as the fast path."""
+    ``json_transform`` with the explicit schema + ``_extra_json``; same columns and types as the fast path.
+    json_transform turns a number it cannot read ('1,5', 'abc') into NULL: such a row is landed with the top-level
+    fields concerned in ``_type_error_fields`` and their JSON as delivered in ``_type_error_values`` (columns present
+    only in a day that has such a row; staging quarantines the event, 'unparsable_value: <fields>')."""
     unknown = unknown_key_names(con)
     params: Dict[str, Any] = {"schema": SCHEMA_JSON}
     if unknown:
         params["re"] = KEY_RE
     table = con.sql(
-        f"SELECT unnest(json_transform(line, $schema)), {extras_select(unknown, force_extras)} AS __extra "
-        f"FROM ga4_lines WHERE ok ORDER BY rowid", params=params).to_arrow_table()
+        f"WITH typed AS (SELECT rowid AS rid, line, json_transform(line, $schema) AS t, "
+        f"{extras_select(unknown, force_extras)} AS __extra FROM ga4_lines WHERE ok), "
+        f"checked AS (SELECT *, {TYPE_ERRORS_SQL} AS __type_errors FROM typed) "
+        f"SELECT unnest(t), __extra, __type_errors, CASE WHEN __type_errors IS NOT NULL THEN line END AS __line "
+        f"FROM checked ORDER BY rid", params=params).to_arrow_table()
     extra = table.column("__extra")
-    return finish_table(table.drop_columns(["__extra"]), day, extra), unknown
+    names = table.column("__type_errors")
+    type_errors = None
+    if names.null_count < len(names):
+        values = []
+        for fields, line in zip(names.to_pylist(), table.column("__line").to_pylist()):
+            doc = json.loads(line) if fields else None
+            values.append(json.dumps({f: doc.get(f) for f in fields.split(",")}, ensure_ascii=False)
+                          if fields else None)
+        type_errors = (names, pa.array(values, pa.string()))
+    events = table.drop_columns(["__extra", "__type_errors", "__line"])
+    return finish_table(events, day, extra, type_errors), unknown
 
 
 def write_day(con: duckdb.DuckDBPyConnection, day: date, path: str, load_id: str, extracted_at: datetime,
@@ -325,8 +388,10 @@ META_FIELDS = [pa.field("_load_id", pa.string()), pa.field("_extracted_at", pa.t
 OUTPUT_SCHEMA = pa.schema(list(EVENT_SCHEMA) + EXTRA_FIELDS + META_FIELDS)
 
 
-def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = None) -> pa.Table:
-    """Typed event columns (cast to the one schema) + ``_export_date`` + ``_extra_json``."""
+def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = None,
+                 type_errors: Optional[Tuple[Any, Any]] = None) -> pa.Table:
+    """Typed event columns (cast to the one schema) + ``_export_date`` + ``_extra_json`` (+ ``_type_error_fields``,
+    ``_type_error_values`` when the line path found a value it could not type)."""
     n = events.num_rows
     cols = []
     for f in EVENT_SCHEMA:
@@ -334,7 +399,11 @@ def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = N
         cols.append(col if col.type == f.type else col.cast(f.type))
     cols.append(pa.repeat(pa.scalar(day, pa.date32()), n))
     cols.append(extra_json.cast(pa.string()) if extra_json is not None else pa.nulls(n, pa.string()))
-    return pa.Table.from_arrays(cols, schema=pa.schema(list(EVENT_SCHEMA) + EXTRA_FIELDS))
+    fields = list(EVENT_SCHEMA) + EXTRA_FIELDS
+    if type_errors is not None:
+        cols += [type_errors[0].cast(pa.string()), type_errors[1].cast(pa.string())]
+        fields += [pa.field(TYPE_ERROR_FIELDS, pa.string()), pa.field(TYPE_ERROR_VALUES, pa.string())]
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
 
 
 def write_day_table(table: pa.Table, path: str, load_id: str, extracted_at: datetime) -> int:
@@ -344,7 +413,8 @@ def write_day_table(table: pa.Table, path: str, load_id: str, extracted_at: date
     full = pa.Table.from_arrays(
         list(table.columns) + [pa.repeat(pa.scalar(load_id, pa.string()), n),
                                pa.repeat(pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")), n),
-                               pa.array(np.arange(n, dtype=np.int64))], schema=OUTPUT_SCHEMA)
+                               pa.array(np.arange(n, dtype=np.int64))],
+        schema=pa.schema(list(table.schema) + META_FIELDS))   # OUTPUT_SCHEMA (+ the type error columns)
     pq.write_table(full, path, compression="zstd")
     return n
 

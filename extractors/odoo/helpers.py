@@ -299,7 +299,9 @@ def _to_type(arr: pa.ChunkedArray, typ: str) -> pa.ChunkedArray:
             return pc.cast(pc.cast(arr, pa.timestamp("us")), target)
     if typ in ("string", "json") and not pa.types.is_string(arr.type):
         return pc.cast(arr, pa.string())
-    return pc.cast(arr, target, safe=False)
+    # a safe cast: a value that does not fit in full (4.5 or 1e20 into an int, a decimal that loses digits) raises
+    # instead of being truncated or wrapped; normalize() then types the column value by value and names the field
+    return pc.cast(arr, target)
 
 
 #: a number as a program writes it (C locale): no thousands separator, '.' as the decimal point, no unit
@@ -316,15 +318,20 @@ def _strict(text: pa.ChunkedArray, typ: str) -> Tuple[pa.ChunkedArray, pa.Chunke
         ok = pc.fill_null(pc.match_substring_regex(text, STRICT_NUMBER[typ]), True)
         good = pc.if_else(ok, text, pa.scalar(None, text.type))
         return pc.cast(pc.utf8_trim_whitespace(good), target), pc.invert(ok)
+    return _by_value(text, typ)      # other types (timestamps, dates, bools): rare, value by value
+
+
+def _by_value(arr: pa.ChunkedArray, typ: str) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(typed values, failed mask), each value cast on its own (only when the column as a whole did not cast)."""
     values, failed = [], []
-    for v in text.to_pylist():       # other types (timestamps, dates, bools): rare, value by value
+    for v in arr.to_pylist():
         try:
-            values.append(None if v is None else _to_type(pa.chunked_array([pa.array([v], text.type)]), typ)[0].as_py())
+            values.append(None if v is None else _to_type(pa.chunked_array([pa.array([v], arr.type)]), typ)[0].as_py())
             failed.append(False)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
             values.append(None)
             failed.append(True)
-    return pa.chunked_array([pa.array(values, target)]), pa.chunked_array([pa.array(failed, pa.bool_())])
+    return pa.chunked_array([pa.array(values, ARROW_TYPES[typ])]), pa.chunked_array([pa.array(failed, pa.bool_())])
 
 
 def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
@@ -374,7 +381,14 @@ def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
                 if pc.any(failed).as_py():
                     errors.append((c.name, failed, col))
         else:
-            arr = _to_type(col, c.type)
+            try:
+                arr = _to_type(col, c.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                # a number that does not fit its mapped type in full (4.5 or 1e20 in an int column): NULL, named
+                arr, failed = _by_value(col, c.type)
+                failed = pc.and_(failed, pc.is_valid(col))
+                if pc.any(failed).as_py():
+                    errors.append((c.name, failed, col))
             flag = table.schema.get_field_index(c.name + NULL_FLAG)
             if flag >= 0:
                 arr = pc.if_else(pc.equal(table.column(flag), 1), pa.scalar(None, arr.type), arr)
@@ -388,7 +402,7 @@ def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
                 names[i] = name if names[i] is None else f"{names[i]},{name}"
                 got = json.loads(values[i]) if values[i] else {}
                 got[name] = text[i].as_py()
-                values[i] = json.dumps(got, ensure_ascii=False)
+                values[i] = json.dumps(got, ensure_ascii=False, default=str)   # a Decimal / date as text
         arrays += [pa.array(names, pa.string()), pa.array(values, pa.string())]
         fields += [pa.field(TYPE_ERROR_FIELDS, pa.string()), pa.field(TYPE_ERROR_VALUES, pa.string())]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -101,6 +101,29 @@ def test_unknown_fields_kept_in_extra_json(export, dirs):
     assert extras == [{"brand_new_field": {"x": 1}, "device": {"new_device_attr": "abc"}}]
 
 
+def test_a_number_the_line_path_cannot_type_is_named_never_landed_as_a_silent_null(export, dirs):
+    """json_transform (the line path) turns a DOUBLE it cannot read into NULL: event_value_in_usd '1,5' and a param's
+    double_value 'abc' used to land as NULL with nothing to tell. The row lands with the top-level fields named in
+    _type_error_fields and their JSON as delivered in _type_error_values (staging quarantines the event); the other
+    rows, and a number given as text that parses ('2.5'), land as they are."""
+    day = export / "events_20250304.json"
+    rows = [json.loads(l) for l in lines(day)]
+    rows[1]["event_value_in_usd"] = "1,5"
+    rows[1]["event_params"].append({"key": "price", "value": {"double_value": "abc"}})
+    rows[2]["event_value_in_usd"] = "2.5"
+    with open(day, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, D(2025, 3, 4), D(2025, 3, 5), mode="window"))
+    out, _ = read_load(rep["loads"][0]["path"])
+    assert len(out) == len(rows)
+    assert out[1]["_type_error_fields"] == "event_params,event_value_in_usd"
+    assert json.loads(out[1]["_type_error_values"]) == {"event_params": rows[1]["event_params"],
+                                                         "event_value_in_usd": "1,5"}
+    assert out[1]["event_value_in_usd"] is None
+    assert [r["_type_error_fields"] for i, r in enumerate(out) if i != 1] == [None] * (len(out) - 1)
+    assert out[2]["event_value_in_usd"] == 2.5
+
+
 def test_window_backfill_idempotent_and_cursor_kept(export, dirs):
     ga4.extract(settings=settings(export), **run_kwargs(dirs, end=D(2025, 3, 11)))
     kw = run_kwargs(dirs, D(2025, 3, 4), D(2025, 3, 6), mode="window")

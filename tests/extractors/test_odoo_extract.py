@@ -306,6 +306,30 @@ def test_a_value_that_does_not_parse_in_full_lands_null_and_named_never_a_guesse
     assert all(r["amount_untaxed"] == 100.25 for r in rows)  # the other fields of the rows land as they are
 
 
+def test_a_number_that_does_not_fit_its_int_column_is_a_type_error_never_truncated(db, dirs):
+    """customer_rank (mapped int) drifted to a floating-point column: 4.5 used to land as 4 (Arrow's unsafe cast
+    truncates) and 1e20 as an overflowed integer on PostgreSQL / MariaDB (SQLite already read a REAL in an int
+    column strictly). Each lands NULL, named in _type_error_fields with the value as delivered (staging quarantines
+    the record); 7.0 is the integer 7."""
+    url, engine = db
+    dialect = engine.dialect.name
+    alter = {"postgresql": "ALTER TABLE res_partner ALTER COLUMN customer_rank TYPE double precision",
+             "mysql": "ALTER TABLE res_partner MODIFY customer_rank DOUBLE"}.get(dialect)
+    with engine.begin() as c:
+        if alter:
+            c.execute(sa.text(alter))
+        for i, v in ((1, 4.5), (2, 1e20), (3, 7.0)):
+            c.execute(sa.text("UPDATE res_partner SET customer_rank = :v WHERE id = :i"), {"v": v, "i": i})
+    rep = odoo.extract(settings=settings(url, entities=["res_partner"]),
+                       **run_kwargs(dirs, datetime(2024, 1, 1, tzinfo=UTC), T0 + timedelta(days=1), "window"))
+    rows, meta = read_load(loads(rep)["res_partner"]["path"])
+    got = {r["id"]: (r["customer_rank"], r.get("_type_error_fields")) for r in rows}
+    assert got == {1: (None, "customer_rank"), 2: (None, "customer_rank"), 3: (7, None)}
+    values = {r["id"]: json.loads(r["_type_error_values"])["customer_rank"] for r in rows if r["_type_error_values"]}
+    assert float(values[1]) == 4.5 and float(values[2]) == 1e20      # as delivered (a number or its text)
+    assert meta["type_errors"] == {"customer_rank": 2}
+
+
 def test_source_columns_new_and_dropped_are_reported_and_a_dropped_required_column_fails_that_load(db, dirs,
                                                                                                     monkeypatch):
     from cxw import tasks

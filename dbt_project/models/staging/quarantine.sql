@@ -85,7 +85,7 @@ union all
 
 union all
 
-{# no key: content identity, current delivery of the export day only #}
-{{ quarantine_rows('ga4', 'events', 'base_ga4__events',
-                   record_id="cast(b._load_id as varchar) || ':' || cast(b._record_seq as varchar)",
-                   current_filter='is_current_delivery') }}
+{# no key: content identity; the typed table holds the current delivery of each export day only (exact duplicates
+   collapsed: the other copies are duplicates in the ledger) #}
+{{ quarantine_rows('ga4', 'events', 'base_ga4__events_typed',
+                   record_id="cast(b._load_id as varchar) || ':' || cast(b._record_seq as varchar)") }}

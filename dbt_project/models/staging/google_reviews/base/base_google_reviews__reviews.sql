@@ -26,6 +26,7 @@ typed as (
             or (nullif(cast(updateTime as varchar), '') is not null and {{ try_ts_utc('updateTime') }} is null)
             or (nullif(cast(reviewReply__updateTime as varchar), '') is not null
                 and {{ try_ts_utc('reviewReply__updateTime') }} is null) as _bad_ts,
+        {{ unparsable_fields([('reviewer.isAnonymous', 'reviewer__isAnonymous', safe_cast_bool('reviewer__isAnonymous'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -37,5 +38,6 @@ select *,
         when review_id is null or review_id = '' then 'missing_id'
         when rating is null then 'rating_invalid'
         when _bad_ts then 'bad_timestamp'
+        when _unparsable is not null then 'unparsable_value: ' || _unparsable
     end as quarantine_reason
 from typed

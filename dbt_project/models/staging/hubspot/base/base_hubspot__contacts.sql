@@ -18,6 +18,7 @@ typed as (
         {{ try_ts_utc('updatedAt') }} as updated_at,
         (createdAt is not null and {{ try_ts_utc('createdAt') }} is null)
             or (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null) as _bad_ts,
+        {{ unparsable_fields([('archived', 'archived', safe_cast_bool('archived'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -29,5 +30,6 @@ select
     case
         when contact_id is null or contact_id = '' then 'missing_id'
         when _bad_ts then 'bad_timestamp'
+        when _unparsable is not null then 'unparsable_value: ' || _unparsable
     end as quarantine_reason
 from typed

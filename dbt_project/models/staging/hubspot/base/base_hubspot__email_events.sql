@@ -20,6 +20,7 @@ typed as (
              then true else false end as is_unsubscribe,
         -- timestamps
         {{ epoch_ms_to_ts('created') }} as occurred_at,
+        {{ unparsable_fields([('filteredEvent', 'filteredEvent', safe_cast_bool('filteredEvent'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -30,5 +31,6 @@ select *,
     case
         when email_event_id is null or email_event_id = '' then 'missing_id'
         when occurred_at is null then 'bad_timestamp'
+        when _unparsable is not null then 'unparsable_value: ' || _unparsable
     end as quarantine_reason
 from typed

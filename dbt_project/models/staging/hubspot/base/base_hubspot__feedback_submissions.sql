@@ -21,7 +21,9 @@ typed as (
         {{ try_ts_utc('updatedAt') }} as updated_at,
         (nullif(properties__hs_submission_timestamp, '') is not null
             and {{ try_ts_utc('properties__hs_submission_timestamp') }} is null)
-            or (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null) as _bad_ts,
+            or (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null)
+            -- createdAt is submitted_at's fallback: present, it parses in full (not only when it is used)
+            or ({{ is_present('createdAt') }} and {{ try_ts_utc('createdAt') }} is null) as _bad_ts,
         _load_id,
         _record_seq,
         _extracted_at

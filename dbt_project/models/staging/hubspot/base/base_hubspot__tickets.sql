@@ -21,7 +21,10 @@ typed as (
             or (nullif(properties__first_agent_reply_date, '') is not null
                 and {{ try_ts_utc('properties__first_agent_reply_date') }} is null)
             or (nullif(properties__closed_date, '') is not null and {{ try_ts_utc('properties__closed_date') }} is null)
-            or (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null) as _bad_ts,
+            or (updatedAt is not null and {{ try_ts_utc('updatedAt') }} is null)
+            -- createdAt is created_at's fallback: present, it parses in full (not only when it is used)
+            or ({{ is_present('createdAt') }} and {{ try_ts_utc('createdAt') }} is null) as _bad_ts,
+        {{ unparsable_fields([('archived', 'archived', safe_cast_bool('archived'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -29,5 +32,6 @@ typed as (
 )
 
 select *,
-    case when ticket_id is null or ticket_id = '' then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
+    case when ticket_id is null or ticket_id = '' then 'missing_id' when _bad_ts then 'bad_timestamp'
+        when _unparsable is not null then 'unparsable_value: ' || _unparsable end as quarantine_reason
 from typed

@@ -12,6 +12,7 @@ typed as (
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
         {{ type_error_fields('odoo', 'product_product') }} as _type_error_fields,
+        {{ unparsable_fields([('active', 'active', safe_cast_bool('active'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -20,6 +21,7 @@ typed as (
 
 select *,
     case
-        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
+        when _type_error_fields is not null or _unparsable is not null
+            then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
         when product_id is null then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
 from typed

@@ -24,6 +24,7 @@ typed as (
         create_date is not null and {{ try_ts('create_date') }} is null as _bad_create,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_write,
         {{ type_error_fields('odoo', 'res_partner') }} as _type_error_fields,
+        {{ unparsable_fields([('is_company', 'is_company', safe_cast_bool('is_company')), ('active', 'active', safe_cast_bool('active')), ('customer_rank', 'customer_rank', safe_cast_int('customer_rank', 'integer'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -33,7 +34,8 @@ typed as (
 select
     *,
     case
-        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
+        when _type_error_fields is not null or _unparsable is not null
+            then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
         when partner_id is null then 'missing_id'
         when _bad_create or _bad_write then 'bad_timestamp'
     end as quarantine_reason

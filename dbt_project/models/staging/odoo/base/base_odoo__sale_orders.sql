@@ -29,6 +29,7 @@ typed as (
         (date_order is not null and {{ try_ts('date_order') }} is null)
             or (write_date is not null and {{ try_ts('write_date') }} is null) as _bad_ts,
         {{ type_error_fields('odoo', 'sale_order') }} as _type_error_fields,
+        {{ unparsable_fields([('locked', 'locked', safe_cast_bool('locked'))]) }} as _unparsable,
         _load_id,
         _record_seq,
         _extracted_at
@@ -38,7 +39,8 @@ typed as (
 select
     *,
     case
-        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
+        when _type_error_fields is not null or _unparsable is not null
+            then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
         when order_id is null then 'missing_id'
         when _bad_ts then 'bad_timestamp'
     end as quarantine_reason

@@ -26,6 +26,7 @@ typed as (
         {{ try_ts_utc('companyReply__createdAt') }} as reply_at,
         (createdAt is null or {{ try_ts_utc('createdAt') }} is null)
             or (nullif(cast(updatedAt as varchar), '') is not null and {{ try_ts_utc('updatedAt') }} is null)
+            or ({{ is_present('experiencedAt') }} and {{ try_ts_utc('experiencedAt') }} is null)
             or (nullif(cast(companyReply__createdAt as varchar), '') is not null
                 and {{ try_ts_utc('companyReply__createdAt') }} is null) as _bad_ts,
         _load_id,
