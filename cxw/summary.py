@@ -49,6 +49,26 @@ def _gate_report(run_id: str, fname: str) -> dict | None:
     return rep
 
 
+def _config_errors(run_id: str) -> list[dict]:
+    """The configuration / authorisation errors this run's extract tasks recorded (cxw.tasks.extract): source,
+    setting, endpoint, fix - names and a sentence, never a value."""
+    d = paths().runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
+    out = []
+    for f in sorted(d.glob("config_error_*.json")) if d.is_dir() else []:
+        try:
+            out.append(json.loads(f.read_text()))
+        except (OSError, ValueError) as exc:
+            log.warning("could not read %s: %s", f.name, exc)
+    return out
+
+
+def _config_reason(errors: list[dict]) -> str:
+    return "; ".join(
+        f"extract_{e.get('source')} failed on its configuration (not retried): setting {e.get('setting') or 'unknown'}"
+        + (f", endpoint {e['endpoint']}" if e.get("endpoint") else "") + f" — fix: {e.get('fix')}"
+        for e in errors) + "; nothing was published"
+
+
 def _seconds(rep) -> float:
     return float((rep or {}).get("seconds") or 0)
 
@@ -59,6 +79,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     raw_validation = raw_validation or _gate_report(run_id, "validation_raw.json")
     validation = validation or _gate_report(run_id, "validation.json")
     failed = [g for g in (raw_validation, validation) if g and g.get("status") == "failed"]
+    config_errors = _config_errors(run_id)
     if dbt_report and dbt_report.get("skipped") and not failed:
         # export_alerts runs on these runs too (alerts of the published generation not handed over yet)
         if alerts is None:
@@ -72,7 +93,9 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
         status, reason = "superseded", publication.get("reason")
     elif publication is None:
         status = "blocked"
-        if failed:
+        if config_errors:
+            reason = _config_reason(config_errors)
+        elif failed:
             g = failed[0]
             reason = (f"{g['gate']} gate failed: " + "; ".join(g.get("failed_checks", [])[:3])
                       + f" — Data Docs: {g.get('data_docs')}")
@@ -131,6 +154,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
         "reason": reason,
         "timing": timing,
         "raw_validation": raw_validation,
+        "config_errors": config_errors,
         "alerts": alerts,
         # the run's Data Docs index (it links the raw and the marts gate's sites)
         "data_docs": next((str(Path(g["data_docs"]).parent.parent / "index.html")

@@ -44,9 +44,53 @@ def extract_mode(run_type) -> str:
     return "window" if run_type is not None and run_type == backfill else "incremental"
 
 
-def extract(source: str, data_interval_start, data_interval_end, mode: str = "incremental") -> dict:
+CONFIG_ERRORS_FILE = "config_error_{source}.json"
+
+
+def fail_fast(exc: BaseException) -> BaseException:
+    """The exception a task raises for ``exc``: a configuration / authorisation error (a missing or malformed
+    setting, a vendor's 400/401/403/404: ``extractors.common.settings.ConfigurationError``) becomes Airflow's
+    ``AirflowFailException`` - the task fails at once, without its retries, which cannot help; any other error is
+    returned unchanged (network errors, 429 and 5xx keep the HTTP retries and the task's retries)."""
+    from extractors.common.settings import ConfigurationError
+
+    if not isinstance(exc, ConfigurationError):
+        return exc
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        from airflow.exceptions import AirflowFailException
+    d = exc.details()
+    return AirflowFailException(
+        f"{d['source']}: configuration error, not retried - setting: {d['setting'] or 'unknown'}"
+        + (f"; endpoint: {d['endpoint']}" if d.get("endpoint") else "") + f"; fix: {d['fix']} ({d['error']})")
+
+
+def _config_error_file(run_id: str, source: str) -> Path:
+    return run_dir(run_id) / CONFIG_ERRORS_FILE.format(source=source)
+
+
+def extract(source: str, data_interval_start, data_interval_end, mode: str = "incremental",
+            run_id: str | None = None) -> dict:
+    """Extract one source. A configuration / authorisation error is recorded in the run directory (source, setting,
+    endpoint, fix: the summary names them) and raised as a failure Airflow does not retry (`fail_fast`)."""
+    from extractors.common.settings import ConfigurationError
+
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; known: {SOURCES}")
+    try:
+        return _extract(source, data_interval_start, data_interval_end, mode, run_id)
+    except ConfigurationError as exc:
+        if exc.source is None:
+            exc.source = source
+        if run_id:
+            f = _config_error_file(run_id, source)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(exc.details(), indent=1))
+        raise fail_fast(exc) from exc
+
+
+def _extract(source: str, data_interval_start, data_interval_end, mode: str, run_id: str | None) -> dict:
     from .connections import apply_airflow_connection
 
     apply_airflow_connection(source)
@@ -60,6 +104,8 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
     t0 = time.perf_counter()
     report = module.extract(raw_root=p.raw, state_root=p.state, deadletter_root=p.deadletter,
                             window_start=start, window_end=end, mode=mode)
+    if run_id:  # a cleared and re-run task that now succeeds: its earlier configuration error is history
+        _config_error_file(run_id, source).unlink(missing_ok=True)
     report["seconds"] = round(time.perf_counter() - t0, 3)  # wall time of the whole source (loads may overlap)
     rows = sum(ld.get("rows", 0) for ld in report.get("loads", []))
     log.info("extracted %s: %d rows in %d loads in %.1fs", source, rows, len(report.get("loads", [])),

@@ -64,13 +64,15 @@ default_args = {
 )
 def cx_pipeline():
     @task(execution_timeout=timedelta(minutes=45))
-    def extract(source: str, data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
+    def extract(source: str, data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
         from cxw import tasks
 
         # a backfill (`airflow backfill create`) reads exactly its interval and moves no cursor
         mode = tasks.extract_mode(getattr(dag_run, "run_type", None))
+        # a missing / malformed setting or a vendor's 400/401/403/404 fails the task at once, without its retries
+        # (AirflowFailException, tasks.fail_fast); the summary names the source, setting, endpoint and fix
         with pipeline_task(f"extract_{source}"):
-            return tasks.extract(source, data_interval_start, data_interval_end, mode=mode)
+            return tasks.extract(source, data_interval_start, data_interval_end, mode=mode, run_id=run_id)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
     def load_raw(source: str) -> dict:

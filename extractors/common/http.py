@@ -7,7 +7,11 @@ Built on dlt's retrying ``requests`` session (``dlt.sources.helpers.requests.Cli
   A ``Retry-After`` above ``retry_after_cap`` (default 300 s), or a HubSpot DAILY-limit 429, fails fast with
   :class:`RateLimitedError` ("rate limited") so the orchestrator retries later.
 * 5xx and connection errors -> capped exponential backoff with jitter, at most ``max_attempts`` tries.
-* other 4xx (400/401/403/404...) -> never retried; :class:`ExtractorHTTPError` names source, method, endpoint
+* 400/401/403/404 -> a configuration or authorisation error (:class:`VendorConfigError`, also a
+  :class:`~extractors.common.settings.ConfigurationError`): never retried, here or by the orchestrator; the message
+  names the setting to fix (from the source's :class:`ConfigHints`: the credentials for 401/403, the configured id
+  found in the endpoint - or the base URL - for 404) and the fix.
+* other 4xx (409...) -> never retried; :class:`ExtractorHTTPError` names source, method, endpoint
   and status, plus the whitelisted structured fields of the vendor's error body (:func:`vendor_error_summary`:
   category, status, error code, correlation id - never its free text, which echoes identifiers and e-mails).
   Tokens never appear: they travel in headers only and every message is redacted.
@@ -43,7 +47,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 
 from .redact import redact_url
-from .settings import env_float, env_int
+from .settings import ConfigurationError, env_float, env_int
 
 log = logging.getLogger("cxw.extractors.http")
 
@@ -53,6 +57,55 @@ RETRY_EXCEPTIONS = (ConnectionError, Timeout, ChunkedEncodingError)
 
 class ExtractorHTTPError(requests.HTTPError):
     """A non-retryable (or retries exhausted) HTTP error; message is secret-free."""
+
+
+class VendorConfigError(ExtractorHTTPError, ConfigurationError):
+    """The vendor answered 400/401/403/404: a setting is wrong (credentials, a configured id, the base URL).
+    Retrying cannot help: the HTTP policy never retries it and the DAG fails the task without Airflow retries."""
+
+    def __init__(self, message: str, *, response: requests.Response, source: str, setting: Optional[str],
+                 endpoint: str, fix: str) -> None:
+        requests.HTTPError.__init__(self, message, response=response)
+        self.source, self.setting, self.endpoint, self.fix = source, setting, endpoint, fix
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+CONFIG_STATUS = (400, 401, 403, 404)
+
+
+@dataclass
+class ConfigHints:
+    """Which settings a vendor's 4xx points at (names only, never values): ``auth`` the credential settings,
+    ``base_url`` the base-URL setting, ``ids`` setting name -> the ids configured in it (a 404 whose endpoint holds
+    one of them names that setting)."""
+    auth: Sequence[str] = ()
+    base_url: Optional[str] = None
+    ids: Dict[str, Sequence[str]] = field(default_factory=dict)
+
+    def advice(self, source: str, status: int, endpoint: str) -> "tuple[Optional[str], str]":
+        segments = set(endpoint.split("/"))
+        in_path = [name for name, values in self.ids.items() if any(str(v) in segments for v in values or ())]
+        auth = " / ".join(self.auth) or None
+        if status == 401:
+            return auth, (f"the vendor rejected the credentials: set valid, unexpired credentials in "
+                          f"{auth or f'the CXW_{source.upper()}_* settings'}")
+        if status == 403:
+            setting = " / ".join([*self.auth, *in_path]) or None
+            ids = f", or check {' / '.join(in_path)} (an id these credentials cannot see)" if in_path else ""
+            return setting, (f"the credentials in {auth or f'the CXW_{source.upper()}_* settings'} lack access to "
+                             f"{endpoint}: grant the API scope / access to the account, or use credentials that "
+                             f"have it{ids}")
+        names = [n for n in (in_path or [self.base_url]) if n] if status == 404 else \
+            [n for n in in_path + [self.base_url] if n]
+        setting = " / ".join(names) or None
+        where = setting or f"the CXW_{source.upper()}_* settings"
+        if status == 404:
+            return setting, (f"{endpoint} does not exist at the vendor: check {where} (a configured id that does "
+                             f"not exist, or a wrong base URL)")
+        return setting, (f"the vendor rejected the request as malformed: check {where}; if they are right, report "
+                         f"this message as an extractor defect")
 
 
 class RateLimitedError(ExtractorHTTPError):
@@ -282,9 +335,10 @@ def vendor_error_summary(response: requests.Response, secrets: Sequence[str] = (
 class ResponseChecker:
     """requests 'response' hook: raise secret-free errors for 4xx/5xx, dead-letter invalid JSON."""
 
-    def __init__(self, source: str, secrets: Sequence[str]) -> None:
+    def __init__(self, source: str, secrets: Sequence[str], hints: Optional[ConfigHints] = None) -> None:
         self.source = source
         self.secrets = [s for s in secrets if s]
+        self.hints = hints or ConfigHints()
         self.deadletters = None  # set per load: a DeadLetterStore
 
     def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -297,6 +351,11 @@ class ResponseChecker:
             if response.status_code == 429:
                 msg += " (rate limited)"
             msg += f"; {vendor_error_summary(response, self.secrets)}"
+            if response.status_code in CONFIG_STATUS:
+                setting, fix = self.hints.advice(self.source, response.status_code, endpoint)
+                msg += f"; configuration error, not retried - setting: {setting or 'unknown'}; fix: {fix}"
+                raise VendorConfigError(msg, response=response, source=self.source, setting=setting,
+                                        endpoint=f"{method} {endpoint}", fix=fix)
             raise cls(msg, response=response)
         if response.status_code == 204 or not response.content:
             return response
@@ -344,13 +403,14 @@ if not any(isinstance(f, _PathOnlyUrllib3Log) for f in logging.getLogger("urllib
 
 def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optional[AuthConfigBase] = None,
                      headers: Optional[Dict[str, str]] = None, secrets: Sequence[str] = (),
-                     rate_limits: Optional[Sequence[RateLimit]] = None) -> "SourceClient":
+                     rate_limits: Optional[Sequence[RateLimit]] = None,
+                     hints: Optional[ConfigHints] = None) -> "SourceClient":
     if rate_limits is not None:
         import dataclasses
         cfg = dataclasses.replace(cfg, rate_limits=list(cfg.rate_limits) + list(rate_limits))
     client = RetryingClient(source, cfg)
     rest = _PathOnlyRESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
-    return SourceClient(rest, ResponseChecker(source, secrets))
+    return SourceClient(rest, ResponseChecker(source, secrets, hints))
 
 
 class SourceClient:
@@ -429,7 +489,8 @@ def vendor_limits(source: str, defaults: Dict[str, Any]) -> List[RateLimit]:
 
 __all__ = [
     "RateLimit", "vendor_limits",
-    "HttpConfig", "ExtractorHTTPError", "RateLimitedError", "CursorLoopError", "InvalidPayloadError",
+    "HttpConfig", "ExtractorHTTPError", "VendorConfigError", "ConfigHints", "RateLimitedError", "CursorLoopError",
+    "InvalidPayloadError",
     "RetryingClient", "make_rest_client", "SourceClient", "CursorPaginator", "LinkRelPaginator",
     "parse_retry_after", "redact_url",
 ]

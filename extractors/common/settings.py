@@ -2,14 +2,53 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime, timezone
 from typing import List, Optional
 
 DEFAULT_HISTORY_START = "2025-01-01"
 
 
-class ConfigError(ValueError):
-    """A required setting is missing or malformed."""
+class ConfigurationError(Exception):
+    """A configuration or authorisation error: retrying cannot help, a person has to change a setting.
+
+    Never retried - not by the HTTP retry policy, not by the orchestrator (the DAG's task wrapper turns it into
+    Airflow's ``AirflowFailException``; extractors do not import Airflow). ``source``, ``setting`` (the setting(s)
+    to change), ``endpoint`` (for a vendor's 4xx) and ``fix`` (what to do) are what the run summary shows."""
+
+    def __init__(self, message: str, *, source: Optional[str] = None, setting: Optional[str] = None,
+                 endpoint: Optional[str] = None, fix: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.setting = setting
+        self.endpoint = endpoint
+        self.fix = fix
+
+    def details(self) -> dict:
+        """The summary's view of the error (secret-free: names of settings, a path, a sentence)."""
+        return {"source": self.source, "setting": self.setting, "endpoint": self.endpoint,
+                "fix": self.fix or self.default_fix(), "error": str(self)}
+
+    def default_fix(self) -> Optional[str]:
+        return None
+
+
+_SETTING = re.compile(r"\bCXW_[A-Z0-9_]+\b")
+
+
+class ConfigError(ConfigurationError, ValueError):
+    """A required setting is missing or malformed (the message names it; ``setting`` holds its name)."""
+
+    def __init__(self, message: str, *, source: Optional[str] = None, setting: Optional[str] = None,
+                 fix: Optional[str] = None) -> None:
+        m = _SETTING.search(message)
+        super().__init__(message, source=source, setting=setting or (m.group(0) if m else None), fix=fix)
+
+    def default_fix(self) -> Optional[str]:
+        if not self.setting:
+            return None
+        conn = f" or in the Airflow connection cxw_{self.source}" if self.source else ""
+        return f"set {self.setting} to a valid value (in the environment{conn}; see the Settings table)"
 
 
 def env_str(name: str, default: Optional[str] = None, required: bool = False) -> Optional[str]:

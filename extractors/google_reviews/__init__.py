@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
-from extractors.common.http import make_rest_client
+from extractors.common.http import ConfigHints, make_rest_client
 from extractors.common.reread import full_reread_due, land_id_snapshot
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
@@ -21,7 +21,10 @@ __all__ = ["extract", "GoogleReviewsSettings", "google_reviews_source"]
 def _client(settings: GoogleReviewsSettings):
     return make_rest_client(SOURCE, settings.base_url, settings.http, auth=BearerTokenAuth(settings.token),
                             secrets=[settings.token],
-                            rate_limits=settings.rate_limits)
+                            rate_limits=settings.rate_limits, hints=ConfigHints(
+                                auth=["CXW_GOOGLE_TOKEN"], base_url="CXW_GOOGLE_BASE_URL",
+                                ids={"CXW_GOOGLE_LOCATION_IDS": settings.location_ids,
+                                     "CXW_GOOGLE_ACCOUNT_ID": [settings.account_id]}))
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
-from extractors.common.http import make_rest_client
+from extractors.common.http import ConfigHints, make_rest_client
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
@@ -28,7 +28,8 @@ __all__ = ["extract", "HubspotSettings", "hubspot_source"]
 def _client(settings: HubspotSettings):
     return make_rest_client(SOURCE, settings.base_url, settings.http, auth=BearerTokenAuth(settings.token),
                             secrets=[settings.token],
-                            rate_limits=settings.rate_limits)
+                            rate_limits=settings.rate_limits,
+                            hints=ConfigHints(auth=["CXW_HUBSPOT_TOKEN"], base_url="CXW_HUBSPOT_BASE_URL"))
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,

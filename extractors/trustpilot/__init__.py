@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
-from extractors.common.http import make_rest_client
+from extractors.common.http import ConfigHints, make_rest_client
 from extractors.common.reread import full_reread_due, land_id_snapshot
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
@@ -20,7 +20,10 @@ __all__ = ["extract", "TrustpilotSettings", "trustpilot_source"]
 
 def _client(settings: TrustpilotSettings, secrets: List[str]):
     return make_rest_client(SOURCE, settings.base_url, settings.http, secrets=secrets,
-                            rate_limits=settings.rate_limits)
+                            rate_limits=settings.rate_limits, hints=ConfigHints(
+                                auth=["CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_API_SECRET"],
+                                base_url="CXW_TRUSTPILOT_BASE_URL",
+                                ids={"CXW_TRUSTPILOT_BUSINESS_UNIT_IDS": settings.business_unit_ids}))
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,
