@@ -35,6 +35,10 @@ def dbt_env() -> dict[str, str]:
     # dbt writes logs/ and target/ inside the project unless told otherwise; keep them under CXW_HOME.
     env.setdefault("DBT_LOG_PATH", str(p.home / "dbt" / "logs"))
     env.setdefault("DBT_TARGET_PATH", str(p.home / "dbt" / "target"))
+    salt = os.environ.get("CXW_PII_SALT")
+    if salt:  # PostgreSQL target: the on-run-start hook reads it as the session setting cxw.pii_salt (macros/pii.sql)
+        escaped = salt.replace("\\", "\\\\").replace(" ", "\\ ")
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c cxw.pii_salt={escaped}".strip()
     return env
 
 

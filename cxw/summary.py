@@ -64,7 +64,8 @@ def _config_errors(run_id: str) -> list[dict]:
 
 def _config_reason(errors: list[dict]) -> str:
     return "; ".join(
-        f"extract_{e.get('source')} failed on its configuration (not retried): setting {e.get('setting') or 'unknown'}"
+        f"{e.get('task') or 'extract_' + str(e.get('source'))} failed on its configuration (not retried): "
+        f"setting {e.get('setting') or 'unknown'}"
         + (f", endpoint {e['endpoint']}" if e.get("endpoint") else "") + f" — fix: {e.get('fix')}"
         for e in errors) + "; nothing was published"
 

@@ -44,7 +44,7 @@ def extract_mode(run_type) -> str:
     return "window" if run_type is not None and run_type == backfill else "incremental"
 
 
-CONFIG_ERRORS_FILE = "config_error_{source}.json"
+CONFIG_ERRORS_FILE = "config_error_{task}.json"
 
 
 def fail_fast(exc: BaseException) -> BaseException:
@@ -66,8 +66,16 @@ def fail_fast(exc: BaseException) -> BaseException:
         + (f"; endpoint: {d['endpoint']}" if d.get("endpoint") else "") + f"; fix: {d['fix']} ({d['error']})")
 
 
-def _config_error_file(run_id: str, source: str) -> Path:
-    return run_dir(run_id) / CONFIG_ERRORS_FILE.format(source=source)
+def _config_error_file(run_id: str, task: str) -> Path:
+    return run_dir(run_id) / CONFIG_ERRORS_FILE.format(task=task)
+
+
+def _record_config_error(run_id: str | None, task: str, exc) -> None:
+    """The summary's record of a configuration error (names and a sentence, never a value)."""
+    if run_id:
+        f = _config_error_file(run_id, task)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({**exc.details(), "task": task}, indent=1))
 
 
 def extract(source: str, data_interval_start, data_interval_end, mode: str = "incremental",
@@ -83,17 +91,17 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
     except ConfigurationError as exc:
         if exc.source is None:
             exc.source = source
-        if run_id:
-            f = _config_error_file(run_id, source)
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(json.dumps(exc.details(), indent=1))
+        _record_config_error(run_id, f"extract_{source}", exc)
         raise fail_fast(exc) from exc
 
 
 def _extract(source: str, data_interval_start, data_interval_end, mode: str, run_id: str | None) -> dict:
     from .connections import apply_airflow_connection
 
+    from .pii import require_private_salt
+
     apply_airflow_connection(source)
+    require_private_salt([source])  # the public demo salt is refused against a real system (fails in seconds)
     p = paths()
     module = importlib.import_module(f"extractors.{source}")
     start, end = _as_utc(data_interval_start), _as_utc(data_interval_end)
@@ -105,7 +113,7 @@ def _extract(source: str, data_interval_start, data_interval_end, mode: str, run
     report = module.extract(raw_root=p.raw, state_root=p.state, deadletter_root=p.deadletter,
                             window_start=start, window_end=end, mode=mode)
     if run_id:  # a cleared and re-run task that now succeeds: its earlier configuration error is history
-        _config_error_file(run_id, source).unlink(missing_ok=True)
+        _config_error_file(run_id, f"extract_{source}").unlink(missing_ok=True)
     report["seconds"] = round(time.perf_counter() - t0, 3)  # wall time of the whole source (loads may overlap)
     rows = sum(ld.get("rows", 0) for ld in report.get("loads", []))
     log.info("extracted %s: %d rows in %d loads in %.1fs", source, rows, len(report.get("loads", [])),
@@ -177,9 +185,17 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     import os
     import time
 
+    from extractors.common.settings import ConfigurationError
+
     from . import buildstate
     from .dbt import run_dbt
+    from .pii import require_private_salt
 
+    try:  # the sources configured in this process's environment (Airflow connections are checked by each extract)
+        require_private_salt()
+    except ConfigurationError as exc:
+        _record_config_error(run_id, "dbt_build", exc)
+        raise fail_fast(exc) from exc
     run_end = _as_utc(data_interval_end) if data_interval_end is not None else None
     end = build_interval_end(data_interval_end)
     rebuilt_to = None

@@ -16,7 +16,23 @@
     nullif(lower(trim(regexp_replace(cast({{ expr }} as varchar), '\s+', ' ', 'g'))), '')
 {%- endmacro %}
 
+{# The salt is read at run time from the one-row table _cxw.pii_salt (never published), never inlined: compiled SQL,
+   dbt's target/ and logs, view definitions and Data Docs hold only the table's name. The value equals the former
+   var('pii_salt') hash: sha256(salt || '|' || value). DuckDB: cxw.dbt_pii_plugin writes the table when dbt opens
+   the database; PostgreSQL: cxw_pii_salt_table() below, from the session setting cxw.pii_salt (PGOPTIONS, cxw.dbt). #}
 {% macro hash_pii(expr) -%}
     case when ({{ expr }}) is not null
-         then {{ sha256_hex("'" ~ var('pii_salt') ~ "' || '|' || (" ~ expr ~ ")") }} end
+         then {{ sha256_hex("(select salt from _cxw.pii_salt) || '|' || (" ~ expr ~ ")") }} end
+{%- endmacro %}
+
+{% macro cxw_pii_salt_table() -%}
+{%- if target.type == 'postgres' -%}
+create schema if not exists _cxw;
+create table if not exists _cxw.pii_salt (salt text not null);
+delete from _cxw.pii_salt;
+insert into _cxw.pii_salt
+select coalesce(nullif(current_setting('cxw.pii_salt', true), ''), 'demo-salt-not-secret');
+{%- else -%}
+select 1
+{%- endif -%}
 {%- endmacro %}

@@ -81,3 +81,37 @@ def test_network_and_server_errors_keep_their_retries():
         assert tasks.fail_fast(exc) is exc
     assert isinstance(tasks.fail_fast(ConfigError("environment variable CXW_ODOO_URL is required")),
                       AirflowFailException)
+
+
+# ------------------------------------------------------------------ the public demo salt against real systems (17.5)
+def test_the_demo_salt_is_refused_when_a_configured_source_is_not_the_demos_loopback(home, monkeypatch):
+    from cxw.pii import require_private_salt
+
+    monkeypatch.delenv("CXW_PII_SALT", raising=False)
+    monkeypatch.setenv("CXW_HUBSPOT_TOKEN", "pat-na1-real-looking")  # default base URL: api.hubapi.com
+    with pytest.raises(ConfigError, match="CXW_PII_SALT"):
+        require_private_salt()  # dbt_build's check (every source configured in the environment)
+    t0 = time.monotonic()
+    with pytest.raises(AirflowFailException) as ei:
+        tasks.extract("hubspot", START, END, run_id="manual__demo_salt")
+    assert time.monotonic() - t0 < 10
+    assert "CXW_PII_SALT" in str(ei.value) and "CXW_HUBSPOT_BASE_URL" in str(ei.value)
+    assert "pat-na1-real-looking" not in str(ei.value)
+    s = build_summary("manual__demo_salt", [], None, None, None, None)
+    assert "extract_hubspot" in s["reason"] and "CXW_PII_SALT" in s["reason"] and "token_hex" in s["reason"]
+    monkeypatch.setenv("CXW_PII_SALT", "a-private-salt")
+    require_private_salt()
+
+
+def test_the_demo_salt_is_accepted_for_the_demo_on_loopback(home, monkeypatch):
+    from cxw.pii import require_private_salt
+
+    monkeypatch.delenv("CXW_PII_SALT", raising=False)
+    monkeypatch.setenv("CXW_HUBSPOT_TOKEN", "demo-token")
+    monkeypatch.setenv("CXW_HUBSPOT_BASE_URL", "http://127.0.0.1:8765")
+    monkeypatch.setenv("CXW_ODOO_URL", f"sqlite:///{home}/odoo.sqlite")
+    monkeypatch.setenv("CXW_GA4_EXPORT_URL", str(home / "ga4"))
+    require_private_salt()
+    monkeypatch.setenv("CXW_ODOO_URL", "postgresql://odoo@erp.example.com/odoo")
+    with pytest.raises(ConfigError, match="odoo .CXW_ODOO_URL."):
+        require_private_salt()

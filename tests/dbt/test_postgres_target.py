@@ -23,6 +23,8 @@ import pytest
 from tests.conftest import SERVICES, require_service
 
 REPO = Path(__file__).resolve().parents[2]
+# a non-demo salt (with a space: PGOPTIONS escaping) that must appear in no compiled SQL, log or view definition
+PLANTED_SALT = "cxw-planted salt-7Q9zK2"
 pytestmark = pytest.mark.services
 PG_HOST, PG_PORT = SERVICES["postgres"]
 PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
@@ -143,7 +145,8 @@ def builds(tmp_path_factory):
         timings["load_postgres"] = time.perf_counter() - t0
 
         common = dict(CXW_HOME=home, CXW_KPI_WINDOW_START=manifest["window"]["start"][:10],
-                      CXW_KPI_WINDOW_END=manifest["window"]["end"][:10], DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+                      CXW_KPI_WINDOW_END=manifest["window"]["end"][:10], DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+                      CXW_PII_SALT=PLANTED_SALT)
         reports = {}
         with _env(**common, CXW_DBT_TARGET="duckdb", CXW_BUILD_DB=duck_db,
                   DBT_TARGET_PATH=home / "dbt" / "target-duckdb", DBT_LOG_PATH=home / "dbt" / "logs-duckdb"):
@@ -161,7 +164,7 @@ def builds(tmp_path_factory):
         duck = duckdb.connect(str(duck_db), read_only=True)
         pg = _pg_connect(pg_db)
         try:
-            yield {"duck": duck, "pg": pg, "reports": reports, "answer_key": json.loads(
+            yield {"duck": duck, "pg": pg, "reports": reports, "home": home, "answer_key": json.loads(
                 (data / "answer_key.json").read_text()), "loads": (duck_load, pg_load)}
         finally:
             duck.close()
@@ -255,6 +258,42 @@ def test_pii_hashes_are_identical(builds):
     assert len(duck_rows) > 50
     assert sum(1 for r in duck_rows if r[1]) > 50, "no email hashes to compare"
     assert duck_rows == pg_rows
+
+
+def test_the_pii_salt_is_in_no_compiled_sql_log_or_view_definition(builds):
+    """Issue 17 point 5: the salt is read at run time from _cxw.pii_salt, never inlined into SQL."""
+    salt = PLANTED_SALT.encode()
+    leaked = [str(f) for f in (builds["home"] / "dbt").rglob("*") if f.is_file() and salt in f.read_bytes()]
+    assert leaked == []  # target/ (compiled + run SQL, manifest, partial parse) and dbt.log, both targets
+    duck = builds["duck"]
+    for what in ("duckdb_views()", "duckdb_tables()", "duckdb_functions() where macro_definition is not null"):
+        col = "macro_definition" if "functions" in what else "sql"
+        assert duck.execute(f"select count(*) from {what} {'and' if 'where' in what else 'where'} "
+                            f"{col} like ?", [f"%{PLANTED_SALT}%"]).fetchone() == (0,)
+    assert duck.execute("select count(*) from duckdb_views() where sql like '%_cxw.pii_salt%'").fetchone()[0] > 0
+    with builds["pg"].cursor() as cur:
+        cur.execute("select count(*) from pg_views where definition like %s", [f"%{PLANTED_SALT}%"])
+        assert cur.fetchone() == (0,)
+        cur.execute("select count(*) from pg_proc where prosrc like %s", [f"%{PLANTED_SALT}%"])
+        assert cur.fetchone() == (0,)
+
+
+def test_pii_hashes_keep_their_values_sha256_of_salt_bar_value(builds):
+    """The hash is unchanged by reading the salt at run time: sha256(salt || '|' || normalised value), computed here
+    in Python from the raw e-mails, equals the build's hashes on both targets (so the answer key's identity
+    resolution and the published hashes of an existing deployment do not change)."""
+    import hashlib
+
+    emails = [r[0] for r in builds["duck"].execute("select email from raw_odoo.res_partner").fetchall()]
+    expected = {hashlib.sha256(f"{PLANTED_SALT}|{e.strip().lower().replace('ß', 'ss')}".encode()).hexdigest()
+                for e in emails if e and e.strip()}
+    assert len(expected) > 50
+    odoo = {r[0] for r in builds["duck"].execute(
+        "select email_hash from staging.base_odoo__res_partners where email_hash is not null").fetchall()}
+    assert odoo == expected
+    with builds["pg"].cursor() as cur:
+        cur.execute("select email_hash from staging.base_odoo__res_partners where email_hash is not null")
+        assert {r[0] for r in cur.fetchall()} == expected
 
 
 def test_quarantine_counts_by_reason_are_equal(builds):

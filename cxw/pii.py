@@ -1,0 +1,77 @@
+"""The PII salt: never the public demo salt against real systems (issue 17 point 5).
+
+`CXW_PII_SALT` salts the e-mail / phone / name hashes (dbt_project/macros/pii.sql, cxw.erase). Unset, it is the public
+demo salt `demo-salt-not-secret`: fine for the demo company on loopback, but hashes salted with a published value are
+reversible by a dictionary of e-mails. So as soon as a configured source is not the demo's loopback, the demo salt
+is refused with a message naming CXW_PII_SALT and how to set it (no salt is generated behind the operator's back: a
+salt that changes or gets lost changes every hash and breaks identity resolution across runs)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from extractors.common.settings import ConfigError
+
+DEMO_SALT = "demo-salt-not-secret"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+# source -> (setting that makes it configured, setting of its endpoint, the endpoint's default)
+ENDPOINTS = {
+    "odoo": ("CXW_ODOO_URL", "CXW_ODOO_URL", None),
+    "hubspot": ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL", "https://api.hubapi.com"),
+    "ga4": ("CXW_GA4_EXPORT_URL", "CXW_GA4_EXPORT_URL", None),
+    "google_reviews": ("CXW_GOOGLE_TOKEN", "CXW_GOOGLE_BASE_URL", "https://mybusiness.googleapis.com"),
+    "trustpilot": ("CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_BASE_URL", "https://api.trustpilot.com"),
+}
+
+
+def pii_salt() -> str:
+    return os.environ.get("CXW_PII_SALT") or DEMO_SALT
+
+
+def _remote(url: str) -> bool:
+    """True when ``url`` names a host other than loopback (a local path or a sqlite file is not decided: False)."""
+    parts = urlsplit(url)
+    if not parts.scheme or parts.scheme == "file" or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
+        return False
+    if parts.scheme.startswith("sqlite"):
+        return False
+    if parts.scheme in ("gs", "gcs", "s3", "s3a", "abfs", "az"):
+        return True
+    try:
+        host = parts.hostname
+    except ValueError:
+        return True
+    return bool(host) and host not in LOOPBACK
+
+
+def non_demo_sources(sources=None) -> list[tuple[str, str]]:
+    """(source, endpoint setting) of each configured source whose endpoint is not on loopback (names only)."""
+    out = []
+    for source in sources or ENDPOINTS:
+        if source not in ENDPOINTS:
+            continue
+        configured, setting, default = ENDPOINTS[source]
+        if not os.environ.get(configured):
+            continue
+        if _remote(os.environ.get(setting) or default or ""):
+            out.append((source, setting))
+    return out
+
+
+def require_private_salt(sources=None) -> None:
+    """Raise ConfigError (setting CXW_PII_SALT) when the salt is the public demo salt and a configured source (of
+    ``sources``, default all) is not the demo's loopback."""
+    if pii_salt() != DEMO_SALT:
+        return
+    found = non_demo_sources(sources)
+    if not found:
+        return
+    names = ", ".join(f"{s} ({setting})" for s, setting in found)
+    raise ConfigError(
+        f"CXW_PII_SALT is unset or the public demo salt while {names} points at a real system, not the demo's "
+        "loopback: hashes salted with a published value can be reversed with a list of e-mails",
+        source=found[0][0], setting="CXW_PII_SALT",
+        fix="set CXW_PII_SALT to a long random secret kept in your secrets store, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'` (keep it: a new salt changes every hash)")
