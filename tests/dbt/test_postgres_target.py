@@ -164,7 +164,7 @@ def builds(tmp_path_factory):
         duck = duckdb.connect(str(duck_db), read_only=True)
         pg = _pg_connect(pg_db)
         try:
-            yield {"duck": duck, "pg": pg, "reports": reports, "home": home, "answer_key": json.loads(
+            yield {"duck": duck, "pg": pg, "reports": reports, "home": home, "duck_db": duck_db, "answer_key": json.loads(
                 (data / "answer_key.json").read_text()), "loads": (duck_load, pg_load)}
         finally:
             duck.close()
@@ -276,6 +276,19 @@ def test_the_pii_salt_is_in_no_compiled_sql_log_or_view_definition(builds):
         assert cur.fetchone() == (0,)
         cur.execute("select count(*) from pg_proc where prosrc like %s", [f"%{PLANTED_SALT}%"])
         assert cur.fetchone() == (0,)
+    # the file BI reads: published by the real publish step (core, kpi, cx only; never _cxw)
+    from cxw.publish import publish
+
+    with _env(CXW_HOME=builds["home"]):
+        pub = publish("salt-check", None, None, build_db=builds["duck_db"])
+    published = Path(pub["path"])
+    assert PLANTED_SALT.encode() not in published.read_bytes()
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        assert con.execute("select count(*) from duckdb_tables() where schema_name = '_cxw'").fetchone() == (0,)
+        assert con.execute("select count(*) from core.dim_customers where email_hash is not null").fetchone()[0] > 50
+    finally:
+        con.close()
 
 
 def test_pii_hashes_keep_their_values_sha256_of_salt_bar_value(builds):
