@@ -196,6 +196,8 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     except ConfigurationError as exc:
         _record_config_error(run_id, "dbt_build", exc)
         raise fail_fast(exc) from exc
+    if run_id:  # a re-run after the salt was set: the earlier refusal is history
+        _config_error_file(run_id, "dbt_build").unlink(missing_ok=True)
     run_end = _as_utc(data_interval_end) if data_interval_end is not None else None
     end = build_interval_end(data_interval_end)
     rebuilt_to = None

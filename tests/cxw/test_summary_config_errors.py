@@ -99,6 +99,10 @@ def test_the_demo_salt_is_refused_when_a_configured_source_is_not_the_demos_loop
     assert "pat-na1-real-looking" not in str(ei.value)
     s = build_summary("manual__demo_salt", [], None, None, None, None)
     assert "extract_hubspot" in s["reason"] and "CXW_PII_SALT" in s["reason"] and "token_hex" in s["reason"]
+    with pytest.raises(AirflowFailException, match="CXW_PII_SALT"):  # a build-only run: refused before dbt runs
+        tasks.dbt_build(END, run_id="manual__demo_salt_build")
+    assert "dbt_build failed on its configuration" in build_summary(
+        "manual__demo_salt_build", [], None, None, None, None)["reason"]
     monkeypatch.setenv("CXW_PII_SALT", "a-private-salt")
     require_private_salt()
 
