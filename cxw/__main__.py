@@ -1,10 +1,20 @@
-"""Command line: python -m cxw {demo,rollback,erase,retention,airflow,bench} — used by ./cx."""
+"""Command line: python -m cxw {demo,run,rollback,erase,retention,airflow,bench} — used by ./cx."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+
+def _day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +35,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="what the sources show and the day the DAG runs for (default: start + days)")
     d.add_argument("--ga4-days", type=int, default=None,
                    help="the GA4 export covers only the last N days (keeps a long history small); default: all")
+    from .run import __doc__ as run_doc
+
+    rn = sub.add_parser("run", help="run the pipeline on the configured sources, with live progress and the summary",
+                        description=run_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    when = rn.add_mutually_exclusive_group()
+    when.add_argument("--date", type=_day, default=None, metavar="YYYY-MM-DD",
+                      help="process the data interval of this day, [D 00:00, D+1 00:00) UTC = Airflow logical date "
+                           "D+1 (default: the latest complete day, yesterday UTC)")
+    when.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD",
+                      help="process each day from this one to the latest complete day, in order")
+    rn.add_argument("--env-file", type=Path, default=None, metavar="PATH",
+                    help="KEY=VALUE settings file (default: <repo>/.env when it exists); the environment wins")
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
     e = sub.add_parser("erase", help="remove one person from raw files, the build database, snapshots, dead letters, "
@@ -54,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         run_demo(scale=args.scale, seed=args.seed, fresh=args.fresh, echo=args.verbose,
                  inject_fault=args.inject_fault, shape=shape)
         return 0
+    if args.cmd == "run":
+        from .run import main as run_main
+
+        return run_main(on=args.date, since=args.since, env_file=args.env_file)
     if args.cmd == "rollback":
         from .publish import rollback
 
