@@ -114,3 +114,28 @@ def test_cx_run_from_a_env_file_shows_progress_per_task_and_ends_with_the_summar
     published = home / "published" / "cx_warehouse.duckdb"
     assert published.exists()
     assert str(published) in out
+
+
+@pytest.mark.e2e
+def test_a_failed_run_exits_non_zero_with_the_failed_task_and_the_summary_naming_the_setting(tmp_path, monkeypatch):
+    """A rejected Google token (the loopback API answers 401): extract_google_reviews fails at once, nothing is
+    published, `./cx run` prints the failed task and the summary naming the setting, and exits 1."""
+    from cxw.demo import demo_server, ensure_demo, source_env
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CXW_HOME", str(home))
+    data_dir, manifest = ensure_demo("XS", 42)
+    day = date.fromisoformat(manifest["window"]["end"][:10]) - timedelta(days=1)
+    with demo_server(data_dir) as base_url:
+        settings = {**source_env(data_dir, manifest, base_url), "CXW_GOOGLE_TOKEN": "ya29.rejected-token"}
+        env_file = tmp_path / "cx.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in {"CXW_HOME": str(home), **settings}.items()))
+        proc = subprocess.run([str(REPO / "cx"), "run", "--date", day.isoformat(), "--env-file", str(env_file)],
+                              cwd=REPO, env=_bare_env(tmp_path), capture_output=True, text=True, timeout=1200)
+    out = proc.stdout
+    assert proc.returncode == 1, out[-4000:] + proc.stderr[-4000:]
+    assert re.search(r"^  \[\s*\d+s\] extract_google_reviews\s+failed", out, re.M), out[-4000:]
+    assert "extract_google_reviews failed on its configuration" in out and "CXW_GOOGLE_TOKEN" in out
+    assert f"the run for {day} FAILED" in proc.stderr
+    assert "ya29.rejected-token" not in out + proc.stderr
+    assert not (home / "published" / "cx_warehouse.duckdb").exists()
