@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "airflow":
         import os
 
-        from .demo import airflow_env
+        from .airflow_local import airflow_env
 
         os.execvpe(sys.executable, [sys.executable, "-m", "airflow", *args.args], airflow_env())
     if args.cmd == "bench":

@@ -15,69 +15,11 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from .config import DAGS_DIR, REPO_ROOT, paths
+# Airflow's local home (metadata DB, pool, serialized DAGs) is shared with `./cx run`: cxw/airflow_local.py
+from .airflow_local import _bin, airflow, airflow_env, prepare_airflow  # noqa: F401  (re-exported)
+from .config import REPO_ROOT, paths
 
 DAG_ID = "cx_pipeline"
-
-
-def airflow_env() -> dict[str, str]:
-    p = paths()
-    env = dict(os.environ)
-    env["AIRFLOW_HOME"] = str(p.airflow_home)
-    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    env.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
-    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{p.airflow_home / 'airflow.db'}")
-    env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(p.airflow_home / "logs"))
-    env.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "120")
-    env.setdefault("AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "False")
-    env.setdefault("CXW_HOME", str(p.home))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def _bin(name: str) -> str:
-    cand = Path(sys.executable).parent / name
-    return str(cand) if cand.exists() else name
-
-
-def airflow(*args: str, env: dict | None = None, check: bool = True, log_file: Path | None = None,
-            echo: bool = False) -> subprocess.CompletedProcess:
-    cmd = [_bin("airflow"), *args]
-    env = env or airflow_env()
-    if log_file is None:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                               f"{proc.stderr[-3000:]}")
-        return proc
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("w") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout
-        for line in proc.stdout:
-            fh.write(line)
-            if echo:
-                sys.stdout.write(line)
-        rc = proc.wait()
-    cp = subprocess.CompletedProcess(cmd, rc)
-    if check and rc != 0:
-        tail = log_file.read_text()[-4000:]
-        raise RuntimeError(f"airflow {' '.join(args)} failed ({rc}); log: {log_file}\n{tail}")
-    return cp
-
-
-def prepare_airflow(env: dict | None = None) -> None:
-    """Metadata DB, the writer pool and serialized DAGs: what `airflow dags test` needs first."""
-    env = env or airflow_env()
-    home = Path(env["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    stamp = home / ".migrated"
-    if not stamp.exists():
-        airflow("db", "migrate", env=env)
-        stamp.write_text("ok")
-    airflow("pools", "set", "cxw_build_db", "1", "one writer of the DuckDB build database", env=env)
-    airflow("dags", "reserialize", env=env)
 
 
 def demo_dir(scale: str, seed: int, shape: dict | None = None) -> Path:

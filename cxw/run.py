@@ -2,9 +2,9 @@
 
 Configuration: the environment, a `.env` file (`KEY=VALUE` lines, read as text - no shell evaluation; a variable
 already in the environment wins over the file) and Airflow connections. The metadata DB and the `cxw_build_db` pool
-are prepared as for the demo (:func:`cxw.demo.prepare_airflow`); the DAG runs with `airflow dags test` in a
-subprocess whose log goes to a file, while this process polls the metadata DB and prints one line per task state
-change; the run summary (cxw/summary.py) ends the output.
+are prepared as for the demo (`cxw.airflow_local.prepare_airflow`, which `./cx demo` calls too); the DAG runs with
+`airflow dags test` in a subprocess whose log goes to a file, while this process polls the metadata DB and prints
+one line per task state change; the run summary (cxw/summary.py) ends the output.
 
 Dates: `--date D` processes the data interval of day D, [D 00:00, D+1 00:00) UTC. The DAG's timetable is a daily
 CronDataIntervalTimetable, whose runs are named after the END of their interval: the run for day D has Airflow
@@ -235,7 +235,7 @@ def run_day(day: date, env: dict, out=None) -> dict:
     """Run the DAG for `day`'s data interval, printing task state changes; returns {day, logical_date, run_id,
     state, returncode, log, summary}."""
     from .config import paths
-    from .demo import _bin
+    from .airflow_local import _bin
     from .tasks import _safe
 
     out = out or sys.stdout
@@ -328,7 +328,7 @@ def main(on: date | None = None, since: date | None = None, env_file: Path | Non
     except ValueError as exc:
         print(f"cx run: {exc}", file=sys.stderr)
         return 2
-    from .demo import airflow_env, prepare_airflow
+    from .airflow_local import airflow_env, prepare_airflow
 
     env = airflow_env()
     problems = preflight(env)

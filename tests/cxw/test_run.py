@@ -7,12 +7,10 @@ The end-to-end test runs the real `./cx run` in a subprocess with an environment
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
