@@ -110,6 +110,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 # --- shared expensive setup (issue 16.8) -----------------------------------------------------------------------------
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_airflow_home(tmp_path_factory):
+    """Airflow imported in a test's own process (`cxw.alerts` / `cxw.connections` look up Airflow connections,
+    `test_dag_integrity` parses the DAGs) reads AIRFLOW_HOME, else ~/airflow: a home shared with every other checkout
+    and xdist worker, whose connections would override a test's CXW_* settings. Unless the caller set one, the
+    session (each xdist worker) gets an empty home of its own. Fixtures that run the DAG still delete AIRFLOW_HOME,
+    so that `cxw.demo.airflow_env` uses their CXW_HOME/airflow as before."""
+    if "AIRFLOW_HOME" in os.environ:
+        yield
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home_session")))
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
 @pytest.fixture(scope="session")
 def airflow_metadata_template(tmp_path_factory) -> Path:
     """An Airflow home after `airflow db migrate`, made once per test session (once per xdist worker). Tests that
