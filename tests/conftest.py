@@ -106,3 +106,72 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                                     red=True)
     terminalreporter.write_line(f"cxw: {len(skipped)} test(s) skipped"
                                 + (f" ({REQUIRE_ENV}=1: skips are failures)" if _strict() else ""))
+
+
+# --- shared expensive setup (issue 16.8) -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_airflow_home(tmp_path_factory):
+    """Airflow imported in a test's own process (`cxw.alerts` / `cxw.connections` look up Airflow connections,
+    `test_dag_integrity` parses the DAGs) reads AIRFLOW_HOME, else ~/airflow: a home shared with every other checkout
+    and xdist worker, whose connections would override a test's CXW_* settings. Unless the caller set one, the
+    session (each xdist worker) gets an empty home of its own. Fixtures that run the DAG still delete AIRFLOW_HOME,
+    so that `cxw.demo.airflow_env` uses their CXW_HOME/airflow as before."""
+    if "AIRFLOW_HOME" in os.environ:
+        yield
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home_session")))
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata_template(tmp_path_factory) -> Path:
+    """An Airflow home after `airflow db migrate`, made once per test session (once per xdist worker). Tests that
+    give the real DAG a home of their own copy its metadata DB in with :func:`seed_airflow_home` instead of migrating
+    again; `cxw.demo.prepare_airflow` then sees its own `.migrated` stamp and still sets the pool and reserializes
+    the DAG in that home. The copy holds no path and no secret: a fresh migrate writes only the schema, the default
+    pool, the log templates and the dags-folder bundle (the DAG folder is the same for every home of a session).
+    `cxw bench` prepares its homes the same way (`cxw.bench._fresh_airflow_home`). `tests/e2e/test_demo_run.py` (the
+    README's first command) and this fixture itself still run `airflow db migrate` in an empty home."""
+    from cxw.demo import airflow, airflow_env
+
+    home = tmp_path_factory.mktemp("airflow_template")
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("CXW_HOME", str(home))
+        mp.delenv("AIRFLOW_HOME", raising=False)
+        mp.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+        env = airflow_env()
+        af_home = Path(env["AIRFLOW_HOME"])
+        af_home.mkdir(parents=True)
+        airflow("db", "migrate", env=env)
+    finally:
+        mp.undo()
+    return af_home
+
+
+def seed_airflow_home(template: Path, airflow_home: Path) -> None:
+    """Copy the migrated metadata DB of ``template`` into ``airflow_home`` (a consistent SQLite backup) and mark it
+    migrated, as `prepare_airflow` does after `airflow db migrate`."""
+    import sqlite3
+
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    assert not (airflow_home / "airflow.db").exists(), f"{airflow_home} already has a metadata DB"
+    src = sqlite3.connect(str(template / "airflow.db"))
+    try:
+        dst = sqlite3.connect(str(airflow_home / "airflow.db"))
+        src.backup(dst)
+        dst.close()
+    finally:
+        src.close()
+    (airflow_home / ".migrated").write_text("ok")
+
+
+@pytest.fixture(scope="session")
+def seed_airflow(airflow_metadata_template):
+    """``seed(airflow_home)``: a migrated metadata DB in ``airflow_home`` (see :func:`airflow_metadata_template`)."""
+    return lambda airflow_home: seed_airflow_home(airflow_metadata_template, Path(airflow_home))

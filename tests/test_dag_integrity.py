@@ -21,11 +21,16 @@ GATE_TASKS = {"validate_raw", "validate"}
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow_home")
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
+    # set for this module only: a leaked AIRFLOW_HOME would point the later tests of this process (another order,
+    # an xdist worker) at this module's home
+    with pytest.MonkeyPatch.context() as mp:
+        if "AIRFLOW_HOME" not in os.environ:
+            mp.setenv("AIRFLOW_HOME", str(home))
+        if "AIRFLOW__CORE__LOAD_EXAMPLES" not in os.environ:
+            mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags"))
+        yield DagBag(dag_folder=str(REPO / "dags"))
 
 
 def test_there_are_dag_files():

@@ -123,7 +123,8 @@ def builds(tmp_path_factory):
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "DBT_", "AIRFLOW_"))}
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)
     land = subprocess.run([sys.executable, "-c", _LAND, str(data)], cwd=home, capture_output=True, text=True,
-                          env={**base_env, "CXW_HOME": str(home), "PYTHONPATH": pythonpath}, timeout=600)
+                          env={**base_env, "CXW_HOME": str(home), "AIRFLOW_HOME": str(home / "airflow"),
+                               "PYTHONPATH": pythonpath}, timeout=600)
     assert land.returncode == 0, land.stdout[-3000:] + land.stderr[-3000:]
     timings["generate_and_land"] = time.perf_counter() - t0
     _add_dirty_feedback_load(home / "raw")

@@ -10,6 +10,7 @@ first_export_load / last_export_load columns (an upgrade) and checks the next in
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -66,15 +67,26 @@ def _raw(db: Path, fn) -> None:
         con.close()
 
 
-@pytest.fixture()
-def built(tmp_path):
-    db = tmp_path / "build.duckdb"
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory):
+    """Built, a later day added, built incrementally: once per module (two dbt builds), never changed afterwards."""
+    tmp = tmp_path_factory.mktemp("web_sessions_built")
+    db = tmp / "build.duckdb"
     raw_fixture.build(db)
-    env = _env(tmp_path, db)
+    env = _env(tmp, db)
     _dbt(env, *BUILD_NO_TESTS)
     _raw(db, _add_later_day)
     _dbt(env, *BUILD_NO_TESTS)
-    return tmp_path, db, env
+    return tmp
+
+
+@pytest.fixture()
+def built(built_once, tmp_path):
+    """Each test changes the build database: it gets its own copy of :func:`built_once` (database and dbt target)."""
+    work = tmp_path / "built"
+    shutil.copytree(built_once, work)
+    db = work / "build.duckdb"
+    return work, db, _env(work, db)
 
 
 SESSION_SQL = "select session_key, events, page_views from core.fct_web_sessions where user_pseudo_id in ('u1', 'u6')"

@@ -31,7 +31,7 @@ def _run_dag(data_dir: Path, manifest: dict, tag: str) -> tuple[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def empty_run(tmp_path_factory):
+def empty_run(tmp_path_factory, seed_airflow):
     import demo_company
 
     home = tmp_path_factory.mktemp("cxw_empty_home")
@@ -43,6 +43,9 @@ def empty_run(tmp_path_factory):
     try:
         data = home / "demo" / "XS-42-empty"
         manifest = demo_company.generate(data, scale="XS", seed=42, dirt=EMPTY)
+        from cxw.config import paths
+
+        seed_airflow(paths().airflow_home)
         state, log = _run_dag(data, manifest, "empty")
         yield {"home": home, "state": state, "log": log.read_text(),
                "key": json.loads((data / "answer_key.json").read_text())}

@@ -80,7 +80,7 @@ def _person_tables(db: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def erased(tmp_path_factory):
+def erased(tmp_path_factory, seed_airflow):
     import demo_company
     from cxw.config import paths
     from cxw.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
@@ -97,6 +97,7 @@ def erased(tmp_path_factory):
         data = home / "demo" / "XS-42"
         manifest = demo_company.generate(data, scale="XS", seed=42)
         env = airflow_env()
+        seed_airflow(env["AIRFLOW_HOME"])
         prepare_airflow(env)
         logical_date = logical_date_for(manifest)
         log = paths().runs / "dags-test-erase.log"

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def long_run(tmp_path_factory):
+def long_run(tmp_path_factory, seed_airflow):
     home = tmp_path_factory.mktemp("cxw_long_history")
+    seed_airflow(home / "airflow")  # where `cxw demo` keeps Airflow's home under this CXW_HOME
     env = {**os.environ, "CXW_HOME": str(home)}
     for k in ("CXW_BUILD_DB", "AIRFLOW_HOME", "CXW_HISTORY_START", "CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END"):
         env.pop(k, None)

@@ -101,7 +101,7 @@ def _loads_since(raw: Path, before: set[str]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, seed_airflow):
     """Run A, B, C in order; after each, snapshot what the tests compare (later runs replace the published file)."""
     home = tmp_path_factory.mktemp("cxw_multi")
     with pytest.MonkeyPatch.context() as mp:
@@ -115,6 +115,7 @@ def runs(tmp_path_factory):
 
         p = paths()
         env = airflow_env()
+        seed_airflow(env["AIRFLOW_HOME"])
         prepare_airflow(env)
         data_dir = p.demo / f"{SCALE}-{SEED}"
         results = {}

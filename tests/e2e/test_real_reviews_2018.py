@@ -57,7 +57,7 @@ def _tsv_truth() -> dict:
 
 
 @pytest.fixture(scope="module")
-def alexa_run(tmp_path_factory):
+def alexa_run(tmp_path_factory, seed_airflow):
     import demo_company
     from demo_company.real_reviews import replace_trustpilot_reviews
 
@@ -74,6 +74,7 @@ def alexa_run(tmp_path_factory):
         manifest = demo_company.generate(data, scale="XS", seed=42, **SHAPE)
         served = replace_trustpilot_reviews(data, TSV)
         env = airflow_env()
+        seed_airflow(env["AIRFLOW_HOME"])
         prepare_airflow(env)
         run = run_dag(data, manifest, env=env, log_name="dags-test-alexa")
         yield {"home": home, "data": data, "manifest": manifest, "served": served, "run": run,

@@ -76,7 +76,7 @@ def _run_dag(data_dir: Path, manifest: dict, tag: str) -> tuple[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(tmp_path_factory, seed_airflow):
     import demo_company
 
     home = tmp_path_factory.mktemp("cxw_gate_home")
@@ -87,6 +87,9 @@ def pipeline(tmp_path_factory):
         mp.delenv(k, raising=False)
     published = home / "published"
     try:
+        from cxw.config import paths
+
+        seed_airflow(paths().airflow_home)
         # 1. generation A from the sources as they were on 2025-06-20
         early = home / "demo" / "XS-42-early"
         m_early = demo_company.generate(early, scale="XS", seed=42, as_of="2025-06-20")
