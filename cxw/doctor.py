@@ -154,6 +154,28 @@ BASE_URL = {"hubspot": "CXW_HUBSPOT_BASE_URL", "google_reviews": "CXW_GOOGLE_BAS
             "trustpilot": "CXW_TRUSTPILOT_BASE_URL"}
 
 
+def connection_variables(source: str) -> tuple[list[str], str | None]:
+    """Fill the source's CXW_* variables from an `AIRFLOW_CONN_CXW_<SOURCE>` variable (URI or JSON) as the DAG's
+    tasks do (`cxw.connections`: the connection wins). Returns (names set, error). Connections held only in the
+    metadata DB or a secrets backend are not read."""
+    from .connections import conn_id, env_from_connection
+
+    var = f"AIRFLOW_CONN_{conn_id(source).upper()}"
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return [], None
+    try:
+        from airflow.models.connection import Connection
+
+        conn = (Connection.from_json(value, conn_id=conn_id(source)) if value.startswith("{")
+                else Connection(conn_id=conn_id(source), uri=value))
+        values = env_from_connection(source, conn)
+    except Exception as exc:  # noqa: BLE001 - the type only: the value holds secrets
+        return [], f"{var} does not parse as a connection URI or JSON ({type(exc).__name__})"
+    os.environ.update(values)
+    return sorted(values), None
+
+
 def check_source(source: str) -> Row:
     """One source: settings, then one cheap request. Never raises."""
     import requests
@@ -164,8 +186,13 @@ def check_source(source: str) -> Row:
     from .connections import conn_id
 
     name = f"source {source}"
+    names, error = connection_variables(source)
+    if error:
+        return Row(name, FAIL, error, f"fix the Airflow connection {conn_id(source)} (README \"Pointing it at real "
+                                      f"systems\")")
     try:
-        return Row(name, OK, PROBES[source]())
+        return Row(name, OK, PROBES[source]() + (f" (from the Airflow connection {conn_id(source)})" if names
+                                                 else ""))
     except _Failed as exc:
         return Row(name, FAIL, exc.detail, exc.fix)
     except VendorConfigError as exc:
@@ -184,8 +211,8 @@ def check_source(source: str) -> Row:
     except ConfigurationError as exc:  # a missing or malformed setting (the message names the setting)
         setting = getattr(exc, "setting", None) or f"the CXW_{source.upper()}_* settings"
         return Row(name, FAIL, f"setting missing or invalid: {setting}",
-                   f"set {setting} (environment or .env; see .env.example. doctor does not read the Airflow "
-                   f"connection {conn_id(source)})")
+                   f"set {setting} (environment, .env or AIRFLOW_CONN_{conn_id(source).upper()}; see "
+                   f".env.example)")
     except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
         timed_out = isinstance(exc, (requests.Timeout, TimeoutError))
         where = BASE_URL.get(source, f"the CXW_{source.upper()}_* settings")

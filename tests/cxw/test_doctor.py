@@ -100,7 +100,9 @@ def test_an_unreachable_port_fails_unreachable_within_seconds(demo, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     status, text = rows["source google_reviews"]
     assert status == "FAIL" and "unreachable" in text and "CXW_GOOGLE_BASE_URL" in text, proc.stdout
-    assert took < 60, f"took {took:.0f}s"  # one try, no backoff (the process start is most of it)
+    assert took < 60, f"took {took:.0f}s"  # the process start (imports) is most of it
+    checks_s = float(re.search(r"checks in ([\d.]+)s", proc.stdout).group(1))
+    assert checks_s < 10, proc.stdout  # one try, no backoff
 
 
 def test_a_missing_setting_fails_naming_it_and_an_odoo_database_missing_fails(demo, tmp_path):
@@ -125,3 +127,26 @@ def test_low_disk_warns_without_failing_and_the_demo_salt_fails_against_a_real_s
                                       "CXW_PII_SALT": "a-private-salt-for-the-test"})
     assert rows["pii salt"][0] == "OK", proc.stdout
     assert "a-private-salt-for-the-test" not in proc.stdout + proc.stderr
+
+
+def test_an_airflow_connection_variable_configures_a_source_and_its_token_is_never_printed(demo, tmp_path):
+    import json
+
+    settings = {k: v for k, v in _base(demo).items() if k not in ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL")}
+    conn = {"conn_type": "http", "host": demo[1]["CXW_HUBSPOT_BASE_URL"], "password": demo[1]["CXW_HUBSPOT_TOKEN"]}
+    proc, rows, _ = doctor(tmp_path, {**settings, "AIRFLOW_CONN_CXW_HUBSPOT": json.dumps(conn)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert rows["source hubspot"][0] == "OK" and "cxw_hubspot" in rows["source hubspot"][1], proc.stdout
+    wrong = "pat-eu1-connection-wrong-token"
+    proc, rows, _ = doctor(tmp_path, {**settings, "AIRFLOW_CONN_CXW_HUBSPOT": json.dumps({**conn, "password": wrong})})
+    assert proc.returncode == 1 and rows["source hubspot"][0] == "FAIL", proc.stdout
+    assert "CXW_HUBSPOT_TOKEN" in rows["source hubspot"][1], proc.stdout
+    assert wrong not in proc.stdout + proc.stderr and demo[1]["CXW_HUBSPOT_TOKEN"] not in proc.stdout + proc.stderr
+
+
+def test_a_warehouse_path_that_is_not_writable_fails_naming_cxw_home(demo, tmp_path):
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    proc, rows, _ = doctor(tmp_path, {**_base(demo), "CXW_HOME": str(not_a_dir / "home")})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert rows["warehouse"][0] == "FAIL" and "CXW_HOME" in rows["warehouse"][1], proc.stdout
