@@ -150,3 +150,16 @@ def test_a_warehouse_path_that_is_not_writable_fails_naming_cxw_home(demo, tmp_p
     proc, rows, _ = doctor(tmp_path, {**_base(demo), "CXW_HOME": str(not_a_dir / "home")})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert rows["warehouse"][0] == "FAIL" and "CXW_HOME" in rows["warehouse"][1], proc.stdout
+
+
+def test_a_server_that_never_answers_fails_timed_out_after_cxw_doctor_timeout(demo, tmp_path):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        proc, rows, _ = doctor(tmp_path, {**_base(demo), "CXW_TRUSTPILOT_BASE_URL": f"http://127.0.0.1:{port}",
+                                          "CXW_DOCTOR_TIMEOUT": "1"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status, text = rows["source trustpilot"]
+    assert status == "FAIL" and "unreachable (timed out)" in text and "CXW_TRUSTPILOT_BASE_URL" in text, proc.stdout
+    assert float(re.search(r"checks in ([\d.]+)s", proc.stdout).group(1)) < 8, proc.stdout  # 1 s, tried once
