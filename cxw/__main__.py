@@ -1,4 +1,4 @@
-"""Command line: python -m cxw {demo,run,rollback,erase,retention,airflow,bench} — used by ./cx."""
+"""Command line: python -m cxw {demo,run,doctor,rollback,erase,retention,airflow,bench} — used by ./cx."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="process each day from this one to the latest complete day, in order")
     rn.add_argument("--env-file", type=Path, default=None, metavar="PATH",
                     help="KEY=VALUE settings file (default: <repo>/.env when it exists); the environment wins")
+    dr = sub.add_parser("doctor", help="check every configured source (one cheap request each), the warehouse "
+                                       "path, free disk and the PII salt; one table with what to fix")
+    dr.add_argument("--env-file", type=Path, default=None, metavar="PATH",
+                    help="KEY=VALUE settings file (default: <repo>/.env when it exists); the environment wins")
     r = sub.add_parser("rollback", help="switch BI back to an earlier published generation")
     r.add_argument("generation", nargs="?")
     e = sub.add_parser("erase", help="remove one person from raw files, the build database, snapshots, dead letters, "
@@ -80,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         from .run import main as run_main
 
         return run_main(on=args.date, since=args.since, env_file=args.env_file)
+    if args.cmd == "doctor":
+        from .doctor import main as doctor_main
+
+        return doctor_main(env_file=args.env_file)
     if args.cmd == "rollback":
         from .publish import rollback
 

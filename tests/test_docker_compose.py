@@ -79,3 +79,52 @@ def test_no_secret_values_are_committed():
     text = (REPO / "docker-compose.yml").read_text()
     for var in ("AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "CXW_PII_SALT"):
         assert "${" + var + ":?" in text, f"{var} must come from the environment, required"
+
+
+def _state_dirs(home: Path) -> dict[str, Path]:
+    """Every directory under CXW_HOME the pipeline keeps state in, named from the code that writes it."""
+    from cxw.alerts import alerts_root
+    from cxw.config import Paths
+
+    p = Paths(home)
+    import os
+
+    saved = os.environ.get("CXW_HOME")
+    os.environ["CXW_HOME"] = str(home)
+    try:
+        alerts = alerts_root()
+    finally:
+        if saved is None:
+            os.environ.pop("CXW_HOME")
+        else:
+            os.environ["CXW_HOME"] = saved
+    return {"raw": p.raw, "state": p.state, "dead letters": p.deadletter, "warehouse": p.warehouse_dir,
+            "published": p.published_dir, "runs": p.runs, "alert exports and ledger": alerts,
+            "dbt target/logs (cxw/dbt.py)": home / "dbt"}
+
+
+def test_every_state_directory_is_on_a_volume_created_writable_in_the_image():
+    """A state directory outside a volume is lost with the container (dead letters, the alert ledger: alerts
+    re-exported); a named volume mounted where the image has no directory is created root-owned (the airflow user
+    cannot write it)."""
+    c = _compose()
+    home = Path(c["x-airflow-common"]["environment"]["CXW_HOME"])
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for s in sorted(AIRFLOW_SERVICES | {"airflow-init"}):
+        vols = c["services"][s]["volumes"]
+        targets = {Path(v.split(":")[1]): v.split(":")[0] for v in vols}
+        for what, d in _state_dirs(home).items():
+            mounted = [t for t in targets if d == t or t in d.parents]
+            assert mounted, f"{s}: {what} ({d}) is not on a volume"
+            assert all(targets[t] in c["volumes"] for t in mounted), f"{s}: {what} not on a named volume"
+    for t in {Path(v.split(":")[1]) for v in c["x-airflow-common"]["volumes"]}:
+        if home in t.parents:
+            assert str(t) in dockerfile, f"Dockerfile must create {t} (owned by airflow) before the volume mounts it"
+
+
+def test_airflow_init_migrates_and_creates_the_build_db_pool():
+    init = _compose()["services"]["airflow-init"]
+    cmd = " ".join(init.get("entrypoint") or []) + " " + " ".join(init["command"])
+    assert "airflow db migrate" in cmd
+    assert "airflow pools set cxw_build_db 1 " in cmd, cmd  # dags/cx_pipeline.py: pool="cxw_build_db", 1 slot
+    assert "&&" in cmd and cmd.index("db migrate") < cmd.index("pools set")  # the pool needs the migrated DB
