@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import REPO_ROOT
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 DEFAULT_TIMEOUT_S = 5.0
@@ -296,22 +295,11 @@ def render(rows: list[Row]) -> str:
 
 
 def main(env_file: Path | None = None, out=None) -> int:
-    from .run import apply_env_file
+    from .run import read_env_file
 
     out = out or sys.stdout
-    explicit = env_file is not None
-    env_file = env_file or REPO_ROOT / ".env"
-    if env_file.exists():
-        try:
-            added, kept = apply_env_file(env_file)
-        except ValueError as exc:
-            print(f"cx doctor: {exc}", file=sys.stderr)
-            return 2
-        print(f"cx doctor: read {len(added)} settings from {env_file}"
-              + (f" ({len(kept)} already set in the environment, which wins)" if kept else ""), file=out)
-    elif explicit:
-        print(f"cx doctor: --env-file {env_file} does not exist", file=sys.stderr)
-        return 2
+    if (rc := read_env_file("cx doctor", env_file, out)) is not None:
+        return rc
     t0 = time.perf_counter()
     rows = run_checks()
     print(render(rows), file=out)

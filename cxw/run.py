@@ -307,22 +307,30 @@ def run_day(day: date, env: dict, out=None) -> dict:
             "returncode": rc, "log": str(log_file), "summary": summary_text}
 
 
-def main(on: date | None = None, since: date | None = None, env_file: Path | None = None,
-         out=None) -> int:
-    out = out or sys.stdout
+def read_env_file(prog: str, env_file: Path | None, out) -> int | None:
+    """The `--env-file` of `./cx run` and `./cx doctor`: apply it (default `<repo>/.env`, skipped when absent) and
+    say how many settings it gave; returns 2 (the exit code) when it is malformed or an explicit one is missing."""
     explicit = env_file is not None
     env_file = env_file or REPO_ROOT / ".env"
     if env_file.exists():
         try:
             added, kept = apply_env_file(env_file)
         except ValueError as exc:
-            print(f"cx run: {exc}", file=sys.stderr)
+            print(f"{prog}: {exc}", file=sys.stderr)
             return 2
-        print(f"cx run: read {len(added)} settings from {env_file}"
+        print(f"{prog}: read {len(added)} settings from {env_file}"
               + (f" ({len(kept)} already set in the environment, which wins)" if kept else ""), file=out)
     elif explicit:
-        print(f"cx run: --env-file {env_file} does not exist", file=sys.stderr)
+        print(f"{prog}: --env-file {env_file} does not exist", file=sys.stderr)
         return 2
+    return None
+
+
+def main(on: date | None = None, since: date | None = None, env_file: Path | None = None,
+         out=None) -> int:
+    out = out or sys.stdout
+    if (rc := read_env_file("cx run", env_file, out)) is not None:
+        return rc
     try:
         days = days_to_run(on, since)
     except ValueError as exc:
