@@ -305,7 +305,8 @@ def _to_type(arr: pa.ChunkedArray, typ: str) -> pa.ChunkedArray:
 
 
 #: a number as a program writes it (C locale): no thousands separator, '.' as the decimal point, no unit
-STRICT_NUMBER = {"float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$", "int": r"^\s*[+-]?\d+\s*$"}
+#: an int is an integer literal or an integral decimal ('7.0': a REAL of a SQLite float column is read as its text)
+STRICT_NUMBER = {"float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$", "int": r"^\s*[+-]?\d+(\.0*)?\s*$"}
 TYPE_ERROR_FIELDS = "_type_error_fields"    # "amount_total,amount_tax": the fields of the row that did not parse
 TYPE_ERROR_VALUES = "_type_error_values"    # {"amount_total": "327,80 EUR"}: those values as delivered (JSON)
 
@@ -316,8 +317,10 @@ def _strict(text: pa.ChunkedArray, typ: str) -> Tuple[pa.ChunkedArray, pa.Chunke
     target = ARROW_TYPES[typ]
     if typ in STRICT_NUMBER:
         ok = pc.fill_null(pc.match_substring_regex(text, STRICT_NUMBER[typ]), True)
-        good = pc.if_else(ok, text, pa.scalar(None, text.type))
-        return pc.cast(pc.utf8_trim_whitespace(good), target), pc.invert(ok)
+        good = pc.utf8_trim_whitespace(pc.if_else(ok, text, pa.scalar(None, text.type)))
+        if typ == "int":      # '7.0' is 7 (never truncated: '7.5' did not match)
+            good = pc.replace_substring_regex(good, r"\.0*$", "")
+        return pc.cast(good, target), pc.invert(ok)
     return _by_value(text, typ)      # other types (timestamps, dates, bools): rare, value by value
 
 

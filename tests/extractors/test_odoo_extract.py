@@ -330,6 +330,27 @@ def test_a_number_that_does_not_fit_its_int_column_is_a_type_error_never_truncat
     assert meta["type_errors"] == {"customer_rank": 2}
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_an_integral_real_in_a_sqlite_float_column_mapped_int_is_the_integer(db, dirs):
+    """customer_rank (mapped int) as a double precision column in SQLite (REAL affinity keeps 7.0 a REAL, where an
+    integer column stores 7): 7.0 and 20240726045927.0 are the integers (staging then checks the 32-bit range), 4.5
+    is a type error. Every integral rank of such a column used to be a type error ('7.0' failed the strict int), so
+    the demo's erp_bad_integer_rate quarantined every partner instead of the bad ones."""
+    url, engine = db
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE res_partner DROP COLUMN customer_rank"))
+        c.execute(sa.text("ALTER TABLE res_partner ADD COLUMN customer_rank double precision"))
+        for i, v in ((1, 7.0), (2, 20240726045927.0), (3, 4.5)):
+            c.execute(sa.text("UPDATE res_partner SET customer_rank = :v WHERE id = :i"), {"v": v, "i": i})
+        assert c.execute(sa.text("SELECT typeof(customer_rank) FROM res_partner WHERE id = 1")).scalar() == "real"
+    rep = odoo.extract(settings=settings(url, entities=["res_partner"]),
+                       **run_kwargs(dirs, datetime(2024, 1, 1, tzinfo=UTC), T0 + timedelta(days=1), "window"))
+    rows, meta = read_load(loads(rep)["res_partner"]["path"])
+    got = {r["id"]: (r["customer_rank"], r.get("_type_error_fields")) for r in rows}
+    assert got == {1: (7, None), 2: (20240726045927, None), 3: (None, "customer_rank")}
+    assert meta["type_errors"] == {"customer_rank": 1}
+
+
 def test_source_columns_new_and_dropped_are_reported_and_a_dropped_required_column_fails_that_load(db, dirs,
                                                                                                     monkeypatch):
     from cxw import tasks
