@@ -5,7 +5,7 @@ import datetime as dt
 
 import numpy as np
 
-from .erp import amount_text_orders
+from .erp import amount_text_orders, bad_rank_partners
 from .util import US_PER_H, us_to_date
 
 # name -> (kind, multiplier, grains); kinds: ratio (num/den), count (num only), quantile (value only), retention,
@@ -175,7 +175,11 @@ def compute(world, as_of: int, ga4: dict) -> dict:
             acc["cart_abandonment_rate"].add(day, atc_np, atc)
         acc["avg_engagement_time_msec"].add(day, msec, n)
     st = ga4["stats"]
-    expected["ga4.events"] = {"records": st["distinct"], "quarantined": {}, "duplicates": st["duplicates"],
+    # events with a present value that does not parse (dirt ga4_unparsable_value_day_rate,
+    # ga4_bad_session_engaged_day_rate): records, quarantined by field, in no session
+    ga4_q = {f"unparsable_value: {k.split(':', 1)[1]}": n for k, n in sorted(st.items())
+             if k.startswith("unparsable:") and n}
+    expected["ga4.events"] = {"records": st["distinct"], "quarantined": ga4_q, "duplicates": st["duplicates"],
                               "excluded_from_sessions": {"missing_session_key": st["no_session_key"]},
                               "late_rows_arrived": st["late_arrived"], "rows_not_arrived": st["not_arrived"],
                               "redelivered_rows_arrived": st["redelivered_arrived"],
@@ -190,6 +194,12 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     text_amount = amount_text_orders(world)
     n_text = sum(1 for o in world.orders if o.oid in text_amount and o.create_us <= as_of)
     odoo_quarantined = {"sale_order": {"unparsable_value: amount_total": n_text}} if n_text else {}
+    # company partners whose customer_rank has a fraction or overflows a 32-bit integer (dirt erp_bad_integer_rate):
+    # quarantined (unparsable_value: customer_rank); a company partner names no customer, so no KPI changes
+    bad_rank = bad_rank_partners(world)
+    n_rank = sum(1 for c in world.companies if c.partner_id in bad_rank and c.created_us <= as_of)
+    if n_rank:
+        odoo_quarantined["res_partner"] = {"unparsable_value: customer_rank": n_rank}
     orders_by_person_month: dict[str, dict[int, int]] = {}
     orders_by_person_window: dict[int, int] = {}
     first_order: dict[int, str] = {}
@@ -214,9 +224,12 @@ def compute(world, as_of: int, ga4: dict) -> dict:
             continue
         acc["on_time_delivery_rate"].add(us_to_date(pk.done_us).isoformat(), int(pk.done_us <= pk.scheduled_us), 1)
 
-    # ---- tickets
+    # ---- tickets. A ticket whose createdAt is not a timestamp (dirt hubspot_bad_created_at_rate) is quarantined
+    # (bad_timestamp): no first response, resolution, backlog or agent contact of the marts.
+    n_bad_tickets = sum(1 for t in world.tickets if t.bad_created_at and t.created_us <= as_of)
+    hubspot_quarantined = {"tickets": {"bad_timestamp": n_bad_tickets}} if n_bad_tickets else {}
     for t in world.tickets:
-        if t.created_us > as_of:
+        if t.created_us > as_of or t.bad_created_at:
             continue
         # HubSpot datetimes carry milliseconds
         created_ms = _trunc(t.created_us, 1000)
@@ -229,10 +242,11 @@ def compute(world, as_of: int, ga4: dict) -> dict:
 
     # ---- open backlog: tickets not closed at the end of each day / month / the window (a stock, never summed).
     # Open at instant T: created < T and not closed before T, as the CRM shows them at as_of (ms timestamps).
-    created_arr = np.array(sorted(_trunc(t.created_us, 1000) for t in world.tickets if t.created_us <= as_of),
-                           dtype=np.int64)
+    created_arr = np.array(sorted(_trunc(t.created_us, 1000) for t in world.tickets
+                                  if t.created_us <= as_of and not t.bad_created_at), dtype=np.int64)
     closed_arr = np.array(sorted(_trunc(t.closed_us, 1000) for t in world.tickets
-                                 if t.created_us <= as_of and t.closed_us and t.closed_us <= as_of), dtype=np.int64)
+                                 if t.created_us <= as_of and not t.bad_created_at
+                                 and t.closed_us and t.closed_us <= as_of), dtype=np.int64)
 
     def backlog_at(t_us: int) -> int:
         return int(np.searchsorted(created_arr, t_us, side="left") - np.searchsorted(closed_arr, t_us, side="left"))
@@ -257,7 +271,7 @@ def compute(world, as_of: int, ga4: dict) -> dict:
     # Times at the precision each vendor exposes them.
     contacts_of: dict[int, list] = {}
     for t in world.tickets:
-        if t.created_us > as_of:
+        if t.created_us > as_of or t.bad_created_at:
             continue
         lst = contacts_of.setdefault(t.pid, [])
         lst.append(_trunc(t.created_us, 1000))
@@ -422,4 +436,5 @@ def compute(world, as_of: int, ga4: dict) -> dict:
         "erp_duplicate_partners": sum(1 for p in world.persons if p.dup_partner_id
                                       and p.dup_partner_created_us <= as_of),
     }
-    return {"rows": rows, "expected": expected, "identity": identity, "odoo_quarantined": odoo_quarantined}
+    return {"rows": rows, "expected": expected, "identity": identity, "odoo_quarantined": odoo_quarantined,
+            "hubspot_quarantined": hubspot_quarantined}

@@ -40,6 +40,13 @@ DEFAULT_DIRT = {
     # export days with one line holding a byte that is not UTF-8 (a Latin-1 city name): the extractor
     # dead-letters that line, the answer key leaves that one event out
     "ga4_non_utf8_day_rate": 0.0,
+    # export days with one event whose typed value is present but does not parse in full (issue 15.2): an int param
+    # with a fraction (engagement_time_msec '5312.5') or event_timestamp as epoch seconds with a fraction, alternately;
+    # staging quarantines the event (unparsable_value: <field>), the answer key leaves it out of every session
+    "ga4_unparsable_value_day_rate": 0.0,
+    # export days with one event whose boolean-like session_engaged is GA4's placeholder '(not set)' instead of '1'/'0'
+    # (unparsable_value: session_engaged)
+    "ga4_bad_session_engaged_day_rate": 0.0,
     "feedback_out_of_scale_rate": 0.005,
     "feedback_non_numeric_rate": 0.004,
     "feedback_bad_timestamp_rate": 0.004,
@@ -57,6 +64,15 @@ DEFAULT_DIRT = {
     # this share of the orders created since (at least one) carries a locale amount ('327,80 EUR', '1.234,56'):
     # the extractor lands it NULL, staging quarantines the order (unparsable_value: amount_total)
     "erp_amount_text_rate": 0.0,
+    # res_partner.customer_rank is a float column in the source and this share of the company partners (at least two)
+    # carries a rank that is no 32-bit integer: 2.5, or an overflowing yyyymmddHHMMSS stamp (20241103101500);
+    # quarantined (unparsable_value: customer_rank), no KPI changes (a company partner names no customer)
+    "erp_bad_integer_rate": 0.0,
+    # HubSpot tickets whose createdAt is not a timestamp (properties.createdate stays good): bad_timestamp; the answer
+    # key leaves them out of response / resolution times, the backlog and loop closing
+    "hubspot_bad_created_at_rate": 0.0,
+    # Trustpilot reviews whose experiencedAt is not a timestamp: bad_timestamp, in no review KPI
+    "trustpilot_bad_experienced_at_rate": 0.0,
     "hostile_text_rate": 0.01,           # HTML/script or SQL-looking comments (stored verbatim)
     # entities that never deliver a row (> 0 = on): a portal without deals, a business unit without reviews yet
     "hubspot_no_deals": 0.0,

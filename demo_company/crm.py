@@ -96,7 +96,10 @@ def tickets(world, as_of: int):
                  "time_to_close": str((t.closed_us - t.created_us) // 1000) if closed else None,
                  "time_to_first_agent_reply": str((t.reply_us - t.created_us) // 1000) if replied else None,
                  "hs_lastmodifieddate": hs_ts(modified), "hs_object_id": str(t.hs_id)}
-        out.append((t.hs_id, _record(t.hs_id, props, t.created_us, modified)))
+        rec = _record(t.hs_id, props, t.created_us, modified)
+        if t.bad_created_at:          # dirt hubspot_bad_created_at_rate
+            rec["createdAt"] = t.bad_created_at
+        out.append((t.hs_id, rec))
     return [r for _, r in sorted(out, key=lambda x: x[0])]
 
 
@@ -237,7 +240,8 @@ def trustpilot_reviews(world, as_of: int):
             "stars": stars, "title": texts.TP_TITLES[stars], "text": r.comment or "",
             "language": r.language, "createdAt": iso_seconds(r.created_us, r.offset_min),
             "updatedAt": iso_seconds(edited) if edited else None,
-            "experiencedAt": iso_seconds((r.created_us - 2 * US_PER_DAY) // (US_PER_DAY) * US_PER_DAY),
+            # dirt trustpilot_bad_experienced_at_rate: a value that is not a timestamp
+            "experiencedAt": r.bad_experienced_at or iso_seconds((r.created_us - 2 * US_PER_DAY) // (US_PER_DAY) * US_PER_DAY),
             "referenceId": r.order_name,
         })
         if r.referral_email:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from . import texts
-from .util import US_PER_DAY, US_PER_H, odoo_ts, stream
+from .util import US_PER_DAY, US_PER_H, odoo_ts, stream, us_to_dt
 
 TABLE_ORDER = ["res_country", "res_currency", "crm_team", "res_partner", "product_category", "product_template",
                "product_product", "sale_order", "sale_order_line", "stock_picking_type", "stock_picking"]
@@ -94,11 +94,39 @@ def amount_text_orders(world) -> dict[int, str]:
     return out
 
 
+# dirt erp_bad_integer_rate: res_partner.customer_rank is a double precision column in the source (a connector module
+# redefined the Integer field as a Float) and that share of the company partners (at least two) carries a value that
+# is no 32-bit integer: a fraction (2.5) or the partner's creation stamp written as yyyymmddHHMMSS (20241103101500)
+RANK_COLUMN = ("res_partner", "customer_rank")
+# the logical type a drifted column has in the source (SQLite, PostgreSQL, MariaDB)
+DRIFT_TYPES = {AMOUNT_TEXT_COLUMN: "varchar", RANK_COLUMN: "float"}
+
+
+def bad_rank_partners(world) -> dict[int, float]:
+    """{partner id: customer_rank as delivered} of the company partners whose rank is no 32-bit integer (dirt
+    erp_bad_integer_rate; at least two when there are two): alternately a fraction and an overflowing yyyymmddHHMMSS
+    stamp. Depends only on the world, never on as_of: the value is there from the partner's creation on."""
+    rate = float(world.dirt.get("erp_bad_integer_rate", 0.0))
+    if rate <= 0 or not world.companies:
+        return {}
+    rng = stream(world.seed, "erp-bad-integer")
+    cs = sorted(world.companies, key=lambda c: c.partner_id)
+    hit = [c for c in cs if rng.random() < rate]
+    for c in cs:                     # at least two (both shapes) when there are two
+        if len(hit) >= min(2, len(cs)):
+            break
+        if c not in hit:
+            hit.append(c)
+    hit.sort(key=lambda c: c.partner_id)
+    return {c.partner_id: (2.5 + k) if k % 2 == 0 else float(us_to_dt(c.created_us).strftime("%Y%m%d%H%M%S"))
+            for k, c in enumerate(hit)}
+
+
 def _sqlite_ddl(table: str, text_columns: frozenset = frozenset()) -> str:
     cols = []
     for name, typ in SCHEMA[table]:
-        if (table, name) in text_columns:      # the source's type drifted to text
-            typ = "varchar"
+        if (table, name) in text_columns:      # the source's type drifted (to text, to a float)
+            typ = DRIFT_TYPES[(table, name)]
         base = typ.rstrip("!").split(">")[0]
         sql = f"{name} {_SQLITE_TYPES[base]}"
         if typ.endswith("!"):
@@ -138,10 +166,12 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
         if o.final_state == "sale":
             (confirmed_by_dup if o.dup_partner else confirmed_by_person).setdefault(o.pid, []).append(o.confirm_us)
     partners = []
+    bad_rank = bad_rank_partners(world)
     for c in world.companies:
         if c.created_us <= as_of:
-            partners.append((c.partner_id, c.name, c.name, f"info@{c.domain}", None, 1, 0, 0, c.city,
-                             texts.COUNTRIES[c.country][1], "contact", 1, odoo_ts(c.created_us), odoo_ts(c.created_us)))
+            partners.append((c.partner_id, c.name, c.name, f"info@{c.domain}", None, 1, bad_rank.get(c.partner_id, 0),
+                             0, c.city, texts.COUNTRIES[c.country][1], "contact", 1, odoo_ts(c.created_us),
+                             odoo_ts(c.created_us)))
     for p in world.persons:
         if not p.in_odoo:
             continue
@@ -238,15 +268,20 @@ def build_rows(world, as_of: int) -> dict[str, list[tuple]]:
 
 
 def text_columns(world, as_of: int) -> frozenset:
-    """(table, column) pairs whose type drifted to text in the source by as_of (dirt erp_amount_text_rate)."""
+    """(table, column) pairs whose type drifted in the source by as_of (DRIFT_TYPES): amount_total to text (dirt
+    erp_amount_text_rate, from its drift day on), customer_rank to a float (dirt erp_bad_integer_rate, always)."""
+    out = set()
     if float(world.dirt.get("erp_amount_text_rate", 0.0)) > 0 and as_of >= amount_text_drift_us(world):
-        return frozenset({AMOUNT_TEXT_COLUMN})
-    return frozenset()
+        out.add(AMOUNT_TEXT_COLUMN)
+    if float(world.dirt.get("erp_bad_integer_rate", 0.0)) > 0:
+        out.add(RANK_COLUMN)
+    return frozenset(out)
 
 
 def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset()) -> dict[str, int]:
-    """The Odoo tables as SQLite. A column in ``text_cols`` is declared varchar (its numbers are then stored as text,
-    '123.45', by SQLite's TEXT affinity), as after an ALTER COLUMN ... TYPE varchar in the source."""
+    """The Odoo tables as SQLite. A column in ``text_cols`` is declared with its drifted type (DRIFT_TYPES), as after
+    an ALTER COLUMN ... TYPE in the source: varchar (its numbers are then stored as text, '123.45', by SQLite's TEXT
+    affinity) or double precision (REAL affinity: 0.0 stays a REAL)."""
     if os.path.exists(path):
         os.remove(path)
     con = sqlite3.connect(path)
@@ -292,7 +327,7 @@ def metadata(text_cols: frozenset = frozenset()) -> sa.MetaData:
         for name, typ in SCHEMA[table]:
             base = typ.rstrip("!").split(">")[0]
             if (table, name) in text_cols:
-                base = "varchar"
+                base = DRIFT_TYPES[(table, name)]
             args = [sa.ForeignKey(f"{typ.split('>')[1]}.id")] if ">" in typ else []
             cols.append(sa.Column(name, _sa_type(base), *args, primary_key=(base == "pk"), autoincrement=False,
                                   nullable=not typ.endswith("!") and base != "pk"))
@@ -314,9 +349,9 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
     Returns the row count per table.
     """
     src = sqlite3.connect(sqlite_path)
-    # a column the SQLite file declares varchar where SCHEMA has a number drifted to text: the same in the target
+    # a drifted column (DRIFT_TYPES) the SQLite file declares with its drifted type: the same type in the target
     text_cols = frozenset((t, c) for t in TABLE_ORDER for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
-                          if decl.lower() == "varchar" and dict(SCHEMA[t]).get(c, "").rstrip("!") in ("num", "float", "int"))
+                          if (t, c) in DRIFT_TYPES and decl.lower() == _SQLITE_TYPES[DRIFT_TYPES[(t, c)]])
     md = metadata(text_cols)
     engine = sa.create_engine(sqlalchemy_url)
     counts = {}
@@ -362,8 +397,10 @@ def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset()) -> tuple
     out = []
     for (name, typ), v in zip(SCHEMA[table], row):
         base = typ.rstrip("!").split(">")[0]
-        if (table, name) in text_cols:
+        if (table, name) in text_cols and DRIFT_TYPES[(table, name)] == "varchar":
             out.append(None if v is None else str(v))
+        elif (table, name) in text_cols:
+            out.append(None if v is None else float(v))
         elif v is None:
             out.append(None)
         elif base == "ts":

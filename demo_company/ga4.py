@@ -14,6 +14,9 @@ Empty first deliveries (dirt `ga4_empty_first_delivery_rate`, `empty_delivery_sc
 exported with no row (0 bytes) one hour after the day ended, and re-exported with all its rows 1-3 days later.
 Non-UTF-8 lines (dirt `ga4_non_utf8_day_rate`, `non_utf8_days`): one line of the day carries a Latin-1 byte; the
 warehouse dead-letters it, so the session aggregates leave that event out.
+Unparsable values (dirt `ga4_unparsable_value_day_rate`, `ga4_bad_session_engaged_day_rate`, `bad_value_days`): one
+event of the day carries a present value that does not parse in full; the warehouse quarantines it (a record, in no
+session), so the session aggregates leave that event out.
 """
 from __future__ import annotations
 
@@ -152,6 +155,35 @@ def non_utf8_days(seed: int, start_us: int, n_days: int, dirt: dict) -> dict[str
     return out
 
 
+# The typed values a bad event of dirt ga4_unparsable_value_day_rate / ga4_bad_session_engaged_day_rate carries, and
+# the quarantine reason staging gives it (issue 15.2: a present value parses in full or the event is quarantined)
+BAD_VALUE_KINDS = ("engagement_time_msec", "event_timestamp")     # ga4_unparsable_value_day_rate, alternately by day
+BAD_BOOL_KIND = "session_engaged"                                 # ga4_bad_session_engaged_day_rate
+UNPARSABLE_KINDS = BAD_VALUE_KINDS + (BAD_BOOL_KIND,)
+
+
+def bad_value_days(seed: int, start_us: int, n_days: int, dirt: dict) -> dict[str, list[tuple[str, float]]]:
+    """{YYYYMMDD: [(field, where in the day's session plan (0..1) to look for the event)]} of the export days with one
+    event whose typed value is present but does not parse: dirt ga4_unparsable_value_day_rate (an int param with a
+    fraction, engagement_time_msec '5312.5', or event_timestamp written as epoch seconds with a fraction,
+    '1741341600.123456' - a re-export through a tool that handles INT64 as a double) and dirt
+    ga4_bad_session_engaged_day_rate (the boolean-like session_engaged with GA4's placeholder string_value
+    '(not set)'). Depends only on the seed, the days and the rates."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for key, label in (("ga4_unparsable_value_day_rate", "ga4-unparsable-value"),
+                       ("ga4_bad_session_engaged_day_rate", "ga4-bad-session-engaged")):
+        rate = float(dirt.get(key, 0.0))
+        if rate <= 0:
+            continue
+        for d in range(n_days):
+            day_us = start_us + d * US_PER_DAY
+            u, v, w = stream(seed, f"{label}/{us_to_date(day_us):%Y%m%d}").random(3)
+            if u < rate:
+                kind = BAD_BOOL_KIND if key.startswith("ga4_bad_session") else BAD_VALUE_KINDS[int(w * 2) % 2]
+                out.setdefault(us_to_date(day_us).strftime("%Y%m%d"), []).append((kind, float(v)))
+    return out
+
+
 def _latin1_city(line: str) -> str:
     """The line with one byte that is not UTF-8: a Latin-1 'é' (0xE9) before the city name, kept as a surrogate
     escape until the file is encoded with errors='surrogateescape'."""
@@ -198,6 +230,7 @@ def _day_worker(task):
     empty_next = g["empty_days"].get(ymd_next, (0, 0))[1]      # ... and those a session writes into the next day
     bad_at = g["non_utf8_days"].get(ymd)                       # a line of this day with a non-UTF-8 byte
     bad_done = bad_at is None
+    bad_values = g["bad_value_days"].get(ymd, [])              # events of this day with an unparsable value
 
     weekday = us_to_date(day_us).weekday()
     rate = g["events_per_day"] / AVG_EVENTS_PER_SESSION * (1.15 if weekday >= 5 else 1.0)
@@ -229,8 +262,9 @@ def _day_worker(task):
     spill: list[str] = []
     agg: dict = {}      # visible date -> [sessions, engaged, purchase, atc, atc_no_purchase, eng_msec]
     stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
-             "redelivered_arrived": 0, "non_utf8_lines": 0}
+             "redelivered_arrived": 0, "non_utf8_lines": 0, **{f"unparsable:{k}": 0 for k in UNPARSABLE_KINDS}}
     bad_from = None if bad_done else int(bad_at * len(plan))
+    value_todo = [(kind, int(pos * len(plan))) for kind, pos in bad_values]   # (field, from plan index), pending
     last_arrival = {"own": 0, "spill": 0}     # the export instant of this day's file / of the spill's rows
     used_keys = set()
     pages, prod_pages = P["pages"], P["prod_pages"]
@@ -380,6 +414,19 @@ def _day_worker(task):
                     bad_event, bad_done = i, True
                     break
 
+        # ---- a day with an unparsable value: the first user_engagement event with engagement time (another than the
+        # non-UTF-8 one) in the first (not held back) session from the drawn point of the plan on
+        value_event: dict[int, str] = {}
+        for j, (kind, from_idx) in enumerate(value_todo):
+            if kind is None or plan_idx < from_idx or held:
+                continue
+            for i, ev in enumerate(evs):
+                if (i != bad_event and i not in value_event and ev[1] == "user_engagement" and ev[6] > 0
+                        and ev[0] < min(day_end, end_us) and (kind != "event_timestamp" or ev[0] % US_PER_S)):
+                    value_event[i] = kind
+                    value_todo[j] = (None, 0)
+                    break
+
         # ---- emit rows and aggregate what is visible at as_of
         first_vis = None
         last_vis = 0
@@ -392,14 +439,19 @@ def _day_worker(task):
         for i, (ts, name, extra, items, ecom, engaged, msec) in enumerate(evs):
             if ts >= end_us:
                 break
+            bad_kind = value_event.get(i)
             params = sess_prefix
-            if engaged:
+            if bad_kind == BAD_BOOL_KIND:
+                params += ', {"key": "session_engaged", "value": {"string_value": "(not set)"}}'
+            elif engaged:
                 params += ", " + eng_param
             if extra:
                 params += ", " + extra
             if msec:
-                params += f', {{"key": "engagement_time_msec", "value": {{"int_value": "{msec}"}}}}'
-            line = (f'{{"event_date": "{ymd if ts < day_end else ymd_next}", "event_timestamp": "{ts}", '
+                msec_s = f"{msec}.5" if bad_kind == "engagement_time_msec" else str(msec)
+                params += f', {{"key": "engagement_time_msec", "value": {{"int_value": "{msec_s}"}}}}'
+            ts_s = f"{ts // US_PER_S}.{ts % US_PER_S:06d}" if bad_kind == "event_timestamp" else str(ts)
+            line = (f'{{"event_date": "{ymd if ts < day_end else ymd_next}", "event_timestamp": "{ts_s}", '
                     f'"event_name": "{name}", "event_params": [{params}], '
                     f'"event_bundle_sequence_id": "{int(r() * 9e8) + 10**8}"{tail}'
                     + (f", {ecom}" if ecom else "")
@@ -429,6 +481,15 @@ def _day_worker(task):
                 # (the duplicate draw is made, no copy written: one line, one dead letter)
                 target.append(_latin1_city(line))
                 stats["non_utf8_lines"] += 1
+                r()
+                continue
+            if bad_kind:
+                # a record the warehouse quarantines (unparsable_value: <field>): delivered, in no session (the
+                # duplicate draw is made, no copy written)
+                target.append(line)
+                stats["rows"] += 1
+                stats["distinct"] += 1
+                stats[f"unparsable:{bad_kind}"] += 1
                 r()
                 continue
             if held:
@@ -527,6 +588,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         "events_per_day": SCALES[world.scale].ga4_events / DEFAULT_DAYS, "gzip": bool(compress),
         "redeliveries": redeliveries, "empty_days": empty_days,
         "non_utf8_days": non_utf8_days(world.seed, world.start_us, n_days, world.dirt),
+        "bad_value_days": bad_value_days(world.seed, world.start_us, n_days, world.dirt),
     })
     first_day_us = world.start_us if first_day_us is None else first_day_us
     tasks = [(d, world.start_us + d * US_PER_DAY, by_day.get(d, [])) for d in range(n_days)
@@ -574,7 +636,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
             os.utime(path, ns=(at * 1000, at * 1000))
     sessions_by_day: dict = {}
     stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
-             "redelivered_arrived": 0, "non_utf8_lines": 0}
+             "redelivered_arrived": 0, "non_utf8_lines": 0, **{f"unparsable:{k}": 0 for k in UNPARSABLE_KINDS}}
     for _, agg, st, _last in results:
         for k in stats:
             stats[k] += st[k]

@@ -81,7 +81,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         expected[f"odoo.{table}"] = {"records": n, "quarantined": key["odoo_quarantined"].get(table, {}),
                                      "duplicates": 0}
     for name in ("contacts", "companies", "deals", "tickets", "associations"):
-        expected[f"hubspot.{name}"] = {"records": counts[f"api/hubspot/{name}.jsonl"], "quarantined": {}, "duplicates": 0}
+        expected[f"hubspot.{name}"] = {"records": counts[f"api/hubspot/{name}.jsonl"],
+                                       "quarantined": key["hubspot_quarantined"].get(name, {}), "duplicates": 0}
     window = {"start": _iso(world.start_us)[:10], "end": _iso(world.end_us)[:10]}
     ak = {"window": window, "as_of": _iso(as_of_us), "kpis": key["rows"],
           "expected": dict(sorted(expected.items())), "identity": key["identity"]}

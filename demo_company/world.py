@@ -150,6 +150,7 @@ class Ticket:
     customer_reply_us: int   # 0 when the customer never answered
     closed_us: int           # 0 when never closed
     hs_id: int = 0
+    bad_created_at: str | None = None   # dirt hubspot_bad_created_at_rate: createdAt as delivered (not a timestamp)
 
     def stage_at(self, t: int) -> str:
         if self.closed_us and self.closed_us <= t:
@@ -200,9 +201,10 @@ class Review:
     order_name: str | None = None
     referral_email: str | None = None
     offset_min: int = 0
-    quarantine: str | None = None    # missing_id / rating_invalid
+    quarantine: str | None = None    # missing_id / rating_invalid / bad_timestamp
     display_name: str = ""
     anonymous: bool = False
+    bad_experienced_at: str | None = None   # dirt trustpilot_bad_experienced_at_rate: experiencedAt as delivered
 
     def stars_at(self, t: int) -> int:
         if self.late_edit_us and self.late_edit_us <= t:
@@ -479,6 +481,7 @@ def build_world(seed: int, scale, start, days: int, dirt: dict) -> World:
     _assign_hubspot_ids(seed, companies, persons, orders, tickets, feedback)
     reviews = _empty_entities(dirt, orders, reviews)
     tickets, feedback = _quiet_day(seed, dirt, end_us, tickets, feedback)
+    _bad_timestamps(seed, dirt, tickets, reviews)
 
     # ---------------- Odoo partner ids ----------------
     partners = [(c.created_us, 0, c.cid) for c in companies] + [(p.created_us, 1, p.pid) for p in persons if p.in_odoo]
@@ -820,6 +823,35 @@ def _quiet_day(seed, dirt, end_us, tickets, feedback):
             f.modified_us = f.submitted_us      # the edit of an older submission does not happen either
         kept.append(f)
     return tickets, kept
+
+
+# Present-but-unparsable timestamps (issue 15.2), as a vendor's API can deliver them: an impossible calendar date or
+# the zero date of a MySQL-backed connector (the same shapes as feedback_bad_timestamp_rate).
+BAD_TIMESTAMPS = ("2025-02-30T25:61:00.000Z", "0000-00-00T00:00:00.000Z", "2025-13-01T00:00:00.000Z")
+
+
+def _bad_timestamps(seed, dirt, tickets, reviews) -> None:
+    """Dirt ``hubspot_bad_created_at_rate``: that share of the HubSpot tickets (at least one when > 0) has a
+    ``createdAt`` that is not a timestamp (its ``properties.createdate`` stays good: createdAt is only created_at's
+    fallback, yet a present value parses in full or the record is quarantined, bad_timestamp).
+    Dirt ``trustpilot_bad_experienced_at_rate``: that share of the Trustpilot reviews that are not quarantined
+    otherwise (at least one when > 0) has an ``experiencedAt`` that is not a timestamp (bad_timestamp).
+    Both from their creation on (the record never had a good version), drawn after every other draw from their own
+    streams, so the rest of the company stays byte-identical; the answer key leaves those records out of every KPI."""
+    rate = float(dirt.get("hubspot_bad_created_at_rate", 0.0))
+    if rate > 0 and tickets:
+        rng = stream(seed, "hubspot-bad-created-at")
+        hit = [t for t in tickets if rng.random() < rate] or [tickets[0]]
+        for k, t in enumerate(hit):
+            t.bad_created_at = BAD_TIMESTAMPS[k % len(BAD_TIMESTAMPS)]
+    rate = float(dirt.get("trustpilot_bad_experienced_at_rate", 0.0))
+    tp = [r for r in reviews if r.source == "trustpilot" and not r.quarantine]
+    if rate > 0 and tp:
+        rng = stream(seed, "trustpilot-bad-experienced-at")
+        hit = [r for r in tp if rng.random() < rate] or [tp[0]]
+        for k, r in enumerate(hit):
+            r.quarantine = "bad_timestamp"
+            r.bad_experienced_at = BAD_TIMESTAMPS[k % len(BAD_TIMESTAMPS)].replace(".000Z", "Z")
 
 
 def _email(seed, persons, start_us, end_us, ids, dirt):
