@@ -20,7 +20,8 @@ within 1e-9 — and the records are accounted for (load ledger balances, staged 
 
 The demo also re-delivers an old GA4 export day between A and B (older than web_session_lookback_days at B's build,
 with sessions A did not get), writes non-UTF-8 GA4 lines (dead-lettered) and drifts the ERP's amount_total to locale
-text after A (quarantined orders): see DIRT; each shape has a test naming it.
+text after A (quarantined orders), and writes present-but-unparsable values in GA4, Odoo, HubSpot and Trustpilot
+records (issue 15.2, quarantined with the answer key's reasons): see DIRT; each shape has a test naming it.
 
 Scale XS by default (CXW_E2E_MULTI_SCALE to change): three DAG runs take about 4 minutes on 2 cores.
 """
@@ -33,6 +34,7 @@ import os
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 from _kpi_compare import compare, published_kpis, record_accounting
 
@@ -59,8 +61,21 @@ RUNS = {"A": 15, "B": 1, "C": 0}  # days before the window end
 # * ga4_non_utf8_day_rate: export days with a line holding a non-UTF-8 byte (dead-lettered, the day's rest lands);
 # * erp_amount_text_rate: sale_order.amount_total became text 10 days before the window end (after A); half the
 #   orders created since carry a locale amount ('46,97 EUR') and are quarantined (unparsable_value: amount_total).
+# * present-but-unparsable typed values (issue 15.2), each quarantined with its reason and left out of the KPIs by the
+#   answer key: GA4 events with engagement_time_msec '5312.5' or event_timestamp in seconds with a fraction
+#   (ga4_unparsable_value_day_rate) and session_engaged '(not set)' (ga4_bad_session_engaged_day_rate); Odoo company
+#   partners with customer_rank 2.5 or an overflowing 20241103101500 (erp_bad_integer_rate); HubSpot tickets with a
+#   createdAt that is not a timestamp (hubspot_bad_created_at_rate); Trustpilot reviews with a bad experiencedAt
+#   (trustpilot_bad_experienced_at_rate).
 DIRT = {"quiet_day_rate": 1.0, "ga4_redelivery_day_rate": 0.1, "ga4_non_utf8_day_rate": 0.05,
-        "erp_amount_text_rate": 0.5}
+        "erp_amount_text_rate": 0.5, "ga4_unparsable_value_day_rate": 0.05, "ga4_bad_session_engaged_day_rate": 0.03,
+        "erp_bad_integer_rate": 0.3, "hubspot_bad_created_at_rate": 0.05, "trustpilot_bad_experienced_at_rate": 0.05}
+# the quarantine reasons these knobs produce, per source.entity (test_unparsable_values_are_quarantined_...)
+UNPARSABLE = {"ga4.events": {"unparsable_value: engagement_time_msec", "unparsable_value: event_timestamp",
+                             "unparsable_value: session_engaged"},
+              "odoo.res_partner": {"unparsable_value: customer_rank"},
+              "hubspot.tickets": {"bad_timestamp"},
+              "trustpilot.reviews": {"bad_timestamp"}}
 
 
 def _as_of(label: str) -> str:
@@ -133,6 +148,7 @@ def runs(tmp_path_factory, seed_airflow):
                 res["kpis"] = compare(key, res["published"])
             if p.build_db.exists():
                 res["accounting"] = record_accounting(p.build_db, key["expected"])
+                res["quarantine"] = _quarantine_by_entity(p.build_db)
             results[label] = res
             print(f"run {label} (as_of {key['as_of']}, logical date {run['logical_date']}): state {run['state']}, "
                   f"{run['dag_seconds']:.0f}s; summary status {summary.get('status')}: {summary.get('reason')}")
@@ -308,3 +324,34 @@ def test_erp_amounts_drifted_to_locale_text_are_quarantined_and_the_ledger_balan
                  if ld["source"] == "odoo" and ld["entity"] == "sale_order")
     # every such order was created after A's as_of (the drift is 10 days before the window end), so B reads them all
     assert errors == b["key"]["expected"]["odoo.sale_order"]["quarantined"]["unparsable_value: amount_total"]
+
+
+def _quarantine_by_entity(build_db: Path) -> dict[str, dict[str, int]]:
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        out: dict[str, dict[str, int]] = {}
+        for src, ent, reason, n in con.execute(
+                "select source, entity, reason, count(*) from staging.quarantine group by all").fetchall():
+            out.setdefault(f"{src}.{ent}", {})[reason] = n
+        return out
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("label", list(RUNS))
+def test_unparsable_values_are_quarantined_with_the_answer_keys_reasons(runs, label):
+    """Issue 15.2 against the demo company: every shape of present-but-unparsable value the knobs produce (GA4 int
+    param with a fraction, event_timestamp in seconds, session_engaged '(not set)'; an Odoo integer with a fraction or
+    overflowing int32; a HubSpot ticket createdAt and a Trustpilot experiencedAt that are no timestamps) is in the
+    answer key, and staging.quarantine holds exactly the key's count per reason for each of these entities, after
+    each run (the ledger balances: test_the_load_ledger_balances_after_each_run; the KPIs, which the key computes
+    without those records: test_every_kpi_row_equals_the_answer_key)."""
+    r = runs[label]
+    expected = r["key"]["expected"]
+    got = r["quarantine"]
+    for entity, reasons in UNPARSABLE.items():
+        want = {k: v for k, v in expected[entity]["quarantined"].items() if k in reasons}
+        assert set(want) == reasons, f"run {label}: the demo produced {want} for {entity}, not every shape {reasons}"
+        have = {k: v for k, v in got.get(entity, {}).items() if k in reasons}
+        assert have == want, f"run {label}: {entity} quarantined {got.get(entity)} != answer key {want}"
+    assert r["accounting"][0] == 0, f"run {label}: the load ledger does not balance"
