@@ -103,9 +103,14 @@ def demo_server_info(data_dir: Path):
 def source_env(data_dir: Path, manifest: dict, base_url: str) -> dict[str, str]:
     """The CXW_* variables that point the extractors at the demo company (as a customer would at real vendors)."""
     g, h, t = manifest["google"], manifest["hubspot"], manifest["trustpilot"]
+    erp = manifest.get("erp") or {"schema": "odoo17", "file": "odoo/odoo.sqlite"}
+    # a company generated with erp_schema "webshop" keeps its ERP in another schema: read it with that mapping
+    mapping = {} if erp["schema"] == "odoo17" else {
+        "CXW_ODOO_MAPPING": str(REPO_ROOT / "extractors" / "odoo" / "mappings" / f"{erp['schema']}.yml")}
     return {
         "CXW_HISTORY_START": manifest["window"]["start"],
-        "CXW_ODOO_URL": f"sqlite:///{data_dir / 'odoo' / 'odoo.sqlite'}",
+        "CXW_ODOO_URL": f"sqlite:///{data_dir / erp['file']}",
+        **mapping,
         "CXW_HUBSPOT_BASE_URL": base_url,
         "CXW_HUBSPOT_TOKEN": h["token"],
         # the demo portal is on a Professional tier (190 requests / 10 s per private app): stay just below it

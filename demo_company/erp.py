@@ -1,4 +1,5 @@
-"""Odoo 17 tables: written to SQLite by the generator, and loadable into PostgreSQL / MariaDB (`load_into`)."""
+"""Odoo 17 tables (or, erp_schema "webshop", the same records in a webshop's tables: erp_webshop.py): written to
+SQLite by the generator, and loadable into PostgreSQL / MariaDB (`load_into`)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -94,9 +95,9 @@ def amount_text_orders(world) -> dict[int, str]:
     return out
 
 
-def _sqlite_ddl(table: str, text_columns: frozenset = frozenset()) -> str:
+def _sqlite_ddl(table: str, text_columns: frozenset = frozenset(), schema: dict | None = None) -> str:
     cols = []
-    for name, typ in SCHEMA[table]:
+    for name, typ in (schema or SCHEMA)[table]:
         if (table, name) in text_columns:      # the source's type drifted to text
             typ = "varchar"
         base = typ.rstrip("!").split(">")[0]
@@ -244,21 +245,46 @@ def text_columns(world, as_of: int) -> frozenset:
     return frozenset()
 
 
-def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset()) -> dict[str, int]:
-    """The Odoo tables as SQLite. A column in ``text_cols`` is declared varchar (its numbers are then stored as text,
-    '123.45', by SQLite's TEXT affinity), as after an ALTER COLUMN ... TYPE varchar in the source."""
+ERP_SCHEMAS = ("odoo17", "webshop")
+ERP_FILES = {"odoo17": "odoo.sqlite", "webshop": "webshop.sqlite"}   # under DIR/odoo/
+
+
+def _tables(erp_schema: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    if erp_schema == "odoo17":
+        return TABLE_ORDER, SCHEMA
+    if erp_schema == "webshop":
+        from . import erp_webshop
+        return erp_webshop.TABLE_ORDER, erp_webshop.SCHEMA
+    raise ValueError(f"erp_schema must be one of {ERP_SCHEMAS}, got {erp_schema!r}")
+
+
+def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset(),
+                 erp_schema: str = "odoo17") -> dict[str, int]:
+    """The Odoo tables as SQLite, or (``erp_schema="webshop"``) the same records in the webshop's tables
+    (demo_company/erp_webshop.py). Returns the rows per Odoo table (= raw entity) either way. A column in
+    ``text_cols`` is declared varchar (its numbers are then stored as text, '123.45', by SQLite's TEXT affinity), as
+    after an ALTER COLUMN ... TYPE varchar in the source."""
+    order, schema = _tables(erp_schema)
+    if erp_schema == "webshop":
+        from . import erp_webshop
+        if text_cols:
+            raise ValueError("erp_schema webshop keeps amounts in integer cents: dirt erp_amount_text_rate is "
+                             "supported with the odoo17 schema only")
+        rows = erp_webshop.shop_rows(rows, SCHEMA)
     if os.path.exists(path):
         os.remove(path)
     con = sqlite3.connect(path)
     try:
-        for table in TABLE_ORDER:
-            con.execute(_sqlite_ddl(table, text_cols))
-            cols = SCHEMA[table]
+        for table in order:
+            con.execute(_sqlite_ddl(table, text_cols, schema))
+            cols = schema[table]
             con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(cols))})", rows[table])
         con.commit()
     finally:
         con.close()
-    return {t: len(rows[t]) for t in TABLE_ORDER}
+    if erp_schema == "webshop":
+        return {erp_webshop.ENTITY_OF[t]: len(rows[t]) for t in order}
+    return {t: len(rows[t]) for t in order}
 
 
 # ---------------------------------------------------------------- PostgreSQL / MariaDB
@@ -285,11 +311,12 @@ def _sa_type(base: str):
     raise ValueError(base)
 
 
-def metadata(text_cols: frozenset = frozenset()) -> sa.MetaData:
+def metadata(text_cols: frozenset = frozenset(), erp_schema: str = "odoo17") -> sa.MetaData:
+    order, schema = _tables(erp_schema)
     md = sa.MetaData()
-    for table in TABLE_ORDER:
+    for table in order:
         cols = []
-        for name, typ in SCHEMA[table]:
+        for name, typ in schema[table]:
             base = typ.rstrip("!").split(">")[0]
             if (table, name) in text_cols:
                 base = "varchar"
@@ -308,25 +335,31 @@ def _csv_field(v) -> str:
 
 
 def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict[str, int]:
-    """Create the Odoo tables in the target database (dialect-correct types) and bulk-copy every row.
+    """Create the tables the SQLite file holds (Odoo's, or the webshop's: erp_schema) in the target database
+    (dialect-correct types) and bulk-copy every row.
 
     PostgreSQL uses COPY; other dialects (MariaDB/MySQL) use executemany in chunks of `chunk` rows.
     Returns the row count per table.
     """
     src = sqlite3.connect(sqlite_path)
+    # the schema the file holds (the generator's erp_schema): the Odoo tables or the webshop's
+    have = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    erp_schema = "odoo17" if "sale_order" in have else "webshop"
+    order, schema = _tables(erp_schema)
     # a column the SQLite file declares varchar where SCHEMA has a number drifted to text: the same in the target
-    text_cols = frozenset((t, c) for t in TABLE_ORDER for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
-                          if decl.lower() == "varchar" and dict(SCHEMA[t]).get(c, "").rstrip("!") in ("num", "float", "int"))
-    md = metadata(text_cols)
+    text_cols = frozenset((t, c) for t in order for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
+                          if decl.lower() == "varchar" and dict(schema[t]).get(c, "").rstrip("!") in ("num", "float", "int"))
+    md = metadata(text_cols, erp_schema)
     engine = sa.create_engine(sqlalchemy_url)
     counts = {}
     try:
         md.create_all(engine)
         dialect = engine.dialect.name
         with engine.begin() as conn:
-            for table in TABLE_ORDER:
-                names = [c for c, _ in SCHEMA[table]]
-                cur = src.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY id")
+            for table in order:
+                names = [c for c, _ in schema[table]]
+                pk = next(c for c, t in schema[table] if t == "pk")
+                cur = src.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {pk}")
                 n = 0
                 if dialect == "postgresql":
                     raw = conn.connection.dbapi_connection
@@ -348,7 +381,8 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
                         batch = cur.fetchmany(chunk)
                         if not batch:
                             break
-                        conn.execute(ins, [dict(zip(names, _coerce(table, row, text_cols))) for row in batch])
+                        conn.execute(ins, [dict(zip(names, _coerce(table, row, text_cols, schema)))
+                                           for row in batch])
                         n += len(batch)
                 counts[table] = n
     finally:
@@ -357,10 +391,10 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
     return counts
 
 
-def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset()) -> tuple:
+def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset(), schema: dict | None = None) -> tuple:
     """SQLite values → Python values the DB-API driver binds correctly."""
     out = []
-    for (name, typ), v in zip(SCHEMA[table], row):
+    for (name, typ), v in zip((schema or SCHEMA)[table], row):
         base = typ.rstrip("!").split(">")[0]
         if (table, name) in text_cols:
             out.append(None if v is None else str(v))

@@ -17,8 +17,8 @@ from extractors.common.redact import redact_text, without_values
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env, iso, parse_utc
 
-from .helpers import (IDS_SUFFIX, EntityMapping, MappingError, ids_mapping, ids_sql, load_mapping, normalize,
-                      preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
+from .helpers import (IDS_SUFFIX, EntityMapping, MappingError, check_contract, ids_mapping, ids_sql, load_mapping,
+                      normalize, preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
 from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")
@@ -43,8 +43,8 @@ def _schema_check(run: ExtractRun, conn, m: EntityMapping, settings: OdooSetting
     if cols is None:
         return None, set(), None
     have = {c.lower() for c in cols}
-    missing = [c for c in m.columns if not c.expr and c.name.lower() not in have]
-    required = [c.name for c in missing if c.required]
+    missing = [c for c in m.columns if not c.expr and c.src.lower() not in have]
+    required = [c.src for c in missing if c.required]
     before = run.entity_state(m.entity).get("source_columns")
     drift = None
     if before is not None:
@@ -76,6 +76,13 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             mode: str = "incremental", settings: Optional[OdooSettings] = None) -> Dict[str, Any]:
     settings = settings or OdooSettings.from_env()
     mapping = load_mapping(settings.mapping_path)
+    if settings.entities is None:  # the pipeline's run: the mapping must give staging every column it reads
+        for note in check_contract(mapping, settings.mapping_path):
+            log.info("odoo mapping: %s", note)
+    else:
+        unknown = [e for e in settings.entities if e not in mapping]
+        if unknown:
+            raise MappingError(f"odoo: entities {', '.join(unknown)} are not in the mapping {settings.mapping_path}")
     if settings.id_snapshots not in ("auto", "always", "never"):
         raise ValueError(f"odoo: id_snapshots must be auto, always or never, got {settings.id_snapshots!r}")
     conn = to_connectorx(settings.url)
