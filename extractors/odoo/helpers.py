@@ -291,13 +291,28 @@ def to_connectorx(url: str) -> Connection:
     return Connection(dialect, cx_url, secrets)
 
 
+class DatabaseRejected(ConnectionError):
+    """The database answered but refused: wrong user or password, a database that does not exist, no access - a
+    configuration error (retrying cannot help), unlike a refused or timed-out connection (network: retried)."""
+
+
+# what a server says when it answered and refused (MariaDB/MySQL error codes, PostgreSQL's FATAL texts)
+REJECTED = re.compile(r"\b(1044|1045|1049|1698)\b|access denied|password authentication failed|authentication failed"
+                      r"|role \S+ does not exist|database \S+ does not exist|unknown database|no pg_hba\.conf entry"
+                      r"|permission denied", re.IGNORECASE)
+# a read that failed because a mapped table is missing or not readable by the user
+TABLE_REJECTED = re.compile(r"\b(1142|1146)\b|doesn't exist|does not exist|no such table|permission denied"
+                            r"|command denied", re.IGNORECASE)
+
+
 def preflight(url: str, conn: Connection, timeout_s: int = 10) -> None:
     """Fail fast with a clear, secret-free message when the database is unreachable (connectorx's pool would
-    otherwise wait 30 s per attempt before giving up)."""
+    otherwise wait 30 s per attempt before giving up): :class:`DatabaseRejected` when the server answered and refused
+    (credentials, database name, access), ``ConnectionError`` when it could not be reached."""
     if conn.dialect == "sqlite":
         path = conn.cx_url[len("sqlite://"):]
         if not os.path.exists(path):
-            raise ConnectionError(f"odoo: SQLite database file {path} does not exist")
+            raise DatabaseRejected(f"odoo: SQLite database file {path} does not exist")
         return
     import sqlalchemy as sa  # local: only needed for the check
 
@@ -315,7 +330,10 @@ def preflight(url: str, conn: Connection, timeout_s: int = 10) -> None:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for secret in conn.secrets:
             first = first.replace(secret, "***")
-        raise ConnectionError(f"odoo: cannot connect to the {conn.dialect} database: {first}") from None
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+        kind = DatabaseRejected if REJECTED.search(first) or code in (1044, 1045, 1049, 1698) else ConnectionError
+        raise kind(f"odoo: cannot connect to the {conn.dialect} database: {first}") from None
     finally:
         engine.dispose()
 
