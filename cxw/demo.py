@@ -215,7 +215,13 @@ def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False, shape:
     env = airflow_env()
     prepare_airflow(env)
     print("cx: running the DAG on the faulty sources", flush=True)
-    run = run_dag(data_dir, manifest, env=env, echo=echo, log_name="airflow-dags-test-fault")
+    try:
+        run = run_dag(data_dir, manifest, env=env, echo=echo, log_name="airflow-dags-test-fault")
+    finally:
+        # housekeeping (issue 17.6): the faulty company served its one run; its raw loads, the run's summary and
+        # Data Docs stay, the generated copy (a whole company, GA4 included) does not pile up under $CXW_HOME/demo
+        shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"cx: removed the fault demo's company {data_dir}", flush=True)
     state, log_file = run["state"], run["log"]
     after = _sha256(p.published_db)
     summary_file = p.runs / "latest-summary.txt"
