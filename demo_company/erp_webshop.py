@@ -113,7 +113,8 @@ def _convert(value, conv: str | None, where: str):
     return _VALUES[conv][value]
 
 
-def shop_rows(odoo_rows: dict[str, list[tuple]], odoo_schema: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple]]:
+def shop_rows(odoo_rows: dict[str, list[tuple]],
+              odoo_schema: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple]]:
     """The webshop tables holding the Odoo rows (``erp.build_rows``). A value the shop has no column for must be
     the constant (or the other column) the mapping restores, else ValueError: the two schemas never disagree."""
     out: dict[str, list[tuple]] = {}
