@@ -103,9 +103,14 @@ def demo_server_info(data_dir: Path):
 def source_env(data_dir: Path, manifest: dict, base_url: str) -> dict[str, str]:
     """The CXW_* variables that point the extractors at the demo company (as a customer would at real vendors)."""
     g, h, t = manifest["google"], manifest["hubspot"], manifest["trustpilot"]
+    erp = manifest.get("erp") or {"schema": "odoo17", "file": "odoo/odoo.sqlite"}
+    # a company generated with erp_schema "webshop" keeps its ERP in another schema: read it with that mapping
+    mapping = {} if erp["schema"] == "odoo17" else {
+        "CXW_ODOO_MAPPING": str(REPO_ROOT / "extractors" / "odoo" / "mappings" / f"{erp['schema']}.yml")}
     return {
         "CXW_HISTORY_START": manifest["window"]["start"],
-        "CXW_ODOO_URL": f"sqlite:///{data_dir / 'odoo' / 'odoo.sqlite'}",
+        "CXW_ODOO_URL": f"sqlite:///{data_dir / erp['file']}",
+        **mapping,
         "CXW_HUBSPOT_BASE_URL": base_url,
         "CXW_HUBSPOT_TOKEN": h["token"],
         # the demo portal is on a Professional tier (190 requests / 10 s per private app): stay just below it
@@ -210,7 +215,13 @@ def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False, shape:
     env = airflow_env()
     prepare_airflow(env)
     print("cx: running the DAG on the faulty sources", flush=True)
-    run = run_dag(data_dir, manifest, env=env, echo=echo, log_name="airflow-dags-test-fault")
+    try:
+        run = run_dag(data_dir, manifest, env=env, echo=echo, log_name="airflow-dags-test-fault")
+    finally:
+        # housekeeping (issue 17.6): the faulty company served its one run; its raw loads, the run's summary and
+        # Data Docs stay, the generated copy (a whole company, GA4 included) does not pile up under $CXW_HOME/demo
+        shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"cx: removed the fault demo's company {data_dir}", flush=True)
     state, log_file = run["state"], run["log"]
     after = _sha256(p.published_db)
     summary_file = p.runs / "latest-summary.txt"

@@ -116,13 +116,17 @@ def _probe_ga4() -> str:
 def _probe_odoo() -> str:
     import connectorx as cx
 
-    from extractors.odoo.helpers import MappingError, load_mapping, preflight, quote_ident, to_connectorx
+    from extractors.odoo.helpers import MappingError, check_contract, load_mapping, preflight, quote_ident, \
+        to_connectorx
     from extractors.odoo.settings import OdooSettings
 
     s = OdooSettings.from_env()
     try:
         mapping = load_mapping(s.mapping_path)
-    except (OSError, MappingError, ValueError):
+        check_contract(mapping, s.mapping_path)      # every column staging reads (as the extract checks it)
+    except MappingError as exc:   # names the missing / unknown key or column (a path and names, never a value)
+        raise _Failed("mapping file invalid", f"{exc} - see extractors/odoo/README.md") from None
+    except (OSError, ValueError):
         raise _Failed("mapping file unreadable or invalid", "check CXW_ODOO_MAPPING (a YAML mapping file, see "
                                                             "extractors/odoo/README.md)") from None
     try:

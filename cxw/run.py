@@ -144,7 +144,11 @@ def preflight(env: dict) -> list[str]:
                 all_from_env = False
                 continue
             try:
-                _settings_class(source).from_env()
+                settings = _settings_class(source).from_env()
+                if source == "odoo":  # the ERP mapping, checked as the extract checks it (issue 17.7)
+                    from extractors.odoo.helpers import check_contract, load_mapping
+
+                    check_contract(load_mapping(settings.mapping_path), settings.mapping_path)
             except ConfigurationError as exc:
                 setting = getattr(exc, "setting", None) or "?"
                 problems.append(f"{source}: {exc} — set {setting} (environment, .env, or the Airflow connection "

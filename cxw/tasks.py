@@ -353,7 +353,21 @@ def summarize(run_id: str, extract_reports: list[dict], load_report: dict | list
     latest = paths().runs / "latest-summary.txt"
     latest.write_text(text)
     print(text, flush=True)
+    _housekeeping(out.name)
     return summary
+
+
+def _housekeeping(current: str) -> None:
+    """Prune the run directories (Data Docs, results) and run logs beyond CXW_KEEP_RUNS; this run's is kept. A
+    malformed CXW_KEEP_RUNS prunes nothing and warns (the run's data is published by now: it does not fail it)."""
+    from extractors.common.settings import ConfigurationError
+
+    from .housekeeping import prune_runs
+
+    try:
+        prune_runs(current=current)
+    except ConfigurationError as exc:
+        log.warning("housekeeping skipped: %s", exc)
 
 
 def _safe(run_id: str) -> str:

@@ -27,6 +27,9 @@ def main(argv=None) -> int:
     g.add_argument("--ga4-days", type=int, default=None,
                    help="the GA4 export covers only the last N days of the window (linked later than the ERP went "
                         "live): keeps a long history's GA4 files bounded; default: the whole window")
+    g.add_argument("--erp-schema", default="odoo17", choices=["odoo17", "webshop"],
+                   help="the ERP's tables: Odoo 17 (odoo/odoo.sqlite) or the same records in a webshop schema "
+                        "(odoo/webshop.sqlite, read with extractors/odoo/mappings/webshop.yml)")
     g.add_argument("--inject-fault", default=None, choices=["gate"],
                    help="break the source files afterwards to demo the quality gate (demo_company/faults.py)")
     args = ap.parse_args(argv)
@@ -35,7 +38,7 @@ def main(argv=None) -> int:
     manifest = generate(args.out, scale=args.scale, seed=args.seed, as_of=args.as_of, start=args.start,
                         days=args.days, dirt=json.loads(args.dirt) if args.dirt else None,
                         dirt_scale=args.dirt_scale, workers=args.workers, inject_fault=args.inject_fault,
-                        ga4_gzip=args.ga4_gzip, ga4_days=args.ga4_days)
+                        ga4_gzip=args.ga4_gzip, ga4_days=args.ga4_days, erp_schema=args.erp_schema)
     ga4_rows = sum(manifest["counts"]["ga4"].values())
     print(f"generated {args.scale}/{args.seed} into {args.out} in {time.perf_counter() - t0:.1f}s "
           f"(window {manifest['window']['start']}..{manifest['window']['end']}, as_of {manifest['as_of']}, "

@@ -1,4 +1,5 @@
-"""Odoo 17 tables: written to SQLite by the generator, and loadable into PostgreSQL / MariaDB (`load_into`)."""
+"""Odoo 17 tables (or, erp_schema "webshop", the same records in a webshop's tables: erp_webshop.py): written to
+SQLite by the generator, and loadable into PostgreSQL / MariaDB (`load_into`)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -122,9 +123,9 @@ def bad_rank_partners(world) -> dict[int, float]:
             for k, c in enumerate(hit)}
 
 
-def _sqlite_ddl(table: str, text_columns: frozenset = frozenset()) -> str:
+def _sqlite_ddl(table: str, text_columns: frozenset = frozenset(), schema: dict | None = None) -> str:
     cols = []
-    for name, typ in SCHEMA[table]:
+    for name, typ in (schema or SCHEMA)[table]:
         if (table, name) in text_columns:      # the source's type drifted (to text, to a float)
             typ = DRIFT_TYPES[(table, name)]
         base = typ.rstrip("!").split(">")[0]
@@ -278,22 +279,46 @@ def text_columns(world, as_of: int) -> frozenset:
     return frozenset(out)
 
 
-def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset()) -> dict[str, int]:
-    """The Odoo tables as SQLite. A column in ``text_cols`` is declared with its drifted type (DRIFT_TYPES), as after
-    an ALTER COLUMN ... TYPE in the source: varchar (its numbers are then stored as text, '123.45', by SQLite's TEXT
-    affinity) or double precision (REAL affinity: 0.0 stays a REAL)."""
+ERP_SCHEMAS = ("odoo17", "webshop")
+ERP_FILES = {"odoo17": "odoo.sqlite", "webshop": "webshop.sqlite"}   # under DIR/odoo/
+
+
+def _tables(erp_schema: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    if erp_schema == "odoo17":
+        return TABLE_ORDER, SCHEMA
+    if erp_schema == "webshop":
+        from . import erp_webshop
+        return erp_webshop.TABLE_ORDER, erp_webshop.SCHEMA
+    raise ValueError(f"erp_schema must be one of {ERP_SCHEMAS}, got {erp_schema!r}")
+
+
+def write_sqlite(path: str, rows: dict[str, list[tuple]], text_cols: frozenset = frozenset(),
+                 erp_schema: str = "odoo17") -> dict[str, int]:
+    """The Odoo tables as SQLite, or (``erp_schema="webshop"``) the same records in the webshop's tables
+    (demo_company/erp_webshop.py). Returns the rows per Odoo table (= raw entity) either way. A column in
+    ``text_cols`` is declared varchar (its numbers are then stored as text, '123.45', by SQLite's TEXT affinity), as
+    after an ALTER COLUMN ... TYPE varchar in the source."""
+    order, schema = _tables(erp_schema)
+    if erp_schema == "webshop":
+        from . import erp_webshop
+        if text_cols:
+            raise ValueError("erp_schema webshop keeps amounts in integer cents: dirt erp_amount_text_rate is "
+                             "supported with the odoo17 schema only")
+        rows = erp_webshop.shop_rows(rows, SCHEMA)
     if os.path.exists(path):
         os.remove(path)
     con = sqlite3.connect(path)
     try:
-        for table in TABLE_ORDER:
-            con.execute(_sqlite_ddl(table, text_cols))
-            cols = SCHEMA[table]
+        for table in order:
+            con.execute(_sqlite_ddl(table, text_cols, schema))
+            cols = schema[table]
             con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(cols))})", rows[table])
         con.commit()
     finally:
         con.close()
-    return {t: len(rows[t]) for t in TABLE_ORDER}
+    if erp_schema == "webshop":
+        return {erp_webshop.ENTITY_OF[t]: len(rows[t]) for t in order}
+    return {t: len(rows[t]) for t in order}
 
 
 # ---------------------------------------------------------------- PostgreSQL / MariaDB
@@ -320,11 +345,12 @@ def _sa_type(base: str):
     raise ValueError(base)
 
 
-def metadata(text_cols: frozenset = frozenset()) -> sa.MetaData:
+def metadata(text_cols: frozenset = frozenset(), erp_schema: str = "odoo17") -> sa.MetaData:
+    order, schema = _tables(erp_schema)
     md = sa.MetaData()
-    for table in TABLE_ORDER:
+    for table in order:
         cols = []
-        for name, typ in SCHEMA[table]:
+        for name, typ in schema[table]:
             base = typ.rstrip("!").split(">")[0]
             if (table, name) in text_cols:
                 base = DRIFT_TYPES[(table, name)]
@@ -343,25 +369,31 @@ def _csv_field(v) -> str:
 
 
 def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict[str, int]:
-    """Create the Odoo tables in the target database (dialect-correct types) and bulk-copy every row.
+    """Create the tables the SQLite file holds (Odoo's, or the webshop's: erp_schema) in the target database
+    (dialect-correct types) and bulk-copy every row.
 
     PostgreSQL uses COPY; other dialects (MariaDB/MySQL) use executemany in chunks of `chunk` rows.
     Returns the row count per table.
     """
     src = sqlite3.connect(sqlite_path)
+    # the schema the file holds (the generator's erp_schema): the Odoo tables or the webshop's
+    have = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    erp_schema = "odoo17" if "sale_order" in have else "webshop"
+    order, schema = _tables(erp_schema)
     # a drifted column (DRIFT_TYPES) the SQLite file declares with its drifted type: the same type in the target
-    text_cols = frozenset((t, c) for t in TABLE_ORDER for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
+    text_cols = frozenset((t, c) for t in order for _cid, c, decl, *_ in src.execute(f"pragma table_info({t})")
                           if (t, c) in DRIFT_TYPES and decl.lower() == _SQLITE_TYPES[DRIFT_TYPES[(t, c)]])
-    md = metadata(text_cols)
+    md = metadata(text_cols, erp_schema)
     engine = sa.create_engine(sqlalchemy_url)
     counts = {}
     try:
         md.create_all(engine)
         dialect = engine.dialect.name
         with engine.begin() as conn:
-            for table in TABLE_ORDER:
-                names = [c for c, _ in SCHEMA[table]]
-                cur = src.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY id")
+            for table in order:
+                names = [c for c, _ in schema[table]]
+                pk = next(c for c, t in schema[table] if t == "pk")
+                cur = src.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {pk}")
                 n = 0
                 if dialect == "postgresql":
                     raw = conn.connection.dbapi_connection
@@ -383,7 +415,8 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
                         batch = cur.fetchmany(chunk)
                         if not batch:
                             break
-                        conn.execute(ins, [dict(zip(names, _coerce(table, row, text_cols))) for row in batch])
+                        conn.execute(ins, [dict(zip(names, _coerce(table, row, text_cols, schema)))
+                                           for row in batch])
                         n += len(batch)
                 counts[table] = n
     finally:
@@ -392,10 +425,10 @@ def load_into(sqlalchemy_url: str, sqlite_path: str, chunk: int = 5_000) -> dict
     return counts
 
 
-def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset()) -> tuple:
+def _coerce(table: str, row: tuple, text_cols: frozenset = frozenset(), schema: dict | None = None) -> tuple:
     """SQLite values → Python values the DB-API driver binds correctly."""
     out = []
-    for (name, typ), v in zip(SCHEMA[table], row):
+    for (name, typ), v in zip((schema or SCHEMA)[table], row):
         base = typ.rstrip("!").split(">")[0]
         if (table, name) in text_cols and DRIFT_TYPES[(table, name)] == "varchar":
             out.append(None if v is None else str(v))

@@ -19,7 +19,7 @@ def _iso(us: int) -> str:
 def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
              start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
              dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None,
-             ga4_gzip: bool | None = None, ga4_days: int | None = None) -> dict:
+             ga4_gzip: bool | None = None, ga4_days: int | None = None, erp_schema: str = "odoo17") -> dict:
     """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
 
     Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
@@ -30,7 +30,12 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     `ga4_days` limits the GA4 export to the last N days of the window (the BigQuery export was linked years after
     the ERP went live): a long history (e.g. from 2018) at a scale keeps its GA4 volume per day and so its GA4
     files bounded; the ERP, CRM and review history still spans the whole window. Default: the whole window.
+    `erp_schema`: "odoo17" (default) writes the ERP as Odoo 17 tables to `odoo/odoo.sqlite`; "webshop" writes the
+    same records in a webshop's tables (other names, states, amounts in cents: demo_company/erp_webshop.py) to
+    `odoo/webshop.sqlite`, read with extractors/odoo/mappings/webshop.yml. The answer key is the same.
     """
+    if erp_schema not in erp.ERP_SCHEMAS:
+        raise ValueError(f"erp_schema must be one of {erp.ERP_SCHEMAS}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}")
     start_date = dt.date.fromisoformat(start) if isinstance(start, str) else (start or DEFAULT_START)
@@ -46,8 +51,12 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     counts: dict = {}
 
     rows = erp.build_rows(world, as_of_us)
-    counts["odoo/odoo.sqlite"] = erp.write_sqlite(os.path.join(out_dir, "odoo", "odoo.sqlite"), rows,
-                                                     erp.text_columns(world, as_of_us))
+    erp_file = f"odoo/{erp.ERP_FILES[erp_schema]}"
+    for name in erp.ERP_FILES.values():        # a re-generation in another schema must not leave the other file
+        if os.path.exists(os.path.join(out_dir, "odoo", name)):
+            os.remove(os.path.join(out_dir, "odoo", name))
+    counts[erp_file] = erp.write_sqlite(os.path.join(out_dir, erp_file), rows, erp.text_columns(world, as_of_us),
+                                        erp_schema=erp_schema)
 
     hs = os.path.join(out_dir, "api", "hubspot")
     hub = {
@@ -77,7 +86,7 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
 
     key = answer_key.compute(world, as_of_us, ga)
     expected = key["expected"]
-    for table, n in counts["odoo/odoo.sqlite"].items():
+    for table, n in counts[erp_file].items():    # per raw entity (an Odoo table name) in either schema
         expected[f"odoo.{table}"] = {"records": n, "quarantined": key["odoo_quarantined"].get(table, {}),
                                      "duplicates": 0}
     for name in ("contacts", "companies", "deals", "tickets", "associations"):
@@ -95,6 +104,7 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         "seed": int(seed), "scale": scale, "window": window, "as_of": _iso(as_of_us),
         "days": int(days), "ga4_export_start": _iso(ga4_from_us)[:10], "dirt": dirt_rates,
         "counts": counts,
+        "erp": {"schema": erp_schema, "file": erp_file},
         "hubspot": {"portal_id": world.ids["hubspot"]["portal_id"], "token": world.ids["hubspot"]["token"]},
         "google": world.ids["google"],
         "trustpilot": world.ids["trustpilot"],

@@ -18,8 +18,8 @@ import dlt
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import (ExportDir, Ga4ReadError, connect, fast_read_days, finish_table, locate_lines, read_day,
-                      stage_day_full, write_day, write_day_table)
+from .helpers import (ExportDir, Ga4ReadError, connect, fast_read_days, finish_table, list_export, locate_lines,
+                      read_day, stage_day_full, write_day, write_day_table)
 from .settings import ENTITY, SOURCE, Ga4Settings
 
 log = logging.getLogger("cxw.extractors.ga4")
@@ -114,8 +114,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     # ONE listing of the export (names, sizes, mtimes / ETags from the listing: no file is opened). Every day is
     # compared with the fingerprint it had when it was landed, whatever its age: a day BigQuery re-exports (late
     # hits, a backfill, a fixed export) lands again, an unchanged day costs nothing. This replaces the lookback.
-    export = ExportDir(settings.export_url, settings.storage_options)
-    available = export.days()
+    export, available = list_export(settings.export_url, settings.storage_options)   # missing / denied: config error
     todo = sorted(d for d in available
                   if d <= end_day and (first_day <= d or (mode != "window" and d.strftime("%Y%m%d") in fingerprints)))
     cursor = cursor_before

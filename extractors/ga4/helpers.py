@@ -15,6 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from extractors.common.redact import redact_url
+from extractors.common.settings import ConfigurationError
+
 from .settings import FILE_PREFIX, FILE_SUFFIXES, GA4_SCHEMA, MAX_LINE_BYTES, READ_COLUMNS, SCHEMA_JSON
 
 DAY_RE = re.compile(r"^events_(\d{8})(?:\.(?:json|ndjson|jsonl)(?:\.gz)?)?$")
@@ -137,6 +140,42 @@ def stage_day(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dic
 class Ga4ReadError(RuntimeError):
     """Reading an export file failed. The message names the file and the error, never a line of it (an event line
     holds identifiers: user_pseudo_id, user_id)."""
+
+
+class Ga4ConfigError(Ga4ReadError, ConfigurationError):
+    """The export folder (CXW_GA4_EXPORT_URL) does not exist, is not a folder, or the credentials may not list it:
+    a configuration / authorisation error, never retried (an empty folder is not one: no day exported yet)."""
+
+    def __init__(self, message: str, *, setting: str, fix: str) -> None:
+        Ga4ReadError.__init__(self, message)
+        self.source, self.setting, self.endpoint, self.fix = "ga4", setting, None, fix
+
+
+def list_export(url: str, storage_options: Optional[Dict[str, Any]] = None
+                ) -> Tuple["ExportDir", Dict[date, List[Dict[str, Any]]]]:
+    """(the export folder, its days) - ONE listing. A folder that does not exist or cannot be listed with the
+    configured credentials is a :class:`Ga4ConfigError` naming CXW_GA4_EXPORT_URL (no retry can help); other errors
+    (network) propagate unchanged and keep their retries."""
+    where = redact_url(url) if "://" in url else url
+    try:
+        export = ExportDir(url, storage_options)
+    except (ValueError, ImportError) as exc:   # fsspec: unknown protocol, or its filesystem package is missing
+        raise Ga4ConfigError(f"ga4: the export URL {where} cannot be opened: {type(exc).__name__}",
+                             setting="CXW_GA4_EXPORT_URL",
+                             fix="set CXW_GA4_EXPORT_URL to a local folder or an fsspec URL (gs://, s3://, ...) whose "
+                                 "filesystem package is installed") from None
+    try:
+        return export, export.days()
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise Ga4ConfigError(f"ga4: the export folder {where} does not exist or is not a folder "
+                             f"({type(exc).__name__})", setting="CXW_GA4_EXPORT_URL",
+                             fix="set CXW_GA4_EXPORT_URL to the folder the BigQuery export writes "
+                                 "events_YYYYMMDD files to") from None
+    except PermissionError as exc:
+        raise Ga4ConfigError(f"ga4: the export folder {where} cannot be listed: permission denied "
+                             f"({type(exc).__name__})", setting="CXW_GA4_EXPORT_URL",
+                             fix="grant the credentials of CXW_GA4_EXPORT_URL (the storage options / service "
+                                 "account) list and read access to the export folder") from None
 
 
 def safe_duck_error(exc: BaseException) -> str:

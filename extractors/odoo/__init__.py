@@ -15,19 +15,30 @@ import pyarrow.compute as pc
 
 from extractors.common.redact import redact_text, without_values
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
-from extractors.common.settings import history_start_from_env, iso, parse_utc
+from extractors.common.settings import ConfigurationError, history_start_from_env, iso, parse_utc
 
-from .helpers import (IDS_SUFFIX, EntityMapping, MappingError, ids_mapping, ids_sql, load_mapping, normalize,
-                      preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
+from .helpers import (IDS_SUFFIX, TABLE_REJECTED, DatabaseRejected, EntityMapping, MappingError, check_contract,
+                      ids_mapping, ids_sql, load_mapping, normalize, preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
 from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")
 
-__all__ = ["extract", "OdooSettings", "odoo_source", "MappingError", "OdooReadError", "OdooSchemaError"]
+__all__ = ["extract", "OdooSettings", "odoo_source", "MappingError", "OdooReadError", "OdooConfigError",
+           "OdooSchemaError"]
 
 
 class OdooReadError(RuntimeError):
     pass
+
+
+class OdooConfigError(OdooReadError, ConfigurationError):
+    """The database answered and refused (wrong user or password, a database or mapped table that does not exist,
+    no access): a configuration error, never retried; the message names the setting (CXW_ODOO_URL or
+    CXW_ODOO_MAPPING), never the password."""
+
+    def __init__(self, message: str, *, setting: str, fix: str) -> None:
+        OdooReadError.__init__(self, message)
+        self.source, self.setting, self.endpoint, self.fix = SOURCE, setting, None, fix
 
 
 class OdooSchemaError(OdooReadError):
@@ -43,8 +54,8 @@ def _schema_check(run: ExtractRun, conn, m: EntityMapping, settings: OdooSetting
     if cols is None:
         return None, set(), None
     have = {c.lower() for c in cols}
-    missing = [c for c in m.columns if not c.expr and c.name.lower() not in have]
-    required = [c.name for c in missing if c.required]
+    missing = [c for c in m.columns if not c.expr and c.src.lower() not in have]
+    required = [c.src for c in missing if c.required]
     before = run.entity_state(m.entity).get("source_columns")
     drift = None
     if before is not None:
@@ -76,11 +87,22 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             mode: str = "incremental", settings: Optional[OdooSettings] = None) -> Dict[str, Any]:
     settings = settings or OdooSettings.from_env()
     mapping = load_mapping(settings.mapping_path)
+    if settings.entities is None:  # the pipeline's run: the mapping must give staging every column it reads
+        for note in check_contract(mapping, settings.mapping_path):
+            log.info("odoo mapping: %s", note)
+    else:
+        unknown = [e for e in settings.entities if e not in mapping]
+        if unknown:
+            raise MappingError(f"odoo: entities {', '.join(unknown)} are not in the mapping {settings.mapping_path}")
     if settings.id_snapshots not in ("auto", "always", "never"):
         raise ValueError(f"odoo: id_snapshots must be auto, always or never, got {settings.id_snapshots!r}")
     conn = to_connectorx(settings.url)
     try:
         preflight(settings.url, conn, settings.connect_timeout_s)
+    except DatabaseRejected as exc:
+        raise OdooConfigError(f"{exc} (not retried: the database refused, check CXW_ODOO_URL)", setting="CXW_ODOO_URL",
+                              fix="check the user, password, host and database name in CXW_ODOO_URL (the database "
+                                  "answered and refused them) and that the user may connect") from None
     except ConnectionError as exc:
         raise OdooReadError(str(exc)) from None
     run = ExtractRun(SOURCE, raw_root=raw_root, state_root=state_root, deadletter_root=deadletter_root,
@@ -124,8 +146,14 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             raise
         except BaseException as exc:  # connectorx reports some source errors as a Rust panic (BaseException)
             ctx.abort()
-            raise OdooReadError(f"odoo: reading {name} from {m.table} failed: "
-                                f"{without_values(redact_text(str(exc), conn.secrets))}") from None
+            text = without_values(redact_text(str(exc), conn.secrets))
+            if checked is None and TABLE_REJECTED.search(str(exc)):
+                # the catalog does not list the table's columns and the read was refused: a missing table or no grant
+                raise OdooConfigError(
+                    f"odoo: reading {name} from {m.table} failed: {text} (not retried)", setting="CXW_ODOO_MAPPING",
+                    fix=f"the table {m.table} does not exist or the CXW_ODOO_URL user may not read it: correct the "
+                        f"entity's table in CXW_ODOO_MAPPING or grant SELECT on it") from None
+            raise OdooReadError(f"odoo: reading {name} from {m.table} failed: {text}") from None
         cursor_after = run.next_cursor(win) if m.cursor else None
         if type_errors:
             # counts and field names only: the values stay in the raw rows (_type_error_values) for the review

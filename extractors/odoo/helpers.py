@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 import yaml
 from sqlalchemy.engine import make_url
 
+from extractors.common.settings import ConfigError
+
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 # SQL expressions in a mapping are trusted configuration, but still limited to a harmless character set:
@@ -25,8 +27,21 @@ IDS_SUFFIX = "__ids"
 TYPES = {"int", "float", "bool", "string", "json", "timestamp", "date"}
 
 
-class MappingError(ValueError):
-    pass
+class MappingError(ConfigError):
+    """The mapping file (CXW_ODOO_MAPPING) is missing a key, has an unknown one, or does not give staging what it
+    reads: a configuration error (never retried; the run summary names CXW_ODOO_MAPPING and the fix)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, source="odoo", setting="CXW_ODOO_MAPPING",
+                         fix="correct the mapping file named by CXW_ODOO_MAPPING (extractors/odoo/README.md, "
+                             "'What a mapping must provide')")
+
+
+# the keys a mapping may have (an unknown key is a typo: it would be ignored silently otherwise)
+TOP_KEYS = {"version", "defaults", "entities"}
+DEFAULT_KEYS = {"cursor", "tie_breaker", "lookback", "id_snapshot"}
+ENTITY_KEYS = {"table", "columns", "cursor", "tie_breaker", "lookback", "id_snapshot", "id_column"}
+COLUMN_KEYS = {"name", "type", "expr", "source", "required", "values", "divide_by"}
 
 
 @dataclass
@@ -37,6 +52,17 @@ class Column:
     # a mapped column the source table no longer has fails the entity's load when required (the default); an
     # optional one (``required: false``) lands as NULL and is reported as schema drift
     required: bool = True
+    # the source table's column when it is named otherwise than the landed column ``name`` (default: ``name``)
+    source: Optional[str] = None
+    # source value -> landed value (strings; e.g. a webshop's order status -> the Odoo state staging knows); a value
+    # not in the map lands as delivered
+    values: Optional[Dict[str, str]] = None
+    # the landed number is the source's divided by this (e.g. 100: amounts kept in cents land in currency units)
+    divide_by: Optional[float] = None
+
+    @property
+    def src(self) -> str:
+        return self.source or self.name
 
 
 @dataclass
@@ -79,37 +105,95 @@ def parse_id_snapshot(value: Any, entity: str) -> Optional[timedelta]:
                            "like 1d, 12h, 30m") from None
 
 
+def _unknown(keys: Any, allowed: set, where: str) -> None:
+    extra = sorted(str(k) for k in keys if k not in allowed)
+    if extra:
+        raise MappingError(f"odoo mapping: {where} has unknown key(s) {', '.join(extra)} (allowed: "
+                           f"{', '.join(sorted(allowed))})")
+
+
+def _column(entity: str, i: int, c: Any) -> Column:
+    if isinstance(c, str):
+        c = {"name": c}
+    if not isinstance(c, dict):
+        raise MappingError(f"odoo mapping: {entity} column {c!r} must be a name or a mapping")
+    if "name" not in c:
+        raise MappingError(f"odoo mapping: column #{i + 1} of entity {entity} has no 'name' key (the column it "
+                           "lands as)")
+    name = _ident(c.get("name"), f"{entity} column")
+    _unknown(c, COLUMN_KEYS, f"{entity}.{name}")
+    typ = c.get("type", "string")
+    if typ not in TYPES:
+        raise MappingError(f"odoo mapping: {entity}.{name} type {typ!r} not in {sorted(TYPES)}")
+    expr = c.get("expr")
+    if expr is not None and (not isinstance(expr, str) or not EXPR_RE.match(expr) or "--" in expr):
+        raise MappingError(f"odoo mapping: {entity}.{name} expression contains disallowed characters")
+    source = c.get("source")
+    if source is not None:
+        source = _ident(source, f"{entity}.{name} source")
+        if expr is not None:
+            raise MappingError(f"odoo mapping: {entity}.{name} has both 'source' and 'expr': use one")
+    required = c.get("required", True)
+    if not isinstance(required, bool):
+        raise MappingError(f"odoo mapping: {entity}.{name} required must be true or false")
+    values = c.get("values")
+    if values is not None:
+        if typ != "string" or not isinstance(values, dict) or not values or any(
+                isinstance(v, (dict, list)) or v is None or isinstance(k, (dict, list)) or k is None
+                for k, v in values.items()):
+            raise MappingError(f"odoo mapping: {entity}.{name} values must map source values to landed values "
+                               "(scalars, a column of type string)")
+        values = {str(k): str(v) for k, v in values.items()}
+    divide_by = c.get("divide_by")
+    if divide_by is not None:
+        if typ != "float" or isinstance(divide_by, bool) or not isinstance(divide_by, (int, float)) \
+                or not divide_by > 0:
+            raise MappingError(f"odoo mapping: {entity}.{name} divide_by must be a positive number (a column of "
+                               "type float)")
+        divide_by = float(divide_by)
+    return Column(name, typ, expr, required, source, values, divide_by)
+
+
 def load_mapping(path: str) -> Dict[str, EntityMapping]:
-    with open(path, "r", encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
-    if not isinstance(doc, dict) or not isinstance(doc.get("entities"), dict):
-        raise MappingError(f"odoo mapping {path}: needs an 'entities' mapping")
+    """The mapping file as entity mappings. Every missing, unknown or malformed key is a :class:`MappingError`
+    naming it (a configuration error: the run fails at once, without retries)."""
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise MappingError(f"odoo mapping {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise MappingError(f"odoo mapping {path}: not valid YAML{where}") from None
+    if not isinstance(doc, dict) or "entities" not in doc:
+        raise MappingError(f"odoo mapping {path}: has no 'entities' key (entity name -> table and columns)")
+    if not isinstance(doc["entities"], dict) or not doc["entities"]:
+        raise MappingError(f"odoo mapping {path}: 'entities' must map entity names to their table and columns")
+    _unknown(doc, TOP_KEYS, f"{path} (top level)")
     defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise MappingError(f"odoo mapping {path}: 'defaults' must be a mapping")
+    _unknown(defaults, DEFAULT_KEYS, "defaults")
     out: Dict[str, EntityMapping] = {}
     for entity, spec in doc["entities"].items():
         _ident(entity, "entity name")
         if not isinstance(spec, dict):
             raise MappingError(f"odoo mapping: entity {entity} must be a mapping")
+        _unknown(spec, ENTITY_KEYS, f"entity {entity}")
+        if "columns" not in spec:
+            raise MappingError(f"odoo mapping: entity {entity} has no 'columns' key (the columns it lands)")
         table = _ident(spec.get("table", entity), f"{entity}.table", TABLE_RE)
-        cols: List[Column] = []
-        for c in spec.get("columns") or []:
-            if isinstance(c, str):
-                c = {"name": c}
-            if not isinstance(c, dict):
-                raise MappingError(f"odoo mapping: {entity} column {c!r} must be a name or a mapping")
-            name = _ident(c.get("name"), f"{entity} column")
-            typ = c.get("type", "string")
-            if typ not in TYPES:
-                raise MappingError(f"odoo mapping: {entity}.{name} type {typ!r} not in {sorted(TYPES)}")
-            expr = c.get("expr")
-            if expr is not None and (not isinstance(expr, str) or not EXPR_RE.match(expr) or "--" in expr):
-                raise MappingError(f"odoo mapping: {entity}.{name} expression contains disallowed characters")
-            required = c.get("required", True)
-            if not isinstance(required, bool):
-                raise MappingError(f"odoo mapping: {entity}.{name} required must be true or false")
-            cols.append(Column(name, typ, expr, required))
+        if not isinstance(spec["columns"], list):
+            raise MappingError(f"odoo mapping: {entity}.columns must be a list")
+        cols = [_column(entity, i, c) for i, c in enumerate(spec["columns"])]
         if not cols:
             raise MappingError(f"odoo mapping: {entity} has no columns")
+        seen = set()
+        for c in cols:
+            if c.name in seen:
+                raise MappingError(f"odoo mapping: {entity} lands column {c.name} twice")
+            seen.add(c.name)
         cursor = spec.get("cursor", defaults.get("cursor"))
         cursor = None if cursor in (None, "", False) else _ident(cursor, f"{entity}.cursor")
         tie = _ident(spec.get("tie_breaker", defaults.get("tie_breaker", "id")), f"{entity}.tie_breaker")
@@ -122,6 +206,52 @@ def load_mapping(path: str) -> Dict[str, EntityMapping]:
             raise MappingError(f"odoo mapping: entity names may not end in {IDS_SUFFIX!r} (reserved for id snapshots)")
         out[entity] = EntityMapping(entity, table, cols, cursor, tie, lookback, id_col, snap)
     return out
+
+
+#: mapping type -> the DuckDB type of the landed column (cxw/raw_contract.yml speaks DuckDB types)
+CONTRACT_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR", "json": "VARCHAR",
+                  "timestamp": "TIMESTAMP", "date": "DATE"}
+#: the raw contract (every raw table staging reads, with its columns): a repository file shared with cxw.loader
+CONTRACT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cxw", "raw_contract.yml")
+
+
+def contract_problems(mapping: Dict[str, EntityMapping], contract: Dict[str, Dict[str, str]]) -> Tuple[List[str], List[str]]:
+    """(errors, notes) of a mapping against the raw contract's ``odoo`` tables (``{entity: {column: type}}``).
+
+    Errors: an entity that staging reads but that lacks a column staging reads, or lands it with another type.
+    Notes: contract entities the mapping leaves out (the loader then declares them empty: their staging models and
+    the marts built on them are empty), and mapped entities staging does not read (landed, never used)."""
+    errors: List[str] = []
+    wanted = {e: cols for e, cols in contract.items() if not e.endswith(IDS_SUFFIX)}
+    for entity, cols in sorted(wanted.items()):
+        m = mapping.get(entity)
+        if m is None:
+            continue
+        have = {c.name: c for c in m.columns}
+        missing = [c for c in sorted(cols) if c not in have]
+        if missing:
+            errors.append(f"entity {entity} has no column {', '.join(missing)} (staging reads "
+                          f"{'it' if len(missing) == 1 else 'them'}: add {'it' if len(missing) == 1 else 'them'} "
+                          "with 'source' for a renamed column, or 'expr' for a constant)")
+        for name, want in sorted(cols.items()):
+            c = have.get(name)
+            if c is not None and CONTRACT_TYPES[c.type] != want.upper():
+                errors.append(f"{entity}.{name} is mapped as type {c.type}, staging reads {want} "
+                              f"(type {', '.join(t for t, d in sorted(CONTRACT_TYPES.items()) if d == want.upper())})")
+    notes = [f"entity {e} is not mapped: it lands nothing and its staging model builds empty"
+             for e in sorted(set(wanted) - set(mapping))]
+    notes += [f"entity {e} is not read by staging (landed in raw/odoo/{e}/ only)" for e in sorted(set(mapping) - set(wanted))]
+    return errors, notes
+
+
+def check_contract(mapping: Dict[str, EntityMapping], path: str, contract_file: str = CONTRACT_FILE) -> List[str]:
+    """Raise :class:`MappingError` naming every missing or mistyped column staging needs; returns the notes."""
+    with open(contract_file, "r", encoding="utf-8") as fh:
+        contract = (yaml.safe_load(fh) or {}).get("odoo") or {}
+    errors, notes = contract_problems(mapping, contract)
+    if errors:
+        raise MappingError(f"odoo mapping {path} does not give staging what it reads: " + "; ".join(errors))
+    return notes
 
 
 # ------------------------------------------------------------------------------------------------ connections
@@ -161,13 +291,28 @@ def to_connectorx(url: str) -> Connection:
     return Connection(dialect, cx_url, secrets)
 
 
+class DatabaseRejected(ConnectionError):
+    """The database answered but refused: wrong user or password, a database that does not exist, no access - a
+    configuration error (retrying cannot help), unlike a refused or timed-out connection (network: retried)."""
+
+
+# what a server says when it answered and refused (MariaDB/MySQL error codes, PostgreSQL's FATAL texts)
+REJECTED = re.compile(r"\b(1044|1045|1049|1698)\b|access denied|password authentication failed|authentication failed"
+                      r"|role \S+ does not exist|database \S+ does not exist|unknown database|no pg_hba\.conf entry"
+                      r"|permission denied", re.IGNORECASE)
+# a read that failed because a mapped table is missing or not readable by the user
+TABLE_REJECTED = re.compile(r"\b(1142|1146)\b|doesn't exist|does not exist|no such table|permission denied"
+                            r"|command denied", re.IGNORECASE)
+
+
 def preflight(url: str, conn: Connection, timeout_s: int = 10) -> None:
     """Fail fast with a clear, secret-free message when the database is unreachable (connectorx's pool would
-    otherwise wait 30 s per attempt before giving up)."""
+    otherwise wait 30 s per attempt before giving up): :class:`DatabaseRejected` when the server answered and refused
+    (credentials, database name, access), ``ConnectionError`` when it could not be reached."""
     if conn.dialect == "sqlite":
         path = conn.cx_url[len("sqlite://"):]
         if not os.path.exists(path):
-            raise ConnectionError(f"odoo: SQLite database file {path} does not exist")
+            raise DatabaseRejected(f"odoo: SQLite database file {path} does not exist")
         return
     import sqlalchemy as sa  # local: only needed for the check
 
@@ -185,7 +330,10 @@ def preflight(url: str, conn: Connection, timeout_s: int = 10) -> None:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for secret in conn.secrets:
             first = first.replace(secret, "***")
-        raise ConnectionError(f"odoo: cannot connect to the {conn.dialect} database: {first}") from None
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+        kind = DatabaseRejected if REJECTED.search(first) or code in (1044, 1045, 1049, 1698) else ConnectionError
+        raise kind(f"odoo: cannot connect to the {conn.dialect} database: {first}") from None
     finally:
         engine.dispose()
 
@@ -225,40 +373,47 @@ def select_sql(conn: Connection, m: EntityMapping, start: Optional[datetime], en
     for c in m.columns:
         if c.name in skip:
             continue
+        s = q(c.src)          # the source column (a mapping may land it under another name)
         if c.expr:
             exprs.append(f"{c.expr} AS {q(c.name)}")
         elif c.type == "json" and conn.dialect == "postgresql":
-            exprs.append(f"CAST({q(c.name)} AS TEXT) AS {q(c.name)}")
+            exprs.append(f"CAST({s} AS TEXT) AS {q(c.name)}")
         elif c.type == "json" and conn.dialect == "mysql":
-            exprs.append(f"CAST({q(c.name)} AS CHAR) AS {q(c.name)}")
+            exprs.append(f"CAST({s} AS CHAR) AS {q(c.name)}")
         elif conn.dialect == "sqlite" and c.type in SQLITE_NUMERIC:
             # SQLite keeps any value in any column: CAST('327,80 EUR' AS REAL) is 327.0, CAST('1.234,56' AS REAL)
             # 1.234. Read the value only when it IS a number of the right class, and beside it what it was: ''
             # (a number), 'N' (NULL) or 'T' + the value as text, which normalize() parses strictly or flags. Both
             # never NULL (connectorx types an expression by its first row).
             cast, fill, native = SQLITE_NUMERIC[c.type]
-            exprs.append(f"CAST(CASE WHEN typeof({q(c.name)}) IN ({native}) THEN {q(c.name)} ELSE {fill} END "
+            exprs.append(f"CAST(CASE WHEN typeof({s}) IN ({native}) THEN {s} ELSE {fill} END "
                          f"AS {cast}) AS {q(c.name)}")
-            exprs.append(f"(CASE WHEN typeof({q(c.name)}) IN ({native}) THEN '' WHEN {q(c.name)} IS NULL THEN 'N' "
-                         f"ELSE 'T' || CAST({q(c.name)} AS TEXT) END) AS {q(c.name + RAW_SUFFIX)}")
+            exprs.append(f"(CASE WHEN typeof({s}) IN ({native}) THEN '' WHEN {s} IS NULL THEN 'N' "
+                         f"ELSE 'T' || CAST({s} AS TEXT) END) AS {q(c.name + RAW_SUFFIX)}")
         elif conn.dialect == "sqlite" and c.type in SQLITE_CASTS:
             # SQLite types values per row (NUMERIC affinity stores 25.0 as INTEGER 25) and connectorx infers an
             # expression's type from the first row (aborting on a later mismatch, failing on NULL). So read a
             # never-NULL value of one storage class plus a NULL flag, and rebuild the NULLs in Arrow.
             cast, fill = SQLITE_CASTS[c.type]
-            exprs.append(f"CAST(COALESCE({q(c.name)}, {fill}) AS {cast}) AS {q(c.name)}")
-            exprs.append(f"(CASE WHEN {q(c.name)} IS NULL THEN 1 ELSE 0 END) AS {q(c.name + NULL_FLAG)}")
+            exprs.append(f"CAST(COALESCE({s}, {fill}) AS {cast}) AS {q(c.name)}")
+            exprs.append(f"(CASE WHEN {s} IS NULL THEN 1 ELSE 0 END) AS {q(c.name + NULL_FLAG)}")
+        elif c.source and c.source != c.name:
+            exprs.append(f"{s} AS {q(c.name)}")
         else:
-            exprs.append(q(c.name))
-    sql = f"SELECT {', '.join(exprs)} FROM {q(m.table)}"
+            exprs.append(s)
+    # the cursor and the tie-breaker are source columns: qualified with the table, so that a landed column of the
+    # same name (an alias) never stands in for them in WHERE / ORDER BY
+    t = q(m.table)
+    cur, tie = f"{t}.{q(m.cursor)}" if m.cursor else None, f"{t}.{q(m.tie_breaker)}"
+    sql = f"SELECT {', '.join(exprs)} FROM {t}"
     if m.cursor and start is not None and end is not None:
-        cond = f"({q(m.cursor)} >= {ts_literal(start)} AND {q(m.cursor)} < {ts_literal(end)})"
+        cond = f"({cur} >= {ts_literal(start)} AND {cur} < {ts_literal(end)})"
         if include_null_cursor:
-            cond = f"({cond} OR {q(m.cursor)} IS NULL)"
+            cond = f"({cond} OR {cur} IS NULL)"
         sql += f" WHERE {cond}"
-        sql += f" ORDER BY {q(m.cursor)}, {q(m.tie_breaker)}"
+        sql += f" ORDER BY {cur}, {tie}"
     else:
-        sql += f" ORDER BY {q(m.tie_breaker)}"
+        sql += f" ORDER BY {tie}"
     return sql
 
 
@@ -266,14 +421,14 @@ def ids_sql(conn: Connection, m: EntityMapping) -> str:
     """Every id present now (hard-delete reconciliation), typed like the entity's id column."""
     col = next(c for c in m.columns if c.name == m.id_column)
     q = lambda n: quote_ident(conn.dialect, n)  # noqa: E731
-    expr = f"{col.expr} AS {q(col.name)}" if col.expr else q(col.name)
+    expr = f"{col.expr} AS {q(col.name)}" if col.expr else f"{q(col.src)} AS {q(col.name)}"
     return f"SELECT {expr} FROM {q(m.table)} ORDER BY {q(col.name)}"
 
 
 def ids_mapping(m: EntityMapping) -> EntityMapping:
     col = next(c for c in m.columns if c.name == m.id_column)
-    return EntityMapping(m.entity + IDS_SUFFIX, m.table, [Column(col.name, col.type, col.expr)], None, col.name,
-                         m.lookback, col.name, None)
+    return EntityMapping(m.entity + IDS_SUFFIX, m.table, [Column(col.name, col.type, col.expr, True, col.source)],
+                         None, col.src, m.lookback, col.name, None)
 
 
 # ------------------------------------------------------------------------------------------------ Arrow typing
@@ -337,6 +492,20 @@ def _by_value(arr: pa.ChunkedArray, typ: str) -> Tuple[pa.ChunkedArray, pa.Chunk
     return pa.chunked_array([pa.array(values, ARROW_TYPES[typ])]), pa.chunked_array([pa.array(failed, pa.bool_())])
 
 
+def _transform(arr: pa.ChunkedArray, c: Column) -> pa.ChunkedArray:
+    """The mapping's value transforms on a typed column: ``divide_by`` (cents -> currency units; an exact integer
+    divided by 100 is the double nearest the decimal amount, as a numeric(…, 2) read as double) and ``values``
+    (source value -> landed value; others as delivered)."""
+    if c.divide_by is not None:
+        arr = pc.divide(arr, pa.scalar(c.divide_by, pa.float64()))
+    if c.values:
+        out = arr
+        for src, landed in c.values.items():   # masks on the delivered values: a chain a->b, b->c never cascades
+            out = pc.if_else(pc.fill_null(pc.equal(arr, src), False), pa.scalar(landed, pa.string()), out)
+        arr = out
+    return arr
+
+
 def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
     """The batch typed by the mapping. A value that does not parse as its mapped type lands as NULL and is named in
     ``_type_error_fields`` / ``_type_error_values`` (columns present only when a row of the batch has one), so
@@ -395,7 +564,7 @@ def normalize(batch: pa.RecordBatch, m: EntityMapping) -> pa.Table:
             flag = table.schema.get_field_index(c.name + NULL_FLAG)
             if flag >= 0:
                 arr = pc.if_else(pc.equal(table.column(flag), 1), pa.scalar(None, arr.type), arr)
-        arrays.append(arr)
+        arrays.append(_transform(arr, c))
         fields.append(pa.field(c.name, ARROW_TYPES[c.type]))
     if errors:
         names: List[Optional[str]] = [None] * table.num_rows

@@ -115,6 +115,22 @@ def test_a_missing_setting_fails_naming_it_and_an_odoo_database_missing_fails(de
     assert rows["source odoo"][0] == "FAIL" and "CXW_ODOO_URL" in rows["source odoo"][1], proc.stdout
 
 
+def test_an_erp_mapping_that_lacks_a_column_staging_reads_fails_the_odoo_row_naming_it(demo, tmp_path):
+    """Issue 17.7: the mapping is checked as the extract checks it (cxw/raw_contract.yml), before any connection."""
+    import yaml
+
+    doc = yaml.safe_load((REPO / "extractors" / "odoo" / "mappings" / "odoo17.yml").read_text())
+    doc["entities"]["sale_order"]["columns"] = [c for c in doc["entities"]["sale_order"]["columns"]
+                                                if c["name"] != "amount_total"]
+    mapping = tmp_path / "erp.yml"
+    mapping.write_text(yaml.safe_dump(doc))
+    proc, rows, _ = doctor(tmp_path, {**_base(demo), "CXW_ODOO_MAPPING": str(mapping)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status, text = rows["source odoo"]
+    assert status == "FAIL" and "sale_order has no column amount_total" in proc.stdout, proc.stdout
+    assert all(v[0] == "OK" for k, v in rows.items() if k.startswith("source ") and k != "source odoo"), proc.stdout
+
+
 def test_low_disk_warns_without_failing_and_the_demo_salt_fails_against_a_real_system(demo, tmp_path):
     proc, rows, _ = doctor(tmp_path, {**_base(demo), "CXW_DOCTOR_MIN_FREE_GB": "1e12"})
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -70,6 +70,24 @@ def test_an_unconfigured_run_fails_within_seconds_naming_the_missing_settings(tm
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # nothing was started
 
 
+def test_an_erp_mapping_that_lacks_a_column_staging_reads_fails_the_run_within_seconds_naming_it(tmp_path):
+    """Issue 17.7: `./cx run` checks the ERP mapping before Airflow starts, as the extract would."""
+    mapping = tmp_path / "erp.yml"
+    text = (REPO / "extractors" / "odoo" / "mappings" / "webshop.yml").read_text()
+    mapping.write_text(text.replace("      - {name: email, source: email_address, type: string}\n", ""))
+    assert mapping.read_text() != text
+    env_file = tmp_path / "cx.env"
+    env_file.write_text(f"CXW_ODOO_URL=sqlite:///{tmp_path / 'shop.sqlite'}\nCXW_ODOO_MAPPING={mapping}\n")
+    env = _bare_env(tmp_path)
+    env["CXW_HOME"] = str(tmp_path / "home")
+    t0 = time.monotonic()
+    proc = subprocess.run([str(REPO / "cx"), "run", "--env-file", str(env_file)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and time.monotonic() - t0 < 30, proc.stdout + proc.stderr
+    assert "entity res_partner has no column email" in proc.stderr and "CXW_ODOO_MAPPING" in proc.stderr, proc.stderr
+    assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # nothing was started
+
+
 @pytest.mark.e2e
 def test_cx_run_from_a_env_file_shows_progress_per_task_and_ends_with_the_summary(tmp_path, monkeypatch):
     from cxw.demo import demo_server, ensure_demo, source_env

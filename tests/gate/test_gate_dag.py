@@ -158,6 +158,9 @@ def test_fault_demo_fails_closed_through_the_real_dag(pipeline):
     assert fault.returncode == 0, out[-5000:] + fault.stderr[-3000:]  # 0 = the gate blocked as it must
     assert "cx: DAG run state: failed" in out
     assert "checksum UNCHANGED" in out
+    # housekeeping (issue 17.6): the faulty company is removed after its run, the clean one stays
+    assert "cx: removed the fault demo's company" in out
+    assert not any((home / "demo").glob("*-fault-*")) and (home / "demo" / "XS-42" / "manifest.json").exists()
     # The reason names the suite, the expectation, the table and the count.
     verdict = next(ln for ln in out.splitlines() if ln.startswith("cx: gate verdict:"))
     assert "suite raw.load_log" in verdict and "expect_column_pair_values_a_to_be_greater_than_b" in verdict
