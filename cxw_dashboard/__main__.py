@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 = any free port)")
     ap.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1: this machine only)")
     ap.add_argument("--published", default=None, metavar="PATH",
-                    help=f"the published DuckDB file (default $CXW_HOME/published/cx_warehouse.duckdb)")
+                    help="the published DuckDB file (default $CXW_HOME/published/cx_warehouse.duckdb)")
     args = ap.parse_args(argv)
     path = args.published or str(paths().published_db)
 
