@@ -9,8 +9,6 @@ generation shows on the next page load or filter change, without a restart.
 from __future__ import annotations
 
 import math
-from datetime import datetime
-
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dash_table, dcc, html
@@ -130,10 +128,10 @@ def page_headline(snap: Snapshot, period: str, channel: str):
     for k in [k for k in HEADLINE_KPIS if k in by_kpi]:
         r = by_kpi[k]
         trend = monthly[monthly.kpi == k].sort_values("period_start")
-        fig = go.Figure(go.Scatter(x=[pd.Timestamp(d).strftime("%Y-%m") for d in trend.period_start],
+        fig = go.Figure(go.Scatter(x=[pd.Timestamp(d).strftime("%m/%y") for d in trend.period_start],
                                    y=trend.value, mode="lines+markers"))
         fig.update_layout(height=90, margin=dict(l=4, r=4, t=4, b=18), showlegend=False,
-                          xaxis=dict(showgrid=False, type="category"), yaxis=dict(showgrid=False, visible=False))
+                          xaxis=dict(showgrid=False, type="category", tickfont=dict(size=9)), yaxis=dict(showgrid=False, visible=False))
         cards.append(html.Div([
             html.Div(k, className="cx-kpi-name"),
             html.Div(num(r.value, id=f"kpi-value-{k}"), className="cx-kpi-value"),
@@ -176,13 +174,15 @@ def page_journey(snap: Snapshot, period: str, channel: str):
     ])
 
 
-def _as_of(snap: Snapshot) -> datetime | None:
-    end = snap.publication.get("data_interval_end")
+def _as_of(snap: Snapshot) -> pd.Timestamp | None:
+    """The data's 'now': the generation's data_interval_end (UTC, naive like the marts' timestamps)."""
     try:
-        return pd.Timestamp(str(end)).tz_localize(None) if pd.Timestamp(str(end)).tzinfo is None else \
-            pd.Timestamp(str(end)).tz_convert("UTC").tz_localize(None)
+        ts = pd.Timestamp(str(snap.publication.get("data_interval_end")))
     except (ValueError, TypeError):
         return None
+    if ts is pd.NaT:
+        return None
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
 def page_alerts(snap: Snapshot, period: str, channel: str):
@@ -204,6 +204,7 @@ def page_alerts(snap: Snapshot, period: str, channel: str):
     a["status"] = "open"
     a.loc[overdue, "status"] = "overdue"
     a.loc[a.is_loop_closed, "status"] = "closed in time"
+    a = a.sort_values(["is_loop_closed", "due_at", "alert_id"], kind="stable")  # the queue: open work first
     counts = {"alerts": len(a), "closed": int(a.is_loop_closed.sum()), "open": int((a.status == "open").sum()),
               "overdue": int((a.status == "overdue").sum())}
     return html.Div([
@@ -213,7 +214,8 @@ def page_alerts(snap: Snapshot, period: str, channel: str):
                f"Period filter: month of creation."),
         html.Div([html.Span([f"{k}: ", num(v, id=f"alerts-{k}")], className="cx-count") for k, v in counts.items()],
                  className="cx-counts"),
-        html.P("Sorted by due time; the table sorts by any column.", id="alerts-shown"),
+        html.P("Open and overdue alerts first, each by due time; the table sorts by any column.",
+               id="alerts-shown"),
         table(a, "alerts-table", ["due_at", "created_at", "age_h", "status", "alert_type", "source", "channel",
                                   "score", "preceding_touchpoint_type", "comment"]),
     ])
@@ -274,7 +276,7 @@ def page_funnel(snap: Snapshot, period: str, channel: str):
     steps = [(label, getattr(rows[k], col)) for label, k, col in FUNNEL_STEPS if k in rows]
     if not steps:
         return html.P(f"No web KPIs published for period {period}, channel {channel!r}.", id="no-funnel")
-    fig = go.Figure(go.Funnel(y=[s[0] for s in steps], x=[s[1] for s in steps]))
+    fig = go.Figure(go.Funnel(y=[s[0] for s in steps], x=[s[1] for s in steps], texttemplate="%{value:,}"))
     fig.update_layout(height=340, margin=dict(t=20))
     return html.Div([
         html.H2("Web funnel"),
