@@ -38,6 +38,12 @@ def demo_run(tmp_path_factory):
     return home, env, first.stdout
 
 
+def test_demo_ends_by_printing_the_dashboard_command(demo_run):
+    home, _, out = demo_run
+    last = [line for line in out.splitlines() if line.strip()][-1]
+    assert "./cx dashboard" in last and str(_published(home)) in last, last
+
+
 def _published(home: Path) -> Path:
     return home / "published" / "cx_warehouse.duckdb"
 
