@@ -1,0 +1,101 @@
+"""`cxw.up` without Airflow: what `./cx down` stops (and what it must not), and the metadata database it creates.
+The whole `./cx up` under a real scheduler: tests/e2e/test_cx_up.py."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cxw import up
+
+# a "service" that, like Airflow's task supervisor, starts a child in a process group (session) of its own
+_SERVICE = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(600)
+"""
+
+
+def _wait_for(f, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not (f.exists() and f.read_text()):
+        assert time.monotonic() < deadline, f"{f} not written"
+        time.sleep(0.05)
+    return int(f.read_text())
+
+
+def test_cx_down_stops_a_service_and_its_child_in_another_process_group(tmp_path):
+    home = tmp_path / "airflow-up"
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    child_file = tmp_path / "child.pid"
+    pid = up._spawn(home, "scheduler", [sys.executable, "-c", _SERVICE, str(child_file)], env)
+    child = _wait_for(child_file)
+    assert os.getpgid(child) != os.getpgid(pid)  # killpg of the service's group does not reach it
+    assert up.running(home) == {"scheduler": pid}
+    assert {pid, child} <= up.processes_of(home)
+
+    stopped = up.stop(home, timeout=10)
+
+    assert stopped == ["scheduler"]
+    deadline = time.monotonic() + 10
+    while (up._alive(pid) or up._alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not up._alive(pid) and not up._alive(child)
+    assert not (home / "pids" / "scheduler.pid").exists()
+
+
+def test_a_pid_file_whose_pid_now_names_another_process_is_not_a_running_service(tmp_path):
+    """After a crash and a reboot, a pid file's pid may belong to an unrelated program: same pid, other start time.
+    `./cx up` must not take it for a running service, `./cx down` must not kill it."""
+    home = tmp_path / "airflow-up"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        (home / "pids").mkdir(parents=True)
+        (home / "pids" / "scheduler.pid").write_text(f"{other.pid} {int(up._started(other.pid)) - 100}\n")
+        assert up.running(home) == {}
+        assert up.stop(home, timeout=5) == []
+        assert other.poll() is None and up._alive(other.pid)
+        assert not (home / "pids" / "scheduler.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_cx_up_creates_its_metadata_database_when_missing(postgres_available):
+    import sqlalchemy as sa
+
+    db = f"cxw_up_unit_{secrets.token_hex(4)}"
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        assert up.ensure_database(url) is True
+        assert up.ensure_database(url) is False  # there now: left as it is
+        with admin.connect() as con:
+            assert con.execute(sa.text("select 1 from pg_database where datname = :d"), {"d": db}).first()
+    finally:
+        with admin.connect() as con:
+            con.execute(sa.text(f'drop database if exists "{db}"'))
+        admin.dispose()
+
+
+def test_the_services_share_one_jwt_secret_and_fernet_key_kept_private(tmp_path, monkeypatch):
+    """The api-server checks the task tokens the scheduler signs: every service gets the same secret, across
+    `./cx up` calls; the file holding it is readable by its owner only."""
+    for k in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    home = tmp_path / "airflow-up"
+    home.mkdir()
+    env1, _ = up.service_env(home, 8080, "127.0.0.1", "postgresql+psycopg2://postgres@127.0.0.1/x")
+    env2, state = up.service_env(home, 9090, "127.0.0.1", "postgresql+psycopg2://postgres@127.0.0.1/x")
+    for k in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY"):
+        assert env1[k] and env1[k] == env2[k]
+    assert (home / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert env2["AIRFLOW_HOME"] == str(home)
+    assert env2["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env2["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:9090/execution/"
+    assert state["url"] == "http://127.0.0.1:9090"
