@@ -12,10 +12,12 @@ import pytest
 
 from cxw import up
 
-# a "service" that, like Airflow's task supervisor, starts a child in a process group (session) of its own
+# a "service" that, like Airflow's task supervisor, starts a child in a process group (session) of its own; the child
+# does not show AIRFLOW_HOME in its environment, as an Airflow process that set its title (setproctitle) does not
 _SERVICE = """
 import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True, env=env)
 open(sys.argv[1], "w").write(str(child.pid))
 time.sleep(600)
 """
