@@ -266,9 +266,11 @@ def _spawn(home: Path, name: str, cmd: list[str], env: dict) -> int:
     return proc.pid
 
 
-def _health(base: str) -> dict | None:
+def _health(base: str, timeout: float = 15.0) -> dict | None:
+    """The api-server's health answer; None when it does not answer (in time). Never through a proxy: it is ours."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(base + HEALTH, timeout=5) as resp:
+        with opener.open(base + HEALTH, timeout=timeout) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None

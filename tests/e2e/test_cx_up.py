@@ -68,7 +68,11 @@ def test_cx_up_runs_the_dag_under_the_scheduler_to_a_publish_and_cx_down_leaves_
         state = json.loads((home / "up.json").read_text())
         assert f"{state['url']}/" in first.stdout and "./cx down" in first.stdout
         assert str(home / "simple_auth_manager_passwords.json.generated") in first.stdout
-        assert up.healthy(up._health(state["url"]))
+        print(first.stdout)
+        health, deadline = None, time.monotonic() + 60
+        while not up.healthy(health) and time.monotonic() < deadline:  # a busy api-server may answer late
+            health = up._health(state["url"])
+        assert up.healthy(health), health
         assert _pg(db, "select 1 from pg_database where datname = :d", {"d": db})  # created on the PostgreSQL
         assert _pg(db, "select slots from slot_pool where pool = 'cxw_build_db'") == [(1,)]
         assert _pg(db, "select is_paused from dag where dag_id = 'cx_pipeline'") == [(False,)]
