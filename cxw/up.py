@@ -407,13 +407,6 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
             print(f"cx up: port {DEFAULT_PORT} is in use; the api-server takes the free port {port}", file=out)
 
     url = db_url()
-    try:
-        if ensure_database(url):
-            print(f"cx up: created the metadata database {_shown(url)}", file=out, flush=True)
-    except Exception as exc:
-        print(f"cx up: cannot reach the metadata database {_shown(url)} (CXW_AIRFLOW_DB_URL): "
-              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
-        return 1
     env, state = service_env(home, port, host, url)
     state.update({"home": str(home), "db": _shown(url), "mode": "demo" if demo else "sources",
                   "passwords_file": str(passwords_file(env)),
@@ -422,13 +415,19 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
     try:
         if demo:
             env.update(_demo_sources(home, env, scale, seed, out))
-        problems = preflight(env)
+        problems = preflight(env)  # before anything is created: an unconfigured `./cx up` leaves nothing behind
         if problems:
             print("cx up: not configured - nothing was started:", file=sys.stderr)
             for pr in problems:
                 print(f"  {pr}", file=sys.stderr)
             stop(home, out=out)
             return 1
+        try:
+            if ensure_database(url):
+                print(f"cx up: created the metadata database {_shown(url)}", file=out, flush=True)
+        except Exception as exc:
+            raise RuntimeError(f"cannot reach the metadata database {_shown(url)} (CXW_AIRFLOW_DB_URL): "
+                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         print(f"cx up: preparing the metadata database {_shown(url)} (migrate, pool cxw_build_db, DAG "
               f"serialization)", file=out, flush=True)
         _migrated_for(home, url)

@@ -101,3 +101,36 @@ def test_the_services_share_one_jwt_secret_and_fernet_key_kept_private(tmp_path,
     assert env2["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env2["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:9090/execution/"
     assert state["url"] == "http://127.0.0.1:9090"
+
+
+def test_an_unconfigured_cx_up_fails_in_seconds_naming_the_settings_and_leaves_nothing_behind(tmp_path,
+                                                                                             postgres_available):
+    import sqlalchemy as sa
+
+    from cxw.config import REPO_ROOT
+
+    db = f"cxw_up_unit_{secrets.token_hex(4)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "AIRFLOW_", "AIRFLOW__"))}
+    env.update({"CXW_HOME": str(tmp_path / "home"),
+                "CXW_AIRFLOW_DB_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"})
+    (tmp_path / "empty.env").write_text("")
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "cxw", "up", "--port", "0", "--env-file", str(tmp_path / "empty.env")],
+                         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "not configured - nothing was started" in res.stderr
+    for setting in ("CXW_ODOO_URL", "CXW_HUBSPOT_TOKEN", "CXW_GA4_EXPORT_URL", "CXW_TRUSTPILOT_BUSINESS_UNIT_IDS"):
+        assert setting in res.stderr, res.stderr
+    assert took < 120, took  # no migrate, no service started (the Python start-up alone is seconds here)
+    home = tmp_path / "home" / "airflow-up"
+    assert up.running(home) == {} and not list(home.glob("pids/*.pid"))
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as con:
+            created = con.execute(sa.text("select 1 from pg_database where datname = :d"), {"d": db}).first()
+            if created:
+                con.execute(sa.text(f'drop database "{db}"'))
+        assert not created, "the metadata database was created for a deployment that cannot start"
+    finally:
+        admin.dispose()
