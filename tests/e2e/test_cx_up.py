@@ -83,6 +83,10 @@ def test_cx_up_runs_the_dag_under_the_scheduler_to_a_publish_and_cx_down_leaves_
         schedulers = [p for p in up.processes_of(home) if up._cmdline(p, None).endswith("airflow scheduler")]
         assert schedulers == [pids["scheduler"]], [up._cmdline(p) for p in up.processes_of(home)]
 
+        status = cx("status")
+        assert status.returncode == 0 and f"scheduler      pid {pids['scheduler']}" in status.stdout, status.stdout
+        assert "scheduler healthy" in status.stdout, status.stdout
+
         # the scheduler creates and runs the latest complete day's run by itself
         deadline = time.monotonic() + 1200
         runs = []
@@ -120,3 +124,4 @@ def test_cx_up_runs_the_dag_under_the_scheduler_to_a_publish_and_cx_down_leaves_
     assert up.processes_of(home) == set()
     assert not list((home / "pids").glob("*.pid"))
     assert "nothing was running" in cx("down").stdout
+    assert cx("status").returncode == 1
