@@ -29,6 +29,17 @@ def _pg(db: str, sql: str, params: dict | None = None, autocommit: bool = False)
         eng.dispose()
 
 
+def _http(url: str, body: dict | None = None, token: str | None = None) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
 def _expected_tables() -> set[str]:
     """Every model under dbt_project/models/marts/{core,kpi,cx} is a published table (schema = its folder)."""
     marts = REPO / "dbt_project" / "models" / "marts"
@@ -76,6 +87,11 @@ def test_cx_up_runs_the_dag_under_the_scheduler_to_a_publish_and_cx_down_leaves_
         assert _pg(db, "select 1 from pg_database where datname = :d", {"d": db})  # created on the PostgreSQL
         assert _pg(db, "select slots from slot_pool where pool = 'cxw_build_db'") == [(1,)]
         assert _pg(db, "select is_paused from dag where dag_id = 'cx_pipeline'") == [(False,)]
+
+        # the printed login works: admin's generated password gets a token the REST API accepts
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        token = _http(f"{state['url']}/auth/token", {"username": "admin", "password": password})["access_token"]
+        assert _http(f"{state['url']}/api/v2/dags/cx_pipeline", token=token)["is_paused"] is False
 
         again = cx(*up_args)
         assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr
