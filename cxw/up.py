@@ -14,9 +14,9 @@ APIs on loopback (a fifth background process, `demo-server`), so the scheduler's
 day - has a company to read.
 
 Idempotent: when every service of the home is running, `./cx up` says so and starts nothing; when only some are
-(one crashed), it stops those and starts all again. `./cx down` sends SIGTERM to each service's process group,
-SIGKILL to what is left after `--timeout` seconds, then to any process still running with this AIRFLOW_HOME in its
-environment (task processes run in process groups of their own), and removes the pid files.
+(one crashed), it stops those and starts all again. `./cx down` sends SIGTERM to each service's process group
+and to every process below them outside those groups (task processes run in process groups of their own) or with
+this AIRFLOW_HOME in its environment, SIGKILL to what is left after `--timeout` seconds, and removes the pid files.
 """
 
 from __future__ import annotations
@@ -289,18 +289,21 @@ def _tail(f: Path, n: int = 3000) -> str:
 
 
 def stop(home: Path, timeout: float = 60.0, out=None) -> list[str]:
-    """SIGTERM to each service's process group, SIGKILL after ``timeout`` s to what is left of them and of every
-    process below them (task processes run in process groups of their own: the task supervisor's setpgid) or with
-    this AIRFLOW_HOME in its environment; removes the pid files. Returns the names of the services that were
+    """SIGTERM to each service's process group and to every process below them outside those groups (task
+    processes run in process groups of their own: the task supervisor's setpgid) or with this AIRFLOW_HOME in its
+    environment; SIGKILL to what is left of them after ``timeout`` s; removes the pid files. Returns the names of the services that were
     running."""
     out = out or sys.stdout
     live = running(home)
     tree = {p: _started(p) for p in processes_of(home)}
     for name, pid in live.items():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    groups = {_stat(p)[2] for p in live.values() if _stat(p)}
+    for p in tree:  # and each process outside the services' groups (task processes): a graceful end for all
+        if (st := _stat(p)) and st[2] not in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGTERM)
 
     def left() -> list[int]:
         return [p for p, t in tree.items() if _alive(p) and _started(p) == t]
