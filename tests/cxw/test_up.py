@@ -23,6 +23,16 @@ time.sleep(600)
 """
 
 
+def _kill(*procs: tuple[int, str | None]) -> None:
+    """The test's own processes (pid, start time), whatever the outcome: a failing test must not leave them running.
+    A pid that names another process by now is left alone."""
+    import signal
+
+    for p, started in procs:
+        if up._alive(p) and up._started(p) == started:
+            os.kill(p, signal.SIGKILL)
+
+
 def _wait_for(f, timeout=30):
     deadline = time.monotonic() + timeout
     while not (f.exists() and f.read_text()):
@@ -37,18 +47,22 @@ def test_cx_down_stops_a_service_and_its_child_in_another_process_group(tmp_path
     child_file = tmp_path / "child.pid"
     pid = up._spawn(home, "scheduler", [sys.executable, "-c", _SERVICE, str(child_file)], env)
     child = _wait_for(child_file)
-    assert os.getpgid(child) != os.getpgid(pid)  # killpg of the service's group does not reach it
-    assert up.running(home) == {"scheduler": pid}
-    assert {pid, child} <= up.processes_of(home)
+    procs = [(pid, up._started(pid)), (child, up._started(child))]
+    try:
+        assert os.getpgid(child) != os.getpgid(pid)  # killpg of the service's group does not reach it
+        assert up.running(home) == {"scheduler": pid}
+        assert {pid, child} <= up.processes_of(home)
 
-    stopped = up.stop(home, timeout=10)
+        stopped = up.stop(home, timeout=10)
 
-    assert stopped == ["scheduler"]
-    deadline = time.monotonic() + 10
-    while (up._alive(pid) or up._alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not up._alive(pid) and not up._alive(child)
-    assert not (home / "pids" / "scheduler.pid").exists()
+        assert stopped == ["scheduler"]
+        deadline = time.monotonic() + 10
+        while (up._alive(pid) or up._alive(child)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not up._alive(pid) and not up._alive(child)
+        assert not (home / "pids" / "scheduler.pid").exists()
+    finally:
+        _kill(*procs)
 
 
 def test_a_pid_file_whose_pid_now_names_another_process_is_not_a_running_service(tmp_path):
@@ -148,15 +162,19 @@ def test_cx_up_with_only_some_services_running_stops_them_before_starting_all(tm
     child_file = tmp_path / "child.pid"
     pid = up._spawn(home, "scheduler", [sys.executable, "-c", _SERVICE, str(child_file)], env)
     child = _wait_for(child_file)
-    assert up.running(home) == {"scheduler": pid}
-    (tmp_path / "empty.env").write_text("")
+    procs = [(pid, up._started(pid)), (child, up._started(child))]
+    try:
+        assert up.running(home) == {"scheduler": pid}
+        (tmp_path / "empty.env").write_text("")
 
-    assert up.up(env_file=tmp_path / "empty.env", port=0) == 1  # the sources are not configured
+        assert up.up(env_file=tmp_path / "empty.env", port=0) == 1  # the sources are not configured
 
-    out = capsys.readouterr().out
-    assert "only scheduler of" in out and "stopping them" in out, out
-    deadline = time.monotonic() + 10
-    while (up._alive(pid) or up._alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not up._alive(pid) and not up._alive(child)
-    assert up.running(home) == {}
+        out = capsys.readouterr().out
+        assert "only scheduler of" in out and "stopping them" in out, out
+        deadline = time.monotonic() + 10
+        while (up._alive(pid) or up._alive(child)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not up._alive(pid) and not up._alive(child)
+        assert up.running(home) == {}
+    finally:
+        _kill(*procs)
