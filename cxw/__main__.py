@@ -1,4 +1,4 @@
-"""Command line: python -m cxw {demo,run,doctor,rollback,erase,retention,airflow,bench} — used by ./cx."""
+"""Command line: python -m cxw {demo,run,doctor,rollback,erase,retention,airflow,bench,up,down,status} — used by ./cx."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     from .bench import add_arguments
 
     add_arguments(b)
+    from .up import add_parsers as add_up_parsers
+
+    add_up_parsers(sub)
     args = ap.parse_args(argv)
 
     if args.cmd == "demo":
@@ -128,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run_from_args
 
         return run_from_args(args)
+    if args.cmd in ("up", "down", "status"):
+        from .up import run_from_args as up_from_args
+
+        return up_from_args(args)
     return 2
 
 
