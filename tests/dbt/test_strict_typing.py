@@ -72,6 +72,16 @@ GA4_EVENTS = [
     ("page_view", "d12", "9223372036854775807", GA4_DAY, [_P["sid"]("912")]),
     # 13 the last microsecond of year 9999: still an instant, staged
     ("page_view", "d13", "253402300799999999", GA4_DAY, [_P["sid"]("913")]),
+    # 14 ga_session_id delivered as string_value: was read as absent (a consent ping); it is the session id
+    ("page_view", "d14", str(BASE_US + 14), GA4_DAY, [_param("ga_session_id", s="914")]),
+    # 15 engagement_time_msec delivered as double_value 1500.0 (and ga_session_id as float_value): was 0
+    ("user_engagement", "d15", str(BASE_US + 15), GA4_DAY,
+     ["{'key': 'ga_session_id', 'value': {'string_value': NULL, 'int_value': NULL, 'float_value': 915.0, "
+      "'double_value': NULL}}",
+      "{'key': 'engagement_time_msec', 'value': {'string_value': NULL, 'int_value': '', 'float_value': NULL, "
+      "'double_value': 1500.0}}"]),
+    # 16 ga_session_id as string_value that is no integer: quarantined, not a consent ping
+    ("page_view", "d16", str(BASE_US + 16), GA4_DAY, [_param("ga_session_id", s="abc")]),
 ]
 GA4_REASONS = {
     1: "unparsable_value: engagement_time_msec",
@@ -82,6 +92,7 @@ GA4_REASONS = {
     8: "unparsable_value: session_engaged",
     11: "unparsable_value: event_value_in_usd",
     12: "out_of_range: event_timestamp",
+    16: "unparsable_value: ga_session_id",
 }
 
 
@@ -198,12 +209,12 @@ def test_a_present_ga4_value_that_does_not_parse_is_quarantined_and_an_absent_on
         "select user_pseudo_id, ga_session_id, ga_session_number, engagement_time_msec from staging.stg_ga4__events "
         f"where _load_id = '{GA4_LOAD}'")}
     assert staged == {"d0": (900, 1, 1200), "d2": (902, None, 0), "d4": (None, None, 0), "d9": (909, 7, 0),
-                      "d13": (913, None, 0)}
+                      "d13": (913, None, 0), "d14": (914, None, 0), "d15": (915, None, 1500)}
     assert t.rows(f"select cast(event_at as varchar) from staging.stg_ga4__events where user_pseudo_id = 'd13'") == [
         ("9999-12-31 23:59:59.999999",)]
     # extracted = staged + quarantined + duplicates for the dirty day (the copy of event 1 is the duplicate)
     assert t.rows("select extracted, staged, quarantined, duplicates from staging.load_ledger "
-                  f"where load_id = '{GA4_LOAD}'") == [(14, 5, 8, 1)]
+                  f"where load_id = '{GA4_LOAD}'") == [(17, 7, 9, 1)]
 
 
 def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_their_default(built):

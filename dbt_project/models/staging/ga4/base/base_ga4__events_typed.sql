@@ -34,9 +34,10 @@ source as (
         *,
         {#- each param read once, as delivered: PostgreSQL evaluates a jsonpath per reference, and this subquery
             (a window function) is not pulled up into the next one #}
-        {{ ga4_param('event_params', 'ga_session_id', 'int_value') }} as _p_ga_session_id,
-        {{ ga4_param('event_params', 'ga_session_number', 'int_value') }} as _p_ga_session_number,
-        {{ ga4_param('event_params', 'engagement_time_msec', 'int_value') }} as _p_engagement_time_msec,
+        {#- the int params' whole value, so one delivered in another value field is read (ga4_param_any_field) #}
+        {{ ga4_param_value('event_params', 'ga_session_id') }} as _v_ga_session_id,
+        {{ ga4_param_value('event_params', 'ga_session_number') }} as _v_ga_session_number,
+        {{ ga4_param_value('event_params', 'engagement_time_msec') }} as _v_engagement_time_msec,
         {{ ga4_param('event_params', 'session_engaged', 'string_value') }} as _p_session_engaged_str,
         {{ ga4_param('event_params', 'session_engaged', 'int_value') }} as _p_session_engaged_int,
         {{ safe_cast_int('event_timestamp') }} as _p_event_timestamp_us,
@@ -52,6 +53,16 @@ source as (
     {% if is_incremental() %}
         and _export_date in (select _export_date from changed_days)
     {% endif %}
+),
+
+params as (
+    select
+        *,
+        {{ ga4_param_any_field('_v_ga_session_id', 'int_value') }} as _p_ga_session_id,
+        {{ ga4_param_any_field('_v_ga_session_number', 'int_value') }} as _p_ga_session_number,
+        {{ ga4_param_any_field('_v_engagement_time_msec', 'int_value') }} as _p_engagement_time_msec
+    from source
+    where _dup_rank = 1
 ),
 
 renamed as (
@@ -94,8 +105,7 @@ renamed as (
         _load_id,
         _record_seq,
         _extracted_at
-    from source
-    where _dup_rank = 1
+    from params
 )
 
 select
