@@ -12,7 +12,11 @@ the real loader (DuckDB, PostgreSQL); `dbt run --select staging`, then the quara
 - safe_cast_int: '4.5' is not rounded (NULL, so quarantined); '7.0' is 7.
 - booleans: a present but unparsable `archived` is quarantined, not read as false; absent, it is false.
 - timestamps: Trustpilot experiencedAt, HubSpot companies / deals createdAt and the tickets / feedback createdAt
-  fallback, present but unparsable: bad_timestamp.
+  fallback, present but unparsable: bad_timestamp; an epoch timestamp outside years 0001-9999 (HubSpot email events'
+  created: bad_timestamp; GA4 event_timestamp: out_of_range) no longer fails the build.
+- Odoo money that does not fit decimal(18, 2): 'out_of_range: <fields>' on both targets (was NULL on DuckDB, a failed
+  build on PostgreSQL).
+- a GA4 int param delivered in another value field (string_value, float / double_value) is read, not absent.
 The ledger balances for every load: extracted = staged + quarantined + duplicates.
 """
 from __future__ import annotations
@@ -147,6 +151,8 @@ def _dirty(con) -> None:
                                                    "amount_total": "999999999999.99"})  # fits: staged
     copy("raw_odoo.sale_order_line", "odoo", "id = 1", {"id": "901", "price_unit": "1e20", "price_total": "1e20"})
     copy("raw_odoo.product_template", "odoo", "id = 1", {"id": "901", "list_price": "1e18"})
+    # an epoch-millisecond `created` past any timestamp: failed the DuckDB build (multiplication overflow)
+    copy("raw_hubspot.email_events", "hubspot", "id = 'ev0001'", {"id": "'ev0901'", "created": "9223372036854775807"})
     # archived: present but unparsable (the load brings it as text) / absent
     con.execute("alter table raw_hubspot.contacts alter archived type varchar")
     copy("raw_hubspot.contacts", "hubspot", "id = '100002'", {"id": "'100901'", "archived": "'maybe'"})
@@ -224,6 +230,7 @@ def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_the
     assert q == [("companies", "200901", "bad_timestamp"),
                  ("contacts", "100901", "unparsable_value: archived"),
                  ("deals", "300901", "bad_timestamp"),
+                 ("email_events", "ev0901", "bad_timestamp"),
                  ("feedback_submissions", "500901", "bad_timestamp"),
                  ("reviews", "tpx1", "bad_timestamp"),
                  ("tickets", "400901", "bad_timestamp")]
