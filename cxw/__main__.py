@@ -93,8 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         return doctor_main(env_file=args.env_file)
     if args.cmd == "rollback":
         from .publish import rollback
+        from .warehouse_lock import WarehouseBusy
 
-        print(json.dumps(rollback(args.generation), indent=1))
+        try:
+            print(json.dumps(rollback(args.generation), indent=1))
+        except WarehouseBusy as exc:  # a DAG run or an erasure is active: nothing switched (EX_TEMPFAIL)
+            print(str(exc), file=sys.stderr)
+            return 75
         return 0
     if args.cmd == "erase":
         import logging
@@ -118,8 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "retention":
         from .erase import apply_retention
+        from .warehouse_lock import WarehouseBusy
 
-        print(json.dumps(apply_retention(), indent=1))
+        try:
+            print(json.dumps(apply_retention(), indent=1))
+        except WarehouseBusy as exc:  # a DAG run or an erasure is active: nothing dropped (EX_TEMPFAIL)
+            print(str(exc), file=sys.stderr)
+            return 75
         return 0
     if args.cmd == "airflow":
         import os

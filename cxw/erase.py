@@ -1014,7 +1014,12 @@ def drop_old_generations(days: int | None = None, now: datetime | None = None) -
 
 
 def apply_retention(days: int | None = None, now: datetime | None = None) -> dict:
-    """`./cx retention`: both drops now (the DAG applies them in load_<source> and publish)."""
+    """`./cx retention`: both drops now (the DAG applies them in load_<source> and publish), holding the warehouse
+    lock exclusively (cxw/warehouse_lock.py): no load, build or publish runs while loads and generations go, and no
+    erasure; waits up to CXW_BUILD_DB_LOCK_WAIT_S, then WarehouseBusy with nothing dropped."""
+    from .warehouse_lock import maintenance
+
     days = retention_days() if days is None else days
-    return {"retention_days": days, "raw_loads_dropped": drop_old_raw_loads(days, now),
-            "generations_dropped": drop_old_generations(days, now)}
+    with maintenance("retention"):
+        return {"retention_days": days, "raw_loads_dropped": drop_old_raw_loads(days, now),
+                "generations_dropped": drop_old_generations(days, now)}

@@ -29,6 +29,34 @@ META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")  # added by extracto
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+class RawLoadError(RuntimeError):
+    """A raw table could not be loaded. The message names the target, source, entity and, when the database's error
+    says so, the column and the load; never a value (issue 15.4): DuckDB quotes the value it could not cast ("Type
+    VARCHAR with value 'jane@example.org' can't be cast ..."), PostgreSQL's COPY context the whole field."""
+
+
+# a column name as the databases quote it in an error: DuckDB `column "p"`, PostgreSQL COPY `column p: "…"`
+_ERR_COLUMN = re.compile(r'column "([A-Za-z_][A-Za-z0-9_]*)"|\bcolumn ([A-Za-z_][A-Za-z0-9_]*):')
+
+
+def _load_error(target: str, source: str, entity: str, exc: BaseException, loads: list) -> RawLoadError:
+    """`exc` (a database / Arrow error while loading one raw table) as a RawLoadError fit for a log: what failed
+    where, with the error's own words and every value masked (`mask_values`: quoted text, e-mail addresses, digit
+    runs). The caller raises it `from None`, so the original text is not chained into the traceback either."""
+    from extractors.common.redact import mask_values
+
+    text = str(exc)
+    diag = getattr(exc, "diag", None)  # psycopg2: the COPY context names the column (and quotes the value)
+    context = " ".join(filter(None, [text, getattr(diag, "context", None)]))
+    m = _ERR_COLUMN.search(context)
+    column = next((g for g in m.groups() if g), None) if m else None
+    load_ids = [ld.load_id for ld in loads if ld.load_id in text]
+    where = "".join([f", column {column}" if column else "",
+                     f", load {load_ids[0]}" if len(load_ids) == 1 else ""])
+    return RawLoadError(f"loading raw {source}.{entity} into {target} failed{where}: {type(exc).__name__}: "
+                        f"{mask_values(text)} (values masked; the rows are in the raw files)")
+
+
 def connect_writer(build_db: Path, wait_s: float | None = None):
     """Open the DuckDB build database for writing; while another process holds it, wait (up to ``wait_s``, default
     env CXW_BUILD_DB_LOCK_WAIT_S or 600) rather than fail. The `cxw_build_db` pool keeps the DAG's writers apart under
@@ -267,6 +295,9 @@ def load_into_duckdb(raw_root: Path, build_db: Path, *, force: bool = False,
                 con.execute("insert or replace into _cxw.raw_tables values (?, ?, ?, ?, now()::timestamp)",
                             [source, entity, _fingerprint(group), rows])
                 con.execute("commit")
+            except Exception as exc:  # a database / file error can quote a value: masked (issue 15.4)
+                con.execute("rollback")
+                raise _load_error("duckdb", source, entity, exc, group) from None
             except BaseException:
                 con.execute("rollback")
                 raise
@@ -580,63 +611,70 @@ def load_into_postgres(raw_root: Path, dsn: str | None = None, *, force: bool = 
             t1 = time.perf_counter()
             rows = 0
             ident_schema, ident_new = sql.Identifier(schema_name), sql.Identifier(new_name)
-            with pg, pg.cursor() as cur:  # one transaction per table: commit on success, rollback on any error
-                cur.execute(sql.SQL("create schema if not exists {}").format(ident_schema))
-                cur.execute(sql.SQL("drop table if exists {}.{}").format(ident_schema, ident_new))
-                if files:
-                    src = duck.read_parquet(files, union_by_name=True)
-                    described = list(zip(src.columns, [str(t) for t in src.types]))
-                    columns, selects, seen = [], [], set()
-                    for name, duck_type, *_ in described:
-                        pg_name = _pg_column(name)
-                        if pg_name in seen:
-                            raise ValueError(f"{table}: columns {name!r} and another differ only by case")
-                        seen.add(pg_name)
-                        pg_type, how = _pg_type(duck_type)
-                        quoted = '"' + name.replace('"', '""') + '"'
-                        if how == "json":
-                            selects.append(f"cast(to_json({quoted}) as varchar) as {quoted}")
-                        elif how == "text":
-                            # PostgreSQL text cannot hold NUL; everything else is kept as delivered
-                            selects.append(f"replace(cast({quoted} as varchar), chr(0), '') as {quoted}")
-                        else:
-                            selects.append(quoted)
-                        columns.append(sql.SQL("{} {}").format(sql.Identifier(pg_name), sql.SQL(pg_type)))
-                    cur.execute(sql.SQL("create table {}.{} ({})").format(ident_schema, ident_new,
-                                                                          sql.SQL(", ").join(columns)))
-                    copy = sql.SQL("copy {}.{} from stdin with (format csv, header false)").format(
-                        ident_schema, ident_new).as_string(cur)
-                    rel = src.select(", ".join(selects))
-                    reader = (rel.to_arrow_reader(batch_rows) if hasattr(rel, "to_arrow_reader")
-                              else rel.fetch_record_batch(batch_rows))
-                    for n, buf in _csv_chunks(reader):
-                        cur.copy_expert(copy, buf)
-                        rows += n
-                else:
-                    cur.execute(sql.SQL("create table {}.{} (_load_id text, _extracted_at timestamptz, "
-                                        "_record_seq bigint)").format(ident_schema, ident_new))
-                cur.execute(sql.SQL("drop table if exists {}.{} cascade").format(ident_schema,
+            try:
+                with pg, pg.cursor() as cur:  # one transaction per table: commit on success, rollback on any error
+                    cur.execute(sql.SQL("create schema if not exists {}").format(ident_schema))
+                    cur.execute(sql.SQL("drop table if exists {}.{}").format(ident_schema, ident_new))
+                    if files:
+                        src = duck.read_parquet(files, union_by_name=True)
+                        described = list(zip(src.columns, [str(t) for t in src.types]))
+                        columns, selects, seen = [], [], set()
+                        for name, duck_type, *_ in described:
+                            pg_name = _pg_column(name)
+                            if pg_name in seen:
+                                raise ValueError(f"{table}: columns {name!r} and another differ only by case")
+                            seen.add(pg_name)
+                            pg_type, how = _pg_type(duck_type)
+                            quoted = '"' + name.replace('"', '""') + '"'
+                            if how == "json":
+                                selects.append(f"cast(to_json({quoted}) as varchar) as {quoted}")
+                            elif how == "text":
+                                # PostgreSQL text cannot hold NUL; everything else is kept as delivered
+                                selects.append(f"replace(cast({quoted} as varchar), chr(0), '') as {quoted}")
+                            else:
+                                selects.append(quoted)
+                            columns.append(sql.SQL("{} {}").format(sql.Identifier(pg_name), sql.SQL(pg_type)))
+                        cur.execute(sql.SQL("create table {}.{} ({})").format(ident_schema, ident_new,
+                                                                              sql.SQL(", ").join(columns)))
+                        copy = sql.SQL("copy {}.{} from stdin with (format csv, header false)").format(
+                            ident_schema, ident_new).as_string(cur)
+                        rel = src.select(", ".join(selects))
+                        reader = (rel.to_arrow_reader(batch_rows) if hasattr(rel, "to_arrow_reader")
+                                  else rel.fetch_record_batch(batch_rows))
+                        for n, buf in _csv_chunks(reader):
+                            cur.copy_expert(copy, buf)
+                            rows += n
+                    else:
+                        cur.execute(sql.SQL("create table {}.{} (_load_id text, _extracted_at timestamptz, "
+                                            "_record_seq bigint)").format(ident_schema, ident_new))
+                    cur.execute(sql.SQL("drop table if exists {}.{} cascade").format(ident_schema,
+                                                                                     sql.Identifier(table_name)))
+                    cur.execute(sql.SQL("alter table {}.{} rename to {}").format(ident_schema, ident_new,
                                                                                  sql.Identifier(table_name)))
-                cur.execute(sql.SQL("alter table {}.{} rename to {}").format(ident_schema, ident_new,
-                                                                             sql.Identifier(table_name)))
-                for ld in group:
-                    m = ld.meta
+                    for ld in group:
+                        m = ld.meta
+                        cur.execute(
+                            "insert into _cxw.raw_loads values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                            "on conflict (source, entity, load_id) do update set extracted_at = excluded.extracted_at, "
+                            "window_start = excluded.window_start, window_end = excluded.window_end, "
+                            "rows_in_manifest = excluded.rows_in_manifest, "
+                            "duplicates_in_load = excluded.duplicates_in_load, dead_letters = excluded.dead_letters",
+                            [source, entity, ld.load_id, str(m.get("extracted_at")), str(m.get("window_start")),
+                             str(m.get("window_end")), int(m.get("rows") or 0), int(m.get("duplicates_in_load") or 0),
+                             int(m.get("dead_letters") or 0)],
+                        )
                     cur.execute(
-                        "insert into _cxw.raw_loads values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                        "on conflict (source, entity, load_id) do update set extracted_at = excluded.extracted_at, "
-                        "window_start = excluded.window_start, window_end = excluded.window_end, "
-                        "rows_in_manifest = excluded.rows_in_manifest, "
-                        "duplicates_in_load = excluded.duplicates_in_load, dead_letters = excluded.dead_letters",
-                        [source, entity, ld.load_id, str(m.get("extracted_at")), str(m.get("window_start")),
-                         str(m.get("window_end")), int(m.get("rows") or 0), int(m.get("duplicates_in_load") or 0),
-                         int(m.get("dead_letters") or 0)],
+                        "insert into _cxw.raw_tables values (%s, %s, %s, %s, (now() at time zone 'UTC')) "
+                        "on conflict (source, entity) do update set fingerprint = excluded.fingerprint, "
+                        "rows = excluded.rows, loaded_at = excluded.loaded_at",
+                        [source, entity, fp, rows],
                     )
-                cur.execute(
-                    "insert into _cxw.raw_tables values (%s, %s, %s, %s, (now() at time zone 'UTC')) "
-                    "on conflict (source, entity) do update set fingerprint = excluded.fingerprint, "
-                    "rows = excluded.rows, loaded_at = excluded.loaded_at",
-                    [source, entity, fp, rows],
-                )
+            except ValueError as exc:
+                if str(exc).startswith("refusing raw column name") or "differ only by case" in str(exc):
+                    raise  # our own checks: they name the column, never a value
+                raise _load_error("postgres", source, entity, exc, group) from None
+            except Exception as exc:  # COPY / DuckDB / Arrow errors quote values: masked (issue 15.4)
+                raise _load_error("postgres", source, entity, exc, group) from None
             with pg, pg.cursor() as cur:
                 cur.execute(sql.SQL("analyze {}.{}").format(ident_schema, sql.Identifier(table_name)))
             secs = time.perf_counter() - t1

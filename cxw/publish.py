@@ -225,18 +225,24 @@ def _prune(generations_dir: Path, keep_n: int, keep: Path) -> list[str]:
 
 
 def rollback(generation: str | None = None) -> dict:
-    """Switch BI back to `generation` (default: the one before the current)."""
-    p = paths()
-    gens = generations()
-    cur = current_generation()
-    if generation is None:
-        older = [g for g in gens if g.stem < (cur or "")]
-        if not older:
-            raise RuntimeError(f"no generation older than {cur} to roll back to (kept: {[g.stem for g in gens]})")
-        target = older[-1]
-    else:
-        target = p.generations_dir / f"{generation}.duckdb"
-        if not target.exists():
-            raise RuntimeError(f"generation {generation} not found; kept: {[g.stem for g in gens]}")
-    _switch(target, p.published_db)
-    return {"from": cur, "to": target.stem, "path": str(p.published_db)}
+    """Switch BI back to `generation` (default: the one before the current). Holds the warehouse lock exclusively
+    (cxw/warehouse_lock.py): a publish running at the same time could otherwise switch BI forward again right after,
+    or retention / an erasure remove or rewrite the generation being switched to; waits up to
+    CXW_BUILD_DB_LOCK_WAIT_S, then WarehouseBusy with nothing switched."""
+    from .warehouse_lock import maintenance
+
+    with maintenance("rollback"):
+        p = paths()
+        gens = generations()
+        cur = current_generation()
+        if generation is None:
+            older = [g for g in gens if g.stem < (cur or "")]
+            if not older:
+                raise RuntimeError(f"no generation older than {cur} to roll back to (kept: {[g.stem for g in gens]})")
+            target = older[-1]
+        else:
+            target = p.generations_dir / f"{generation}.duckdb"
+            if not target.exists():
+                raise RuntimeError(f"generation {generation} not found; kept: {[g.stem for g in gens]}")
+        _switch(target, p.published_db)
+        return {"from": cur, "to": target.stem, "path": str(p.published_db)}

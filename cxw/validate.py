@@ -119,6 +119,7 @@ class Gate:
 
     def build_docs(self) -> Path:
         shutil.rmtree(self.docs_dir, ignore_errors=True)  # a retried task re-renders its gate from scratch
+        _mask_stored_results(self.ctx.validation_results_store)
         self.ctx.build_data_docs(site_names=[DOCS_SITE])
         top = self.out_dir / "data_docs" / "index.html"
         gates = [d.name for d in sorted(top.parent.iterdir()) if (d / "index.html").exists()]
@@ -746,6 +747,37 @@ def _safe_observed(expectation: str, column, value):
         except (TypeError, ValueError):
             return None
     return value if isinstance(value, (int, float, bool)) else None
+
+
+# result fields that hold values of the data (GX's SUMMARY / COMPLETE formats; `details` holds e.g. value counts)
+_VALUE_FIELDS = ("partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list",
+                 "unexpected_list", "unexpected_index_list", "unexpected_index_query", "unexpected_rows", "details")
+
+
+def _mask_stored_results(store) -> None:
+    """Data Docs render what the validation results store holds: every result's observed value, unexpected values
+    and exception message and traceback (issue 15.4: the run directory's Data Docs showed the max of a contact id, a
+    most common id, the e-mail pandas could not convert). Before rendering, each stored result is reduced to what
+    the gate reports itself: the observed value only as `_safe_observed` allows (else none), no value lists, the
+    exception's message masked (`_redact`) and no traceback."""
+    for key in store.list_keys():
+        res = store.get(key)
+        for er in getattr(res, "results", None) or []:
+            cfg = er.expectation_config
+            kwargs = getattr(cfg, "kwargs", None) or {}
+            column = kwargs.get("column") or kwargs.get("column_A")
+            result = er.result or {}
+            if "observed_value" in result:
+                result["observed_value"] = _safe_observed(cfg.type, column, result["observed_value"])
+            for f in _VALUE_FIELDS:
+                result.pop(f, None)
+            er.result = result
+            info = er.exception_info
+            if isinstance(info, dict) and info:
+                text = _exception_text(info)
+                er.exception_info = {"raised_exception": bool(text), "exception_message": text or "",
+                                     "exception_traceback": "(not kept: it can quote values of the data)"}
+        store.set(key, res)
 
 
 def _describe(r: dict) -> str:

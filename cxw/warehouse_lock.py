@@ -8,7 +8,10 @@ rows erase already removed from raw, a publish copying the build database before
 * every pipeline task (extract, load, the gates, dbt_build, publish, export_alerts, summarize) holds the lock
   **shared** while it runs (`pipeline_task`): tasks never wait for each other here (DuckDB's lock and the pool do
   that), only for an erasure;
-* `./cx erase` holds it **exclusively** from before it reads anything until its audit record is written (`erasure`).
+* `./cx erase` holds it **exclusively** from before it reads anything until its audit record is written (`erasure`);
+* `./cx retention` (drops raw loads and generations) and `./cx rollback` (switches what BI reads) hold it
+  **exclusively** too (`maintenance`): a load or a publish must not run while a load directory or a generation is
+  being removed or the published file switched, and neither may run in the middle of an erasure.
 
 Either side waits for the other up to `CXW_BUILD_DB_LOCK_WAIT_S` (default 600 s, the build database's lock budget)
 and then fails with a message that says who holds it and what to do; an erase that gives up has changed nothing. The
@@ -65,7 +68,9 @@ def _holders() -> list[dict]:
 
 
 def _describe(holders: list[dict], kind: str) -> str:
-    names = [f"{h.get('what')} (pid {h.get('pid')}, since {h.get('since')})" for h in holders if h.get("kind") == kind]
+    """The holders of `kind`: 'task' (pipeline tasks), 'exclusive' (erase, retention, rollback) or 'any'."""
+    names = [f"{h.get('what')} (pid {h.get('pid')}, since {h.get('since')})" for h in holders
+             if kind == "any" or (h.get("kind") == "task") == (kind == "task")]
     return ", ".join(names) if names else "another process"
 
 
@@ -88,7 +93,7 @@ def _locked(mode: int, kind: str, what: str, wait_s: float | None, busy_message)
                     raise WarehouseBusy(busy_message(_holders(), waited)) from None
                 if not logged:
                     log.info("%s waits for %s (up to %.0f s, CXW_BUILD_DB_LOCK_WAIT_S)", what,
-                             _describe(_holders(), "erase" if kind == "task" else "task"), budget)
+                             _describe(_holders(), "exclusive" if kind == "task" else "any"), budget)
                     logged = True
                 time.sleep(min(0.2, max(budget - waited, 0.01)))
         waited = round(time.monotonic() - t0, 3)
@@ -107,10 +112,13 @@ def _locked(mode: int, kind: str, what: str, wait_s: float | None, busy_message)
 
 
 def pipeline_task(what: str, wait_s: float | None = None):
-    """Shared hold for one pipeline task: waits while an erasure runs."""
+    """Shared hold for one pipeline task: waits while an erasure (or `./cx retention` / `./cx rollback`) runs."""
     def busy(holders, waited):
-        return (f"{what}: an erasure is running ({_describe(holders, 'erase')}); waited {waited:.0f} s "
-                f"(CXW_BUILD_DB_LOCK_WAIT_S). The task changed nothing; it runs when retried after the erasure has "
+        ours = [h for h in holders if h.get("kind") != "task"]
+        running = ("an erasure is running" if not ours or any(h.get("kind") == "erase" for h in ours)
+                   else f"./cx {ours[0].get('what')} is running")
+        return (f"{what}: {running} ({_describe(holders, 'exclusive')}); waited {waited:.0f} s "
+                f"(CXW_BUILD_DB_LOCK_WAIT_S). The task changed nothing; it runs when retried after that has "
                 "finished (Airflow retries it), or raise CXW_BUILD_DB_LOCK_WAIT_S.")
     return _locked(fcntl.LOCK_SH, "task", what, wait_s, busy)
 
@@ -118,7 +126,17 @@ def pipeline_task(what: str, wait_s: float | None = None):
 def erasure(wait_s: float | None = None):
     """Exclusive hold for `./cx erase`: waits until no pipeline task runs."""
     def busy(holders, waited):
-        return (f"erase: pipeline task(s) are using the warehouse ({_describe(holders, 'task')}); waited "
+        return (f"erase: the warehouse is in use ({_describe(holders, 'any')}); waited "
                 f"{waited:.0f} s (CXW_BUILD_DB_LOCK_WAIT_S). Nothing was erased or changed. Run erase again when "
                 "the DAG run has finished (or pause the DAG first), or raise CXW_BUILD_DB_LOCK_WAIT_S.")
     return _locked(fcntl.LOCK_EX, "erase", "erase", wait_s, busy)
+
+
+def maintenance(what: str, wait_s: float | None = None):
+    """Exclusive hold for `./cx retention` and `./cx rollback` (`what`): waits until no pipeline task (and no
+    erasure) runs; WarehouseBusy after CXW_BUILD_DB_LOCK_WAIT_S, having changed nothing."""
+    def busy(holders, waited):
+        return (f"{what}: the warehouse is in use ({_describe(holders, 'any')}); waited {waited:.0f} s "
+                f"(CXW_BUILD_DB_LOCK_WAIT_S). Nothing was changed. Run `./cx {what}` again when the DAG run (or the "
+                "erasure) has finished, or raise CXW_BUILD_DB_LOCK_WAIT_S.")
+    return _locked(fcntl.LOCK_EX, what, what, wait_s, busy)

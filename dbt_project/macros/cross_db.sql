@@ -32,16 +32,27 @@
 {%- endmacro %}
 
 {# Number (double by default, or e.g. 'decimal(18, 2)') from text or number; NULL when not a plain number
-   (so 'five', '', '4.5/5', 'N/A' give NULL). PostgreSQL goes through the shortest round-trip text of a double, so
-   a value exactly at a half cent can round differently from DuckDB (which rounds the binary double) when cast to
-   decimal(18, 2); Odoo amounts are stored with 2 decimals, where both agree. #}
+   (so 'five', '', '4.5/5', 'N/A' give NULL) and, for a decimal type, when it does not fit the type once rounded to
+   its scale (1e20 in decimal(18, 2): DuckDB's try_cast gives NULL, PostgreSQL's cast would fail the whole build with
+   'numeric field overflow'; out_of_range_fields names such a value for the quarantine). PostgreSQL goes through the
+   shortest round-trip text of a double, so a value exactly at a half cent can round differently from DuckDB (which
+   rounds the binary double) when cast to decimal(18, 2); Odoo amounts are stored with 2 decimals, where both agree. #}
 {% macro safe_cast_numeric(expr, type=none) %}{{ return(adapter.dispatch('safe_cast_numeric', 'cx_warehouse')(expr, type or type_double())) }}{% endmacro %}
 {% macro duckdb__safe_cast_numeric(expr, type) -%}
     try_cast({{ expr }} as {{ type }})
 {%- endmacro %}
 {% macro default__safe_cast_numeric(expr, type) -%}
-    (case when trim(cast({{ expr }} as text)) ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$'
-          then cast(trim(cast({{ expr }} as text)) as {{ type }}) end)
+    {%- set t = "trim(cast(" ~ expr ~ " as text))" -%}
+    {%- set dec = modules.re.match('^\s*(decimal|numeric)\s*\(\s*([0-9]+)\s*,\s*([0-9]+)\s*\)\s*$', type | lower) -%}
+    (case when {{ t }} ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$'
+          then {% if dec -%}
+            {#- nested CASE: the range test runs only on text the regex accepted (numeric takes any such exponent) -#}
+            case when abs(round(cast({{ t }} as numeric), {{ dec.group(3) }}))
+                      < cast('1e{{ dec.group(2) | int - dec.group(3) | int }}' as numeric)
+                 then cast({{ t }} as {{ type }}) end
+          {%- else -%}
+            cast({{ t }} as {{ type }})
+          {%- endif %} end)
 {%- endmacro %}
 
 {# vendor text (HubSpot property strings) -> double, surrounding blanks ignored #}
@@ -134,20 +145,33 @@
 {# ------------------------------------------------------------------------------------------------- epochs #}
 
 {# epoch milliseconds / microseconds (number or numeric text) -> naive UTC timestamp; NULL when not an integer
-   (safe_cast_int: '1741000000000.5' is NULL, never rounded) #}
+   (safe_cast_int: '1741000000000.5' is NULL, never rounded) or outside years 0001-9999 (epoch_in_range: a huge
+   value would fail the build - DuckDB 'Timestamp microseconds out of range', PostgreSQL 'timestamp out of range' -
+   and a year past 9999 is no instant a reader's datetime can hold) #}
 {% macro epoch_ms_to_ts(expr) %}{{ return(adapter.dispatch('epoch_ms_to_ts', 'cx_warehouse')(expr)) }}{% endmacro %}
 {% macro duckdb__epoch_ms_to_ts(expr) -%}
-    make_timestamp({{ safe_cast_int(expr) }} * 1000)
+    (case when {{ epoch_in_range(safe_cast_int(expr), 1000) }} then make_timestamp({{ safe_cast_int(expr) }} * 1000) end)
 {%- endmacro %}
 {% macro default__epoch_ms_to_ts(expr) -%}
-    (timestamp '1970-01-01 00:00:00' + {{ safe_cast_int(expr) }} * interval '1 millisecond')
+    (case when {{ epoch_in_range(safe_cast_int(expr), 1000) }}
+          then timestamp '1970-01-01 00:00:00' + {{ safe_cast_int(expr) }} * interval '1 millisecond' end)
 {%- endmacro %}
-{% macro epoch_us_to_ts(expr) %}{{ return(adapter.dispatch('epoch_us_to_ts', 'cx_warehouse')(expr)) }}{% endmacro %}
-{% macro duckdb__epoch_us_to_ts(expr) -%}
-    make_timestamp({{ safe_cast_int(expr) }})
+{# is_int: expr is a bigint already (safe_cast_int done by the caller, once) #}
+{% macro epoch_us_to_ts(expr, is_int=false) %}{{ return(adapter.dispatch('epoch_us_to_ts', 'cx_warehouse')(expr if is_int else safe_cast_int(expr))) }}{% endmacro %}
+{% macro duckdb__epoch_us_to_ts(int_expr) -%}
+    (case when {{ epoch_in_range(int_expr, 1) }} then make_timestamp({{ int_expr }}) end)
 {%- endmacro %}
-{% macro default__epoch_us_to_ts(expr) -%}
-    (timestamp '1970-01-01 00:00:00' + {{ safe_cast_int(expr) }} * interval '1 microsecond')
+{% macro default__epoch_us_to_ts(int_expr) -%}
+    {#- interval * number multiplies in double precision: exact only below 2^53 us (year 2255), so whole seconds
+        and the microseconds are added apart (q * 1e6 + r = n also for a negative n) -#}
+    (case when {{ epoch_in_range(int_expr, 1) }}
+          then timestamp '1970-01-01 00:00:00' + ({{ int_expr }} / 1000000) * interval '1 second'
+               + ({{ int_expr }} % 1000000) * interval '1 microsecond' end)
+{%- endmacro %}
+{# an epoch count (a bigint of units of `us_per_unit` microseconds: 1 for microseconds, 1000 for milliseconds) lies in
+   0001-01-01 .. 9999-12-31 23:59:59.999999 UTC; compared before any multiplication, so it cannot overflow #}
+{% macro epoch_in_range(int_expr, us_per_unit) -%}
+    ({{ int_expr }} between {{ -62135596800000000 // us_per_unit }} and {{ 253402300799999999 // us_per_unit }})
 {%- endmacro %}
 
 {# seconds between two timestamps, as double (exact to the microsecond on both targets) #}

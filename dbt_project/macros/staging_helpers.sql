@@ -152,6 +152,26 @@
         case when {{ is_present(raw) }} and ({{ parsed }}) is null then '{{ name }}' end{% endfor %}), '')
 {%- endmacro %}
 
+{# The names (comma-separated, NULL when none) of the fields whose value is a number but outside the range its type
+   holds: a money amount that does not fit decimal(18, 2) once rounded to cents (1e20), an epoch timestamp outside
+   years 0001-9999. checks: [(field name, the value as a number - NULL when it is none, the value in its type - NULL
+   when out of range), ...]; the base model quarantines with reason 'out_of_range: <fields>' (a value that is no
+   number at all is 'unparsable_value'). Never silently NULL (DuckDB's try_cast) and never a failed build
+   (PostgreSQL's cast): safe_cast_numeric / epoch_us_to_ts give NULL for such a value on both targets. #}
+{% macro out_of_range_fields(checks) -%}
+    nullif(concat_ws(','{% for name, number, typed in checks %},
+        case when ({{ number }}) is not null and ({{ typed }}) is null then '{{ name }}' end{% endfor %}), '')
+{%- endmacro %}
+
+{# the out_of_range_fields checks of decimal columns: [(field, safe_cast_numeric(field), ... as type), ...] #}
+{% macro decimal_range_checks(fields, type='decimal(18, 2)') -%}
+    {%- set out = [] -%}
+    {%- for f in fields -%}
+        {%- do out.append((f, safe_cast_numeric(f), safe_cast_numeric(f, type))) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
 {# a raw value is present: not NULL and not blank #}
 {% macro is_present(expr) -%}
     (nullif(trim(cast({{ expr }} as varchar)), '') is not null)

@@ -327,16 +327,19 @@ def _typed_leaf(segs: Tuple[str, ...], base: str, depth: int = 0) -> str:
 
 def _type_errors_sql(schema: Dict[str, Any]) -> str:
     """SQL over (line, t = json_transform(line)): the top-level fields, comma-separated, in which a DOUBLE value
-    present in the text did not survive json_transform (it gives NULL for '1,5', 'abc', an object), else NULL."""
+    present in the text did not survive json_transform (it gives NULL for '1,5', 'abc', an object) or is a JSON
+    boolean (json_transform reads true as 1.0: no number either), else NULL."""
     by_key: Dict[str, List[str]] = {}
     for segs in _double_leaves(schema):
         jpath = "$" + "".join("[*]" if s == "[]" else f".{s}" for s in segs)
         typed = _typed_leaf(segs, "t")
         if "[]" in segs:
-            cond = (f"len(list_filter(json_extract(line, '{jpath}'), lambda j: json_type(j) <> 'NULL')) > "
-                    f"len(list_filter(coalesce({typed}, []), lambda v: v IS NOT NULL))")
+            cond = (f"(len(list_filter(json_extract(line, '{jpath}'), lambda j: json_type(j) <> 'NULL')) > "
+                    f"len(list_filter(coalesce({typed}, []), lambda v: v IS NOT NULL)) "
+                    f"OR len(list_filter(json_extract(line, '{jpath}'), lambda j: json_type(j) = 'BOOLEAN')) > 0)")
         else:
-            cond = f"(json_type(json_extract(line, '{jpath}')) <> 'NULL' AND {typed} IS NULL)"
+            cond = (f"(json_type(json_extract(line, '{jpath}')) <> 'NULL' AND ({typed} IS NULL "
+                    f"OR json_type(json_extract(line, '{jpath}')) = 'BOOLEAN'))")
         by_key.setdefault(segs[0], []).append(f"coalesce({cond}, false)")
     parts = [f"CASE WHEN {' OR '.join(conds)} THEN '{key}' END" for key, conds in by_key.items()]
     return f"nullif(concat_ws(',', {', '.join(parts)}), '')"
@@ -469,6 +472,7 @@ class ByteScan:
         self.lines = 0
         self.keys = 0
         self.null_keys = 0
+        self.bool_values = 0
         self.odd_spacing = False
         for data in chunks:
             self.lines += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
@@ -484,6 +488,12 @@ class ByteScan:
             k = k[k + 3 < len(a)]
             self.null_keys += int(np.count_nonzero((a[k] == 110) & (a[k + 1] == 117) & (a[k + 2] == 108)
                                                    & (a[k + 3] == 108)))
+            # 'true' / 'fals(e)': the schema has no BOOLEAN field, and the typed read turns one in a DOUBLE field
+            # into 1.0 / 0.0 without a trace; such a day goes to the line path, which names it (TYPE_ERRORS_SQL)
+            self.bool_values += int(np.count_nonzero(((a[k] == 116) & (a[k + 1] == 114) & (a[k + 2] == 117)
+                                                      & (a[k + 3] == 101))
+                                                     | ((a[k] == 102) & (a[k + 1] == 97) & (a[k + 2] == 108)
+                                                        & (a[k + 3] == 115))))
             # whitespace *before* a colon would hide keys from the count; a writer uses one style, so the start of
             # the file tells (other odd spacing only makes the counts differ: the line path, never a loss)
             head = data[:65536]
@@ -559,6 +569,8 @@ def fast_read_days(con: duckdb.DuckDBPyConnection, export: ExportDir,
             continue  # row accounting does not add up (blank line, odd line ends): let the line path decide
         if present_keys(part) + scan.null_keys != scan.keys:
             continue  # unknown / mis-shaped fields somewhere in the day
+        if scan.bool_values:
+            continue  # a JSON true / false: the typed read would make it 1.0 / 0.0 in a DOUBLE field
         dups = n - pc.count_distinct(hashes.slice(start, n)).as_py() if n else 0
         out[day] = (part, dups)
     if offset != events.num_rows:

@@ -222,3 +222,26 @@ def test_the_raw_contract_declares_every_dbt_source_table():
     contract = {(s, e) for s, ents in raw_contract().items() for e in ents}
     assert declared_in_dbt and contract == declared_in_dbt
 
+
+
+def test_a_database_error_names_source_entity_column_and_load_but_never_the_value(env):
+    """DuckDB quotes the value it could not cast ("Type VARCHAR with value 'jane@…' can't be cast"): the load task's
+    error (what reaches the Airflow log) names where it failed and masks every value, also in the traceback."""
+    import traceback
+
+    from cxw.loader import RawLoadError
+
+    raw, db = env
+    _land(raw, "crm", "contacts", "crm-20250101T000000-a", [{"id": 1, "prefs": {"channel": "mail"}}])
+    load_into_duckdb(raw, db)
+    # a later load delivers the nested field as text holding an identifier: the table cannot take both types
+    _land(raw, "crm", "contacts", "crm-20250102T000000-b", [{"id": 2, "prefs": "jane.planted@example.org +4915112345678"}])
+    with pytest.raises(RawLoadError) as caught:
+        load_into_duckdb(raw, db)
+    msg = str(caught.value)
+    assert msg.startswith("loading raw crm.contacts into duckdb failed, column prefs, load crm-20250102T000000-b: "), msg
+    everything = "".join(traceback.format_exception(caught.value))
+    assert "jane.planted" not in everything and "12345678" not in everything, everything
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # the table kept what it held before (the failed rebuild was rolled back)
+    assert _rows(db, "select id from raw_crm.contacts") == [(1,)]

@@ -1,9 +1,10 @@
 """Erase and pipeline tasks exclude each other through the warehouse lock (cxw/warehouse_lock.py, issue 15.6), in
 real processes: `python -m cxw erase` against a process holding a pipeline task's share of the lock, and a pipeline
-task against a process holding an erasure. (The whole story on a real pipeline state, with a later run that must not
+task against a process holding an erasure. `./cx retention` and `./cx rollback` take the lock exclusively too. (The whole story on a real pipeline state, with a later run that must not
 bring the person back: tests/e2e/test_erase.py.)"""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 HOLD = r"""
 import sys
-from cxw.warehouse_lock import erasure, pipeline_task
-with (erasure() if sys.argv[1] == "erase" else pipeline_task(sys.argv[1])):
+from cxw.warehouse_lock import erasure, maintenance, pipeline_task
+with (erasure() if sys.argv[1] == "erase" else maintenance(sys.argv[1]) if sys.argv[1] in ("retention", "rollback")
+      else pipeline_task(sys.argv[1])):
     print("HOLDING", flush=True)
     sys.stdin.readline()
 """
@@ -98,3 +100,87 @@ def test_pipeline_tasks_never_wait_for_each_other_here(tmp_path):
     finally:
         _release(holder)
     assert proc.returncode == 0 and proc.stdout.startswith("RAN 0"), proc.stderr[-2000:]
+
+
+def _two_generations(home: Path, monkeypatch) -> list[str]:
+    """Two real generations published into `home` (the second is what BI reads)."""
+    import duckdb
+
+    monkeypatch.setenv("CXW_HOME", str(home))
+    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
+    monkeypatch.setenv("CXW_DBT_TARGET", "duckdb")
+    from cxw.config import paths
+    from cxw.publish import publish
+
+    p = paths()
+    stems = []
+    for n, value in enumerate((10.0, 20.0)):
+        p.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(p.build_db))
+        con.execute("create schema if not exists kpi")
+        con.execute("create or replace table kpi.kpi_daily as select 'nps' as kpi, ? as value", [value])
+        con.close()
+        stems.append(publish(f"r{n}", None, None)["generation_id"])
+    return stems
+
+
+def test_rollback_during_a_pipeline_task_waits_for_it_or_gives_up_switching_nothing(tmp_path, monkeypatch):
+    from cxw.publish import current_generation
+
+    stems = _two_generations(tmp_path, monkeypatch)
+    holder = _hold(tmp_path, "publish")
+    try:
+        t0 = time.monotonic()
+        quick = subprocess.run([sys.executable, "-m", "cxw", "rollback"], cwd=REPO, env=_env(tmp_path, "2"),
+                               capture_output=True, text=True, timeout=120)
+        took = time.monotonic() - t0
+        assert quick.returncode == 75, (quick.returncode, quick.stderr[-2000:])
+        assert "rollback: the warehouse is in use (publish (pid" in quick.stderr, quick.stderr[-2000:]
+        assert "Nothing was changed" in quick.stderr and took >= 2.0
+        assert current_generation() == stems[1]
+        patient = subprocess.Popen([sys.executable, "-m", "cxw", "rollback"], cwd=REPO, env=_env(tmp_path, "60"),
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        assert patient.poll() is None  # still waiting for the publish
+        assert current_generation() == stems[1]
+    finally:
+        _release(holder)
+    out, err = patient.communicate(timeout=60)
+    assert patient.returncode == 0, err[-2000:]
+    assert current_generation() == stems[0]
+
+
+def test_retention_during_a_pipeline_task_waits_for_it_or_gives_up_dropping_nothing(tmp_path):
+    gens = tmp_path / "published" / "generations"
+    gens.mkdir(parents=True)
+    old = gens / "20200101T000000000000Z-0000aaaa.duckdb"   # published years ago, not what BI reads
+    old.write_bytes(b"")
+    env = lambda wait: {**_env(tmp_path, wait), "CXW_RETENTION_DAYS": "30"}  # noqa: E731
+    holder = _hold(tmp_path, "load_odoo")
+    try:
+        quick = subprocess.run([sys.executable, "-m", "cxw", "retention"], cwd=REPO, env=env("1"),
+                               capture_output=True, text=True, timeout=120)
+        assert quick.returncode == 75, (quick.returncode, quick.stderr[-2000:])
+        assert "retention: the warehouse is in use (load_odoo (pid" in quick.stderr, quick.stderr[-2000:]
+        assert old.exists()
+        patient = subprocess.Popen([sys.executable, "-m", "cxw", "retention"], cwd=REPO, env=env("60"), text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        assert patient.poll() is None and old.exists()
+    finally:
+        _release(holder)
+    out, err = patient.communicate(timeout=60)
+    assert patient.returncode == 0, err[-2000:]
+    assert json.loads(out)["generations_dropped"] == [old.stem] and not old.exists()
+
+
+def test_a_pipeline_task_starting_during_retention_or_rollback_waits_for_it(tmp_path):
+    for what in ("retention", "rollback"):
+        holder = _hold(tmp_path, what)
+        try:
+            quick = subprocess.run([sys.executable, "-c", TASK], cwd=REPO, env=_env(tmp_path, "1"),
+                                   capture_output=True, text=True, timeout=120)
+        finally:
+            _release(holder)
+        assert quick.returncode != 0 and "RAN" not in quick.stdout
+        assert f"publish: ./cx {what} is running ({what} (pid" in quick.stderr, quick.stderr[-2000:]

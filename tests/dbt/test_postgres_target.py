@@ -478,3 +478,24 @@ def test_postgres_declared_tables_without_a_row_get_the_contract_columns(scratch
     (out / "_load.json").write_text(json.dumps({"rows": 1, "extracted_at": "2025-01-02T00:00:00Z"}))
     rep = load_into_postgres(raw, dsn, sources=["hubspot"])
     assert rep["tables"]["raw_hubspot.deals"]["rows"] == 1 and rep["declared"] == []
+
+
+def test_postgres_loader_error_names_the_column_and_load_but_never_the_value(scratch_pg, tmp_path):
+    """PostgreSQL's COPY error quotes the whole field in its context (here jsonb refusing a NUL escape inside a nested
+    value that holds an e-mail and a phone): the load task's error names source, entity, column and load, masked."""
+    import traceback
+
+    from cxw.loader import RawLoadError, load_into_postgres
+
+    name, dsn = scratch_pg
+    raw = tmp_path / "raw"
+    row = {"id": "1", "tags": [{"key": "note", "value": "jane.planted@example.org\x00 +4915112345678"}],
+           "_load_id": "L1", "_record_seq": 0}
+    _write_load(raw, "hubspot-20250101T000000-00000001", [row])
+    with pytest.raises(RawLoadError) as caught:
+        load_into_postgres(raw, dsn)
+    msg = str(caught.value)
+    assert msg.startswith("loading raw hubspot.contacts into postgres failed, column tags"), msg
+    everything = "".join(traceback.format_exception(caught.value))
+    assert "jane.planted" not in everything and "12345678" not in everything, everything
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

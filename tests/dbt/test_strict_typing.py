@@ -12,7 +12,11 @@ the real loader (DuckDB, PostgreSQL); `dbt run --select staging`, then the quara
 - safe_cast_int: '4.5' is not rounded (NULL, so quarantined); '7.0' is 7.
 - booleans: a present but unparsable `archived` is quarantined, not read as false; absent, it is false.
 - timestamps: Trustpilot experiencedAt, HubSpot companies / deals createdAt and the tickets / feedback createdAt
-  fallback, present but unparsable: bad_timestamp.
+  fallback, present but unparsable: bad_timestamp; an epoch timestamp outside years 0001-9999 (HubSpot email events'
+  created: bad_timestamp; GA4 event_timestamp: out_of_range) no longer fails the build.
+- Odoo money that does not fit decimal(18, 2): 'out_of_range: <fields>' on both targets (was NULL on DuckDB, a failed
+  build on PostgreSQL).
+- a GA4 int param delivered in another value field (string_value, float / double_value) is read, not absent.
 The ledger balances for every load: extracted = staged + quarantined + duplicates.
 """
 from __future__ import annotations
@@ -68,6 +72,20 @@ GA4_EVENTS = [
     ("page_view", "d1", str(BASE_US + 1), GA4_DAY, [_P["sid"]("901"), _P["eng"]("12.5")]),
     # 11 a double the extractor's line path could not type: landed NULL, named in _type_error_fields
     ("purchase", "d11", str(BASE_US + 11), GA4_DAY, [_P["sid"]("911")]),
+    # 12 an integer event_timestamp past any timestamp (year 294247+): failed the whole build on both targets
+    ("page_view", "d12", "9223372036854775807", GA4_DAY, [_P["sid"]("912")]),
+    # 13 the last microsecond of year 9999: still an instant, staged
+    ("page_view", "d13", "253402300799999999", GA4_DAY, [_P["sid"]("913")]),
+    # 14 ga_session_id delivered as string_value: was read as absent (a consent ping); it is the session id
+    ("page_view", "d14", str(BASE_US + 14), GA4_DAY, [_param("ga_session_id", s="914")]),
+    # 15 engagement_time_msec delivered as double_value 1500.0 (and ga_session_id as float_value): was 0
+    ("user_engagement", "d15", str(BASE_US + 15), GA4_DAY,
+     ["{'key': 'ga_session_id', 'value': {'string_value': NULL, 'int_value': NULL, 'float_value': 915.0, "
+      "'double_value': NULL}}",
+      "{'key': 'engagement_time_msec', 'value': {'string_value': NULL, 'int_value': '', 'float_value': NULL, "
+      "'double_value': 1500.0}}"]),
+    # 16 ga_session_id as string_value that is no integer: quarantined, not a consent ping
+    ("page_view", "d16", str(BASE_US + 16), GA4_DAY, [_param("ga_session_id", s="abc")]),
 ]
 GA4_REASONS = {
     1: "unparsable_value: engagement_time_msec",
@@ -77,6 +95,8 @@ GA4_REASONS = {
     7: "unparsable_value: event_date",
     8: "unparsable_value: session_engaged",
     11: "unparsable_value: event_value_in_usd",
+    12: "out_of_range: event_timestamp",
+    16: "unparsable_value: ga_session_id",
 }
 
 
@@ -124,6 +144,15 @@ def _dirty(con) -> None:
                                                      "createdAt": "'yesterday'"})
     copy("raw_hubspot.feedback_submissions", "hubspot", "id = '500005'",
          {"id": "'500901'", "properties__hs_submission_timestamp": "null", "createdAt": "'yesterday'"})
+    # Odoo money that does not fit decimal(18, 2): was NULL on DuckDB (silently) and failed the build on PostgreSQL
+    copy("raw_odoo.sale_order", "odoo", "id = 1", {"id": "901", "name": "'S00901'", "amount_total": "1e20"})
+    copy("raw_odoo.sale_order", "odoo", "id = 1", {"id": "902", "name": "'S00902'", "amount_total": "-1e16"})
+    copy("raw_odoo.sale_order", "odoo", "id = 1", {"id": "903", "name": "'S00903'",
+                                                   "amount_total": "999999999999.99"})  # fits: staged
+    copy("raw_odoo.sale_order_line", "odoo", "id = 1", {"id": "901", "price_unit": "1e20", "price_total": "1e20"})
+    copy("raw_odoo.product_template", "odoo", "id = 1", {"id": "901", "list_price": "1e18"})
+    # an epoch-millisecond `created` past any timestamp: failed the DuckDB build (multiplication overflow)
+    copy("raw_hubspot.email_events", "hubspot", "id = 'ev0001'", {"id": "'ev0901'", "created": "9223372036854775807"})
     # archived: present but unparsable (the load brings it as text) / absent
     con.execute("alter table raw_hubspot.contacts alter archived type varchar")
     copy("raw_hubspot.contacts", "hubspot", "id = '100002'", {"id": "'100901'", "archived": "'maybe'"})
@@ -185,19 +214,23 @@ def test_a_present_ga4_value_that_does_not_parse_is_quarantined_and_an_absent_on
     staged = {r[0]: r[1:] for r in t.rows(
         "select user_pseudo_id, ga_session_id, ga_session_number, engagement_time_msec from staging.stg_ga4__events "
         f"where _load_id = '{GA4_LOAD}'")}
-    assert staged == {"d0": (900, 1, 1200), "d2": (902, None, 0), "d4": (None, None, 0), "d9": (909, 7, 0)}
+    assert staged == {"d0": (900, 1, 1200), "d2": (902, None, 0), "d4": (None, None, 0), "d9": (909, 7, 0),
+                      "d13": (913, None, 0), "d14": (914, None, 0), "d15": (915, None, 1500)}
+    assert t.rows(f"select cast(event_at as varchar) from staging.stg_ga4__events where user_pseudo_id = 'd13'") == [
+        ("9999-12-31 23:59:59.999999",)]
     # extracted = staged + quarantined + duplicates for the dirty day (the copy of event 1 is the duplicate)
     assert t.rows("select extracted, staged, quarantined, duplicates from staging.load_ledger "
-                  f"where load_id = '{GA4_LOAD}'") == [(12, 4, 7, 1)]
+                  f"where load_id = '{GA4_LOAD}'") == [(17, 7, 9, 1)]
 
 
 def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_their_default(built):
     t = built
     q = t.rows(f"select entity, record_id, reason from staging.quarantine where load_id like '%{DIRTY}' "
-               "and source <> 'ga4' order by 1, 2")
+               "and source not in ('ga4', 'odoo') order by 1, 2")
     assert q == [("companies", "200901", "bad_timestamp"),
                  ("contacts", "100901", "unparsable_value: archived"),
                  ("deals", "300901", "bad_timestamp"),
+                 ("email_events", "ev0901", "bad_timestamp"),
                  ("feedback_submissions", "500901", "bad_timestamp"),
                  ("reviews", "tpx1", "bad_timestamp"),
                  ("tickets", "400901", "bad_timestamp")]
@@ -205,6 +238,21 @@ def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_the
                   "where contact_id in ('100901', '100902')") == [("100902", False)]
     assert t.rows("select review_id, experienced_at from staging.stg_trustpilot__reviews "
                   "where review_id in ('tpx1', 'tpx2')") == [("tpx2", None)]
+
+
+def test_an_odoo_amount_that_does_not_fit_decimal_18_2_is_quarantined_out_of_range(built):
+    """1e20 in amount_total used to become NULL on DuckDB (an order without revenue, no quarantine) and fail the whole
+    build on PostgreSQL ('numeric field overflow'); the largest amount that fits is staged as delivered."""
+    t = built
+    q = t.rows(f"select entity, record_id, reason from staging.quarantine where load_id like '%{DIRTY}' "
+               "and source = 'odoo' order by 1, 2")
+    assert q == [("product_template", "901", "out_of_range: list_price"),
+                 ("sale_order", "901", "out_of_range: amount_total"),
+                 ("sale_order", "902", "out_of_range: amount_total"),
+                 ("sale_order_line", "901", "out_of_range: price_unit,price_total")]
+    assert t.rows("select order_id, cast(amount_total as varchar) from staging.stg_odoo__sale_orders "
+                  "where order_id > 900 order by 1") == [(903, "999999999999.99")]
+    assert t.rows("select count(*) from staging.stg_odoo__sale_order_lines where order_line_id = 901") == [(0,)]
 
 
 def test_every_load_balances_and_the_quarantine_tests_pass(built):

@@ -124,6 +124,27 @@ def test_a_number_the_line_path_cannot_type_is_named_never_landed_as_a_silent_nu
     assert out[2]["event_value_in_usd"] == 2.5
 
 
+def test_a_json_boolean_in_a_double_field_is_named_never_read_as_1(export, dirs):
+    """JSON true in a DOUBLE field was typed 1.0 by both paths (read_json and json_transform) and landed as a real
+    value. The day goes to the line path, which names the field in _type_error_fields (staging quarantines the
+    event); a boolean in a text field stays the text it always was."""
+    day = export / "events_20250304.json"
+    rows = [json.loads(l) for l in lines(day)]
+    rows[1]["event_value_in_usd"] = True
+    rows[2]["event_params"].append({"key": "price", "value": {"double_value": False}})
+    rows[3].setdefault("device", {})["is_limited_ad_tracking"] = True
+    with open(day, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    rep = ga4.extract(settings=settings(export), **run_kwargs(dirs, D(2025, 3, 4), D(2025, 3, 5), mode="window"))
+    out, _ = read_load(rep["loads"][0]["path"])
+    assert len(out) == len(rows)
+    assert out[1]["_type_error_fields"] == "event_value_in_usd"
+    assert json.loads(out[1]["_type_error_values"]) == {"event_value_in_usd": True}
+    assert out[2]["_type_error_fields"] == "event_params"
+    assert [r["_type_error_fields"] for i, r in enumerate(out) if i not in (1, 2)] == [None] * (len(out) - 2)
+    assert out[3]["device"]["is_limited_ad_tracking"] == "true"
+
+
 def test_window_backfill_idempotent_and_cursor_kept(export, dirs):
     ga4.extract(settings=settings(export), **run_kwargs(dirs, end=D(2025, 3, 11)))
     kw = run_kwargs(dirs, D(2025, 3, 4), D(2025, 3, 6), mode="window")

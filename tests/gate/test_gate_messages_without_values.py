@@ -63,3 +63,23 @@ def test_gate_failure_names_checks_and_counts_never_values(tmp_path, caplog):
     assert "to numeric" in text                         # the kind of error, its value cut out
     report = json.loads(stored)
     assert report["status"] == "failed" and report["errors"] == 5 and report["warnings"] == 1
+
+
+def test_the_data_docs_of_a_run_show_no_value_of_the_data(tmp_path):
+    """GE's Data Docs (written under the run directory) rendered each result's observed value, its exception message
+    and traceback: the max of contact_id, the most common hs_object_id, the e-mail pandas could not convert. They
+    now show what the gate reports (a safe number, the masked error) - the checks, columns and counts stay."""
+    from cxw.validate import Gate
+
+    gate = Gate(tmp_path / "run", "marts")
+    gate.run("core.planted", "core.planted", _frame(), CHECKS, "run-planted")
+    index = gate.build_docs()
+    pages = [p for p in (tmp_path / "run" / "data_docs").rglob("*") if p.is_file() and p.suffix in (".html", ".json")]
+    assert index.exists() and len(pages) >= 2
+    text = "\n".join(p.read_text(errors="replace") for p in pages)
+    assert [p for p in PLANTED if p in text] == []
+    # still a useful report: the validation page names the checked columns, and the masked error stays
+    [page] = [p for p in pages if "validations" in p.parts]
+    html = page.read_text()
+    assert all(col in html for col in ("contact_id", "hs_object_id", "email", "phone")), html[:2000]
+    assert "to numeric" in html

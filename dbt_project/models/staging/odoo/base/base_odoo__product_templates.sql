@@ -15,7 +15,10 @@ typed as (
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
         {{ type_error_fields('odoo', 'product_template') }} as _type_error_fields,
-        {{ unparsable_fields([('sale_ok', 'sale_ok', safe_cast_bool('sale_ok')), ('active', 'active', safe_cast_bool('active'))]) }} as _unparsable,
+        {{ unparsable_fields([('sale_ok', 'sale_ok', safe_cast_bool('sale_ok')), ('active', 'active', safe_cast_bool('active')),
+                              ('list_price', 'list_price', safe_cast_numeric('list_price'))]) }} as _unparsable,
+        {#- a number that does not fit decimal(18, 2): never NULL (DuckDB), never a failed build (PostgreSQL) #}
+        {{ out_of_range_fields(decimal_range_checks(['list_price'])) }} as _out_of_range,
         _load_id,
         _record_seq,
         _extracted_at
@@ -26,5 +29,6 @@ select *,
     case
         when _type_error_fields is not null or _unparsable is not null
             then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
+        when _out_of_range is not null then 'out_of_range: ' || _out_of_range
         when product_template_id is null then 'missing_id' when _bad_ts then 'bad_timestamp' end as quarantine_reason
 from typed

@@ -23,6 +23,12 @@ typed as (
         {{ try_ts('write_date') }} as updated_at,
         write_date is not null and {{ try_ts('write_date') }} is null as _bad_ts,
         {{ type_error_fields('odoo', 'sale_order_line') }} as _type_error_fields,
+        {%- set money = ['price_unit', 'price_subtotal', 'price_total'] %}
+        {{ unparsable_fields([('price_unit', 'price_unit', safe_cast_numeric('price_unit')),
+                              ('price_subtotal', 'price_subtotal', safe_cast_numeric('price_subtotal')),
+                              ('price_total', 'price_total', safe_cast_numeric('price_total'))]) }} as _unparsable,
+        {#- a number that does not fit decimal(18, 2): never NULL (DuckDB), never a failed build (PostgreSQL) #}
+        {{ out_of_range_fields(decimal_range_checks(money)) }} as _out_of_range,
         _load_id,
         _record_seq,
         _extracted_at
@@ -32,7 +38,9 @@ typed as (
 select
     *,
     case
-        when _type_error_fields is not null then 'unparsable_value: ' || _type_error_fields
+        when _type_error_fields is not null or _unparsable is not null
+            then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
+        when _out_of_range is not null then 'out_of_range: ' || _out_of_range
         when order_line_id is null then 'missing_id'
         when _bad_ts then 'bad_timestamp'
     end as quarantine_reason

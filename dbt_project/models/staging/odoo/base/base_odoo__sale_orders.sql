@@ -29,7 +29,13 @@ typed as (
         (date_order is not null and {{ try_ts('date_order') }} is null)
             or (write_date is not null and {{ try_ts('write_date') }} is null) as _bad_ts,
         {{ type_error_fields('odoo', 'sale_order') }} as _type_error_fields,
-        {{ unparsable_fields([('locked', 'locked', safe_cast_bool('locked'))]) }} as _unparsable,
+        {%- set money = ['amount_untaxed', 'amount_tax', 'amount_total'] %}
+        {{ unparsable_fields([('locked', 'locked', safe_cast_bool('locked')),
+                              ('amount_untaxed', 'amount_untaxed', safe_cast_numeric('amount_untaxed')),
+                              ('amount_tax', 'amount_tax', safe_cast_numeric('amount_tax')),
+                              ('amount_total', 'amount_total', safe_cast_numeric('amount_total'))]) }} as _unparsable,
+        {#- a number that does not fit decimal(18, 2): never NULL (DuckDB), never a failed build (PostgreSQL) #}
+        {{ out_of_range_fields(decimal_range_checks(money)) }} as _out_of_range,
         _load_id,
         _record_seq,
         _extracted_at
@@ -41,6 +47,7 @@ select
     case
         when _type_error_fields is not null or _unparsable is not null
             then 'unparsable_value: ' || concat_ws(',', _type_error_fields, _unparsable)
+        when _out_of_range is not null then 'out_of_range: ' || _out_of_range
         when order_id is null then 'missing_id'
         when _bad_ts then 'bad_timestamp'
     end as quarantine_reason
