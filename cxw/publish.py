@@ -28,6 +28,36 @@ log = logging.getLogger(__name__)
 # Schemas of the build database that BI reads (dbt folders marts/core, marts/kpi, marts/cx).
 PUBLISHED_SCHEMAS = ("core", "kpi", "cx")
 KEEP_GENERATIONS = int(os.environ.get("CXW_KEEP_GENERATIONS", "5"))
+# Storage format of the published files. DuckDB 2.x writes storage version 69 by default, which no DuckDB 1.x opens
+# ("can only read versions between 64 and 68") - and BI drivers (JDBC, ODBC, duckdb_engine with an older wheel)
+# bundle 1.x releases. v1.0.0 (storage version 64) is read by every DuckDB from 1.0 on.
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
+# Column types BI drivers cannot map (JDBC / ODBC have no 128-bit or unsigned integers; sum() of an integer column is
+# a HUGEINT in DuckDB), and the type the published copy casts them to. A value out of the target's range fails the
+# publish (DuckDB's conversion error) rather than being changed.
+BI_TYPE_CASTS = {"HUGEINT": "BIGINT", "UHUGEINT": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "UINTEGER": "BIGINT",
+                 "USMALLINT": "INTEGER", "UTINYINT": "SMALLINT"}
+# Descriptions of the publication's own record tables (the marts' descriptions come from dbt, persist_docs).
+PUBLICATION_DOCS = {
+    "publication": ("This generation of the published file: which run published it and the data interval it covers.", {
+        "generation_id": "Id of this published generation (UTC publish time and the first characters of its content "
+                         "fingerprint).",
+        "run_id": "Airflow run that published this generation.",
+        "data_interval_start": "Start of the publishing run's data interval (ISO 8601, UTC).",
+        "data_interval_end": "End of the data interval the published data covers (ISO 8601, UTC; exclusive).",
+        "published_at": "When this generation was published (UTC).",
+        "content_fingerprint": "Digest of every published table's row count and fingerprint and of the descriptions: "
+                               "equal content is not published again.",
+        "run_data_interval_end": "End of the publishing run's own data interval (ISO 8601, UTC).",
+        "built_by_run": "Airflow run whose dbt build produced the published data.",
+    }),
+    "publication_tables": ("Each published table of this generation with its row count and fingerprint.", {
+        "table_name": "Published table, as <schema>.<table>.",
+        "row_count": "Rows of the table in this generation.",
+        "fingerprint": "Sum of the row hashes and a digest of the column names and types (cxw.publish."
+                       "table_fingerprint): equal fingerprints mean equal tables.",
+    }),
+}
 
 
 def _tables(con, catalog: str) -> list[tuple[str, str]]:
@@ -51,6 +81,42 @@ def table_fingerprint(con, qualified: str) -> tuple[int, str]:
         f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar from {qualified} as t"
     ).fetchone()
     return int(n), f"{h}:{schema}"
+
+
+def _published_columns(con, qualified: str) -> str:
+    """The select list of a build table as it is published: columns of a type BI drivers cannot map cast
+    (BI_TYPE_CASTS)."""
+    cols = con.execute(f"describe select * from {qualified}").fetchall()
+    return ", ".join(f'cast("{c[0]}" as {BI_TYPE_CASTS[c[1]]}) as "{c[0]}"' if c[1] in BI_TYPE_CASTS else f'"{c[0]}"'
+                     for c in cols)
+
+
+def _comments(con, catalog: str) -> dict[str, dict]:
+    """The descriptions the build holds for the published tables (dbt persist_docs): {<schema>.<table>:
+    {"table": text, "columns": {column: text}}}."""
+    docs: dict[str, dict] = {}
+    for s, t, c in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
+            "and schema_name in (select unnest(?::varchar[]))", [catalog, list(PUBLISHED_SCHEMAS)]).fetchall():
+        docs[f"{s}.{t}"] = {"table": c, "columns": {}}
+    for s, t, col, c in con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() where database_name = ? "
+            "and schema_name in (select unnest(?::varchar[]))", [catalog, list(PUBLISHED_SCHEMAS)]).fetchall():
+        if f"{s}.{t}" in docs:
+            docs[f"{s}.{t}"]["columns"][col] = c
+    return docs
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _write_comments(con, qualified: str, table_doc: str | None, column_docs: dict[str, str | None]) -> None:
+    if table_doc:
+        con.execute(f"comment on table {qualified} is {_sql_text(table_doc)}")
+    for col, text in column_docs.items():
+        if text:
+            con.execute(f'comment on column {qualified}."{col}" is {_sql_text(text)}')
 
 
 def current_generation(published_db: Path | None = None) -> str | None:
@@ -108,14 +174,19 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         tables = _tables(src, src.execute("select current_database()").fetchone()[0])
         if not tables:
             raise RuntimeError(f"nothing to publish: no tables in schemas {PUBLISHED_SCHEMAS} of {build_db}")
-        fps = {f"{s}.{t}": table_fingerprint(src, f'"{s}"."{t}"') for s, t in tables}
+        columns = {f"{s}.{t}": _published_columns(src, f'"{s}"."{t}"') for s, t in tables}
+        # fingerprints of the tables as published (casts applied): publication_tables matches the published file
+        fps = {f"{s}.{t}": table_fingerprint(src, f'(select {columns[f"{s}.{t}"]} from "{s}"."{t}")')
+               for s, t in tables}
+        docs = _comments(src, src.execute("select current_database()").fetchone()[0])
         build = read_build_info(src)
     finally:
         src.close()
     run_interval_end = data_interval_end
     if build and build.get("data_interval_end"):
         data_interval_end = build["data_interval_end"]
-    content_fp = hashlib.sha256(json.dumps(fps, sort_keys=True).encode()).hexdigest()
+    # the descriptions are content too: a build that only documents a column better is published
+    content_fp = hashlib.sha256(json.dumps([fps, docs], sort_keys=True).encode()).hexdigest()
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
@@ -140,12 +211,16 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config=duckdb_config())
+    # a storage version 1.x readers open (PUBLISHED_STORAGE_VERSION), set when the file is created
+    con = duckdb.connect(str(tmp),
+                         config={**duckdb_config(), "storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
     try:
         con.execute(f"attach '{build_db}' as build (read_only)")
         for s, t in tables:
             con.execute(f'create schema if not exists "{s}"')
-            con.execute(f'create table "{s}"."{t}" as select * from build."{s}"."{t}"')
+            con.execute(f'create table "{s}"."{t}" as select {columns[f"{s}.{t}"]} from build."{s}"."{t}"')
+            doc = docs.get(f"{s}.{t}", {})
+            _write_comments(con, f'"{s}"."{t}"', doc.get("table"), doc.get("columns", {}))
         con.execute("detach build")
         con.execute(
             "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
@@ -158,6 +233,8 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
         con.executemany("insert into publication_tables values (?, ?, ?)",
                         [[k, v[0], v[1]] for k, v in sorted(fps.items())])
+        for table, (table_doc, column_docs) in PUBLICATION_DOCS.items():
+            _write_comments(con, table, table_doc, column_docs)
         con.execute("checkpoint")
     finally:
         con.close()
