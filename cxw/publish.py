@@ -91,32 +91,51 @@ def _published_columns(con, qualified: str) -> str:
                      for c in cols)
 
 
-def _comments(con, catalog: str) -> dict[str, dict]:
-    """The descriptions the build holds for the published tables (dbt persist_docs): {<schema>.<table>:
-    {"table": text, "columns": {column: text}}}."""
+def published_comments(con, catalog: str, schemas=PUBLISHED_SCHEMAS) -> dict[str, dict]:
+    """The descriptions (DuckDB comments; in the build: dbt persist_docs) of the tables of ``schemas`` in
+    ``catalog``: {<schema>.<table>: {"table": text, "columns": {column: text}}}."""
     docs: dict[str, dict] = {}
     for s, t, c in con.execute(
             "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
-            "and schema_name in (select unnest(?::varchar[]))", [catalog, list(PUBLISHED_SCHEMAS)]).fetchall():
+            "and schema_name in (select unnest(?::varchar[])) order by 1, 2", [catalog, list(schemas)]).fetchall():
         docs[f"{s}.{t}"] = {"table": c, "columns": {}}
     for s, t, col, c in con.execute(
             "select schema_name, table_name, column_name, comment from duckdb_columns() where database_name = ? "
-            "and schema_name in (select unnest(?::varchar[]))", [catalog, list(PUBLISHED_SCHEMAS)]).fetchall():
+            "and schema_name in (select unnest(?::varchar[])) order by 1, 2, column_index",
+            [catalog, list(schemas)]).fetchall():
         if f"{s}.{t}" in docs:
             docs[f"{s}.{t}"]["columns"][col] = c
     return docs
+
+
+def content_fingerprint(fps: dict, docs: dict) -> str:
+    """Digest of a generation's content: the tables' fingerprints and their descriptions (a build that only
+    documents a column better is published)."""
+    return hashlib.sha256(json.dumps([fps, docs], sort_keys=True).encode()).hexdigest()
+
+
+def connect_new_generation_file(path: Path):
+    """A connection creating a published file: storage version PUBLISHED_STORAGE_VERSION (1.x readers open it)."""
+    import duckdb
+
+    return duckdb.connect(str(path),
+                          config={**duckdb_config(), "storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
 
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _write_comments(con, qualified: str, table_doc: str | None, column_docs: dict[str, str | None]) -> None:
-    if table_doc:
-        con.execute(f"comment on table {qualified} is {_sql_text(table_doc)}")
-    for col, text in column_docs.items():
-        if text:
-            con.execute(f'comment on column {qualified}."{col}" is {_sql_text(text)}')
+def write_comments(con, docs: dict[str, dict]) -> None:
+    """COMMENT ON the tables and columns of ``docs`` (as `published_comments` returns) in the current database."""
+    for name, doc in docs.items():
+        s, t = name.split(".", 1)
+        qualified = f'"{s}"."{t}"'
+        if doc.get("table"):
+            con.execute(f"comment on table {qualified} is {_sql_text(doc['table'])}")
+        for col, text in doc.get("columns", {}).items():
+            if text:
+                con.execute(f'comment on column {qualified}."{col}" is {_sql_text(text)}')
 
 
 def current_generation(published_db: Path | None = None) -> str | None:
@@ -178,15 +197,14 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         # fingerprints of the tables as published (casts applied): publication_tables matches the published file
         fps = {f"{s}.{t}": table_fingerprint(src, f'(select {columns[f"{s}.{t}"]} from "{s}"."{t}")')
                for s, t in tables}
-        docs = _comments(src, src.execute("select current_database()").fetchone()[0])
+        docs = published_comments(src, src.execute("select current_database()").fetchone()[0])
         build = read_build_info(src)
     finally:
         src.close()
     run_interval_end = data_interval_end
     if build and build.get("data_interval_end"):
         data_interval_end = build["data_interval_end"]
-    # the descriptions are content too: a build that only documents a column better is published
-    content_fp = hashlib.sha256(json.dumps([fps, docs], sort_keys=True).encode()).hexdigest()
+    content_fp = content_fingerprint(fps, docs)
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
@@ -211,17 +229,14 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)
-    # a storage version 1.x readers open (PUBLISHED_STORAGE_VERSION), set when the file is created
-    con = duckdb.connect(str(tmp),
-                         config={**duckdb_config(), "storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
+    con = connect_new_generation_file(tmp)
     try:
         con.execute(f"attach '{build_db}' as build (read_only)")
         for s, t in tables:
             con.execute(f'create schema if not exists "{s}"')
             con.execute(f'create table "{s}"."{t}" as select {columns[f"{s}.{t}"]} from build."{s}"."{t}"')
-            doc = docs.get(f"{s}.{t}", {})
-            _write_comments(con, f'"{s}"."{t}"', doc.get("table"), doc.get("columns", {}))
         con.execute("detach build")
+        write_comments(con, docs)
         con.execute(
             "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
             "data_interval_end varchar, published_at timestamp, content_fingerprint varchar, "
@@ -233,8 +248,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
         con.executemany("insert into publication_tables values (?, ?, ?)",
                         [[k, v[0], v[1]] for k, v in sorted(fps.items())])
-        for table, (table_doc, column_docs) in PUBLICATION_DOCS.items():
-            _write_comments(con, table, table_doc, column_docs)
+        write_comments(con, {f"main.{t}": {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()})
         con.execute("checkpoint")
     finally:
         con.close()

@@ -150,3 +150,24 @@ def test_sqlalchemy_duckdb_engine_reads_the_published_file_read_only(home):
                 conn.execute(sa.text("select * from read_csv('/etc/passwd')"))
     finally:
         engine.dispose()
+
+
+def test_a_generation_rewritten_by_erase_still_opens_in_duckdb_1x_with_its_comments(home):
+    """`./cx erase` rewrites kept generations into fresh files: same storage version, same descriptions."""
+    from cxw.erase import rewrite_generation
+    from cxw.publish import generations, publish, table_fingerprint
+
+    publish("run-1", "a", "b")
+    gen = generations()[-1]
+    assert rewrite_generation(gen, {"billing"}) == 1
+    out = query_with_duckdb_1x(gen, [
+        "select count(*) from cx.cx_issue_pareto",
+        "select comment from duckdb_columns() where table_name = 'kpi_daily' and column_name = 'kpi'",
+        "select comment from duckdb_tables() where table_name = 'publication'"])
+    assert out["results"][:2] == [[[0]], [["KPI name (kpi.kpi_dictionary)."]]] and out["results"][2][0][0]
+    con = duckdb.connect(str(gen), read_only=True)
+    try:
+        assert all(table_fingerprint(con, t) == (n, fp)
+                   for t, n, fp in con.execute("select * from publication_tables").fetchall())
+    finally:
+        con.close()
