@@ -90,3 +90,14 @@ def test_docs_of_a_generation_no_longer_kept_are_removed(published):
     assert second["status"] == "published" and second["pruned"] == [f"{first['generation_id']}.duckdb"]
     assert generate_docs(second["generation_id"])["pruned"] == [first["generation_id"]]
     assert not docs_dir(first["generation_id"]).exists() and docs_dir(second["generation_id"]).exists()
+
+
+def test_the_run_summary_names_the_generations_docs(published):
+    home, report, _ = published
+    from cxw.summary import build_summary, render
+
+    text = render(build_summary("run-docs-1", [], None, None, None, report, alerts={"status": "nothing new"}))
+    assert f"dbt docs of the generation: {report['docs']['path']}" in text
+    failed = {**report, "docs": {"status": "failed", "error": "dbt docs generate failed (exit 2)"}}
+    text = render(build_summary("run-docs-1", [], None, None, None, failed, alerts={"status": "nothing new"}))
+    assert "dbt docs NOT generated (the publication stands): dbt docs generate failed (exit 2)" in text
