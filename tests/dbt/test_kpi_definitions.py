@@ -75,3 +75,20 @@ def test_seed_ranges_pass_and_block_what_the_marts_gate_does(tmp_path):
     res = Gate(tmp_path / "o", "marts").run("kpi.kpi_period", "kpi.kpi_period", df,
                                             SUITES["kpi.kpi_period"](list(df.columns)), "test")
     assert [r["why"] for r in res if not r["success"]]  # the gate blocks values below the seed's minimum
+
+
+def test_every_range_the_marts_gate_checks_is_the_seeds():
+    """Until the gate reads its ranges from the seed (issue 16.3, not done), each KPI range the gate checks by name
+    equals the seed's, so the two definitions cannot drift apart."""
+    import re
+
+    from expectations.suites import _ranges_for_kpis
+
+    rows = _rows()
+    named = {}
+    for c in _ranges_for_kpis():
+        m = re.fullmatch(r'kpi=="(\w+)"', c.kwargs["row_condition"])
+        if m:
+            named[m.group(1)] = (c.kwargs["min_value"], c.kwargs["max_value"])
+    assert len(named) >= 7
+    assert {k: (_bound(rows[k]["range_min"]), _bound(rows[k]["range_max"])) for k in named} == named
