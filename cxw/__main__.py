@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                         "name); repeatable; alone or with one of the options above. Google reviews carry no "
                         "identifier of their author, so they are never matched otherwise")
     sub.add_parser("retention", help="drop raw loads and generations older than CXW_RETENTION_DAYS days")
+    dc = sub.add_parser("docs", help="print the path of the dbt docs of the published generation (--serve: serve them)")
+    dc.add_argument("--serve", action="store_true", help="serve them on 127.0.0.1 (dbt's docs site)")
+    dc.add_argument("--port", type=int, default=8081)
     a = sub.add_parser("airflow", help="run an airflow CLI command with the project's AIRFLOW_HOME")
     a.add_argument("args", nargs=argparse.REMAINDER)
     b = sub.add_parser("bench", help="stage timings under Airflow and ratios against the DuckDB floor "
@@ -130,6 +133,18 @@ def main(argv: list[str] | None = None) -> int:
         except WarehouseBusy as exc:  # a DAG run or an erasure is active: nothing dropped (EX_TEMPFAIL)
             print(str(exc), file=sys.stderr)
             return 75
+        return 0
+    if args.cmd == "docs":
+        from . import docs
+
+        try:
+            if args.serve:
+                docs.serve(args.port)
+            else:
+                print(docs.current_docs())
+        except RuntimeError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
         return 0
     if args.cmd == "airflow":
         import os

@@ -622,14 +622,13 @@ def compact_duckdb(db: Path) -> None:
 def rewrite_generation(gen: Path, keys: set[str]) -> int:
     """Rewrite one published generation without the rows holding one of `keys` in a text column, into a fresh file
     that replaces it atomically; the publication's per-table fingerprints are recomputed. Returns rows removed."""
-    import duckdb
-
-    from .publish import table_fingerprint
+    from .publish import (connect_new_generation_file, content_fingerprint, published_comments, table_fingerprint,
+                          write_comments)
 
     tmp = gen.with_name(f".tmp-erase-{gen.name}")
     tmp.unlink(missing_ok=True)
     removed = 0
-    con = duckdb.connect(str(tmp))
+    con = connect_new_generation_file(tmp)  # the published storage version, as publish writes it
     try:
         con.execute(f"attach '{gen}' as old (read_only)")
         con.execute("create temp table erase_keys as select unnest(?::varchar[]) as k", [sorted(keys)])
@@ -646,6 +645,8 @@ def rewrite_generation(gen: Path, keys: set[str]) -> int:
             if s != "main" or t not in ("publication", "publication_tables"):
                 removed += con.execute(f"select count(*) from {src}").fetchall()[0][0] - \
                     con.execute(f'select count(*) from "{s}"."{t}"').fetchall()[0][0]
+        schemas = sorted({s for s, _ in tables})
+        write_comments(con, published_comments(con, "old", schemas))  # the descriptions stay with the tables
         con.execute("detach old")
         if removed and con.execute("select count(*) from information_schema.tables where table_name = "
                                    "'publication_tables'").fetchall()[0][0]:
@@ -655,7 +656,8 @@ def rewrite_generation(gen: Path, keys: set[str]) -> int:
                 fps[name] = table_fingerprint(con, f'"{s}"."{t}"')
                 con.execute("update publication_tables set row_count = ?, fingerprint = ? where table_name = ?",
                             [fps[name][0], fps[name][1], name])
-            content_fp = hashlib.sha256(json.dumps(fps, sort_keys=True).encode()).hexdigest()
+            content_fp = content_fingerprint(fps, published_comments(con, con.execute(
+                "select current_database()").fetchone()[0]))
             con.execute("update publication set content_fingerprint = ?", [content_fp])
         con.execute("checkpoint")
     finally:
@@ -711,6 +713,9 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
         pub = publish(f"erase-{audit_id}", start, end)
         buildstate.record_publication(pub["generation_id"], f"erase-{audit_id}")
         out["published"] = pub["generation_id"]
+        from .docs import docs_after_publish
+
+        out["docs"] = docs_after_publish(pub["generation_id"])["status"]
         current = current_generation()
         rewritten = {}
         for g in generations():

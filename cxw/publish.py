@@ -28,6 +28,36 @@ log = logging.getLogger(__name__)
 # Schemas of the build database that BI reads (dbt folders marts/core, marts/kpi, marts/cx).
 PUBLISHED_SCHEMAS = ("core", "kpi", "cx")
 KEEP_GENERATIONS = int(os.environ.get("CXW_KEEP_GENERATIONS", "5"))
+# Storage format of the published files. DuckDB 2.x writes storage version 69 by default, which no DuckDB 1.x opens
+# ("can only read versions between 64 and 68") - and BI drivers (JDBC, ODBC, duckdb_engine with an older wheel)
+# bundle 1.x releases. v1.0.0 (storage version 64) is read by every DuckDB from 1.0 on.
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
+# Column types BI drivers cannot map (JDBC / ODBC have no 128-bit or unsigned integers; sum() of an integer column is
+# a HUGEINT in DuckDB), and the type the published copy casts them to. A value out of the target's range fails the
+# publish (DuckDB's conversion error) rather than being changed.
+BI_TYPE_CASTS = {"HUGEINT": "BIGINT", "UHUGEINT": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "UINTEGER": "BIGINT",
+                 "USMALLINT": "INTEGER", "UTINYINT": "SMALLINT"}
+# Descriptions of the publication's own record tables (the marts' descriptions come from dbt, persist_docs).
+PUBLICATION_DOCS = {
+    "publication": ("This generation of the published file: which run published it and the data interval it covers.", {
+        "generation_id": "Id of this published generation (UTC publish time and the first characters of its content "
+                         "fingerprint).",
+        "run_id": "Airflow run that published this generation.",
+        "data_interval_start": "Start of the publishing run's data interval (ISO 8601, UTC).",
+        "data_interval_end": "End of the data interval the published data covers (ISO 8601, UTC; exclusive).",
+        "published_at": "When this generation was published (UTC).",
+        "content_fingerprint": "Digest of every published table's row count and fingerprint and of the descriptions: "
+                               "equal content is not published again.",
+        "run_data_interval_end": "End of the publishing run's own data interval (ISO 8601, UTC).",
+        "built_by_run": "Airflow run whose dbt build produced the published data.",
+    }),
+    "publication_tables": ("Each published table of this generation with its row count and fingerprint.", {
+        "table_name": "Published table, as <schema>.<table>.",
+        "row_count": "Rows of the table in this generation.",
+        "fingerprint": "Sum of the row hashes and a digest of the column names and types (cxw.publish."
+                       "table_fingerprint): equal fingerprints mean equal tables.",
+    }),
+}
 
 
 def _tables(con, catalog: str) -> list[tuple[str, str]]:
@@ -51,6 +81,61 @@ def table_fingerprint(con, qualified: str) -> tuple[int, str]:
         f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar from {qualified} as t"
     ).fetchone()
     return int(n), f"{h}:{schema}"
+
+
+def _published_columns(con, qualified: str) -> str:
+    """The select list of a build table as it is published: columns of a type BI drivers cannot map cast
+    (BI_TYPE_CASTS)."""
+    cols = con.execute(f"describe select * from {qualified}").fetchall()
+    return ", ".join(f'cast("{c[0]}" as {BI_TYPE_CASTS[c[1]]}) as "{c[0]}"' if c[1] in BI_TYPE_CASTS else f'"{c[0]}"'
+                     for c in cols)
+
+
+def published_comments(con, catalog: str, schemas=PUBLISHED_SCHEMAS) -> dict[str, dict]:
+    """The descriptions (DuckDB comments; in the build: dbt persist_docs) of the tables of ``schemas`` in
+    ``catalog``: {<schema>.<table>: {"table": text, "columns": {column: text}}}."""
+    docs: dict[str, dict] = {}
+    for s, t, c in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
+            "and schema_name in (select unnest(?::varchar[])) order by 1, 2", [catalog, list(schemas)]).fetchall():
+        docs[f"{s}.{t}"] = {"table": c, "columns": {}}
+    for s, t, col, c in con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() where database_name = ? "
+            "and schema_name in (select unnest(?::varchar[])) order by 1, 2, column_index",
+            [catalog, list(schemas)]).fetchall():
+        if f"{s}.{t}" in docs:
+            docs[f"{s}.{t}"]["columns"][col] = c
+    return docs
+
+
+def content_fingerprint(fps: dict, docs: dict) -> str:
+    """Digest of a generation's content: the tables' fingerprints and their descriptions (a build that only
+    documents a column better is published)."""
+    return hashlib.sha256(json.dumps([fps, docs], sort_keys=True).encode()).hexdigest()
+
+
+def connect_new_generation_file(path: Path):
+    """A connection creating a published file: storage version PUBLISHED_STORAGE_VERSION (1.x readers open it)."""
+    import duckdb
+
+    return duckdb.connect(str(path),
+                          config={**duckdb_config(), "storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def write_comments(con, docs: dict[str, dict]) -> None:
+    """COMMENT ON the tables and columns of ``docs`` (as `published_comments` returns) in the current database."""
+    for name, doc in docs.items():
+        s, t = name.split(".", 1)
+        qualified = f'"{s}"."{t}"'
+        if doc.get("table"):
+            con.execute(f"comment on table {qualified} is {_sql_text(doc['table'])}")
+        for col, text in doc.get("columns", {}).items():
+            if text:
+                con.execute(f'comment on column {qualified}."{col}" is {_sql_text(text)}')
 
 
 def current_generation(published_db: Path | None = None) -> str | None:
@@ -108,14 +193,18 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         tables = _tables(src, src.execute("select current_database()").fetchone()[0])
         if not tables:
             raise RuntimeError(f"nothing to publish: no tables in schemas {PUBLISHED_SCHEMAS} of {build_db}")
-        fps = {f"{s}.{t}": table_fingerprint(src, f'"{s}"."{t}"') for s, t in tables}
+        columns = {f"{s}.{t}": _published_columns(src, f'"{s}"."{t}"') for s, t in tables}
+        # fingerprints of the tables as published (casts applied): publication_tables matches the published file
+        fps = {f"{s}.{t}": table_fingerprint(src, f'(select {columns[f"{s}.{t}"]} from "{s}"."{t}")')
+               for s, t in tables}
+        docs = published_comments(src, src.execute("select current_database()").fetchone()[0])
         build = read_build_info(src)
     finally:
         src.close()
     run_interval_end = data_interval_end
     if build and build.get("data_interval_end"):
         data_interval_end = build["data_interval_end"]
-    content_fp = hashlib.sha256(json.dumps(fps, sort_keys=True).encode()).hexdigest()
+    content_fp = content_fingerprint(fps, docs)
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
@@ -140,13 +229,14 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config=duckdb_config())
+    con = connect_new_generation_file(tmp)
     try:
         con.execute(f"attach '{build_db}' as build (read_only)")
         for s, t in tables:
             con.execute(f'create schema if not exists "{s}"')
-            con.execute(f'create table "{s}"."{t}" as select * from build."{s}"."{t}"')
+            con.execute(f'create table "{s}"."{t}" as select {columns[f"{s}.{t}"]} from build."{s}"."{t}"')
         con.execute("detach build")
+        write_comments(con, docs)
         con.execute(
             "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
             "data_interval_end varchar, published_at timestamp, content_fingerprint varchar, "
@@ -158,6 +248,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
         con.executemany("insert into publication_tables values (?, ?, ?)",
                         [[k, v[0], v[1]] for k, v in sorted(fps.items())])
+        write_comments(con, {f"main.{t}": {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()})
         con.execute("checkpoint")
     finally:
         con.close()

@@ -311,6 +311,11 @@ def render(s: dict) -> str:
     else:
         lines.append(f"Published: {s['published_path']}  (generation {pub.get('generation_id')}, "
                      f"{pub.get('status')})")
+        docs = pub.get("docs") or {}
+        if docs.get("path"):
+            lines.append(f"dbt docs of the generation: {docs['path']}  (./cx docs --serve)")
+        elif docs.get("status") == "failed":
+            lines.append(f"dbt docs NOT generated (the publication stands): {docs.get('error', '')[:300]}")
     lines.append("Query it read-only, e.g.:")
     lines.append("  " + s["example_query"])
     lines.append("=" * 78)

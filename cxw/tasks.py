@@ -308,6 +308,11 @@ def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
     dropped = drop_old_generations()  # CXW_RETENTION_DAYS; none when unset
     if dropped:
         report["retention_dropped_generations"] = dropped
+    if report["status"] != "superseded":
+        from .docs import docs_after_publish
+
+        # dbt docs of the generation (issue 18.3); removes the docs of generations no longer kept
+        report["docs"] = docs_after_publish(report["generation_id"])
     return report
 
 

@@ -99,6 +99,39 @@ def test_no_plaintext_pii_in_the_published_file(demo_run):
     con.close()
 
 
+def test_published_file_is_described_typed_and_readable_by_bi_clients(demo_run):
+    """Issue 18.3 / 18.5 on the demo's real publication: every published table and column carries a description,
+    no column has a type BI drivers cannot map, the KPI dictionary defines exactly the KPIs kpi_period publishes,
+    a DuckDB 1.x client opens the file, and the generation's dbt docs exist."""
+    from duckdb_1x import query_with_duckdb_1x
+
+    from cxw.publish import BI_TYPE_CASTS
+
+    home, _, _ = demo_run
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    try:
+        undocumented_tables = con.execute("select schema_name || '.' || table_name from duckdb_tables() "
+                                          "where coalesce(trim(comment), '') = ''").fetchall()
+        undocumented_columns = con.execute(
+            "select schema_name || '.' || table_name || '.' || column_name from duckdb_columns() "
+            "where not internal and coalesce(trim(comment), '') = ''").fetchall()
+        bad_types = con.execute("select schema_name || '.' || table_name || '.' || column_name, data_type "
+                                "from duckdb_columns() where not internal and data_type in "
+                                "(select unnest(?::varchar[]))", [list(BI_TYPE_CASTS)]).fetchall()
+        defined = {r[0] for r in con.execute("select kpi from kpi.kpi_dictionary").fetchall()}
+        published = {r[0] for r in con.execute("select distinct kpi from kpi.kpi_period").fetchall()}
+        generation, n_period = con.execute("select generation_id, (select count(*) from kpi.kpi_period) "
+                                           "from publication").fetchone()
+    finally:
+        con.close()
+    assert undocumented_tables == [] and undocumented_columns == []
+    assert bad_types == []
+    assert defined == published
+    assert query_with_duckdb_1x(_published(home), ["select count(*) from kpi.kpi_period"])["results"] == [
+        [[n_period]]]
+    assert (home / "published" / "docs" / generation / "static_index.html").exists()
+
+
 def _pii_names_module():
     import importlib.util
 
