@@ -1,6 +1,6 @@
 {# Identity conflicts for analysts (issue 19 point 7): one row per record with ambiguous identity evidence
-   (int_identity_conflicts), the rule that won, the rule that lost and why. evidence holds hashes / ids only (an e-mail
-   hash, Odoo partner ids, an order name). person_sk: the person the record is linked to (null when not linked). #}
+   (int_identity_conflicts), the rule that won, the rule that lost and why. evidence holds an e-mail hash or an order
+   name (null for a shared browser). person_sk: the person the record is linked to (null when not linked). #}
 with conflicts as (
     select * from {{ ref('int_identity_conflicts') }}
 ),
@@ -14,7 +14,9 @@ select
     c.conflict_type,
     c.source,
     c.source_id as source_record_id,
-    c.evidence,
+    -- a shared browser's evidence (the list of its Odoo partner ids) is not published: erasure rewrites kept
+    -- generations by whole key values (person_sk, hashes), which a list would escape; candidate_count says how many
+    case when c.conflict_type = 'ga4_pseudo_id_multiple_persons' then null else c.evidence end as evidence,
     c.candidate_count,
     c.resolution,
     l.person_id as person_sk,
