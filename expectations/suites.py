@@ -100,6 +100,10 @@ def pii_checks(string_columns: list[str]) -> list[Check]:
                   why=f"plaintext e-mail or phone number in {col}") for col in string_columns]
 
 
+# Sources of the identity graph (int_identity_links.source)
+IDENTITY_SOURCES = ["odoo", "hubspot", "ga4", "ga4_pseudo", "trustpilot", "email_recipient"]
+
+
 # Suites by `<schema>.<table>`; tables of the published schemas not listed here still get the PII checks.
 SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
@@ -128,6 +132,19 @@ SUITES: dict[str, callable] = {
               why="unknown alert type"),
         _between("score", 0, 6, 'alert_type=="nps_detractor"', "NPS detractor alert with a score above 6"),
         Check("ExpectColumnValuesToNotBeNull", {"column": "created_at"}, why="alert without created_at")),
+    # identity audit (issue 19 point 7): every link names its person; coverage shares are shares
+    "cx.cx_identity_link_audit": fact_suite(
+        "link_key",
+        Check("ExpectColumnValuesToNotBeNull", {"column": "person_sk"}, why="identity link without a person"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "source", "value_set": IDENTITY_SOURCES},
+              why="identity link of an unknown source")),
+    "cx.cx_identity_coverage": fact_suite(
+        "coverage_key",
+        _between("share_of_source", 0, 1, why="coverage share outside [0, 1]"),
+        _between("source_linked_share", 0, 1, why="linked share outside [0, 1]")),
+    "cx.cx_identity_conflict_audit": fact_suite(
+        "conflict_key",
+        Check("ExpectColumnValuesToNotBeNull", {"column": "losing_rule"}, why="identity conflict without a losing rule")),
 }
 
 # Columns whose free text is customer-written (comments, review text): an address typed into a comment is the

@@ -294,3 +294,91 @@ def test_kpi_dictionary_defines_every_kpi_the_build_publishes(built):
     published = {r[0] for r in built.execute("select kpi from kpi.kpi_period union select kpi from kpi.kpi_daily")
                  .fetchall()}
     assert published and published <= defined
+
+
+# ------------------------------------------------ identity audit marts (issue 19 point 7), hand-computed from the rows
+
+# (source, rule or unlinked reason) -> records, from raw_fixture.py:
+#   odoo: partners 1, 2, 3, 6 (4 is quarantined: bad write_date), each with an e-mail -> email_hash (1 and 6: Anna)
+#   hubspot: contacts 100001-100003 -> email_hash (Dave's 100002 only matches himself, still rule email_hash)
+#   ga4: the one user_id '1' = Odoo partner 1
+#   ga4_pseudo: 'u1' logged in as '1'; every other browser never logged in (counted from the raw events below)
+#   trustpilot: t1 (S00001 -> partner 1) and t2 (S00002 -> partner 2) by reference; t3 has no id (quarantined);
+#     t4-t7 carry neither reference nor referral e-mail -> no_matching_evidence
+#   email_recipient: anna@, bob@ (and 'Bob@Example.com', the same hash) match; carol@example.com is not
+#     carol.groß@ -> 3 hashes, 2 linked
+#   google_reviews: g1, g2, g4 staged (g3's STAR_RATING_UNSPECIFIED is quarantined): no identifier at all
+IDENTITY_COVERAGE = {
+    ("odoo", "email_hash"): 4, ("hubspot", "email_hash"): 3, ("ga4", "ga4_user_id_is_odoo_partner_id"): 1,
+    ("ga4_pseudo", "ga4_pseudo_id_after_login"): 1,
+    ("trustpilot", "trustpilot_reference_id_is_order_name"): 2, ("trustpilot", "no_matching_evidence"): 4,
+    ("email_recipient", "email_recipient_hash"): 2, ("email_recipient", "no_matching_evidence"): 1,
+    ("google_reviews", "no_identifier_in_source"): 3,
+}
+
+
+def test_identity_coverage_counts_each_sources_records_by_rule_and_reconciles(built):
+    anonymous = built.execute("select count(distinct user_pseudo_id) from raw_ga4.events "
+                              "where user_pseudo_id is not null and user_pseudo_id <> 'u1'").fetchone()[0]
+    want = {**IDENTITY_COVERAGE, ("ga4_pseudo", "no_matching_evidence"): anonymous}
+    rows = built.execute("select source, rule, outcome, records, source_records, source_linked, source_unlinked, "
+                         "share_of_source, source_linked_share from cx.cx_identity_coverage").fetchall()
+    assert {(s, r): n for s, r, _, n, *_ in rows} == want
+    for source in {s for s, _ in want}:
+        mine = [r for r in rows if r[0] == source]
+        records = sum(n for (s, _), n in want.items() if s == source)
+        linked = sum(n for (s, r), n in want.items() if s == source and not r.startswith("no_"))
+        for _, rule, outcome, n, total, lk, unl, share, lshare in mine:
+            assert outcome == ("unlinked" if rule.startswith("no_") else "linked"), (source, rule)
+            assert (total, lk, unl) == (records, linked, records - linked), source
+            assert lk + unl == total
+            assert math.isclose(share, n / records) and math.isclose(lshare, linked / records)
+
+
+def test_identity_link_audit_names_rule_person_and_the_load_of_the_evidence(built):
+    audit = {r[0]: r[1:] for r in built.execute(
+        "select link_key, person_sk, rule, same_source_records, person_records, has_conflict, evidence_load_id "
+        "from cx.cx_identity_link_audit").fetchall()}
+    links = built.execute("select source || ':' || source_id, person_id, rule "
+                          "from intermediate.int_identity_links").fetchall()
+    assert {k: v[:2] for k, v in audit.items()} == {k: (p, r) for k, p, r in links}
+    anna = audit["odoo:1"][0]
+    # Anna: 2 ERP partners, her contact, user_id 1, browser u1, review t1 and her recipient hash = 7 records
+    assert audit["odoo:6"] [:5] == (anna, "email_hash", 2, 7, True)
+    assert audit["hubspot:100001"][:5] == (anna, "email_hash", 1, 7, False)
+    assert audit["trustpilot:t1"][:2] == (anna, "trustpilot_reference_id_is_order_name")
+    assert audit["hubspot:100002"][2:4] == (1, 1)            # Dave: only his CRM contact
+    # the load of the current version: Bob's partner 2 was rewritten in the second load, partner 1 only in the first
+    loads = dict(built.execute("select cast(id as varchar), max(_load_id) from raw_odoo.res_partner "
+                               "group by 1").fetchall())
+    assert audit["odoo:2"][5] == loads["2"] != loads["1"] == audit["odoo:1"][5]
+    assert audit["ga4:1"][5] == built.execute("select max(_load_id) from raw_ga4.events where user_id = '1'"
+                                              ).fetchone()[0]
+    assert built.execute("select count(*) from cx.cx_identity_link_audit l left join core.dim_customers d "
+                         "on d.person_sk = l.person_sk where d.person_sk is null").fetchone()[0] == 0
+
+
+def test_identity_conflict_audit_names_the_winning_and_losing_rule(built):
+    rows = built.execute("select source, source_record_id, resolution, person_sk, winning_rule, losing_rule, reason "
+                         "from cx.cx_identity_conflict_audit order by source_record_id").fetchall()
+    anna = built.execute("select person_id from intermediate.int_identity_links where source = 'odoo' "
+                         "and source_id = '1'").fetchone()[0]
+    assert [r[:6] for r in rows] == [("odoo", p, "merged_one_person", anna, "email_hash", "erp_partner_is_person")
+                                     for p in ("1", "6")]
+    assert all("2 Odoo partners" in r[6] for r in rows)
+
+
+def test_identity_audit_marts_hold_no_plaintext_email_phone_or_name(built):
+    from expectations.suites import PII_REGEX
+
+    names = [n for (n,) in built.execute("select distinct name from raw_odoo.res_partner").fetchall()] + \
+        ["Anna", "Nguyen", "Dave", "Smith", "Carol", "Tran"]
+    for table in ("cx_identity_link_audit", "cx_identity_coverage", "cx_identity_conflict_audit"):
+        cols = [c for c, t in built.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = 'cx' "
+            "and table_name = ?", [table]).fetchall() if t == "VARCHAR"]
+        assert cols, table
+        for col in cols:
+            values = [v for (v,) in built.execute(f'select distinct "{col}" from cx.{table}').fetchall() if v]
+            assert not [v for v in values if re.search(PII_REGEX, v)], f"plaintext e-mail / phone in {table}.{col}"
+            assert not [v for v in values if any(n.lower() in v.lower() for n in names)], f"a name in {table}.{col}"

@@ -499,3 +499,47 @@ def test_postgres_loader_error_names_the_column_and_load_but_never_the_value(scr
     everything = "".join(traceback.format_exception(caught.value))
     assert "jane.planted" not in everything and "12345678" not in everything, everything
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+_IDENTITY_QUERIES = {
+    # persons whose two Odoo partners (e-mail differing in case / spaces) the email_hash rule merged
+    "erp_duplicate_partners": "select count(distinct person_sk) from cx.cx_identity_link_audit where source = 'odoo' "
+                              "and rule = 'email_hash' and same_source_records = 2",
+    "erp_duplicate_partner_conflicts": "select count(distinct person_sk) from cx.cx_identity_conflict_audit "
+                                       "where conflict_type = 'email_hash_on_multiple_odoo_partners' "
+                                       "and resolution = 'merged_one_person' and losing_rule = 'erp_partner_is_person'",
+    # persons with a second HubSpot contact (first letter of the e-mail capitalised)
+    "hubspot_duplicate_contacts": "select count(distinct person_sk) from cx.cx_identity_link_audit "
+                                  "where source = 'hubspot' and rule = 'email_hash' and same_source_records = 2",
+}
+
+
+@pytest.mark.parametrize("target", ["duck", "pg"])
+def test_identity_audit_marts_equal_the_answer_keys_identity_facts(builds, target):
+    """The generator knows which records are one person: every person with a duplicate ERP partner is one person
+    with two Odoo links by email_hash and one merged conflict, every duplicate CRM contact a second HubSpot link."""
+    key = builds["answer_key"]["identity"]
+    assert key["erp_duplicate_partners"] > 0 and key["hubspot_duplicate_contacts"] > 0
+    got = {}
+    for name, query in _IDENTITY_QUERIES.items():
+        duck_rows, pg_rows = _rows(builds, query)
+        got[name] = (duck_rows if target == "duck" else pg_rows)[0][0]
+    assert got == {"erp_duplicate_partners": key["erp_duplicate_partners"],
+                   "erp_duplicate_partner_conflicts": key["erp_duplicate_partners"],
+                   "hubspot_duplicate_contacts": key["hubspot_duplicate_contacts"]}
+    coverage = "select source, sum(records), max(source_records), max(source_linked) + max(source_unlinked) " \
+               "from cx.cx_identity_coverage group by 1 order by 1"
+    rows = _rows(builds, coverage)[0 if target == "duck" else 1]
+    assert {r[0] for r in rows} >= {"odoo", "hubspot", "ga4", "ga4_pseudo", "email_recipient", "google_reviews"}
+    assert all(int(r[1]) == int(r[2]) == int(r[3]) for r in rows), rows
+
+
+def test_identity_audit_marts_are_equal_on_both_targets(builds):
+    for table, key in (("cx_identity_link_audit", "link_key"), ("cx_identity_coverage", "coverage_key"),
+                       ("cx_identity_conflict_audit", "conflict_key")):
+        cols = "*" if table != "cx_identity_link_audit" else \
+            "link_key, source, source_record_id, person_sk, rule, same_source_records, person_records, has_conflict"
+        duck_rows, pg_rows = _rows(builds, f"select {cols} from cx.{table} order by {key}")
+        assert len(duck_rows) == len(pg_rows) and len(duck_rows) > 0, table
+        for d, p in zip(duck_rows, pg_rows):
+            assert all(_close(a, b) if isinstance(a, float) else a == b for a, b in zip(d, p)), (table, d, p)

@@ -74,6 +74,7 @@ def _range(table, column, cond, lo, hi, lo_case, hi_case, mostly=None):
 
 
 S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
+IL, IC, IX = "cx.cx_identity_link_audit", "cx.cx_identity_coverage", "cx.cx_identity_conflict_audit"
 MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
     *_kpi_checks("kpi.kpi_period", fresh=False),
@@ -104,6 +105,19 @@ MARTS_CHECKS: list[tuple] = [
     *_range(A, "score", 'alert_type=="nps_detractor"', 0, 6, ("set", "alert_id", "a1", "score", -1),
             ("set", "alert_id", "a1", "score", 7)),
     (A, "ExpectColumnValuesToNotBeNull", "created_at", None, {}, ("null", "created_at")),
+    *_key_checks(IL, "link_key"),
+    (IL, "ExpectColumnValuesToNotBeNull", "person_sk", None, {}, ("null", "person_sk")),
+    (IL, "ExpectColumnValuesToBeInSet", "source", None,
+     {"value_set": ["odoo", "hubspot", "ga4", "ga4_pseudo", "trustpilot", "email_recipient"]},
+     ("set", "link_key", "odoo:1", "source", "google_reviews")),
+    *_key_checks(IC, "coverage_key"),
+    *_range(IC, "share_of_source", None, 0, 1, ("set", "coverage_key", "odoo:email_hash", "share_of_source", -EPS),
+            ("set", "coverage_key", "odoo:email_hash", "share_of_source", 1 + EPS)),
+    *_range(IC, "source_linked_share", None, 0, 1,
+            ("set", "coverage_key", "ga4:no_matching_evidence", "source_linked_share", -EPS),
+            ("set", "coverage_key", "ga4:no_matching_evidence", "source_linked_share", 1 + EPS)),
+    *_key_checks(IX, "conflict_key"),
+    (IX, "ExpectColumnValuesToNotBeNull", "losing_rule", None, {}, ("null", "losing_rule")),
 ]
 
 
@@ -128,6 +142,17 @@ def _base(table: str) -> pd.DataFrame:
         return pd.DataFrame({"alert_id": ["a1", "a2", "a3"], "alert_type": ["nps_detractor", "nps_detractor",
                                                                             "review_low"],
                              "score": [0, 6, 1], "created_at": pd.to_datetime(["2025-03-01"] * 3)})
+    if table == IL:
+        return pd.DataFrame({"link_key": ["odoo:1", "hubspot:c1", "ga4_pseudo:b1"],
+                             "source": ["odoo", "hubspot", "ga4_pseudo"], "person_sk": ["p_1", "p_1", "p_1"]})
+    if table == IC:
+        return pd.DataFrame({"coverage_key": ["odoo:email_hash", "ga4:ga4_user_id_is_odoo_partner_id",
+                                              "ga4:no_matching_evidence"],
+                             "share_of_source": [1.0, 0.0, 1.0], "source_linked_share": [1.0, 0.0, 0.0]})
+    if table == IX:
+        return pd.DataFrame({"conflict_key": ["a:odoo:1", "a:odoo:2", "b:ga4_pseudo:x"],
+                             "losing_rule": ["erp_partner_is_person", "erp_partner_is_person",
+                                             "ga4_pseudo_id_after_login"]})
     if table == "core.fct_orders":
         return pd.DataFrame({"order_id": ["o1", "o2", "o3"], "amount_total": [0.0, 10.0, 20.0]})
     key = next(c for t, e, c, *_ in MARTS_CHECKS if t == table and e == "ExpectColumnToExist")
