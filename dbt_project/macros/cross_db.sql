@@ -39,7 +39,12 @@
    rounds the binary double) when cast to decimal(18, 2); Odoo amounts are stored with 2 decimals, where both agree. #}
 {% macro safe_cast_numeric(expr, type=none) %}{{ return(adapter.dispatch('safe_cast_numeric', 'cx_warehouse')(expr, type or type_double())) }}{% endmacro %}
 {% macro duckdb__safe_cast_numeric(expr, type) -%}
+    {%- if type | lower in ('double', 'double precision', 'float', 'float8', 'real') -%}
+    {#- a double is finite or NULL: DuckDB reads '1e999' / 'inf' / 'nan' as +-inf / nan, PostgreSQL's cast fails -#}
+    (case when isfinite(try_cast({{ expr }} as {{ type }})) then try_cast({{ expr }} as {{ type }}) end)
+    {%- else -%}
     try_cast({{ expr }} as {{ type }})
+    {%- endif -%}
 {%- endmacro %}
 {% macro default__safe_cast_numeric(expr, type) -%}
     {%- set t = "trim(cast(" ~ expr ~ " as text))" -%}
@@ -50,6 +55,12 @@
             case when abs(round(cast({{ t }} as numeric), {{ dec.group(3) }}))
                       < cast('1e{{ dec.group(2) | int - dec.group(3) | int }}' as numeric)
                  then cast({{ t }} as {{ type }}) end
+          {%- elif type | lower in ('double', 'double precision', 'float', 'float8') -%}
+            {#- beyond a double's range: NULL ('1e999', like DuckDB's non-finite result); below its smallest normal
+                value: 0 (DuckDB rounds '1e-999' to 0) - PostgreSQL's cast would fail the build on either -#}
+            case when abs(cast({{ t }} as numeric)) > 1.7976931348623157e308 then null
+                 when abs(cast({{ t }} as numeric)) < 2.2250738585072014e-308 then cast(0 as {{ type }})
+                 else cast(cast({{ t }} as numeric) as {{ type }}) end
           {%- else -%}
             cast({{ t }} as {{ type }})
           {%- endif %} end)

@@ -139,6 +139,12 @@ def _dirty(con) -> None:
     # HubSpot companies / deals createdAt present but unparsable
     copy("raw_hubspot.companies", "hubspot", "id = '200001'", {"id": "'200901'", "createdAt": "'not a date'"})
     copy("raw_hubspot.deals", "hubspot", "id = '300001'", {"id": "'300901'", "createdAt": "'2025-02-30T00:00:00Z'"})
+    # a HubSpot number beyond a double's range ('1e999') or not finite ('NaN'): was +-inf / nan on DuckDB and failed
+    # the build on PostgreSQL; one below the smallest double ('1e-999') is 0 on both
+    copy("raw_hubspot.deals", "hubspot", "id = '300001'", {"id": "'300902'", "properties__amount": "'1e999'"})
+    copy("raw_hubspot.deals", "hubspot", "id = '300001'", {"id": "'300903'", "properties__amount": "'NaN'"})
+    copy("raw_hubspot.deals", "hubspot", "id = '300001'", {"id": "'300904'", "properties__amount": "'1e-999'"})
+    copy("raw_hubspot.deals", "hubspot", "id = '300001'", {"id": "'300905'", "properties__amount": "'-2.5e3'"})
     # tickets / feedback: createdAt is the fallback of createdate / hs_submission_timestamp
     copy("raw_hubspot.tickets", "hubspot", "true", {"id": "'400901'", "properties__createdate": "null",
                                                      "createdAt": "'yesterday'"})
@@ -230,6 +236,8 @@ def test_unparsable_timestamps_and_booleans_are_quarantined_absent_ones_keep_the
     assert q == [("companies", "200901", "bad_timestamp"),
                  ("contacts", "100901", "unparsable_value: archived"),
                  ("deals", "300901", "bad_timestamp"),
+                 ("deals", "300902", "unparsable_value: amount"),
+                 ("deals", "300903", "unparsable_value: amount"),
                  ("email_events", "ev0901", "bad_timestamp"),
                  ("feedback_submissions", "500901", "bad_timestamp"),
                  ("reviews", "tpx1", "bad_timestamp"),
@@ -263,3 +271,13 @@ def test_every_load_balances_and_the_quarantine_tests_pass(built):
     assert t.rows("select sum(extracted) from staging.load_ledger where source = 'ga4'")[0][0] == raw_ga4
     t.dbt("test", "--indirect-selection", "cautious", "--select", "quarantine", "stg_ga4__events", "load_ledger",
           "assert_load_ledger_balances")
+
+
+def test_a_number_beyond_a_doubles_range_is_quarantined_on_both_targets_never_inf_or_a_failed_build(built):
+    """HubSpot's amount is text: '1e999' was +inf on DuckDB (a deal worth infinity) and failed the whole PostgreSQL
+    build ('out of range for type double precision'); 'NaN' was nan on DuckDB. Both are quarantined as unparsable
+    (the quarantine test above); '1e-999' is 0 and '-2.5e3' is -2500 on both targets."""
+    t = built
+    assert t.rows("select deal_id, amount from staging.stg_hubspot__deals where deal_id in "
+                  "('300902', '300903', '300904', '300905') order by 1") == [("300904", 0.0), ("300905", -2500.0)]
+
