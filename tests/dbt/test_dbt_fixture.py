@@ -352,7 +352,7 @@ def test_identity_link_audit_names_rule_person_and_the_load_of_the_evidence(buil
     loads = dict(built.execute("select cast(id as varchar), max(_load_id) from raw_odoo.res_partner "
                                "group by 1").fetchall())
     assert audit["odoo:2"][5] == loads["2"] != loads["1"] == audit["odoo:1"][5]
-    assert audit["ga4:1"][5] == built.execute("select max(_load_id) from raw_ga4.events where user_id = '1'"
+    assert audit["ga4:1"][5] == built.execute("select min(_load_id) from raw_ga4.events where user_id = '1'"
                                               ).fetchone()[0]
     assert built.execute("select count(*) from cx.cx_identity_link_audit l left join core.dim_customers d "
                          "on d.person_sk = l.person_sk where d.person_sk is null").fetchone()[0] == 0

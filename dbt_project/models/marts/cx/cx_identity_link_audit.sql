@@ -14,33 +14,34 @@ conflicts as (
 ),
 
 ga4_ids as (
-    select user_id, user_pseudo_id, max(_load_id) as _load_id, max(_extracted_at) as _extracted_at
+    select user_id, user_pseudo_id, min(_load_id) as _load_id, min(_extracted_at) as _extracted_at
     from {{ ref('stg_ga4__events') }}
     where user_id is not null
     group by 1, 2
 ),
 
--- the load that brought the evidence: the record's current version, or the newest load carrying the id / hash
+-- the load that brought the evidence: the first load of the record's current version, or the first load carrying
+-- the id / hash
 evidence as (
-    select 'odoo' as source, cast(partner_id as {{ dbt.type_string() }}) as source_id, _load_id, _extracted_at
-    from {{ ref('stg_odoo__res_partners') }}
+    select 'odoo' as source, source_id, _load_id, _extracted_at
+    from ({{ first_load_of_current_version('base_odoo__res_partners', 'partner_id', 'updated_at') }}) as o
     union all
-    select 'hubspot', contact_id, _load_id, _extracted_at
-    from {{ ref('stg_hubspot__contacts') }}
+    select 'hubspot', source_id, _load_id, _extracted_at
+    from ({{ first_load_of_current_version('base_hubspot__contacts', 'contact_id', 'updated_at') }}) as h
     union all
-    select 'ga4', user_id, max(_load_id), max(_extracted_at)
+    select 'ga4', user_id, min(_load_id), min(_extracted_at)
     from ga4_ids
     group by 2
     union all
-    select 'ga4_pseudo', user_pseudo_id, max(_load_id), max(_extracted_at)
+    select 'ga4_pseudo', user_pseudo_id, min(_load_id), min(_extracted_at)
     from ga4_ids
     where user_pseudo_id is not null
     group by 2
     union all
-    select 'trustpilot', review_id, _load_id, _extracted_at
-    from {{ ref('stg_trustpilot__reviews') }}
+    select 'trustpilot', source_id, _load_id, _extracted_at
+    from ({{ first_load_of_current_version('base_trustpilot__reviews', 'review_id', 'version_at') }}) as t
     union all
-    select 'email_recipient', recipient_hash, max(_load_id), max(_extracted_at)
+    select 'email_recipient', recipient_hash, min(_load_id), min(_extracted_at)
     from {{ ref('stg_hubspot__email_events') }}
     where recipient_hash is not null
     group by 2
