@@ -66,6 +66,12 @@ def _strict() -> bool:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "allow_skip(reason): this test may skip even under CXW_REQUIRE_SERVICES=1 "
                                        "(only for a reason that is not missing data, samples or services)")
+    config.addinivalue_line("markers", "slow: set by this file on tests/e2e, tests marked e2e and files recorded at "
+                                       "SLOW_FILE_SECONDS or more in tests/durations.txt; `--fast` deselects them")
+    if getattr(config.option, "dist", "no") == "loadfile" and not hasattr(config, "workerinput"):
+        # xdist's loadfile scheduler queues the files by their number of tests unless told to keep the collection
+        # order; the collection order is the longest-first order of `pytest_collection_modifyitems` below.
+        config.option.loadscopereorder = False
 
 
 def _skip_reason(longrepr) -> str:
@@ -95,6 +101,7 @@ def pytest_collectreport(report) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    _record_durations(session.config)
     if _COLLECTION_SKIPS and session.exitstatus in (0, 5):  # 5: nothing collected but the skipped module
         session.exitstatus = 1
 
@@ -175,3 +182,87 @@ def seed_airflow_home(template: Path, airflow_home: Path) -> None:
 def seed_airflow(airflow_metadata_template):
     """``seed(airflow_home)``: a migrated metadata DB in ``airflow_home`` (see :func:`airflow_metadata_template`)."""
     return lambda airflow_home: seed_airflow_home(airflow_metadata_template, Path(airflow_home))
+
+
+# --- parallel workers and the developer loop (issue 16.8) ------------------------------------------------------------
+#
+# `./cx test` runs the suite on `CXW_TEST_WORKERS` (default 2) pytest-xdist workers with `--dist loadfile`: every
+# test of a file runs on one worker (a module fixture - one DAG run - runs once). The wall time of two workers is
+# bounded by the longest files, so each worker orders the collection by the seconds each file took when last recorded
+# (tests/durations.txt, longest first; a file without an entry keeps its place after them) and the controller keeps
+# that order (`loadscopereorder` off, `pytest_configure` above): the long e2e files start first, the short files fill
+# in at the end. `--record-durations` rewrites the list from the run (summed setup + call + teardown per file).
+# `--fast` (or `-m "not slow"`) deselects the `slow` tests: everything under tests/e2e, tests marked `e2e`, and files
+# whose recorded duration is at least SLOW_FILE_SECONDS.
+
+DURATIONS = Path(__file__).with_name("durations.txt")
+SLOW_FILE_SECONDS = 60.0
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("cxw")
+    group.addoption("--fast", action="store_true",
+                    help="developer loop: deselect the slow tests (tests/e2e, tests marked e2e, files whose recorded "
+                         f"duration in tests/durations.txt is at least {SLOW_FILE_SECONDS:.0f} s)")
+    group.addoption("--record-durations", action="store_true",
+                    help="write the seconds each test file took in this run into tests/durations.txt (files that did "
+                         "not run keep their entry)")
+
+
+def read_durations(path: Path = DURATIONS) -> dict[str, float]:
+    """{test file relative to the repository: seconds}; lines are `<seconds> <path>`, `#` starts a comment."""
+    out: dict[str, float] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            secs, name = line.split(None, 1)
+            out[name.strip()] = float(secs)
+    return out
+
+
+def write_durations(durations: dict[str, float], path: Path = DURATIONS) -> None:
+    rows = sorted(durations.items(), key=lambda kv: (-kv[1], kv[0]))
+    path.write_text("# seconds per test file (setup + call + teardown of its tests), longest first; written by\n"
+                    "# `./cx test --record-durations`; tests/conftest.py starts the longest files first on the xdist\n"
+                    "# workers and marks files of at least SLOW_FILE_SECONDS `slow` (`./cx test --fast` skips them).\n"
+                    + "".join(f"{secs:9.1f}  {name}\n" for name, secs in rows))
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    recorded = read_durations()
+    slow = pytest.mark.slow
+    for item in items:
+        f = _test_file(item.nodeid)
+        if f.startswith("tests/e2e/") or item.get_closest_marker("e2e") or recorded.get(f, 0.0) >= SLOW_FILE_SECONDS:
+            item.add_marker(slow)
+    if config.getoption("fast"):
+        kept = [i for i in items if not i.get_closest_marker("slow")]
+        dropped = [i for i in items if i.get_closest_marker("slow")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    if hasattr(config, "workerinput"):
+        # Stable sort: the tests of one file keep their order and stay together; unrecorded files keep theirs.
+        items.sort(key=lambda i: -recorded.get(_test_file(i.nodeid), 0.0))
+
+
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    _FILE_SECONDS[_test_file(report.nodeid)] = _FILE_SECONDS.get(_test_file(report.nodeid), 0.0) + report.duration
+
+
+
+def _record_durations(config) -> None:
+    if not config.getoption("record_durations") or hasattr(config, "workerinput") or not _FILE_SECONDS:
+        return  # the controller (or a serial run) sees every worker's reports
+    durations = {f: s for f, s in read_durations().items() if (config.rootpath / f).exists()}
+    durations.update({f: round(s, 1) for f, s in _FILE_SECONDS.items()})
+    write_durations(durations)

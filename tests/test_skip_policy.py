@@ -38,7 +38,7 @@ def test_never_runs():
 '''
 
 
-def _run(tmp_path: Path, strict: bool, cases: bool = True) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, strict: bool, cases: bool = True, *args: str) -> subprocess.CompletedProcess:
     d = tmp_path / ("strict" if strict else "lenient")
     d.mkdir()
     shutil.copy(CONFTEST, d / "conftest.py")
@@ -49,7 +49,7 @@ def _run(tmp_path: Path, strict: bool, cases: bool = True) -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if k != "CXW_REQUIRE_SERVICES"}
     if strict:
         env["CXW_REQUIRE_SERVICES"] = "1"
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(d)], cwd=d, env=env,
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, str(d)], cwd=d, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -77,3 +77,19 @@ def test_without_the_switch_skips_stay_skips_and_are_counted(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "1 passed, 3 skipped, 1 xfailed" in out, out[-3000:]
     assert "cxw: 3 test(s) skipped" in out
+
+
+def test_under_parallel_workers_every_skip_is_still_a_failure(tmp_path):
+    # `./cx test` runs on pytest-xdist workers: the skips happen in the workers, the verdict is the controller's.
+    proc = _run(tmp_path, True, True, "-n", "2", "--dist", "loadfile")
+    out = proc.stdout
+    assert proc.returncode == 1, out[-3000:]
+    assert "FAILED test_cases.py::test_skips_for_missing_sample" in out, out[-3000:]
+    assert "module skipped at collection: test_module_skip.py: Skipped: shared data set not found" in out, out[-3000:]
+    assert "cxw: 2 test(s) skipped (CXW_REQUIRE_SERVICES=1: skips are failures)" in out, out[-3000:]
+
+
+def test_under_parallel_workers_a_module_skipped_at_collection_alone_fails_the_run(tmp_path):
+    proc = _run(tmp_path, True, False, "-n", "2", "--dist", "loadfile")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "shared data set not found" in proc.stdout

@@ -114,9 +114,11 @@ def test_an_airflow_backfill_extracts_in_window_mode_and_moves_no_cursor(tmp_pat
             env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
             env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())  # not the shared default 8793
             airflow("dags", "unpause", "cx_pipeline", env=env)  # a paused DAG's backfill runs are not started
+            # created before the scheduler starts: both write the SQLite metadata DB, and under load (parallel test
+            # workers) the CLI's insert waited out SQLite's lock timeout behind a scheduler transaction
+            airflow("backfill", "create", "--dag-id", "cx_pipeline", "--from-date", days[0].isoformat(),
+                    "--to-date", days[1].isoformat(), "--max-active-runs", "1", env=env)
             with _scheduler(env, home / "logs" / "scheduler.log"):
-                airflow("backfill", "create", "--dag-id", "cx_pipeline", "--from-date", days[0].isoformat(),
-                        "--to-date", days[1].isoformat(), "--max-active-runs", "1", env=env)
                 deadline = time.time() + 600
                 while True:
                     runs = _runs(airflow_db)

@@ -1,0 +1,184 @@
+"""`./cx test` runs the suite on pytest-xdist workers (issue 16.8): two workers with `--dist loadfile` unless the
+caller chose otherwise, the longest recorded files first on each worker, `--fast` for the developer loop and
+`--record-durations` to refresh the list (tests/conftest.py, tests/durations.txt, tests/README.md).
+
+The `cx` tests run the real script in a scratch copy whose `.venv/bin/python` only prints its arguments (the venv
+stamp is current, so `cx` installs nothing). The conftest tests run pytest in a scratch project holding a copy of
+tests/conftest.py, a durations list and small test files that log which worker ran them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- ./cx test: the default workers -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def cx_copy(tmp_path) -> Path:
+    shutil.copy(REPO / "cx", tmp_path / "cx")
+    (tmp_path / "requirements.lock").write_text("pytest\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    stamp = hashlib.sha256(b"pytest\n[project]\n").hexdigest()
+    (tmp_path / ".venv" / ".lock.sha256").write_text(stamp + "\n")
+    fake = venv_bin / "python"
+    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+    fake.chmod(0o755)
+    return tmp_path
+
+
+def pytest_args(cx_copy: Path, *args: str, workers: str | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CXW_TEST_WORKERS"}
+    env["CXW_PYTHON"] = sys.executable
+    if workers is not None:
+        env["CXW_TEST_WORKERS"] = workers
+    proc = subprocess.run([str(cx_copy / "cx"), "test", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["-m", "pytest"], lines
+    return lines[2:]
+
+
+def test_cx_test_runs_two_loadfile_workers_by_default(cx_copy):
+    assert pytest_args(cx_copy) == ["-n", "2", "--dist", "loadfile"]
+    assert pytest_args(cx_copy, "tests/cxw", "-k", "lock") == ["-n", "2", "--dist", "loadfile", "tests/cxw", "-k", "lock"]
+
+
+@pytest.mark.parametrize("given", [
+    ["-n", "4"], ["-n0"], ["-nauto"], ["--numprocesses=3"], ["--numprocesses", "3"],
+    ["-p", "no:xdist"], ["-pno:xdist"], ["--pdb"], ["--trace"], ["--co"], ["--collect-only"],
+])
+def test_cx_test_explicit_worker_choice_wins(cx_copy, given):
+    assert pytest_args(cx_copy, "tests/cxw", *given) == ["tests/cxw", *given]
+
+
+def test_cx_test_explicit_dist_replaces_loadfile(cx_copy):
+    assert pytest_args(cx_copy, "--dist", "load") == ["-n", "2", "--dist", "load"]
+    assert pytest_args(cx_copy, "--dist=loadscope") == ["-n", "2", "--dist=loadscope"]
+
+
+def test_cx_test_workers_setting(cx_copy):
+    assert pytest_args(cx_copy, workers="3") == ["-n", "3", "--dist", "loadfile"]
+    assert pytest_args(cx_copy, workers="auto") == ["-n", "auto", "--dist", "loadfile"]
+    assert pytest_args(cx_copy, "-x", workers="1") == ["-x"]
+    assert pytest_args(cx_copy, "-x", workers="0") == ["-x"]
+
+
+def test_cx_test_refuses_a_workers_setting_that_is_not_a_count(cx_copy):
+    env = dict(os.environ, CXW_PYTHON=sys.executable, CXW_TEST_WORKERS="two")
+    proc = subprocess.run([str(cx_copy / "cx"), "test"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "CXW_TEST_WORKERS must be a number or auto (got 'two')" in proc.stderr
+    assert proc.stdout == ""
+
+
+# --- tests/conftest.py: order, --fast, --record-durations ------------------------------------------------------------
+
+LOGGED_TEST = """
+import os
+
+
+def _log(name):
+    with open(os.environ["ORDER_LOG"], "a") as f:
+        f.write(f"{{os.environ.get('PYTEST_XDIST_WORKER', 'serial')}} {{name}}\\n")
+
+
+{tests}
+"""
+
+
+def _project(tmp_path: Path, files: dict[str, int], durations: dict[str, float]) -> Path:
+    proj = tmp_path / "proj"
+    (proj / "tests").mkdir(parents=True)
+    (proj / "pytest.ini").write_text("[pytest]\ntestpaths = tests\naddopts = --strict-markers\n"
+                                     "markers =\n    e2e: e2e\n")
+    shutil.copy(REPO / "tests" / "conftest.py", proj / "tests" / "conftest.py")
+    (proj / "tests" / "durations.txt").write_text(
+        "# a comment\n" + "".join(f"{s:9.1f}  tests/{name}\n" for name, s in durations.items()))
+    for name, n in files.items():
+        body = "\n\n".join(f"def test_{i}():\n    _log('{name}::{i}')" for i in range(n))
+        (proj / "tests" / name).write_text(textwrap.dedent(LOGGED_TEST.format(tests=body)))
+    return proj
+
+
+def _pytest(proj: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ORDER_LOG=str(proj / "order.log"))
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--basetemp",
+                           str(proj / "pt"), *args], cwd=proj, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_longest_recorded_files_start_first_on_each_worker(tmp_path):
+    # The two long files hold one test each and sort last by name: neither the collection order nor xdist's own
+    # loadfile order (most tests first) would start them first.
+    files = {"test_a_short.py": 4, "test_b_short.py": 4, "test_c_new.py": 3, "test_y_long.py": 1, "test_z_long.py": 1}
+    proj = _project(tmp_path, files, {"test_y_long.py": 500.0, "test_z_long.py": 400.0,
+                                      "test_a_short.py": 2.0, "test_b_short.py": 1.0})
+    proc = _pytest(proj, "-n", "2", "--dist", "loadfile")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [ln.split() for ln in (proj / "order.log").read_text().splitlines()]
+    assert len(runs) == sum(files.values())
+    first = {}
+    for worker, test in runs:
+        first.setdefault(worker, test)
+    assert sorted(first) == ["gw0", "gw1"]
+    assert sorted(first.values()) == ["test_y_long.py::0", "test_z_long.py::0"]
+    # every file ran on one worker
+    by_file = {}
+    for worker, test in runs:
+        by_file.setdefault(test.split("::")[0], set()).add(worker)
+    assert all(len(w) == 1 for w in by_file.values()), by_file
+
+
+def test_serial_run_keeps_the_collection_order(tmp_path):
+    proj = _project(tmp_path, {"test_a.py": 1, "test_b.py": 1}, {"test_b.py": 500.0})
+    proc = _pytest(proj, "-p", "no:xdist")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (proj / "order.log").read_text().split() == ["serial", "test_a.py::0", "serial", "test_b.py::0"]
+
+
+def test_fast_deselects_e2e_and_files_recorded_as_slow(tmp_path):
+    proj = _project(tmp_path, {"test_quick.py": 2, "test_heavy.py": 1, "test_marked.py": 0},
+                    {"test_heavy.py": 61.0, "test_quick.py": 59.0})
+    (proj / "tests" / "test_marked.py").write_text("import pytest\n\n\n@pytest.mark.e2e\ndef test_dag():\n    pass\n\n\n"
+                                                  "def test_unit():\n    pass\n")
+    (proj / "tests" / "e2e").mkdir()
+    (proj / "tests" / "e2e" / "test_run.py").write_text("def test_run():\n    pass\n")
+    proc = _pytest(proj, "--fast", "-p", "no:xdist", "-v")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 passed, 3 deselected" in proc.stdout
+    for kept in ("test_quick.py::test_0", "test_quick.py::test_1", "test_marked.py::test_unit"):
+        assert f"{kept} PASSED" in proc.stdout
+    # -m "not slow" is the same selection
+    proc = _pytest(proj, "-m", "not slow", "-p", "no:xdist")
+    assert "3 passed, 3 deselected" in proc.stdout, proc.stdout
+    proc = _pytest(proj, "-p", "no:xdist")
+    assert "6 passed" in proc.stdout, proc.stdout
+
+
+def test_record_durations_writes_seconds_per_file_and_keeps_files_not_run(tmp_path):
+    proj = _project(tmp_path, {"test_a.py": 2, "test_b.py": 1}, {"test_b.py": 77.0, "test_gone.py": 9.0})
+    (proj / "tests" / "test_a.py").write_text("import time\n\n\ndef test_0():\n    time.sleep(0.6)\n\n\n"
+                                              "def test_1():\n    time.sleep(0.6)\n")
+    proc = _pytest(proj, "-n", "2", "--dist", "loadfile", "--record-durations", "tests/test_a.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recorded = {}
+    for line in (proj / "tests" / "durations.txt").read_text().splitlines():
+        if not line.startswith("#"):
+            secs, name = line.split()
+            recorded[name] = float(secs)
+    assert set(recorded) == {"tests/test_a.py", "tests/test_b.py"}  # test_gone.py no longer exists
+    assert recorded["tests/test_b.py"] == 77.0
+    assert 1.2 <= recorded["tests/test_a.py"] < 30
