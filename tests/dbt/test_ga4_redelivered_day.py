@@ -17,7 +17,8 @@ from cxw.loader import load_into_duckdb  # noqa: E402
 from extractors import ga4  # noqa: E402
 from ga4_redelivery import generate_at, old_redelivery  # noqa: E402
 
-SELECT = ["build", "--select", "base_ga4__events", "base_ga4__events_typed", "stg_ga4__events", "--exclude-resource-type", "unit_test"]
+SELECT = ["build", "--select", "base_ga4__events", "base_ga4__events_typed", "stg_ga4__events", "--exclude-resource-type", "unit_test",
+          "--indirect-selection", "cautious"]   # only tests whose parents are all selected (not the identity audit's)
 
 
 def _records(demo: Path) -> int:
