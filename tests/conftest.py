@@ -50,6 +50,21 @@ def require_service(name: str) -> None:
 
 
 @pytest.fixture
+def empty_build_db(tmp_path, monkeypatch):
+    """A fresh CXW_HOME (tmp_path) with an empty DuckDB build database: (paths(), an open connection). The test
+    creates its marts in it and closes the connection before the code under test opens the file."""
+    import duckdb
+
+    monkeypatch.setenv("CXW_HOME", str(tmp_path))
+    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
+    from cxw.config import paths
+
+    p = paths()
+    p.warehouse_dir.mkdir(parents=True)
+    return p, duckdb.connect(str(p.build_db))
+
+
+@pytest.fixture
 def postgres_available() -> None:
     require_service("postgres")
 

@@ -11,14 +11,8 @@ import pytest
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CXW_HOME", str(tmp_path))
-    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
-    from cxw.config import paths
-
-    p = paths()
-    p.warehouse_dir.mkdir(parents=True)
-    con = duckdb.connect(str(p.build_db))
+def home(empty_build_db):
+    p, con = empty_build_db
     con.execute("create schema kpi; create schema core; create schema staging")
     con.execute("create table kpi.kpi_daily as select 'nps' as kpi, 10.0 as value, 40 as n")
     con.execute("create table core.fct_orders as select range as order_id from range(100)")

@@ -10,16 +10,10 @@ from duckdb_1x import DUCKDB_1X, query_with_duckdb_1x
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
+def home(empty_build_db):
     """A build database whose marts have the shapes of the real ones: sums of integers (HUGEINT), a hash
     (UBIGINT), and dbt's persisted descriptions (persist_docs: COMMENT ON)."""
-    monkeypatch.setenv("CXW_HOME", str(tmp_path))
-    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
-    from cxw.config import paths
-
-    p = paths()
-    p.warehouse_dir.mkdir(parents=True)
-    con = duckdb.connect(str(p.build_db))
+    p, con = empty_build_db
     con.execute("create schema kpi; create schema cx")
     con.execute("create table kpi.kpi_daily as select 'nps' as kpi, 12.5::double as value, 40::bigint as n")
     con.execute("create table cx.cx_issue_pareto as select 'billing' as issue, sum(x) as occurrences, "

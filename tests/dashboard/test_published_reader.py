@@ -13,14 +13,8 @@ from cxw_dashboard.published import PublishedFile, PublishedFileMissing
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CXW_HOME", str(tmp_path))
-    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
-    from cxw.config import paths
-
-    p = paths()
-    p.warehouse_dir.mkdir(parents=True)
-    con = duckdb.connect(str(p.build_db))
+def home(empty_build_db):
+    p, con = empty_build_db
     con.execute("create schema kpi")
     con.execute("create table kpi.kpi_period as select 'window' as grain, date '2025-01-01' as period_start, "
                 "date '2025-02-01' as period_end, 'all' as channel, 'all' as segment, 'nps' as kpi, "
