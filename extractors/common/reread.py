@@ -41,10 +41,10 @@ def land_id_snapshot(run: ExtractRun, entity: str, column: str, ids: Iterable[An
     name = entity + IDS_SUFFIX
     uniq = sorted({str(i) for i in ids if i not in (None, "")})
     win = EntityWindow(name, EPOCH, run.window_end, None, True)
-    ctx = run.begin(name)
     tables = [pa.table({column: pa.array(uniq, pa.string())})] if uniq else []
     meta = {"snapshot": True, "snapshot_of": entity, "id_column": column, "full_snapshot": True}
     meta.update(extra_meta or {})
-    return ctx.land(win, EntityLoad(name, tables=tables, ids=uniq,
-                                    extra_state={"snapshot_window_end": iso(run.window_end)}, extra_meta=meta),
-                    cursor_after=None)
+    with run.load(name) as ctx:
+        return ctx.land(win, EntityLoad(name, tables=tables, ids=uniq,
+                                        extra_state={"snapshot_window_end": iso(run.window_end)}, extra_meta=meta),
+                        cursor_after=None)

@@ -1,12 +1,14 @@
-"""The run skeleton every extractor shares: windows from state + mode, landing, state commit, report."""
+"""The run skeleton every extractor shares: windows from state + mode, one entity load at a time
+(``with run.load(entity) as ctx``: dead letters, abort on any error, land), state commit, report."""
 from __future__ import annotations
 
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 
@@ -90,12 +92,30 @@ class ExtractRun:
         return iso(win.end)
 
     # ---- loads ---------------------------------------------------------------------------------
-    def begin(self, entity: str) -> "EntityContext":
-        load_id = new_load_id(self.source)
-        return EntityContext(self, entity, load_id)
+    @contextmanager
+    def load(self, entity: str, *, client: Any = None) -> Iterator["EntityContext"]:
+        """One load of ``entity``, a transaction: a new load id and its dead-letter store (handed to the HTTP
+        ``client``, when given, for the bad pages it meets), the reads inside the block, then ``ctx.land(...)`` as
+        its last step. Any exception inside the block — raised by a read, by the caller's own translation of one
+        (``raise OdooReadError(...) from None``) or by ``land`` itself — removes the load's temp dir (nothing
+        visible, state and cursor unchanged; dead letters stay) and propagates. Leaving the block without landing
+        is a bug: the temp dir is removed and ``RuntimeError`` raised."""
+        ctx = EntityContext(self, entity, new_load_id(self.source))
+        if client is not None:
+            client.set_deadletters(ctx.deadletters)
+        try:
+            yield ctx
+        except BaseException:
+            ctx._abort()
+            raise
+        if ctx.row is None:
+            ctx._abort()
+            raise RuntimeError(f"{self.source}.{entity}: load {ctx.load_id} left without landing")
 
 
 class EntityContext:
+    """One entity load, made by :meth:`ExtractRun.load` (never directly)."""
+
     def __init__(self, run: ExtractRun, entity: str, load_id: str) -> None:
         self.run = run
         self.entity = entity
@@ -104,6 +124,7 @@ class EntityContext:
         self.deadletters = DeadLetterStore(run.deadletter_root, run.source, load_id, run.secrets)
         self.t0 = time.monotonic()
         self.writer: Optional[LoadWriter] = None
+        self.row: Optional[Dict[str, Any]] = None     # the report row, once landed
 
     def open_writer(self) -> LoadWriter:
         if self.writer is None:
@@ -111,27 +132,24 @@ class EntityContext:
                                      self.extracted_at)
         return self.writer
 
-    def abort(self) -> None:
-        if self.writer is not None:
+    def _abort(self) -> None:
+        if self.writer is not None and self.row is None:
             self.writer.abort()
 
     def land(self, win: EntityWindow, result: EntityLoad, *, cursor_after: Optional[str] = None,
              state_update: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
-        """Write parts + _load.json, rename (publish), then commit state atomically. Returns the report row."""
+        """The last step of a ``with run.load(...)`` block: write parts + _load.json, rename (publish), then commit
+        state atomically. Returns the report row."""
         run = self.run
         writer = self.open_writer()
-        try:
-            for table in result.tables:
-                writer.write_table(table)
-            duplicates = result.duplicates if result.duplicates is not None else count_duplicates(result.ids)
-            cursor_after = cursor_after if cursor_after is not None else run.next_cursor(win)
-            final_dir = writer.commit(
-                window_start=iso(win.start), window_end=iso(win.end), cursor_before=win.cursor_before,
-                cursor_after=cursor_after, dead_letters=self.deadletters.count, duplicates_in_load=duplicates,
-                extra=dict(result.extra_meta, mode=run.mode))
-        except BaseException:
-            writer.abort()
-            raise
+        for table in result.tables:      # a failure here or in commit: ExtractRun.load removes the temp dir
+            writer.write_table(table)
+        duplicates = result.duplicates if result.duplicates is not None else count_duplicates(result.ids)
+        cursor_after = cursor_after if cursor_after is not None else run.next_cursor(win)
+        final_dir = writer.commit(
+            window_start=iso(win.start), window_end=iso(win.end), cursor_before=win.cursor_before,
+            cursor_after=cursor_after, dead_letters=self.deadletters.count, duplicates_in_load=duplicates,
+            extra=dict(result.extra_meta, mode=run.mode))
         # state only after the data is visible: cursor and data commit together
         est = run.state_store.entity(run.state, self.entity)
         est["cursor"] = cursor_after
@@ -150,6 +168,7 @@ class EntityContext:
             "path": final_dir,
         }
         run.loads.append(row)
+        self.row = row
         log.info("%s.%s: landed %d rows in %.2fs (%s)", run.source, self.entity, writer.rows, seconds, self.load_id)
         return row
 

@@ -10,21 +10,21 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
-import dlt
 
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import (ExportDir, Ga4ReadError, connect, fast_read_days, finish_table, list_export, locate_lines,
-                      read_day, stage_day_full, write_day, write_day_table)
+from .helpers import (Ga4ReadError, connect, fast_read_days, finish_table, list_export, locate_lines,
+                      stage_day_full, write_day, write_day_table)
 from .settings import ENTITY, SOURCE, Ga4Settings
 
 log = logging.getLogger("cxw.extractors.ga4")
 
-__all__ = ["extract", "Ga4Settings", "Ga4ReadError", "ga4_source"]
+__all__ = ["extract", "Ga4Settings", "Ga4ReadError"]
 
 
 def _day_dt(d: date) -> datetime:
@@ -59,8 +59,7 @@ def _batches(pending, days: int, max_bytes: int):
 def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
     """The line path: every line as text, bad lines (not a JSON object, not UTF-8) dead-lettered with file/line,
     good lines typed with json_transform, unknown fields kept in ``_extra_json``."""
-    ctx = run.begin(ENTITY)
-    try:
+    with run.load(ENTITY) as ctx:
         good, bad, dups, undecodable = stage_day_full(con, export, files)
         unknown = []
         path = None
@@ -91,10 +90,7 @@ def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
         if undecodable:
             log.warning("ga4 %s: %d line(s) not valid UTF-8 dead-lettered (load %s); the day's other lines land",
                         day, len(undecodable), ctx.load_id)
-    except BaseException:
-        ctx.abort()
-        raise
-    land_day(day, files, fp, ctx, good, dups, path, unknown, "line")
+        land_day(day, files, fp, ctx, good, dups, path, unknown, "line")
 
 
 def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, window_end: datetime,
@@ -175,77 +171,56 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             item = items.pop(0)
             if item[0] == "fast":
                 _, day, files, fp, ctx, path, fut, dups = item
-                try:
-                    rows = fut.result() if fut is not None else 0
-                except BaseException:
-                    ctx.abort()
-                    raise
+                rows = fut.result() if fut is not None else 0
                 land_day(day, files, fp, ctx, rows, dups, path, [], "fast")
             else:
                 _, day, files, fp = item
                 _slow_day(run, con, export, day, files, fp, land_day, forced=settings.fast_path)
 
-    try:
-        for batch in _batches(pending, settings.batch_days, settings.batch_bytes):
-            fast = {}
-            if settings.fast_path:
-                t0 = time.monotonic()
-                fast = fast_read_days(con, export, [(d, f) for d, f, _fp in batch])
-                log.debug("ga4: fast path read %d/%d days in %.2fs", len(fast), len(batch), time.monotonic() - t0)
-            items = []
-            for day, files, fp in batch:
-                if day in fast:
-                    ctx = run.begin(ENTITY)
-                    path = ctx.open_writer().next_part_path()
-                    table = finish_table(fast[day][0], day)
-                    fut = pool.submit(write_day_table, table, path, ctx.load_id, ctx.extracted_at) \
-                        if table.num_rows else None
-                    items.append(("fast", day, files, fp, ctx, path, fut, fast[day][1]))
-                else:
-                    items.append(("line", day, files, fp))
-            fast = None
-            previous = len(queued)
-            queued.extend(items)          # everything not landed yet stays listed (aborted on failure)
-            drain(queued, previous)
-        drain(queued, len(queued))
-    finally:
-        for item in queued:     # a failure: never leave a half-written load behind
-            if item[0] == "fast":
-                if item[6] is not None:
+    # every fast-path day's load is entered here when its write starts and landed in day order later: a failure
+    # anywhere aborts the ones not landed yet (after their writes finished, see ``finally``)
+    with ExitStack() as day_loads:
+        try:
+            for batch in _batches(pending, settings.batch_days, settings.batch_bytes):
+                fast = {}
+                if settings.fast_path:
+                    t0 = time.monotonic()
+                    fast = fast_read_days(con, export, [(d, f) for d, f, _fp in batch])
+                    log.debug("ga4: fast path read %d/%d days in %.2fs", len(fast), len(batch),
+                              time.monotonic() - t0)
+                previous = len(queued)        # the earlier batch's days, landed below
+                for day, files, fp in batch:  # everything not landed yet stays listed in queued
+                    if day in fast:
+                        ctx = day_loads.enter_context(run.load(ENTITY))
+                        path = ctx.open_writer().next_part_path()
+                        table = finish_table(fast[day][0], day)
+                        fut = pool.submit(write_day_table, table, path, ctx.load_id, ctx.extracted_at) \
+                            if table.num_rows else None
+                        queued.append(("fast", day, files, fp, ctx, path, fut, fast[day][1]))
+                    else:
+                        queued.append(("line", day, files, fp))
+                fast = None
+                drain(queued, previous)
+            drain(queued, len(queued))
+        finally:
+            for item in queued:     # a failure: let running writes finish before their loads are aborted
+                if item[0] == "fast" and item[6] is not None:
                     try:
                         item[6].result()
                     except BaseException:  # noqa: BLE001 - the first error is already propagating
                         pass
-                item[4].abort()
-        if pool is not None:
-            pool.shutdown(wait=True)
+            if pool is not None:
+                pool.shutdown(wait=True)
     if landed == 0:
         # nothing new or re-delivered: an empty load keeps accounting complete
         start = _day_dt(first_day)      # every day from here was compared with its fingerprint
         win = EntityWindow(ENTITY, start, run.window_end, cursor_before, False)
-        ctx = run.begin(ENTITY)
-        ctx.land(win, EntityLoad(ENTITY, duplicates=0, extra_meta={"export_date": None}),
-                 cursor_after=cursor_before)
+        with run.load(ENTITY) as ctx:
+            ctx.land(win, EntityLoad(ENTITY, duplicates=0, extra_meta={"export_date": None}),
+                     cursor_after=cursor_before)
     if con is not None:
         con.close()
     rep = report(run)
     rep["redelivered_days"] = redelivered
     return rep
 
-
-@dlt.source(name="ga4")
-def ga4_source(days: List[date], settings: Optional[Ga4Settings] = None):
-    """dlt source yielding one typed Arrow table per export day (bad lines are skipped here)."""
-    settings = settings or Ga4Settings.from_env()
-
-    @dlt.resource(name=ENTITY, write_disposition="append")
-    def events():
-        export = ExportDir(settings.export_url, settings.storage_options)
-        available = export.days()
-        con = connect(export)
-        for d in days:
-            if d in available:
-                table, _bad = read_day(con, export, available[d], d)
-                yield table
-
-    return events

@@ -130,13 +130,6 @@ def _extras_sql(expr: str, schema: Dict[str, Any]) -> str:
 EXTRAS_SQL = f"NULLIF(CAST({_extras_sql('CAST(line AS JSON)', GA4_SCHEMA)} AS VARCHAR), '{{}}')"
 
 
-def stage_day(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
-              ) -> Tuple[int, List[Tuple[str, str]]]:
-    """Read a day's lines into the temp table ``ga4_lines``; returns (good rows, [(file, bad line)])."""
-    good, bad, _dups = stage_day_stats(con, export, files)
-    return good, bad
-
-
 class Ga4ReadError(RuntimeError):
     """Reading an export file failed. The message names the file and the error, never a line of it (an event line
     holds identifiers: user_pseudo_id, user_id)."""
@@ -190,18 +183,12 @@ def safe_duck_error(exc: BaseException) -> str:
 UndecodableLine = Tuple[str, int, bytes]
 
 
-def stage_day_stats(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
-                    ) -> Tuple[int, List[Tuple[str, str]], int]:
-    """Like :func:`stage_day`, plus the number of byte-identical duplicate event lines (GA4 has no event id:
-    an exact repeat is the only duplicate the extractor can see; staging dedups)."""
-    good, bad, dups, _undecodable = stage_day_full(con, export, files)
-    return good, bad, dups
-
-
 def stage_day_full(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]]
                    ) -> Tuple[int, List[Tuple[str, str]], int, List[UndecodableLine]]:
-    """:func:`stage_day_stats` plus the lines that are not UTF-8 (a day with such a line is read line by line in
-    Python: its other lines are staged, the undecodable ones returned for the dead-letter store)."""
+    """Read a day's lines into the temp table ``ga4_lines``; returns (good rows, [(file, bad line)], the number of
+    byte-identical duplicate event lines (GA4 has no event id: an exact repeat is the only duplicate the extractor
+    can see; staging dedups), the lines that are not UTF-8 (a day with such a line is read line by line in Python:
+    its other lines are staged, the undecodable ones returned for the dead-letter store))."""
     paths = [export.duck_path(f["name"]) for f in files]
     con.execute("DROP TABLE IF EXISTS ga4_lines")
     undecodable: List[UndecodableLine] = []
@@ -389,17 +376,6 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, path: str, load_id: str
     return unknown
 
 
-def read_day(con: duckdb.DuckDBPyConnection, export: ExportDir, files: List[Dict[str, Any]], day: date
-             ) -> Tuple[pa.Table, List[Tuple[str, str]]]:
-    """Typed Arrow table of a day (for the dlt resource): same columns as the landed Parquet minus metadata."""
-    fast = fast_read_days(con, export, [(day, files)])
-    if day in fast:
-        return finish_table(fast[day][0], day), []
-    _good, bad = stage_day(con, export, files)
-    table, _unknown = slow_day_table(con, day, force_extras=True)
-    return table, bad
-
-
 def locate_lines(export: ExportDir, file: str, bad_lines: List[str]) -> Dict[str, List[int]]:
     """1-based line numbers of the given line texts in ``file`` (only called when a day has bad lines)."""
     wanted = set(bad_lines)
@@ -528,8 +504,8 @@ def fast_read_days(con: duckdb.DuckDBPyConnection, export: ExportDir,
     Returns ``{day: (typed events, duplicates)}`` for the days the fast path can prove complete: DuckDB read every
     line (a blank line also sends the day to the line path), and the keys it typed (non-null values + explicit nulls) equal the keys in the text — so no
     unknown field (at any depth, including inside list elements, or a known name at the wrong depth) and no value
-    of an unexpected shape was dropped. Days missing from the result need the line path (``stage_day_stats`` +
-    ``write_day``/``read_day``), which dead-letters bad lines and keeps unknown fields in ``_extra_json``.
+    of an unexpected shape was dropped. Days missing from the result need the line path (``stage_day_full`` +
+    ``write_day``), which dead-letters bad lines and keeps unknown fields in ``_extra_json``.
     A batch that fails to parse (a bad line somewhere) is retried day by day."""
     scans = {day: ByteScan([export.read_bytes(f["name"]) for f in files]) for day, files in batch}
     ok_days = list(batch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Tuple
 
-import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import ConfigHints, make_rest_client
@@ -15,7 +14,7 @@ from extractors.common.settings import history_start_from_env
 from .helpers import location_reviews, reviews_table
 from .settings import ENTITY, SOURCE, GoogleReviewsSettings
 
-__all__ = ["extract", "GoogleReviewsSettings", "google_reviews_source"]
+__all__ = ["extract", "GoogleReviewsSettings"]
 
 
 def _client(settings: GoogleReviewsSettings):
@@ -41,36 +40,16 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     if full:
         win = EntityWindow(ENTITY, min(win.start, run.history_start), win.end, win.cursor_before, win.full_history)
     listed: Optional[List[Any]] = [] if full else None
-    ctx = run.begin(ENTITY)
-    client.set_deadletters(ctx.deadletters)
-    rows: List[Tuple[str, Dict[str, Any]]] = []
-    try:
+    with run.load(ENTITY, client=client) as ctx:
+        rows: List[Tuple[str, Dict[str, Any]]] = []
         for location in settings.location_ids:
             name = f"accounts/{settings.account_id}/locations/{location}"
             for review in location_reviews(client, settings, location, win.start, win.end, listed):
                 rows.append((name, review))
-    except BaseException:
-        ctx.abort()
-        raise
-    ids = [r.get("name") or (r.get("reviewId") and f"{n}/reviews/{r.get('reviewId')}") for n, r in rows]
-    ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
-                             extra_meta={"locations": list(settings.location_ids), "full_reread": full}))
+        ids = [r.get("name") or (r.get("reviewId") and f"{n}/reviews/{r.get('reviewId')}") for n, r in rows]
+        ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
+                                 extra_meta={"locations": list(settings.location_ids), "full_reread": full}))
     if listed is not None:
         land_id_snapshot(run, ENTITY, "reviewId", listed, extra_meta={"locations": list(settings.location_ids)})
     return report(run)
 
-
-@dlt.source(name="google_reviews")
-def google_reviews_source(start: datetime, end: datetime, settings: Optional[GoogleReviewsSettings] = None):
-    settings = settings or GoogleReviewsSettings.from_env()
-
-    @dlt.resource(name=ENTITY, write_disposition="append")
-    def reviews():
-        client = _client(settings)
-        for location in settings.location_ids:
-            name = f"accounts/{settings.account_id}/locations/{location}"
-            batch = [(name, r) for r in location_reviews(client, settings, location, start, end)]
-            if batch:
-                yield reviews_table(batch)
-
-    return reviews

@@ -1,7 +1,6 @@
 """HubSpot CRM extractor (list/search v3, associations v4, email events v1) -> raw/hubspot/<object>/.
 
-Entry point: :func:`extract`. The dlt-style ``@dlt.source`` is :func:`hubspot_source` (resources yield the
-same flattened Arrow tables), for use in a dlt pipeline; the warehouse uses ``extract`` (raw landing contract).
+Entry point: :func:`extract` (raw landing contract, extractors/README.md).
 """
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import logging
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Tuple
 
-import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import ConfigHints, make_rest_client
@@ -22,7 +20,7 @@ from .settings import SOURCE, HubspotSettings
 
 log = logging.getLogger("cxw.extractors.hubspot")
 
-__all__ = ["extract", "HubspotSettings", "hubspot_source"]
+__all__ = ["extract", "HubspotSettings"]
 
 
 def _client(settings: HubspotSettings):
@@ -44,31 +42,26 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
 
     for obj in settings.objects:
         win = run.window(obj, settings.lookback, unbounded_first_run=True)
-        ctx = run.begin(obj)
-        client.set_deadletters(ctx.deadletters)
         stats = SearchStats()
         # a first run over the whole history lists every record (100 per request under the general limit)
         # and keeps those before the window end; deltas and backfills search by last-modified date
         via_list = settings.history_via_list and win.full_history and win.start == EPOCH
         read = list_object if via_list else search_object
-        rows: List[Dict[str, Any]] = []
-        try:
+        with run.load(obj, client=client) as ctx:
+            rows: List[Dict[str, Any]] = []
             for page in read(client, settings, obj, win.start, win.end, stats):
                 rows.extend(page)
-        except BaseException:
-            ctx.abort()
-            raise
-        ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
-        extracted_ids[obj] = [i for i in ids if i is not None]
-        meta: Dict[str, Any] = {"read_via": "list" if via_list else "search", "search_requests": stats.requests,
-                                "search_cap_restarts": stats.cap_restarts}
-        if via_list:
-            meta.update(list_requests=stats.list_requests, list_repeats=stats.list_repeats,
-                        list_outside_window=stats.list_outside)
-        # the ids whose associations are owed are recorded in the same state commit as the object's cursor
-        owed = extracted_ids[obj] if obj in from_types else []
-        ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids, extra_meta=meta),
-                 state_update=lambda state, o=obj, owed=owed: add_pending_associations(state, o, owed))
+            ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
+            extracted_ids[obj] = [i for i in ids if i is not None]
+            meta: Dict[str, Any] = {"read_via": "list" if via_list else "search", "search_requests": stats.requests,
+                                    "search_cap_restarts": stats.cap_restarts}
+            if via_list:
+                meta.update(list_requests=stats.list_requests, list_repeats=stats.list_repeats,
+                            list_outside_window=stats.list_outside)
+            # the ids whose associations are owed are recorded in the same state commit as the object's cursor
+            owed = extracted_ids[obj] if obj in from_types else []
+            ctx.land(win, EntityLoad(obj, tables=[records_to_table(settings, obj, rows)], ids=ids, extra_meta=meta),
+                     state_update=lambda state, o=obj, owed=owed: add_pending_associations(state, o, owed))
 
     # associations of every record landed whose associations have not landed yet: this run's records and those of
     # an earlier run that failed before its associations landed (durable in state, README "Associations")
@@ -76,12 +69,10 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     pairs = [(f, t) for f, t in settings.association_pairs if f in extracted_ids or f in pending]
     if pairs:
         win = run.window("associations", settings.lookback, unbounded_first_run=True)
-        ctx = run.begin("associations")
-        client.set_deadletters(ctx.deadletters)
         owed = {f: list(pending.get(f, ())) for f, _ in pairs}
         carried = sum(len(set(v) - set(extracted_ids.get(f, ()))) for f, v in owed.items())
-        assoc: List[Dict[str, Any]] = []
-        try:
+        with run.load("associations", client=client) as ctx:
+            assoc: List[Dict[str, Any]] = []
             for from_type, to_type in pairs:
                 assoc.extend(read_associations(client, settings, from_type, to_type, owed[from_type]))
             # the other side: HubSpot does not move a record's last-modified date when another record is
@@ -90,16 +81,14 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             back = read_back_ids(assoc, settings.association_pairs, owed)
             for (from_type, to_type), ids in back.items():
                 assoc.extend(read_associations(client, settings, from_type, to_type, ids))
-        except BaseException:
-            ctx.abort()
-            raise
-        keys = [(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"]) for a in assoc]
-        ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
-                                 extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs],
-                                             "from_ids": {f: len(v) for f, v in owed.items()},
-                                             "from_ids_of_earlier_runs": carried,
-                                             "to_ids_read_back": {f"{f}->{t}": len(v) for (f, t), v in back.items()}}),
-                 state_update=lambda state: clear_pending_associations(state, owed))
+            keys = [(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"]) for a in assoc]
+            ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
+                                     extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs],
+                                                 "from_ids": {f: len(v) for f, v in owed.items()},
+                                                 "from_ids_of_earlier_runs": carried,
+                                                 "to_ids_read_back": {f"{f}->{t}": len(v)
+                                                                      for (f, t), v in back.items()}}),
+                     state_update=lambda state: clear_pending_associations(state, owed))
 
     archived = settings.objects if settings.archived_objects is None else settings.archived_objects
     if mode == "incremental":
@@ -108,17 +97,12 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
 
     if settings.include_email_events:
         win = run.window("email_events", settings.lookback)
-        ctx = run.begin("email_events")
-        client.set_deadletters(ctx.deadletters)
-        events: List[Dict[str, Any]] = []
-        try:
+        with run.load("email_events", client=client) as ctx:
+            events: List[Dict[str, Any]] = []
             for page in email_event_pages(client, settings, win.start, win.end):
                 events.extend(page)
-        except BaseException:
-            ctx.abort()
-            raise
-        ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
-        ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
+            ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
+            ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
     return report(run)
 
 
@@ -179,32 +163,12 @@ def _land_archived(run: ExtractRun, client, settings: HubspotSettings, obj: str)
     a restored record reappears in search with a later ``updatedAt`` than ``archivedAt``)."""
     entity = f"{obj}_archived"
     win = EntityWindow(entity, EPOCH, run.window_end, None, True)
-    ctx = run.begin(entity)
-    client.set_deadletters(ctx.deadletters)
-    rows: List[Dict[str, Any]] = []
-    try:
+    with run.load(entity, client=client) as ctx:
+        rows: List[Dict[str, Any]] = []
         for page in archived_pages(client, settings, obj):
             rows.extend(page)
-    except BaseException:
-        ctx.abort()
-        raise
-    ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
-    ctx.land(win, EntityLoad(entity, tables=[records_to_table(settings, obj, rows)], ids=ids,
-                             extra_meta={"snapshot": True, "snapshot_of": obj, "archived": True}),
-             cursor_after=None)
+        ids = [None if r.get("id") is None else str(r.get("id")) for r in rows]
+        ctx.land(win, EntityLoad(entity, tables=[records_to_table(settings, obj, rows)], ids=ids,
+                                 extra_meta={"snapshot": True, "snapshot_of": obj, "archived": True}),
+                 cursor_after=None)
 
-
-@dlt.source(name="hubspot")
-def hubspot_source(start: datetime, end: datetime, settings: Optional[HubspotSettings] = None):
-    """dlt source over the same helpers (Arrow tables per page); window driven by the caller."""
-    settings = settings or HubspotSettings.from_env()
-    client = _client(settings)
-
-    def make(obj: str):
-        @dlt.resource(name=obj, write_disposition="append")
-        def res():
-            for page in search_object(client, settings, obj, start, end, SearchStats()):
-                yield records_to_table(settings, obj, page)
-        return res
-
-    return [make(o) for o in settings.objects]

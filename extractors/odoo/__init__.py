@@ -9,7 +9,6 @@ import logging
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
-import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,7 +22,7 @@ from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")
 
-__all__ = ["extract", "OdooSettings", "odoo_source", "MappingError", "OdooReadError", "OdooConfigError",
+__all__ = ["extract", "OdooSettings", "MappingError", "OdooReadError", "OdooConfigError",
            "OdooSchemaError"]
 
 
@@ -126,47 +125,45 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             win = EntityWindow(name, run.history_start, run.window_end, None, True)
         sql = select_sql(conn, m, win.start if m.cursor else None, win.end if m.cursor else None,
                          include_null_cursor=bool(m.cursor and win.full_history), skip=skip)
-        ctx = run.begin(name)
-        writer = ctx.open_writer()
-        ids: List[pa.ChunkedArray] = []
-        type_errors: Dict[str, int] = {}
-        try:
-            for batch in read_batches(conn, sql, settings.batch_rows):
-                table = normalize(batch, m)
-                if m.id_column in table.schema.names:
-                    ids.append(table.column(m.id_column))
-                for field, n in type_error_counts(table).items():
-                    type_errors[field] = type_errors.get(field, 0) + n
-                writer.write_table(table)
-        except MappingError:
-            ctx.abort()
-            raise
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
-            ctx.abort()
-            raise
-        except BaseException as exc:  # connectorx reports some source errors as a Rust panic (BaseException)
-            ctx.abort()
-            text = without_values(redact_text(str(exc), conn.secrets))
-            if checked is None and TABLE_REJECTED.search(str(exc)):
-                # the catalog does not list the table's columns and the read was refused: a missing table or no grant
-                raise OdooConfigError(
-                    f"odoo: reading {name} from {m.table} failed: {text} (not retried)", setting="CXW_ODOO_MAPPING",
-                    fix=f"the table {m.table} does not exist or the CXW_ODOO_URL user may not read it: correct the "
-                        f"entity's table in CXW_ODOO_MAPPING or grant SELECT on it") from None
-            raise OdooReadError(f"odoo: reading {name} from {m.table} failed: {text}") from None
-        cursor_after = run.next_cursor(win) if m.cursor else None
-        if type_errors:
-            # counts and field names only: the values stay in the raw rows (_type_error_values) for the review
-            log.warning("odoo.%s: values that do not parse as their mapped type land NULL and staging quarantines "
-                        "their records: %s", name, ", ".join(f"{f} {n}" for f, n in sorted(type_errors.items())))
-        meta = {"table": m.table, "cursor_column": m.cursor, "full_snapshot": not bool(m.cursor)}
-        if type_errors:
-            meta["type_errors"] = type_errors
-        if drift:
-            meta["schema_drift"] = {k: v for k, v in drift.items() if k not in ("entity", "table")}
-        ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids), extra_meta=meta,
-                                 extra_state={"source_columns": checked[1]} if checked else {}),
-                 cursor_after=cursor_after)
+        with run.load(name) as ctx:
+            writer = ctx.open_writer()
+            ids: List[pa.ChunkedArray] = []
+            type_errors: Dict[str, int] = {}
+            try:
+                for batch in read_batches(conn, sql, settings.batch_rows):
+                    table = normalize(batch, m)
+                    if m.id_column in table.schema.names:
+                        ids.append(table.column(m.id_column))
+                    for field, n in type_error_counts(table).items():
+                        type_errors[field] = type_errors.get(field, 0) + n
+                    writer.write_table(table)
+            except (MappingError, KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # connectorx reports some source errors as a Rust panic (BaseException)
+                text = without_values(redact_text(str(exc), conn.secrets))
+                if checked is None and TABLE_REJECTED.search(str(exc)):
+                    # the catalog does not list the table's columns and the read was refused: a missing table or
+                    # no grant
+                    raise OdooConfigError(
+                        f"odoo: reading {name} from {m.table} failed: {text} (not retried)",
+                        setting="CXW_ODOO_MAPPING",
+                        fix=f"the table {m.table} does not exist or the CXW_ODOO_URL user may not read it: correct "
+                            f"the entity's table in CXW_ODOO_MAPPING or grant SELECT on it") from None
+                raise OdooReadError(f"odoo: reading {name} from {m.table} failed: {text}") from None
+            cursor_after = run.next_cursor(win) if m.cursor else None
+            if type_errors:
+                # counts and field names only: the values stay in the raw rows (_type_error_values) for the review
+                log.warning("odoo.%s: values that do not parse as their mapped type land NULL and staging "
+                            "quarantines their records: %s", name,
+                            ", ".join(f"{f} {n}" for f, n in sorted(type_errors.items())))
+            meta = {"table": m.table, "cursor_column": m.cursor, "full_snapshot": not bool(m.cursor)}
+            if type_errors:
+                meta["type_errors"] = type_errors
+            if drift:
+                meta["schema_drift"] = {k: v for k, v in drift.items() if k not in ("entity", "table")}
+            ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids), extra_meta=meta,
+                                     extra_state={"source_columns": checked[1]} if checked else {}),
+                     cursor_after=cursor_after)
         if _id_snapshot_due(run, m, settings):
             _land_id_snapshot(run, conn, m, settings)
     rep = report(run)
@@ -196,42 +193,23 @@ def _land_id_snapshot(run: ExtractRun, conn, m: EntityMapping, settings: OdooSet
     im = ids_mapping(m)
     name = im.entity
     win = EntityWindow(name, EPOCH, run.window_end, None, True)
-    ctx = run.begin(name)
-    writer = ctx.open_writer()
-    ids: List[pa.ChunkedArray] = []
-    try:
-        for batch in read_batches(conn, ids_sql(conn, m), settings.batch_rows):
-            table = normalize(batch, im)
-            ids.append(table.column(0))
-            writer.write_table(table)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        ctx.abort()
-        raise
-    except BaseException as exc:
-        ctx.abort()
-        raise OdooReadError(f"odoo: reading the ids of {m.entity} from {m.table} failed: "
-                            f"{without_values(redact_text(str(exc), conn.secrets))}") from None
-    snap_end = iso(run.window_end)
-    ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
-                             extra_state={"snapshot_window_end": snap_end},
-                             extra_meta={"table": m.table, "snapshot": True, "snapshot_of": m.entity,
-                                         "id_column": m.id_column, "full_snapshot": True}),
-             cursor_after=None)
+    with run.load(name) as ctx:
+        writer = ctx.open_writer()
+        ids: List[pa.ChunkedArray] = []
+        try:
+            for batch in read_batches(conn, ids_sql(conn, m), settings.batch_rows):
+                table = normalize(batch, im)
+                ids.append(table.column(0))
+                writer.write_table(table)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            raise OdooReadError(f"odoo: reading the ids of {m.entity} from {m.table} failed: "
+                                f"{without_values(redact_text(str(exc), conn.secrets))}") from None
+        snap_end = iso(run.window_end)
+        ctx.land(win, EntityLoad(name, duplicates=_duplicates(ids),
+                                 extra_state={"snapshot_window_end": snap_end},
+                                 extra_meta={"table": m.table, "snapshot": True, "snapshot_of": m.entity,
+                                             "id_column": m.id_column, "full_snapshot": True}),
+                 cursor_after=None)
 
-
-@dlt.source(name="odoo")
-def odoo_source(start: datetime, end: datetime, settings: Optional[OdooSettings] = None):
-    """dlt source: one resource per mapped entity yielding typed Arrow tables for ``[start, end)``."""
-    settings = settings or OdooSettings.from_env()
-    mapping = load_mapping(settings.mapping_path)
-    conn = to_connectorx(settings.url)
-
-    def make(m: EntityMapping):
-        @dlt.resource(name=m.entity, write_disposition="append")
-        def res():
-            sql = select_sql(conn, m, start if m.cursor else None, end if m.cursor else None)
-            for batch in read_batches(conn, sql, settings.batch_rows):
-                yield normalize(batch, m)
-        return res
-
-    return [make(m) for m in mapping.values()]

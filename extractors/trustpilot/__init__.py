@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
-import dlt
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from extractors.common.http import ConfigHints, make_rest_client
@@ -15,7 +14,7 @@ from extractors.common.settings import history_start_from_env
 from .helpers import created_at, fetch_token, reviews_table, unit_reviews
 from .settings import ENTITY, SOURCE, TrustpilotSettings
 
-__all__ = ["extract", "TrustpilotSettings", "trustpilot_source"]
+__all__ = ["extract", "TrustpilotSettings"]
 
 
 def _client(settings: TrustpilotSettings, secrets: List[str]):
@@ -40,11 +39,9 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     full = full_reread_due(run, ENTITY, settings.full_reread)
     if full:
         win = EntityWindow(ENTITY, min(win.start, run.history_start), win.end, win.cursor_before, win.full_history)
-    ctx = run.begin(ENTITY)
-    client.set_deadletters(ctx.deadletters)
     rows: List[Dict[str, Any]] = []
     listed: List[Any] = []
-    try:
+    with run.load(ENTITY, client=client) as ctx:
         token = fetch_token(client, settings)
         secrets.append(token)
         run.secrets.append(token)
@@ -59,30 +56,12 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                     if ts is not None and ts < win.start:
                         continue  # before the history start: held by the source (in the snapshot), not loaded
                 rows.append(review)
-    except BaseException:
-        ctx.abort()
-        raise
-    ids = [r.get("id") for r in rows]
-    ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
-                             extra_meta={"business_unit_ids": list(settings.business_unit_ids),
-                                         "full_reread": full}))
+        ids = [r.get("id") for r in rows]
+        ctx.land(win, EntityLoad(ENTITY, tables=[reviews_table(rows)], ids=ids,
+                                 extra_meta={"business_unit_ids": list(settings.business_unit_ids),
+                                             "full_reread": full}))
     if full:
         land_id_snapshot(run, ENTITY, "id", listed,
                          extra_meta={"business_unit_ids": list(settings.business_unit_ids)})
     return report(run)
 
-
-@dlt.source(name="trustpilot")
-def trustpilot_source(start: datetime, end: datetime, settings: Optional[TrustpilotSettings] = None):
-    settings = settings or TrustpilotSettings.from_env()
-
-    @dlt.resource(name=ENTITY, write_disposition="append")
-    def reviews():
-        client = _client(settings, [settings.api_key, settings.api_secret])
-        client.rest.auth = BearerTokenAuth(fetch_token(client, settings))
-        for unit in settings.business_unit_ids:
-            batch = list(unit_reviews(client, settings, unit, start, end))
-            if batch:
-                yield reviews_table(batch)
-
-    return reviews
