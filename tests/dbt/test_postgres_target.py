@@ -36,7 +36,7 @@ _LAND = r"""
 import json, os, sys
 from pathlib import Path
 from cxw import SOURCES, tasks
-from cxw.demo import demo_server, source_env
+from cxw_tools.demo import demo_server, source_env
 data = Path(sys.argv[1])
 manifest = json.loads((data / "manifest.json").read_text())
 with demo_server(data) as url:
