@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(record, indent=1, default=str))
         return 0
     if args.cmd == "retention":
-        from cxw.erase import apply_retention
+        from cxw.retention import apply_retention
         from cxw.warehouse_lock import WarehouseBusy
 
         try:
