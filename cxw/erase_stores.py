@@ -1,5 +1,5 @@
-"""The stores erase rewrites without a person's rows (steps 3-7 of cxw/erase.py, which resolves the person and
-runs them in order under the warehouse lock): raw Parquet parts and their `_load.json`, dead letters, alert exports
+"""The stores erase rewrites without a person's rows (steps 3-7 of `./cx erase`, cxw/erase.py, which runs them in
+order under the warehouse lock): raw Parquet parts and their `_load.json`, dead letters, alert exports
 and run artefacts, the build database's snapshots, the rebuild from raw and the kept generations."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from .config import paths
-from .erase import ERASED, Person, Targets, _sql_lit, normalize_name, normalize_phone, pii_hash
+from .erase_person import ERASED, Person, Targets, _sql_lit, normalize_name, normalize_phone, pii_hash
 
 
 # ---------------------------------------------------------------------------------------------------------------
