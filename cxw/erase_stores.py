@@ -73,7 +73,7 @@ def erase_raw(raw: Path, targets: Targets, person: Person, audit_id: str, con) -
     import pyarrow.parquet as pq
 
     # the _load.json contract's own hash; imported here, not at module level: extractors.common.landing imports
-    # pyarrow (≈0.15 s), and every load_<source> task imports this module for drop_old_raw_loads
+    # pyarrow (≈0.15 s), kept off the import of the erase modules
     from extractors.common.landing import sha256_file
 
     from .loader import complete_loads
