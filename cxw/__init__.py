@@ -1,4 +1,5 @@
-"""CX warehouse runtime: the code Airflow tasks call (load, dbt, validate, publish, summary) and the demo runner.
+"""CX warehouse runtime: the code Airflow tasks call (load, dbt, validate, publish, alerts, summary, erase and
+retention) and nothing else; the command line, demo runner and benchmark are `cxw_tools`, which this never imports.
 
 Nothing here imports Airflow at module level, so every step is testable without a scheduler.
 """

@@ -48,7 +48,7 @@ def raw_content_fingerprint() -> str | None:
     if dbt_target() == "postgres":
         import psycopg2
 
-        from .loader import pg_dsn
+        from .loader_postgres import pg_dsn
 
         try:
             con = psycopg2.connect(pg_dsn())

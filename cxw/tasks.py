@@ -126,7 +126,7 @@ def load_raw(source: str | None = None) -> dict:
     (CXW_DBT_TARGET: duckdb | postgres; PostgreSQL is reached with the CXW_PG_* variables profiles.yml uses)."""
     from .config import dbt_target
 
-    from .erase import drop_old_raw_loads
+    from .retention import drop_old_raw_loads
 
     p = paths()
     target = dbt_target()
@@ -138,7 +138,7 @@ def load_raw(source: str | None = None) -> dict:
         return {"source": source, **load_into_duckdb(p.raw, p.build_db, sources=sources),
                 **({"retention_dropped_loads": retention} if retention else {})}
     if target == "postgres":
-        from .loader import ensure_pg_database, load_into_postgres, pg_dsn
+        from .loader_postgres import ensure_pg_database, load_into_postgres, pg_dsn
 
         dsn = pg_dsn()
         ensure_pg_database(dsn)
@@ -300,7 +300,7 @@ def publish(run_id: str, data_interval_start, data_interval_end) -> dict:
     from . import buildstate
     from .publish import publish as run
 
-    from .erase import drop_old_generations
+    from .retention import drop_old_generations
 
     report = run(run_id, _iso(data_interval_start), _iso(data_interval_end))
     if report["status"] != "superseded":  # superseded: the generation BI reads did not come from this build

@@ -138,7 +138,7 @@ def _session_airflow_home(tmp_path_factory):
     `test_dag_integrity` parses the DAGs) reads AIRFLOW_HOME, else ~/airflow: a home shared with every other checkout
     and xdist worker, whose connections would override a test's CXW_* settings. Unless the caller set one, the
     session (each xdist worker) gets an empty home of its own. Fixtures that run the DAG still delete AIRFLOW_HOME,
-    so that `cxw.demo.airflow_env` uses their CXW_HOME/airflow as before."""
+    so that `cxw_tools.demo.airflow_env` uses their CXW_HOME/airflow as before."""
     if "AIRFLOW_HOME" in os.environ:
         yield
         return
@@ -154,12 +154,12 @@ def _session_airflow_home(tmp_path_factory):
 def airflow_metadata_template(tmp_path_factory) -> Path:
     """An Airflow home after `airflow db migrate`, made once per test session (once per xdist worker). Tests that
     give the real DAG a home of their own copy its metadata DB in with :func:`seed_airflow_home` instead of migrating
-    again; `cxw.demo.prepare_airflow` then sees its own `.migrated` stamp and still sets the pool and reserializes
+    again; `cxw_tools.demo.prepare_airflow` then sees its own `.migrated` stamp and still sets the pool and reserializes
     the DAG in that home. The copy holds no path and no secret: a fresh migrate writes only the schema, the default
     pool, the log templates and the dags-folder bundle (the DAG folder is the same for every home of a session).
-    `cxw bench` prepares its homes the same way (`cxw.bench._fresh_airflow_home`). `tests/e2e/test_demo_run.py` (the
+    `cxw bench` prepares its homes the same way (`cxw_tools.bench.harness._fresh_airflow_home`). `tests/e2e/test_demo_run.py` (the
     README's first command) and this fixture itself still run `airflow db migrate` in an empty home."""
-    from cxw.demo import airflow, airflow_env
+    from cxw_tools.demo import airflow, airflow_env
 
     home = tmp_path_factory.mktemp("airflow_template")
     mp = pytest.MonkeyPatch()

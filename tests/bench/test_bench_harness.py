@@ -1,4 +1,4 @@
-"""The benchmark's floor (cxw.bench) must run the SQL dbt runs: generated from the real dbt manifest of a build over
+"""The benchmark's floor (cxw_tools.bench.floor) must run the SQL dbt runs: generated from the real dbt manifest of a build over
 the raw fixture of tests/dbt, executed in a fresh database holding only the inputs, it must produce the same table
 fingerprints (count + sum of row hashes) as dbt's build for every model — else the harness would benchmark other SQL.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cxw.bench import BenchError, execute_floor, fingerprints, floor_plan, floor_script_text, prepare_floor_db
+from cxw_tools.bench import BenchError
+from cxw_tools.bench.floor import execute_floor, fingerprints, floor_plan, floor_script_text, prepare_floor_db
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
@@ -111,7 +112,7 @@ def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_task_owner_reads_both_airflow_process_titles():
-    from cxw.bench import _task_owner
+    from cxw_tools.bench.sampler import _task_owner
 
     ti = "01a209c5-0269-75c0-b6e7-c00a12d511e4"
     assert _task_owner(f"airflow worker -- LocalExecutor: {ti}") == ti.replace("-", "")   # the supervisor
@@ -121,7 +122,7 @@ def test_task_owner_reads_both_airflow_process_titles():
 
 
 def test_busy_time_counts_parallel_tasks_once():
-    from cxw.bench import _union_s
+    from cxw_tools.bench.harness import _union_s
 
     assert _union_s([]) == 0
     assert _union_s([(0, 10), (2, 5), (4, 12), (20, 21)]) == 13      # [0, 12] and [20, 21]
@@ -132,7 +133,7 @@ def test_busy_time_counts_parallel_tasks_once():
 def test_sampler_gives_a_task_the_cpu_of_its_own_processes_only(tmp_path):
     """Two 'tasks' (processes titled as Airflow titles task runners) burn CPU at the same time, one of them in a child
     process; the sampler must give each its own CPU — not half of the sum, as splitting by time would."""
-    from cxw.bench import Sampler
+    from cxw_tools.bench.sampler import Sampler
 
     burn = ("import setproctitle, sys, time, subprocess\n"
             "setproctitle.setproctitle('airflow worker -- ' + sys.argv[1])\n"
@@ -159,7 +160,7 @@ def test_sampler_gives_a_task_the_cpu_of_its_own_processes_only(tmp_path):
 
 
 def test_a_process_that_hangs_after_its_work_is_done_is_terminated(tmp_path):
-    from cxw.bench import run_sampled
+    from cxw_tools.bench.sampler import run_sampled
 
     res = run_sampled([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.environ), tmp_path / "x.log", [],
                       finished=lambda: True, grace_s=1.0)
@@ -176,7 +177,7 @@ def test_a_run_counts_as_finished_only_when_it_is_new(tmp_path):
     # that row first, and for a moment an older finished run is the newest row; that must not end the new run early
     import sqlite3
 
-    from cxw.bench import DAG_ID, _read_run, _run_finished
+    from cxw_tools.bench.harness import DAG_ID, _read_run, _run_finished
 
     db = tmp_path / "airflow.db"
     con = sqlite3.connect(db)

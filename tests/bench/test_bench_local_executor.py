@@ -10,7 +10,8 @@ import pytest
 
 @pytest.mark.e2e
 def test_the_dag_runs_under_local_executor_with_parallel_extracts(tmp_path, monkeypatch):
-    from cxw import SOURCES, bench
+    from cxw import SOURCES
+    from cxw_tools.bench import harness as bench
     from demo_company.config import DEFAULT_DAYS, DEFAULT_START
 
     for k in ("CXW_HOME", "AIRFLOW_HOME", "CXW_BUILD_DB"):

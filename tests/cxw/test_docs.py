@@ -55,7 +55,7 @@ def test_publish_generates_the_dbt_docs_of_the_generation(published):
 
 def test_cx_docs_prints_the_current_generations_docs(published):
     home, report, _ = published
-    proc = subprocess.run([sys.executable, "-m", "cxw", "docs"], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cxw_tools", "docs"], cwd=REPO, capture_output=True, text=True,
                           env={**__import__("os").environ})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(home / "published" / "docs" / report["generation_id"] / "static_index.html")

@@ -1,7 +1,7 @@
 """`./cx doctor` (issue 17 point 2): one table row per check with what to fix, exit 1 when any row FAILs.
 
 Runs the real `./cx doctor` in a subprocess with an environment holding nothing of the project's, reading a `.env`
-file that points at the demo company's loopback APIs (served by `cxw.demo.demo_server`, the demo's own server) as a
+file that points at the demo company's loopback APIs (served by `cxw_tools.demo.demo_server`, the demo's own server) as a
 customer's file would point at real vendors."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from cxw.demo import demo_server, ensure_demo, source_env
+    from cxw_tools.demo import demo_server, ensure_demo, source_env
 
     home = tmp_path_factory.mktemp("doctor-home")
     saved = os.environ.get("CXW_HOME")

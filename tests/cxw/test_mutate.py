@@ -1,4 +1,4 @@
-"""The mutation check's runner (cxw/mutate.py) on a tiny git repository: a caught bug passes, a surviving one fails
+"""The mutation check's runner (cxw_tools/mutate.py) on a tiny git repository: a caught bug passes, a surviving one fails
 the check, a snippet that no longer matches stops it before anything runs, the copy (not the original) is tested.
 Plus: the real catalogue (tests/mutations.yml) still applies to this repository."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cxw import mutate
+from cxw_tools import mutate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -161,5 +161,5 @@ def test_the_project_catalogue_applies_to_this_repository():
 
 @pytest.mark.parametrize("flag", ["--list"])
 def test_the_cli_lists_the_catalogue(flag):
-    proc = subprocess.run([sys.executable, "-m", "cxw.mutate", flag], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "cxw_tools.mutate", flag], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and "publish-copy-in-place" in proc.stdout

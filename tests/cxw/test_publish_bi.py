@@ -148,7 +148,7 @@ def test_sqlalchemy_duckdb_engine_reads_the_published_file_read_only(home):
 
 def test_a_generation_rewritten_by_erase_still_opens_in_duckdb_1x_with_its_comments(home):
     """`./cx erase` rewrites kept generations into fresh files: same storage version, same descriptions."""
-    from cxw.erase import rewrite_generation
+    from cxw.erase_stores import rewrite_generation
     from cxw.publish import generations, publish, table_fingerprint
 
     publish("run-1", "a", "b")

@@ -59,7 +59,7 @@ def _three_loads(p):
 
 
 def test_retention_setting_is_off_by_default_and_validated(home, monkeypatch):
-    from cxw.erase import drop_old_generations, drop_old_raw_loads, retention_days
+    from cxw.retention import drop_old_generations, drop_old_raw_loads, retention_days
 
     _three_loads(home)
     assert retention_days() is None
@@ -77,7 +77,7 @@ def test_retention_setting_is_off_by_default_and_validated(home, monkeypatch):
 
 def test_retention_drops_raw_loads_older_than_n_days_by_load_time_and_the_loader_stays_consistent(home,
                                                                                                   monkeypatch):
-    from cxw.erase import drop_old_raw_loads
+    from cxw.retention import drop_old_raw_loads
     from cxw.loader import load_into_duckdb
 
     _three_loads(home)
@@ -125,7 +125,7 @@ def test_load_raw_task_applies_the_retention(home, monkeypatch):
 
 
 def test_retention_keeps_old_keyless_rows_still_current_and_drops_old_ga4_days(home, monkeypatch):
-    from cxw.erase import drop_old_raw_loads
+    from cxw.retention import drop_old_raw_loads
 
     old = NOW - timedelta(days=90)
     # keyless: a row re-delivered identically later is superseded, one never re-delivered is current
@@ -164,7 +164,7 @@ def _age(gdir: Path, stem: str, days: int) -> str:
 
 
 def test_retention_drops_generations_published_more_than_n_days_ago_but_never_the_current(home, monkeypatch):
-    from cxw.erase import drop_old_generations, generation_time
+    from cxw.retention import drop_old_generations, generation_time
     from cxw.publish import current_generation, generations, publish, rollback
 
     stems = []

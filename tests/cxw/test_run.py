@@ -3,7 +3,7 @@ company's loopback APIs as a customer's file would point at real vendors - with 
 one progress line per task state change, the summary at the end, and the exit code of the run.
 
 The end-to-end test runs the real `./cx run` in a subprocess with an environment holding nothing of the project's
-(no CXW_* variable), against a scale-XS demo company served by `cxw.demo.demo_server` (the demo's own server)."""
+(no CXW_* variable), against a scale-XS demo company served by `cxw_tools.demo.demo_server` (the demo's own server)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cxw.run import apply_env_file, days_to_run, logical_date_of, parse_env_file
+from cxw_tools.run import apply_env_file, days_to_run, logical_date_of, parse_env_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ def test_an_erp_mapping_that_lacks_a_column_staging_reads_fails_the_run_within_s
 
 @pytest.mark.e2e
 def test_cx_run_from_a_env_file_shows_progress_per_task_and_ends_with_the_summary(tmp_path, monkeypatch):
-    from cxw.demo import demo_server, ensure_demo, source_env
+    from cxw_tools.demo import demo_server, ensure_demo, source_env
 
     home = tmp_path / "home"
     monkeypatch.setenv("CXW_HOME", str(home))
@@ -136,7 +136,7 @@ def test_cx_run_from_a_env_file_shows_progress_per_task_and_ends_with_the_summar
 def test_a_failed_run_exits_non_zero_with_the_failed_task_and_the_summary_naming_the_setting(tmp_path, monkeypatch):
     """A rejected Google token (the loopback API answers 401): extract_google_reviews fails at once, nothing is
     published, `./cx run` prints the failed task and the summary naming the setting, and exits 1."""
-    from cxw.demo import demo_server, ensure_demo, source_env
+    from cxw_tools.demo import demo_server, ensure_demo, source_env
 
     home = tmp_path / "home"
     monkeypatch.setenv("CXW_HOME", str(home))

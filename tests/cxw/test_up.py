@@ -1,4 +1,4 @@
-"""`cxw.up` without Airflow: what `./cx down` stops (and what it must not), and the metadata database it creates.
+"""`cxw_tools.up` without Airflow: what `./cx down` stops (and what it must not), and the metadata database it creates.
 The whole `./cx up` under a real scheduler: tests/e2e/test_cx_up.py."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cxw import up
+from cxw_tools import up
 
 # a "service" that, like Airflow's task supervisor, starts a child in a process group (session) of its own; the child
 # does not show AIRFLOW_HOME in its environment, as an Airflow process that set its title (setproctitle) does not
@@ -129,7 +129,7 @@ def test_an_unconfigured_cx_up_fails_in_seconds_naming_the_settings_and_leaves_n
                 "CXW_AIRFLOW_DB_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"})
     (tmp_path / "empty.env").write_text("")
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "cxw", "up", "--port", "0", "--env-file", str(tmp_path / "empty.env")],
+    res = subprocess.run([sys.executable, "-m", "cxw_tools", "up", "--port", "0", "--env-file", str(tmp_path / "empty.env")],
                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     took = time.monotonic() - t0
     assert res.returncode == 1, res.stdout + res.stderr

@@ -1,5 +1,5 @@
 """Erase and pipeline tasks exclude each other through the warehouse lock (cxw/warehouse_lock.py, issue 15.6), in
-real processes: `python -m cxw erase` against a process holding a pipeline task's share of the lock, and a pipeline
+real processes: `python -m cxw_tools erase` against a process holding a pipeline task's share of the lock, and a pipeline
 task against a process holding an erasure. `./cx retention` and `./cx rollback` take the lock exclusively too. (The whole story on a real pipeline state, with a later run that must not
 bring the person back: tests/e2e/test_erase.py.)"""
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_erase_during_a_pipeline_task_waits_then_gives_up_naming_it_and_changing
     holder = _hold(tmp_path, "load_hubspot")
     try:
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "cxw", "erase", "--email", "jane.planted@example.org"],
+        proc = subprocess.run([sys.executable, "-m", "cxw_tools", "erase", "--email", "jane.planted@example.org"],
                               cwd=REPO, env=_env(tmp_path, "2"), capture_output=True, text=True, timeout=120)
         took = time.monotonic() - t0
     finally:
@@ -68,7 +68,7 @@ def test_erase_during_a_pipeline_task_waits_then_gives_up_naming_it_and_changing
     assert "jane.planted" not in proc.stdout + proc.stderr
     assert not (tmp_path / "state").exists()  # no audit record: nothing happened
     # once the task has finished, erase runs (here: finds no one, exit 1, still nothing changed)
-    proc = subprocess.run([sys.executable, "-m", "cxw", "erase", "--email", "jane.planted@example.org"],
+    proc = subprocess.run([sys.executable, "-m", "cxw_tools", "erase", "--email", "jane.planted@example.org"],
                           cwd=REPO, env=_env(tmp_path, "2"), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "nothing erased" in proc.stderr, proc.stderr[-2000:]
 
@@ -131,14 +131,14 @@ def test_rollback_during_a_pipeline_task_waits_for_it_or_gives_up_switching_noth
     holder = _hold(tmp_path, "publish")
     try:
         t0 = time.monotonic()
-        quick = subprocess.run([sys.executable, "-m", "cxw", "rollback"], cwd=REPO, env=_env(tmp_path, "2"),
+        quick = subprocess.run([sys.executable, "-m", "cxw_tools", "rollback"], cwd=REPO, env=_env(tmp_path, "2"),
                                capture_output=True, text=True, timeout=120)
         took = time.monotonic() - t0
         assert quick.returncode == 75, (quick.returncode, quick.stderr[-2000:])
         assert "rollback: the warehouse is in use (publish (pid" in quick.stderr, quick.stderr[-2000:]
         assert "Nothing was changed" in quick.stderr and took >= 2.0
         assert current_generation() == stems[1]
-        patient = subprocess.Popen([sys.executable, "-m", "cxw", "rollback"], cwd=REPO, env=_env(tmp_path, "60"),
+        patient = subprocess.Popen([sys.executable, "-m", "cxw_tools", "rollback"], cwd=REPO, env=_env(tmp_path, "60"),
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(3)
         assert patient.poll() is None  # still waiting for the publish
@@ -158,12 +158,12 @@ def test_retention_during_a_pipeline_task_waits_for_it_or_gives_up_dropping_noth
     env = lambda wait: {**_env(tmp_path, wait), "CXW_RETENTION_DAYS": "30"}  # noqa: E731
     holder = _hold(tmp_path, "load_odoo")
     try:
-        quick = subprocess.run([sys.executable, "-m", "cxw", "retention"], cwd=REPO, env=env("1"),
+        quick = subprocess.run([sys.executable, "-m", "cxw_tools", "retention"], cwd=REPO, env=env("1"),
                                capture_output=True, text=True, timeout=120)
         assert quick.returncode == 75, (quick.returncode, quick.stderr[-2000:])
         assert "retention: the warehouse is in use (load_odoo (pid" in quick.stderr, quick.stderr[-2000:]
         assert old.exists()
-        patient = subprocess.Popen([sys.executable, "-m", "cxw", "retention"], cwd=REPO, env=env("60"), text=True,
+        patient = subprocess.Popen([sys.executable, "-m", "cxw_tools", "retention"], cwd=REPO, env=env("60"), text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(3)
         assert patient.poll() is None and old.exists()

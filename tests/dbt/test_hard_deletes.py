@@ -195,7 +195,8 @@ class _Target:
             admin.close()
 
     def load(self) -> None:
-        from cxw.loader import load_into_duckdb, load_into_postgres
+        from cxw.loader import load_into_duckdb
+        from cxw.loader_postgres import load_into_postgres
         if self.dbname:
             dsn = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={self.dbname}" + (
                 f" password={PG_PASSWORD}" if PG_PASSWORD else "")

@@ -36,7 +36,7 @@ _LAND = r"""
 import json, os, sys
 from pathlib import Path
 from cxw import SOURCES, tasks
-from cxw.demo import demo_server, source_env
+from cxw_tools.demo import demo_server, source_env
 data = Path(sys.argv[1])
 manifest = json.loads((data / "manifest.json").read_text())
 with demo_server(data) as url:
@@ -111,7 +111,8 @@ def builds(tmp_path_factory):
     from psycopg2 import sql
 
     from cxw.dbt import run_dbt
-    from cxw.loader import load_into_duckdb, load_into_postgres
+    from cxw.loader import load_into_duckdb
+    from cxw.loader_postgres import load_into_postgres
 
     timings: dict[str, float] = {}
     home = tmp_path_factory.mktemp("cxw_pg_target")
@@ -387,7 +388,7 @@ def _write_load(raw: Path, load_id: str, rows: list[dict] | None, corrupt: bool 
 
 
 def test_postgres_loader_rebuilds_atomically_and_only_when_loads_change(scratch_pg, tmp_path):
-    from cxw.loader import load_into_postgres
+    from cxw.loader_postgres import load_into_postgres
 
     name, dsn = scratch_pg
     raw = tmp_path / "raw"
@@ -446,7 +447,7 @@ def test_postgres_declared_tables_without_a_row_get_the_contract_columns(scratch
     created, one with only empty loads widened (columns lower-cased, PostgreSQL types); its first rows rebuild it."""
     import json
 
-    from cxw.loader import load_into_postgres
+    from cxw.loader_postgres import load_into_postgres
 
     name, dsn = scratch_pg
     raw = tmp_path / "raw"
@@ -485,7 +486,8 @@ def test_postgres_loader_error_names_the_column_and_load_but_never_the_value(scr
     value that holds an e-mail and a phone): the load task's error names source, entity, column and load, masked."""
     import traceback
 
-    from cxw.loader import RawLoadError, load_into_postgres
+    from cxw.loader import RawLoadError
+    from cxw.loader_postgres import load_into_postgres
 
     name, dsn = scratch_pg
     raw = tmp_path / "raw"

@@ -53,7 +53,7 @@ def _scheduler(env: dict, log_file: Path):
     import os
     import signal
 
-    from cxw.demo import _bin
+    from cxw_tools.demo import _bin
 
     with log_file.open("w") as fh:
         proc = subprocess.Popen([_bin("airflow"), "scheduler"], env=env, stdout=fh, stderr=subprocess.STDOUT,
@@ -76,9 +76,10 @@ def _scheduler(env: dict, log_file: Path):
 
 @pytest.mark.e2e
 def test_an_airflow_backfill_extracts_in_window_mode_and_moves_no_cursor(tmp_path, monkeypatch):
-    from cxw import SOURCES, bench, tasks
+    from cxw import SOURCES, tasks
+    from cxw_tools.bench import harness as bench
     from cxw.config import paths
-    from cxw.demo import airflow, demo_server, source_env
+    from cxw_tools.demo import airflow, demo_server, source_env
     from demo_company.config import DEFAULT_DAYS, DEFAULT_START
 
     for k in ("CXW_HOME", "AIRFLOW_HOME", "CXW_BUILD_DB"):

@@ -51,7 +51,7 @@ def test_cx_up_runs_the_dag_under_the_scheduler_to_a_publish_and_cx_down_leaves_
                                                                                            postgres_available):
     import duckdb
 
-    from cxw import up
+    from cxw_tools import up
 
     db = f"cxw_up_test_{secrets.token_hex(4)}"
     cxw_home = tmp_path / "home"

@@ -32,7 +32,7 @@ def demo_run(tmp_path_factory):
     env = {**os.environ, "CXW_HOME": str(home)}
     env.pop("CXW_BUILD_DB", None)
     env.pop("AIRFLOW_HOME", None)
-    first = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
+    first = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-5000:]
     return home, env, first.stdout
@@ -176,7 +176,7 @@ def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
     con = duckdb.connect(str(_published(home)), read_only=True)
     before = con.execute("select generation_id, content_fingerprint from publication").fetchone()
     con.close()
-    forced = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
+    forced = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
                             env={**env, "CXW_FORCE_BUILD": "1"}, capture_output=True, text=True)
     assert forced.returncode == 0, forced.stdout[-5000:] + forced.stderr[-5000:]
     assert "dbt build: {" in forced.stdout and "(generation %s, unchanged)" % before[0] in forced.stdout
@@ -184,7 +184,7 @@ def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
     after = con.execute("select generation_id, content_fingerprint from publication").fetchone()
     con.close()
     assert after == before, "a second run over the same data changed the marts"
-    again = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
+    again = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", SCALE, "--seed", "42"], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
     assert "dbt build: skipped — no new data" in again.stdout, again.stdout[-3000:]

@@ -17,7 +17,7 @@ EMPTY = {"hubspot_no_deals": 1, "trustpilot_no_reviews": 1}
 
 def _run_dag(data_dir: Path, manifest: dict, tag: str) -> tuple[str, Path]:
     from cxw.config import paths
-    from cxw.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
+    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
         source_env
 
     env = airflow_env()

@@ -1,5 +1,5 @@
 """`./cx erase` (issue 15.6) on a real pipeline state: the demo company at scale XS through the real DAG (`airflow dags
-test`, own CXW_HOME; one run), then `python -m cxw erase --email` for a person the identity graph merged from two
+test`, own CXW_HOME; one run), then `python -m cxw_tools erase --email` for a person the identity graph merged from two
 Odoo partners (the same e-mail, once in capitals) and a HubSpot contact, with orders, web sessions and a detractor
 alert that was exported. Afterwards no file under CXW_HOME — raw Parquet, the build database, every kept generation
 and the BI file, snapshots, dead letters, alert exports, run artefacts, dbt logs, Airflow's home — holds the
@@ -83,7 +83,7 @@ def _person_tables(db: Path) -> list[str]:
 def erased(tmp_path_factory, seed_airflow):
     import demo_company
     from cxw.config import paths
-    from cxw.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
+    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
         source_env
     from extractors.common.deadletter import DeadLetterStore
 
@@ -123,7 +123,7 @@ def erased(tmp_path_factory, seed_airflow):
         email, phone, name = _rows(build, "select email, phone, name from raw_odoo.res_partner where id = ?",
                                    [partners[0]])[0]
         try:  # on code without erasure the CLI below fails, and every test with it
-            from cxw.erase import resolve
+            from cxw.erase_person import resolve
 
             by = {k: resolve(p.raw, **{k: v}) for k, v in (("email", email.upper()), ("erp_id", partners[-1]),
                                                              ("crm_id", contact))}
@@ -155,7 +155,7 @@ def erased(tmp_path_factory, seed_airflow):
             .get("kpi_window"),
         }
         env_erase = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        proc = subprocess.run([sys.executable, "-m", "cxw", "erase", "--email", f"  {email.upper()} "], cwd=REPO,
+        proc = subprocess.run([sys.executable, "-m", "cxw_tools", "erase", "--email", f"  {email.upper()} "], cwd=REPO,
                               env=env_erase, capture_output=True, text=True)
         yield {"home": home, "p": p, "proc": proc, "pid": pid, "partners": partners, "contact": contact,
                "email": email, "phone": phone, "name": name, "email_hash": email_hash, "needles": needles,
@@ -206,7 +206,7 @@ def test_erase_writes_an_audit_record_without_personal_data(erased):
     low = lines[0].lower()
     assert not any(n.lower() in low for n in erased["needles"])
     # the subject can be checked by whoever holds the salt, and it is no hash the warehouse holds
-    from cxw.erase import subject_hash
+    from cxw.erase_person import subject_hash
 
     assert rec["subject"] == "email:" + subject_hash("email", erased["email"].strip().lower())
 
@@ -333,7 +333,7 @@ def _task(what: str, *args, wait_s: str = "600", **kw) -> subprocess.Popen:
 def _erase_cli(*args, wait_s: str = "600") -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["CXW_BUILD_DB_LOCK_WAIT_S"] = wait_s
-    return subprocess.Popen([sys.executable, "-m", "cxw", "erase", *args], cwd=REPO, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "cxw_tools", "erase", *args], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -438,7 +438,7 @@ def test_erase_by_google_review_id_removes_that_review_everywhere_and_nothing_el
 def test_erase_on_a_postgres_target_refuses_saying_what_to_do(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(CXW_HOME=str(tmp_path), CXW_DBT_TARGET="postgres")
-    proc = subprocess.run([sys.executable, "-m", "cxw", "erase", "--email", "Jane.Doe@Example.org"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "cxw_tools", "erase", "--email", "Jane.Doe@Example.org"], cwd=REPO,
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 1
     err = proc.stderr

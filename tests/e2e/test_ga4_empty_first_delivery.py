@@ -63,7 +63,7 @@ def runs(tmp_path_factory):
                 "AIRFLOW_HOME", "CXW_BUILD_DB", "CXW_FORCE_BUILD", "CXW_HISTORY_START")]:
             mp.delenv(var)
         from cxw.config import paths
-        from cxw.demo import airflow_env, generate_demo, prepare_airflow, run_dag
+        from cxw_tools.demo import airflow_env, generate_demo, prepare_airflow, run_dag
 
         p = paths()
         env = airflow_env()

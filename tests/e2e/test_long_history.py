@@ -1,6 +1,6 @@
 """A company whose history starts in 2018 and whose run is dated in 2027 (issue 14, "Calendar from the data").
 
-`python -m cxw demo --scale XS --start 2018-01-01 --days 3300 --ga4-days 60`: nine years of ERP, CRM and review
+`python -m cxw_tools demo --scale XS --start 2018-01-01 --days 3300 --ga4-days 60`: nine years of ERP, CRM and review
 history, GA4 exported for the last 60 days only (linked late, keeps the files few), as-of and run day 2027-01-14.
 The real DAG under `airflow dags test` must build (touchpoints dated 2015-2027 find their calendar day), pass both
 gates and publish, and every published KPI - day, month and window - must equal the generator's answer key.
@@ -33,7 +33,7 @@ def long_run(tmp_path_factory, seed_airflow):
     env = {**os.environ, "CXW_HOME": str(home)}
     for k in ("CXW_BUILD_DB", "AIRFLOW_HOME", "CXW_HISTORY_START", "CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END"):
         env.pop(k, None)
-    proc = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", "XS", "--seed", "42", *SHAPE], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", "XS", "--seed", "42", *SHAPE], cwd=REPO,
                           env=env, capture_output=True, text=True)
     return home, proc
 

@@ -68,7 +68,7 @@ def alexa_run(tmp_path_factory, seed_airflow):
               "CXW_KPI_WINDOW_END", "CXW_KPI_WINDOW_START", "CXW_HISTORY_START"):
         mp.delenv(k, raising=False)
     try:
-        from cxw.demo import airflow_env, prepare_airflow, run_dag
+        from cxw_tools.demo import airflow_env, prepare_airflow, run_dag
 
         data = home / "demo" / "XS-42-alexa2018"
         manifest = demo_company.generate(data, scale="XS", seed=42, **SHAPE)

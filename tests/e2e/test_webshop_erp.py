@@ -58,7 +58,7 @@ def webshop_run(tmp_path_factory, seed_airflow):
         copied = load_into(url, str(data / manifest["erp"]["file"]))
 
         from cxw.config import paths
-        from cxw.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, \
+        from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, \
             run_state, source_env
 
         seed_airflow(paths().airflow_home)

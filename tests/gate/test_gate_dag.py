@@ -3,7 +3,7 @@
 1. a first run (sources as of 2025-06-20) publishes generation A;
 2. a BI reader PROCESS holds A open and queries it in a loop while the whole pipeline runs again on newer source
    data and publishes generation B: the reader keeps seeing A with no lock errors, new connections see B;
-3. `python -m cxw demo --inject-fault gate` (GA4 re-delivers the last day truncated): validate_raw fails naming
+3. `python -m cxw_tools demo --inject-fault gate` (GA4 re-delivers the last day truncated): validate_raw fails naming
    the check, dbt/validate/publish do not run, the run ends failed, the published file's checksum is unchanged;
 4. bad data injected into a copy of the built candidate (NPS 11 rows bypassing quarantine, a null fact key, a
    > 50% row drop, a plaintext e-mail): the marts gate names each check, and the DAG's validate → publish order
@@ -61,7 +61,7 @@ print(f"DONE {n}", flush=True)
 
 
 def _run_dag(data_dir: Path, manifest: dict, tag: str) -> tuple[str, Path]:
-    from cxw.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
+    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
         source_env
     from cxw.config import paths
 
@@ -118,7 +118,7 @@ def pipeline(tmp_path_factory, seed_airflow):
 
         # 3. the fault demo: GA4 re-delivers the last day truncated
         t0 = time.perf_counter()
-        fault = subprocess.run([sys.executable, "-m", "cxw", "demo", "--scale", "XS", "--inject-fault", "gate"],
+        fault = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", "XS", "--inject-fault", "gate"],
                                cwd=REPO, env=dict(os.environ), capture_output=True, text=True)
         fault_secs = time.perf_counter() - t0
         yield {"home": home, "db": db, "log_b": log_b.read_text(), "gen_a": gen_a,

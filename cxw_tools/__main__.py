@@ -1,4 +1,4 @@
-"""Command line: python -m cxw {demo,run,doctor,rollback,erase,retention,airflow,bench,up,down,status} — used by ./cx."""
+"""Command line: python -m cxw_tools {demo,run,doctor,rollback,erase,retention,airflow,bench,up,down,status} — used by ./cx."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="what the sources show and the day the DAG runs for (default: start + days)")
     d.add_argument("--ga4-days", type=int, default=None,
                    help="the GA4 export covers only the last N days (keeps a long history small); default: all")
-    from .run import __doc__ as run_doc
+    from cxw_tools.run import __doc__ as run_doc
 
     rn = sub.add_parser("run", help="run the pipeline on the configured sources, with live progress and the summary",
                         description=run_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,32 +71,32 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("args", nargs=argparse.REMAINDER)
     b = sub.add_parser("bench", help="stage timings under Airflow and ratios against the DuckDB floor "
                                      "(bench/README.md)")
-    from .bench import add_arguments
+    from cxw_tools.bench.harness import add_arguments
 
     add_arguments(b)
-    from .up import add_parsers as add_up_parsers
+    from cxw_tools.up import add_parsers as add_up_parsers
 
     add_up_parsers(sub)
     args = ap.parse_args(argv)
 
     if args.cmd == "demo":
-        from .demo import run_demo
+        from cxw_tools.demo import run_demo
 
         shape = {"start": args.start, "days": args.days, "as_of": args.as_of, "ga4_days": args.ga4_days}
         run_demo(scale=args.scale, seed=args.seed, fresh=args.fresh, echo=args.verbose,
                  inject_fault=args.inject_fault, shape=shape)
         return 0
     if args.cmd == "run":
-        from .run import main as run_main
+        from cxw_tools.run import main as run_main
 
         return run_main(on=args.date, since=args.since, env_file=args.env_file)
     if args.cmd == "doctor":
-        from .doctor import main as doctor_main
+        from cxw_tools.doctor import main as doctor_main
 
         return doctor_main(env_file=args.env_file)
     if args.cmd == "rollback":
-        from .publish import rollback
-        from .warehouse_lock import WarehouseBusy
+        from cxw.publish import rollback
+        from cxw.warehouse_lock import WarehouseBusy
 
         try:
             print(json.dumps(rollback(args.generation), indent=1))
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "erase":
         import logging
 
-        from .erase import erase
-        from .warehouse_lock import WarehouseBusy
+        from cxw.erase import erase
+        from cxw.warehouse_lock import WarehouseBusy
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         try:
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(record, indent=1, default=str))
         return 0
     if args.cmd == "retention":
-        from .erase import apply_retention
-        from .warehouse_lock import WarehouseBusy
+        from cxw.retention import apply_retention
+        from cxw.warehouse_lock import WarehouseBusy
 
         try:
             print(json.dumps(apply_retention(), indent=1))
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             return 75
         return 0
     if args.cmd == "docs":
-        from . import docs
+        from cxw import docs
 
         try:
             if args.serve:
@@ -149,15 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "airflow":
         import os
 
-        from .airflow_local import airflow_env
+        from cxw_tools.airflow_local import airflow_env
 
         os.execvpe(sys.executable, [sys.executable, "-m", "airflow", *args.args], airflow_env())
     if args.cmd == "bench":
-        from .bench import run_from_args
+        from cxw_tools.bench.harness import run_from_args
 
         return run_from_args(args)
     if args.cmd in ("up", "down", "status"):
-        from .up import run_from_args as up_from_args
+        from cxw_tools.up import run_from_args as up_from_args
 
         return up_from_args(args)
     return 2

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import DAGS_DIR, paths
+from cxw.config import DAGS_DIR, paths
 
 
 def airflow_env() -> dict[str, str]:

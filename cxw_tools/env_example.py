@@ -1,6 +1,6 @@
 """`.env.example`: every environment setting of README's Settings table with its default, commented out.
 
-Generated from the table (`python -m cxw.env_example` rewrites the file); tests/test_env_example.py fails when the
+Generated from the table (`python -m cxw_tools.env_example` rewrites the file); tests/test_env_example.py fails when the
 file and the table differ, so the two cannot drift.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 
-from .config import REPO_ROOT
+from cxw.config import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 TARGET = REPO_ROOT / ".env.example"
@@ -21,7 +21,7 @@ HEADER = """\
 # One KEY=VALUE a line, taken literally (no shell evaluation, no $VAR expansion; quotes around a value are removed).
 # A variable set in the environment wins over this file. Values are never printed.
 # Every line below is commented out; after `=` the default where it is one plain value (never for a secret).
-# Generated from README.md "Settings" by `./cx python -m cxw.env_example` - edit the table, not this file.
+# Generated from README.md "Settings" by `./cx python -m cxw_tools.env_example` - edit the table, not this file.
 """
 
 

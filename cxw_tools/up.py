@@ -34,7 +34,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .config import REPO_ROOT, paths
+from cxw.config import REPO_ROOT, paths
 
 DAG_ID = "cx_pipeline"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -207,7 +207,7 @@ def _secrets(home: Path) -> dict[str, str]:
 
 def service_env(home: Path, port: int, host: str, url: str) -> tuple[dict, dict]:
     """The environment of the services (the caller's settings + Airflow's), and what `up.json` records."""
-    from .airflow_local import airflow_env
+    from cxw_tools.airflow_local import airflow_env
 
     saved = os.environ.get("AIRFLOW_HOME")
     os.environ["AIRFLOW_HOME"] = str(home)
@@ -336,7 +336,7 @@ def _demo_sources(home: Path, env: dict, scale: str, seed: int, out) -> dict[str
     (`demo-server`), return the settings that point the extractors at it."""
     from demo_company.config import DEFAULT_DAYS
 
-    from .demo import ensure_demo, source_env
+    from cxw_tools.demo import ensure_demo, source_env
 
     today = datetime.now(timezone.utc).date()
     start = today - timedelta(days=DEFAULT_DAYS)
@@ -372,8 +372,8 @@ def _print_access(state: dict, out) -> None:
 
 def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed: int = 42, port: int | None = None,
        host: str | None = None, timeout: float = 600.0, out=None) -> int:
-    from .airflow_local import _bin, airflow, prepare_airflow
-    from .run import preflight, read_env_file
+    from cxw_tools.airflow_local import _bin, airflow, prepare_airflow
+    from cxw_tools.run import preflight, read_env_file
 
     out = out or sys.stdout
     if (rc := read_env_file("cx up", env_file, out)) is not None:
@@ -520,7 +520,7 @@ def status(out=None) -> int:
 
 
 def add_parsers(sub) -> None:
-    """`up`, `down`, `status` on the `python -m cxw` command line."""
+    """`up`, `down`, `status` on the `python -m cxw_tools` command line."""
     import argparse
 
     u = sub.add_parser("up", help="start Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor, "

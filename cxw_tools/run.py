@@ -2,7 +2,7 @@
 
 Configuration: the environment, a `.env` file (`KEY=VALUE` lines, read as text - no shell evaluation; a variable
 already in the environment wins over the file) and Airflow connections. The metadata DB and the `cxw_build_db` pool
-are prepared as for the demo (`cxw.airflow_local.prepare_airflow`, which `./cx demo` calls too); the DAG runs with
+are prepared as for the demo (`cxw_tools.airflow_local.prepare_airflow`, which `./cx demo` calls too); the DAG runs with
 `airflow dags test` in a subprocess whose log goes to a file, while this process polls the metadata DB and prints
 one line per task state change; the run summary (cxw/summary.py) ends the output.
 
@@ -23,7 +23,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from .config import REPO_ROOT
+from cxw.config import REPO_ROOT
 
 DAG_ID = "cx_pipeline"
 POLL_S = 0.5
@@ -128,7 +128,7 @@ def preflight(env: dict) -> list[str]:
     from cxw import SOURCES
     from extractors.common.settings import ConfigurationError
 
-    from .connections import conn_id
+    from cxw.connections import conn_id
 
     problems: list[str] = []
     stored = _metadata_connections(env)
@@ -154,7 +154,7 @@ def preflight(env: dict) -> list[str]:
                 problems.append(f"{source}: {exc} — set {setting} (environment, .env, or the Airflow connection "
                                 f"{cid}; see .env.example)")
         if all_from_env and not problems:
-            from .pii import require_private_salt
+            from cxw.pii import require_private_salt
 
             try:
                 require_private_salt(list(SOURCES))
@@ -238,9 +238,9 @@ def _fmt(elapsed: float, task: str, state: str, secs: float | None, rows: int | 
 def run_day(day: date, env: dict, out=None) -> dict:
     """Run the DAG for `day`'s data interval, printing task state changes; returns {day, logical_date, run_id,
     state, returncode, log, summary}."""
-    from .config import paths
-    from .airflow_local import _bin
-    from .tasks import _safe
+    from cxw.config import paths
+    from cxw_tools.airflow_local import _bin
+    from cxw.tasks import _safe
 
     out = out or sys.stdout
     p = paths()
@@ -340,7 +340,7 @@ def main(on: date | None = None, since: date | None = None, env_file: Path | Non
     except ValueError as exc:
         print(f"cx run: {exc}", file=sys.stderr)
         return 2
-    from .airflow_local import airflow_env, prepare_airflow
+    from cxw_tools.airflow_local import airflow_env, prepare_airflow
 
     env = airflow_env()
     problems = preflight(env)

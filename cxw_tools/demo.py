@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-# Airflow's local home (metadata DB, pool, serialized DAGs) is shared with `./cx run`: cxw/airflow_local.py
-from .airflow_local import _bin, airflow, airflow_env, prepare_airflow  # noqa: F401  (re-exported)
-from .config import REPO_ROOT, paths
+# Airflow's local home (metadata DB, pool, serialized DAGs) is shared with `./cx run`: cxw_tools/airflow_local.py
+from cxw_tools.airflow_local import _bin, airflow, airflow_env, prepare_airflow  # noqa: F401  (re-exported)
+from cxw.config import REPO_ROOT, paths
 
 DAG_ID = "cx_pipeline"
 
@@ -208,7 +208,7 @@ def run_fault_demo(scale: str, seed: int, fault: str, echo: bool = False, shape:
               flush=True)
         run_demo(scale, seed, echo=echo, shape=shape)
     before = _sha256(p.published_db)
-    from .publish import current_generation
+    from cxw.publish import current_generation
 
     gen_before = current_generation()
     data_dir, manifest = ensure_demo(scale, seed, force=True, inject_fault=fault, shape=shape)

@@ -161,7 +161,7 @@ def connection_variables(source: str) -> tuple[list[str], str | None]:
     """Fill the source's CXW_* variables from an `AIRFLOW_CONN_CXW_<SOURCE>` variable (URI or JSON) as the DAG's
     tasks do (`cxw.connections`: the connection wins). Returns (names set, error). Connections held only in the
     metadata DB or a secrets backend are not read."""
-    from .connections import conn_id, env_from_connection
+    from cxw.connections import conn_id, env_from_connection
 
     var = f"AIRFLOW_CONN_{conn_id(source).upper()}"
     value = os.environ.get(var, "").strip()
@@ -186,7 +186,7 @@ def check_source(source: str) -> Row:
     from extractors.common.http import ExtractorHTTPError, VendorConfigError
     from extractors.common.settings import ConfigurationError
 
-    from .connections import conn_id
+    from cxw.connections import conn_id
 
     name = f"source {source}"
     names, error = connection_variables(source)
@@ -233,7 +233,7 @@ def check_source(source: str) -> Row:
 # --- warehouse, disk, salt ------------------------------------------------------------------------------------------
 
 def check_warehouse() -> Row:
-    from .config import paths
+    from cxw.config import paths
 
     p = paths()
     for folder, setting in ((p.home, "CXW_HOME"), (p.build_db.parent, "CXW_BUILD_DB")):
@@ -250,7 +250,7 @@ def check_warehouse() -> Row:
 def check_disk() -> Row:
     from extractors.common.settings import env_float
 
-    from .config import paths
+    from cxw.config import paths
 
     threshold = env_float("CXW_DOCTOR_MIN_FREE_GB", DEFAULT_MIN_FREE_GB)
     folder = paths().home
@@ -266,8 +266,8 @@ def check_disk() -> Row:
 def check_salt() -> Row:
     from extractors.common.settings import ConfigurationError
 
-    from . import SOURCES
-    from .pii import DEMO_SALT, pii_salt, require_private_salt
+    from cxw import SOURCES
+    from cxw.pii import DEMO_SALT, pii_salt, require_private_salt
 
     try:
         require_private_salt(list(SOURCES))
@@ -282,7 +282,7 @@ def check_salt() -> Row:
 # --- report ---------------------------------------------------------------------------------------------------------
 
 def run_checks() -> list[Row]:
-    from . import SOURCES
+    from cxw import SOURCES
 
     return [*(check_source(s) for s in SOURCES), check_warehouse(), check_disk(), check_salt()]
 
@@ -299,7 +299,7 @@ def render(rows: list[Row]) -> str:
 
 
 def main(env_file: Path | None = None, out=None) -> int:
-    from .run import read_env_file
+    from cxw_tools.run import read_env_file
 
     out = out or sys.stdout
     if (rc := read_env_file("cx doctor", env_file, out)) is not None:
