@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .ge import Gate, finish, run_dir
 from .raw_suites import REQUIRED, raw_suite
-from .volume import VolumeRule, _volume_suite_is_rows_vs_min_rows, offending_loads, volume_log_rows, volume_suite
+from .volume import VolumeRule, offending_loads, rows_vs_min_rows_only, volume_log_rows, volume_suite
 
 VERDICTS_FILE = "raw_gate.json"  # under the state directory; the name predates "verdicts" and stays (stored state)
 
@@ -110,7 +110,7 @@ def audit_raw(run_id: str, wanted: set[str], raw_root: Path, out_dir: Path, verd
 
     t0 = time.perf_counter()
     a = _RawAudit(out_dir)
-    volume_only = _volume_suite_is_rows_vs_min_rows(volume_suite())
+    volume_only = rows_vs_min_rows_only(volume_suite())
     by_entity: dict[tuple[str, str], list] = {}
     for ld in complete_loads(raw_root):
         by_entity.setdefault((ld.source, ld.entity), []).append(ld)

@@ -51,9 +51,10 @@ def volume_suite() -> list[Check]:
     ]
 
 
-def _volume_suite_is_rows_vs_min_rows(checks) -> bool:
+def rows_vs_min_rows_only(checks) -> bool:
     """True when every check of the volume suite is "rows ≥ min_rows" (on some row condition): then a load at or above
-    its min_rows passes the suite whatever GX computes, and a load repeating validated content need not go through it."""
+    its min_rows passes the suite whatever GX computes, and a load repeating validated content need not go through
+    it."""
     return bool(checks) and all(
         c.expectation == "ExpectColumnPairValuesAToBeGreaterThanB" and c.kwargs.get("column_A") == "rows"
         and c.kwargs.get("column_B") == "min_rows" and c.kwargs.get("or_equal") is True for c in checks)
@@ -83,7 +84,8 @@ def volume_log_rows(source: str, entity: str, group: list, new: list, rule: Volu
             median = _baseline_median(ld, base["loads"], kind)
         min_rows = math.floor(round(median * (1 - drop), 9)) + 1 if median is not None else 0
         log_rows.append({"source": source, "entity": entity, "load_id": ld.load_id, "kind": kind,
-                         "export_date": export_day, "rows": rows, "baseline_loads": len(base["loads"]), "baseline": base["basis"],
+                         "export_date": export_day, "rows": rows, "baseline_loads": len(base["loads"]),
+                         "baseline": base["basis"],
                          "comparable_loads": base["comparable_loads"], "baseline_median": median,
                          "min_rows": min_rows,
                          "blocking": bool(median is not None and base["comparable_loads"] >= lookback
