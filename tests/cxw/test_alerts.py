@@ -172,8 +172,8 @@ al.export_alerts()
 
 
 def test_crash_before_the_ledger_commit_re_exports_the_same_alerts_once(home, monkeypatch):
-    """SIGKILL after the batches were acknowledged and the drop renamed, before the ledger write: the next run
-    removes the uncommitted drop, exports the same alerts again with the same idempotency keys, and commits."""
+    """SIGKILL after the batches were acknowledged and the drop renamed, before the export record's write: the next
+    run removes the uncommitted drop, exports the same alerts again with the same idempotency keys, and commits."""
     from cxw.alerts import export_alerts, read_exported_ids
     from cxw.publish import publish
 
