@@ -14,11 +14,13 @@ optional bearer token; or `CXW_ALERTS_WEBHOOK_URL` / `CXW_ALERTS_WEBHOOK_TOKEN`)
 `{"generation", "batch", "batches", "alerts": [...]}` with an `Idempotency-Key` header (sha256 of the batch's
 alert ids), retried with capped exponential backoff on connection errors, 429 and 5xx.
 
-Exactly once across re-runs: `$CXW_HOME/alerts/exported_ids.json` (the ledger) is replaced atomically (temp file,
+Exactly once across re-runs: `$CXW_HOME/alerts/exported_ids.json` (the export record: {alert_id: generation} of every
+alert handed over; not the load ledger of staging, nor the raw gate's verdicts) is replaced atomically (temp file,
 fsync, os.replace) only after the drop is complete and every batch was acknowledged. A crash before that leaves
-the ledger unchanged, so the next run exports the same alerts again (same drop directory, same batches and
+the export record unchanged, so the next run exports the same alerts again (same drop directory, same batches and
 idempotency keys: a receiver that dedups by key or alert_id sees each alert once), and a drop that was renamed into
-place but not committed to the ledger is removed first. A crash after the ledger write exports nothing twice.
+place but not committed to the export record is removed first. A crash after the record's write exports nothing
+twice. (The code's `ledger` variable and `_ledger_file` are this export record.)
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def _ledger_file(root: Path) -> Path:
     return root / "exported_ids.json"
 
 
-def read_ledger(root: Path | None = None) -> dict[str, str]:
+def read_exported_ids(root: Path | None = None) -> dict[str, str]:
+    """The export record: {alert_id: generation} of the alerts handed over."""
     f = _ledger_file(root or alerts_root())
     return json.loads(f.read_text())["exported"] if f.exists() else {}
 
@@ -128,7 +131,7 @@ def _read_alerts(published_db: Path) -> tuple[str | None, list[dict] | None]:
 
 
 def _remove_uncommitted_drops(root: Path, ledger: dict[str, str]) -> list[str]:
-    """A drop whose alerts are not all in the ledger belongs to an export that crashed before committing: the
+    """A drop whose alerts are not all in the export record belongs to an export that crashed before committing: the
     alerts in it will be exported again, so the stale drop goes (a reader never sees an alert in two drops)."""
     removed = []
     for tmp in root.glob(".tmp-*"):
@@ -211,7 +214,7 @@ def pending_alerts(published_db: Path | None = None, root: Path | None = None) -
     _, alerts = _read_alerts(published_db)
     if not alerts:
         return 0
-    ledger = read_ledger(root or alerts_root())
+    ledger = read_exported_ids(root or alerts_root())
     return sum(1 for a in alerts if a["alert_id"] not in ledger)
 
 
@@ -227,7 +230,7 @@ def export_alerts(published_db: Path | None = None, root: Path | None = None) ->
     if alerts is None:
         log.info("export_alerts: %s is not in generation %s yet; nothing to export", ALERT_TABLE, generation)
         return {"status": "no alert table", "generation_id": generation, "new_alerts": 0}
-    ledger = read_ledger(root)
+    ledger = read_exported_ids(root)
     new = [a for a in alerts if a["alert_id"] not in ledger]
     report = {"status": "nothing new", "generation_id": generation, "alerts_in_mart": len(alerts),
               "new_alerts": len(new), "already_exported": len(alerts) - len(new)}
@@ -240,7 +243,7 @@ def export_alerts(published_db: Path | None = None, root: Path | None = None) ->
             "webhook": bool(url), "alert_ids": [a["alert_id"] for a in new]}
     tmp = _write_drop(root, generation, new, meta)
     batches = post_batches(url, token, generation, new) if url else 0
-    # Commit: drop into place, then the ledger (a crash in between is undone by _remove_uncommitted_drops).
+    # Commit: drop into place, then the export record (a crash in between is undone by _remove_uncommitted_drops).
     drop = _commit_drop(tmp, root / generation)
     exported = dict(ledger)
     exported.update({a["alert_id"]: generation for a in new})

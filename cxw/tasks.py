@@ -277,13 +277,13 @@ def pending_alerts() -> int | None:
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:
-    from .validate import validate_raw as run
+    from .gate import validate_raw as run
 
     return run(run_id, load_ids)
 
 
 def validate(run_id: str, data_interval_start=None, data_interval_end=None) -> dict:
-    from .validate import validate as run
+    from .gate import validate_marts as run
 
     return run(run_id, data_interval_start, data_interval_end)
 

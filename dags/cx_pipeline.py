@@ -85,7 +85,7 @@ def cx_pipeline():
     # database and must not overlap a concurrent run's load: it takes the writer pool too.
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=20))
     def validate_raw(extract_reports, run_id=None) -> dict:
-        from cxw.validate import validate_raw as run
+        from cxw.gate import validate_raw as run
 
         ids = [ld.get("load_id") for rep in (extract_reports or []) if rep for ld in rep.get("loads", [])]
         with pipeline_task("validate_raw"):
@@ -118,7 +118,7 @@ def cx_pipeline():
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
     def validate(dbt_report, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
         skip_if_unchanged(dbt_report)
-        from cxw.validate import validate as run
+        from cxw.gate import validate_marts as run
 
         with pipeline_task("validate"):
             return run(run_id, data_interval_start, data_interval_end)
@@ -132,7 +132,8 @@ def cx_pipeline():
 
     # Reads only the published file (read-only, like BI): no writer pool. Retried: a webhook outage is transient.
     # none_failed: runs after a publish and after a publish skipped because nothing was new — alerts a crash or an
-    # outage kept from being handed over are handed over then (each once: the ledger) — never after a failure.
+    # outage kept from being handed over are handed over then (each once: the export record,
+    # alerts/exported_ids.json) — never after a failure.
     @task(retries=3, trigger_rule="none_failed", execution_timeout=timedelta(minutes=15))
     def export_alerts(publication) -> dict:
         from cxw.alerts import export_alerts as run

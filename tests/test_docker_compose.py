@@ -99,12 +99,12 @@ def _state_dirs(home: Path) -> dict[str, Path]:
         else:
             os.environ["CXW_HOME"] = saved
     return {"raw": p.raw, "state": p.state, "dead letters": p.deadletter, "warehouse": p.warehouse_dir,
-            "published": p.published_dir, "runs": p.runs, "alert exports and ledger": alerts,
+            "published": p.published_dir, "runs": p.runs, "alert exports and their export record": alerts,
             "dbt target/logs (cxw/dbt.py)": home / "dbt"}
 
 
 def test_every_state_directory_is_on_a_volume_created_writable_in_the_image():
-    """A state directory outside a volume is lost with the container (dead letters, the alert ledger: alerts
+    """A state directory outside a volume is lost with the container (dead letters, the alerts' export record: alerts
     re-exported); a named volume mounted where the image has no directory is created root-owned (the airflow user
     cannot write it)."""
     c = _compose()

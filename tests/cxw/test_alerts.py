@@ -90,7 +90,7 @@ class Hook:
 
 
 def test_new_alerts_are_exported_once_to_files_and_webhook(home, monkeypatch):
-    from cxw.alerts import export_alerts, read_ledger
+    from cxw.alerts import export_alerts, read_exported_ids
     from cxw.publish import publish
 
     hook = Hook(fail_first=2)  # two 503s: the first batch is retried, then everything goes through
@@ -115,7 +115,7 @@ def test_new_alerts_are_exported_once_to_files_and_webhook(home, monkeypatch):
         assert all(r["headers"]["Authorization"] == "Bearer s3cret-token" for r in hook.requests)
         assert sorted(hook.accepted_ids()) == sorted(a["alert_id"] for a in lines)
         assert hook.requests[0]["headers"]["Idempotency-Key"] == hook.requests[2]["headers"]["Idempotency-Key"]
-        assert len(read_ledger()) == 230
+        assert len(read_exported_ids()) == 230
 
         # Re-run on the same generation: nothing new, nothing sent.
         again = export_alerts()
@@ -136,7 +136,7 @@ def test_new_alerts_are_exported_once_to_files_and_webhook(home, monkeypatch):
 
 
 def test_webhook_down_fails_the_export_and_the_next_run_sends_the_same_alerts(home, monkeypatch):
-    from cxw.alerts import WebhookError, export_alerts, read_ledger
+    from cxw.alerts import WebhookError, export_alerts, read_exported_ids
     from cxw.publish import publish
 
     hook = Hook(fail_first=10_000)
@@ -148,11 +148,11 @@ def test_webhook_down_fails_the_export_and_the_next_run_sends_the_same_alerts(ho
         monkeypatch.setattr(al.time, "sleep", lambda s: None)
         with pytest.raises(WebhookError, match="after 5 attempts: HTTP 503"):
             export_alerts()
-        assert read_ledger() == {}  # nothing committed
+        assert read_exported_ids() == {}  # nothing committed
         assert not (home.home / "alerts" / gen).exists()  # no drop visible for an uncommitted export
         hook.fail_first = len(hook.requests)  # the receiver recovers
         rep = export_alerts()
-        assert rep["new_alerts"] == 230 and len(read_ledger()) == 230
+        assert rep["new_alerts"] == 230 and len(read_exported_ids()) == 230
         assert sorted(hook.accepted_ids()) == [f"al-{i:05d}" for i in range(230)]
     finally:
         hook.close()
@@ -172,9 +172,9 @@ al.export_alerts()
 
 
 def test_crash_before_the_ledger_commit_re_exports_the_same_alerts_once(home, monkeypatch):
-    """SIGKILL after the batches were acknowledged and the drop renamed, before the ledger write: the next run
-    removes the uncommitted drop, exports the same alerts again with the same idempotency keys, and commits."""
-    from cxw.alerts import export_alerts, read_ledger
+    """SIGKILL after the batches were acknowledged and the drop renamed, before the export record's write: the next
+    run removes the uncommitted drop, exports the same alerts again with the same idempotency keys, and commits."""
+    from cxw.alerts import export_alerts, read_exported_ids
     from cxw.publish import publish
 
     hook = Hook()
@@ -183,13 +183,13 @@ def test_crash_before_the_ledger_commit_re_exports_the_same_alerts_once(home, mo
         gen = publish("run-1", "a", "b")["generation_id"]
         proc = subprocess.run([sys.executable, "-c", _CRASH], cwd=REPO, capture_output=True, text=True)
         assert proc.returncode == -9, proc.stderr[-2000:]
-        assert read_ledger() == {}
+        assert read_exported_ids() == {}
         first_keys = [r["headers"]["Idempotency-Key"] for r in hook.requests]
         assert len(first_keys) == 3
         rep = export_alerts()
         assert rep["new_alerts"] == 230 and rep["removed_uncommitted_drops"] == [gen]
         assert [r["headers"]["Idempotency-Key"] for r in hook.requests[3:]] == first_keys  # receiver can dedup
-        assert len(read_ledger()) == 230
+        assert len(read_exported_ids()) == 230
         assert len((home.home / "alerts" / gen / "alerts.jsonl").read_text().splitlines()) == 230
         assert export_alerts()["new_alerts"] == 0
     finally:
@@ -249,7 +249,7 @@ def test_alerts_lost_to_a_crash_or_a_webhook_outage_are_handed_over_by_the_next_
     again nothing new, hands over exactly the 230 missing alerts, each once; run 4 sends nothing."""
     import cxw.alerts as al
     from cxw import buildstate, tasks
-    from cxw.alerts import WebhookError, read_ledger
+    from cxw.alerts import WebhookError, read_exported_ids
     from cxw.summary import build_summary
 
     for k in ("CXW_FORCE_BUILD", "CXW_KPI_WINDOW_START", "CXW_HISTORY_START"):
@@ -265,7 +265,7 @@ def test_alerts_lost_to_a_crash_or_a_webhook_outage_are_handed_over_by_the_next_
         proc = subprocess.run([sys.executable, "-c", _PUBLISH_THEN_CRASH], cwd=REPO, capture_output=True,
                               text=True)
         assert proc.returncode == -9, proc.stderr[-2000:]
-        assert read_ledger() == {} and hook.requests == []
+        assert read_exported_ids() == {} and hook.requests == []
 
         # run 2: nothing new; export_alerts is not among the skipped tasks, runs, and the webhook stays down
         built = tasks.dbt_build("2025-06-27T00:00:00+00:00", run_id="run-2")
@@ -274,7 +274,7 @@ def test_alerts_lost_to_a_crash_or_a_webhook_outage_are_handed_over_by_the_next_
         assert built["pending_alerts"] == 230
         with pytest.raises(WebhookError, match="after 5 attempts: HTTP 500"):
             tasks.export_alerts()
-        assert read_ledger() == {} and len(hook.requests) == 5
+        assert read_exported_ids() == {} and len(hook.requests) == 5
         failed_run = build_summary("run-2", [], None, built, None, None, alerts=None)
         assert failed_run["status"] == "alerts_not_exported", failed_run["reason"]
         assert "230 alerts" in failed_run["reason"]
@@ -286,7 +286,7 @@ def test_alerts_lost_to_a_crash_or_a_webhook_outage_are_handed_over_by_the_next_
         rep = tasks.export_alerts()
         assert rep["status"] == "exported" and rep["new_alerts"] == 230
         assert sorted(hook.accepted_ids()) == [f"al-{i:05d}" for i in range(230)]  # each exactly once
-        assert len(read_ledger()) == 230
+        assert len(read_exported_ids()) == 230
         ok = build_summary("run-3", [], None, built3, None, None, alerts=rep)
         assert ok["status"] == "unchanged"
 

@@ -391,7 +391,7 @@ def test_the_marts_gate_checks_freshness_against_the_interval_the_build_covers(t
     marts gate's freshness check (newest KPI day 1-3 days before the interval end) measures from the build's
     interval end in `_cxw.build_info`, not from the run's own, which would call the newest day "in the future"."""
     from cxw import buildstate
-    from cxw.validate import validate
+    from cxw.gate import validate_marts as validate
 
     build = tmp_path / "build.duckdb"
     con = duckdb.connect(str(build))

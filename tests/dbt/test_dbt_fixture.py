@@ -369,7 +369,7 @@ def test_identity_conflict_audit_names_the_winning_and_losing_rule(built):
 
 
 def test_identity_audit_marts_hold_no_plaintext_email_phone_or_name(built):
-    from expectations.suites import PII_REGEX
+    from cxw.gate.marts_suites import PII_REGEX
 
     names = [n for (n,) in built.execute("select distinct name from raw_odoo.res_partner").fetchall()] + \
         ["Anna", "Nguyen", "Dave", "Smith", "Carol", "Tran"]

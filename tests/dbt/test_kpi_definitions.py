@@ -51,10 +51,10 @@ def test_the_seed_says_the_scale_the_kpi_macro_publishes():
 
 
 def test_seed_ranges_pass_and_block_what_the_marts_gate_does(tmp_path):
-    """Each KPI's seed range agrees with the marts gate's range checks (expectations/suites.py): a value at the
+    """Each KPI's seed range agrees with the marts gate's range checks (cxw/gate/marts_suites.py): a value at the
     seed's bounds passes the gate, a value just outside a bound the gate checks is blocked."""
-    from cxw.validate import Gate
-    from expectations.suites import SUITES
+    from cxw.gate import Gate
+    from cxw.gate.marts_suites import SUITES
 
     rows = _rows()
     inside, outside = [], []
@@ -82,7 +82,7 @@ def test_every_range_the_marts_gate_checks_is_the_seeds():
     equals the seed's, so the two definitions cannot drift apart."""
     import re
 
-    from expectations.suites import _ranges_for_kpis
+    from cxw.gate.marts_suites import _ranges_for_kpis
 
     rows = _rows()
     named = {}

@@ -274,14 +274,14 @@ def test_everyone_else_is_unchanged_and_the_rest_still_publishes(erased):
 
 
 def test_dead_letters_and_alert_exports_lose_the_person_and_stay_consistent(erased):
-    from cxw.alerts import alerts_root, export_alerts, read_ledger
+    from cxw.alerts import alerts_root, export_alerts, read_exported_ids
 
     theirs, other, other_bytes = erased["dead"]
     rec = json.loads(theirs.read_text())
     assert rec["erased"] and rec["payload"] is None and rec["url"] is None and rec["reason"] == "unparseable page"
     assert other.read_bytes() == other_bytes
     root = alerts_root()
-    ledger = read_ledger(root)
+    ledger = read_exported_ids(root)
     for a, in erased["before"]["alerts"]:
         assert a not in ledger
     drops = [d for d in root.iterdir() if d.is_dir()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cxw.validate import ValidationFailed, validate
+from cxw.gate import ValidationFailed, validate_marts as validate
 
 
 def _files(tmp_path, calendar_days: int, orders: int):

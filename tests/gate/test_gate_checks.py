@@ -1,5 +1,5 @@
-"""Every check of the marts gate's suites (expectations/suites.py), table-driven, through the real gate code
-(`cxw.validate.Gate`, GX pandas engine) on small frames.
+"""Every check of the marts gate's suites (cxw/gate/marts_suites.py), table-driven, through the real gate code
+(`cxw.gate.Gate`, GX pandas engine) on small frames.
 
 `MARTS_CHECKS` below lists every check of every suite with its bound written out literally. Two kinds of test:
 * the suites hold exactly the checks of the table (`test_marts_suites_hold_exactly_the_checks_of_the_table`): a
@@ -8,7 +8,7 @@
   empty table, a missing key column): the suite fails on exactly that check, named by its expectation, column and
   condition (`test_marts_check_fails_just_outside_its_bound[...]`). A widened bound lets the row through and fails.
 The base frame of each suite passes every check (`test_marts_suite_passes_its_valid_frame`), so each failure is the
-planted row's. The checks `cxw.validate.validate` adds around the suites (row-count drop vs the published
+planted row's. The checks `cxw.gate.validate_marts` adds around the suites (row-count drop vs the published
 generation, KPI freshness from the data interval end, PII in free text downgraded to a warning) are run through
 `validate` itself on small DuckDB files, at their bounds. The raw gate's suites have the same kind of table in
 test_raw_gate_checks.py.
@@ -20,7 +20,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from expectations.suites import EMAIL_REGEX, PHONE_REGEX, PII_REGEX, SUITES, pii_checks
+from cxw.gate.marts_suites import EMAIL_REGEX, PHONE_REGEX, PII_REGEX, SUITES, pii_checks
 
 EPS = 1e-6  # "just outside" a real-valued bound
 
@@ -162,7 +162,7 @@ def _base(table: str) -> pd.DataFrame:
 def _break(df: pd.DataFrame, case: tuple) -> pd.DataFrame:
     df = df.copy()
     kind = case[0]
-    if kind == "empty":  # cxw.validate derives _days_before_interval_end only for a non-empty kpi_daily
+    if kind == "empty":  # cxw.gate.marts derives _days_before_interval_end only for a non-empty kpi_daily
         return df.iloc[0:0].drop(columns=["_days_before_interval_end"], errors="ignore")
     if kind == "drop":
         return df.drop(columns=[case[1]])
@@ -200,7 +200,7 @@ def _suite_checks(table: str):
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    from cxw.validate import Gate
+    from cxw.gate import Gate
 
     return Gate(tmp_path_factory.mktemp("gate_checks"), "marts")
 
@@ -280,7 +280,7 @@ def test_planted_pii_fails_the_check_of_its_column(gate, kind, value):
     assert failed == [("expect_column_values_to_not_match_regex", "city", 1)], (kind, failed)
 
 
-# ------------------------------------------------------- checks cxw.validate adds around the suites (real validate)
+# ------------------------------------------------------- checks cxw.gate.marts adds around the suites (real validate)
 
 def _build(tmp_path, name: str, sql: list[str], published: dict[str, int] | None = None) -> dict:
     import duckdb
@@ -301,7 +301,7 @@ def _build(tmp_path, name: str, sql: list[str], published: dict[str, int] | None
 
 
 def _verdict(run: str, **kw) -> tuple[str, list[str], list[str]]:
-    from cxw.validate import ValidationFailed, validate
+    from cxw.gate import ValidationFailed, validate_marts as validate
 
     try:
         rep = validate(run, **kw)
@@ -314,7 +314,7 @@ def _verdict(run: str, **kw) -> tuple[str, list[str], list[str]]:
 
 
 def test_bounds_of_the_checks_validate_adds_are_the_documented_ones():
-    from expectations.suites import FREE_TEXT_COLUMNS, FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED
+    from cxw.gate.marts_suites import FREE_TEXT_COLUMNS, FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED
 
     assert (FRESHNESS_DAYS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED) == (3, 0.5, ("core.dim_dates",))
     assert FREE_TEXT_COLUMNS == {"comment", "review_text", "review_title", "reply_text", "subject", "content", "title",
@@ -342,7 +342,7 @@ def test_kpi_freshness_is_derived_from_the_data_interval_end(tmp_path, newest, s
         "create schema kpi",
         f"create table kpi.kpi_daily as select * from (values ('nps', 10.0, 40, date '2025-03-01'), "
         f"('nps', 20.0, 40, date '{newest}')) as t(kpi, value, n, kpi_date)"])
-    from cxw.validate import ValidationFailed, validate
+    from cxw.gate import ValidationFailed, validate_marts as validate
 
     try:
         validate(f"fresh-{newest}", None, "2025-03-12", **kw)

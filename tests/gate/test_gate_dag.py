@@ -225,7 +225,7 @@ INJECTIONS = {
 
 @pytest.mark.parametrize("case", sorted(INJECTIONS))
 def test_bad_candidate_is_blocked_with_the_check_named_and_nothing_published(pipeline, tmp_path, case):
-    from cxw.validate import ValidationFailed, validate
+    from cxw.gate import ValidationFailed, validate_marts as validate
 
     sql, needles = INJECTIONS[case]
     cand = _candidate(pipeline, tmp_path)
@@ -257,7 +257,7 @@ def test_bad_candidate_is_blocked_with_the_check_named_and_nothing_published(pip
 def test_the_unmodified_candidate_passes_the_marts_gate(pipeline, tmp_path):
     """Control for the injections above: the same candidate without injected faults passes, so each failure is
     caused by its injection."""
-    from cxw.validate import validate
+    from cxw.gate import validate_marts as validate
 
     rep = validate("control", "2025-06-30T00:00:00+00:00", "2025-07-01T00:00:00+00:00",
                    build_db=_candidate(pipeline, tmp_path), out_dir=tmp_path / "run", published_db=pipeline["db"])

@@ -1,7 +1,7 @@
 """The gate's messages, results file and logs name suite, expectation, table, column and counts — never a value of
 the data (issue 15 point 4): not an observed aggregate of an identifying column (a most common contact id, the max
 of a numeric id), not the value pandas / GX quote in an error ("Could not convert 'jane@…' to numeric"). Through the
-real gate (`cxw.validate.Gate`, GX pandas engine) and its reporting (`_finish`: the ValidationFailed text, the
+real gate (`cxw.gate.Gate`, GX pandas engine) and its reporting (`finish`: the ValidationFailed text, the
 warnings it logs, validation.json)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 import pandas as pd
 import pytest
 
-from expectations.suites import Check
+from cxw.gate.marts_suites import Check
 
 PLANTED_EMAIL = "jane.planted@example.org"
 PLANTED_PHONE = "+49 170 5550199"
@@ -43,7 +43,7 @@ CHECKS = [
 
 
 def test_gate_failure_names_checks_and_counts_never_values(tmp_path, caplog):
-    from cxw.validate import Gate, ValidationFailed, _finish
+    from cxw.gate.ge import Gate, ValidationFailed, finish as _finish
 
     caplog.set_level(logging.DEBUG)
     gate = Gate(tmp_path / "run", "marts")
@@ -69,7 +69,7 @@ def test_the_data_docs_of_a_run_show_no_value_of_the_data(tmp_path):
     """GE's Data Docs (written under the run directory) rendered each result's observed value, its exception message
     and traceback: the max of contact_id, the most common hs_object_id, the e-mail pandas could not convert. They
     now show what the gate reports (a safe number, the masked error) - the checks, columns and counts stay."""
-    from cxw.validate import Gate
+    from cxw.gate import Gate
 
     gate = Gate(tmp_path / "run", "marts")
     gate.run("core.planted", "core.planted", _frame(), CHECKS, "run-planted")

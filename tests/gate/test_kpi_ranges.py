@@ -1,10 +1,10 @@
-"""The marts gate's KPI ranges follow the KPI definitions (expectations/suites.py), run through the real GE gate."""
+"""The marts gate's KPI ranges follow the KPI definitions (cxw/gate/marts_suites.py), run through the real GE gate."""
 from __future__ import annotations
 
 import pandas as pd
 
-from cxw.validate import Gate
-from expectations.suites import SUITES
+from cxw.gate import Gate
+from cxw.gate.marts_suites import SUITES
 
 
 def _failed(tmp_path, rows: list[tuple]) -> list[str]:

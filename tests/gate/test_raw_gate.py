@@ -62,7 +62,7 @@ def _history(raw, n_deltas=7, rows=120):
 
 
 def test_a_90_percent_volume_drop_blocks_and_names_load_entity_and_counts(home):
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     _history(home.raw)
     assert validate_raw("run-1")["status"] == "passed"  # history + 7 normal deltas
@@ -89,11 +89,11 @@ def test_a_90_percent_volume_drop_blocks_and_names_load_entity_and_counts(home):
         assert validate_raw("run-4", [])["status"] == "passed"
     finally:
         del os.environ["CXW_GATE_ACCEPT_LOADS"]
-    assert validate_raw("run-5", [])["new_loads"] == 0  # accepted into the ledger
+    assert validate_raw("run-5", [])["new_loads"] == 0  # accepted: recorded in the gate's verdicts
 
 
 def test_an_ordinary_dip_passes_and_a_small_baseline_only_warns(home, monkeypatch):
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     _history(home.raw)
     validate_raw("run-1")
@@ -109,7 +109,7 @@ def test_an_ordinary_dip_passes_and_a_small_baseline_only_warns(home, monkeypatc
 def test_ga4_day_loads_are_compared_with_other_days_and_a_redelivered_good_day_supersedes(home):
     import datetime as dt
 
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     def day_load(day: dt.date, n: int, seq: int, first=False) -> str:
         def events(n, load_id):
@@ -133,7 +133,7 @@ def test_ga4_day_loads_are_compared_with_other_days_and_a_redelivered_good_day_s
 
 
 def test_a_dropped_or_retyped_column_blocks_with_the_column_named(home):
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     _history(home.raw, n_deltas=1)
     validate_raw("run-1")
@@ -155,7 +155,7 @@ def test_a_dropped_or_retyped_column_blocks_with_the_column_named(home):
 
 
 def test_out_of_range_feed_blocks_but_a_few_dirty_rows_pass_to_quarantine(home):
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     _history(home.raw, n_deltas=1)
     validate_raw("run-1")
@@ -181,7 +181,7 @@ def test_out_of_range_feed_blocks_but_a_few_dirty_rows_pass_to_quarantine(home):
 def test_volume_of_a_delta_is_judged_per_hour_of_its_window(home):
     """Re-running an interval whose cursor already reached its end extracts a window of minutes: 0 rows there is
     expected, not a 100% drop; the same 0 rows over a full day's window still blocks."""
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     _history(home.raw)
     assert validate_raw("run-1")["status"] == "passed"
@@ -224,7 +224,7 @@ def test_a_95_percent_drop_after_3_normal_days_only_warns_and_the_summary_lists_
     """A baseline of 3 loads (the day after a second extraction has 1) is too short to tell a quiet day from a
     broken feed: the drop publishes with a warning, listed in the run summary."""
     from cxw import tasks
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)  # history load
     days = _days(4)
@@ -245,7 +245,7 @@ def test_a_95_percent_drop_after_3_normal_days_only_warns_and_the_summary_lists_
 
 
 def test_a_95_percent_drop_after_14_normal_days_blocks_and_says_how_to_accept(home, monkeypatch):
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)
     days = _days(15)
@@ -269,7 +269,7 @@ def test_a_95_percent_drop_after_14_normal_days_blocks_and_says_how_to_accept(ho
 def test_a_daily_delta_is_compared_with_the_same_weekday_once_there_are_enough_of_them(home):
     """Weekly seasonality: Sundays are quiet. With 7 weeks of daily deltas a Sunday is compared with the last 7
     Sundays (a normal Sunday passes, a broken one blocks); a weekday with a Sunday's volume blocks."""
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     days = _days(52)  # Monday 2025-05-05 .. Wednesday 2025-06-25: 7 full weeks, then Mon–Wed
     _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None)
@@ -301,7 +301,7 @@ def test_a_daily_delta_is_compared_with_the_same_weekday_once_there_are_enough_o
 def test_loads_are_compared_only_with_loads_of_their_kind(home, monkeypatch):
     """A history load (first run, or a full re-read from the history start) is never the baseline of a delta, a
     backfill window never a history load, a snapshot only a snapshot."""
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     monkeypatch.setenv("CXW_HISTORY_START", "2023-06-01")
     first = _land(home.raw, "hubspot", "feedback_submissions", 5000, 1, _feedback, cursor_before=None,
@@ -322,7 +322,7 @@ def test_loads_are_compared_only_with_loads_of_their_kind(home, monkeypatch):
 def test_an_entity_that_never_delivered_a_row_passes(home):
     """Empty is a valid state: loads of 0 rows, with no file or with an empty file without columns, neither fail
     the schema checks nor the volume check."""
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     for i, d in enumerate(_days(10)):
         _daily(home.raw, d, 0, 10 + i)

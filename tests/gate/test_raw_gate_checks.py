@@ -1,6 +1,6 @@
-"""Every check of the raw gate's suites (expectations/raw_suites.py), table-driven, through the real gate code
-(`cxw.validate.Gate`, GX pandas engine) on small frames read the way `validate_raw` reads Parquet (Arrow -> pandas,
-int64 as nullable Int64).
+"""Every check of the raw gate's suites (cxw/gate/raw_suites.py, cxw/gate/volume.py), table-driven, through the
+real gate code (`cxw.gate.Gate`, GX pandas engine) on small frames read the way `validate_raw` reads Parquet (Arrow ->
+pandas, int64 as nullable Int64).
 
 The tables below spell out every check literally: the required columns and their GX type per entity
 (`REQUIRED_TYPES`), the key each entity must mostly carry (`KEYS`), and the range checks with their bounds and
@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from expectations.raw_suites import REQUIRED, raw_suite, volume_suite
+from cxw.gate.raw_suites import REQUIRED, raw_suite
+from cxw.gate.volume import volume_suite
 
 H = {"id": "str", "createdAt": "str", "updatedAt": "str", "archived": "bool"}
 REQUIRED_TYPES: dict[str, dict[str, str]] = {
@@ -148,7 +149,7 @@ def _suite(name: str, columns) -> list:
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    from cxw.validate import Gate
+    from cxw.gate import Gate
 
     return Gate(tmp_path_factory.mktemp("raw_gate_checks"), "raw")
 

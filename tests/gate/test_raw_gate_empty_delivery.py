@@ -44,7 +44,7 @@ def _extract(home, export: Path, end: date):  # noqa: F811
 def test_a_zero_byte_ga4_export_day_warns_on_a_short_baseline_blocks_on_a_full_one_and_names_the_day(
         home, tmp_path, monkeypatch):  # noqa: F811
     from cxw import tasks
-    from cxw.validate import ValidationFailed, validate_raw
+    from cxw.gate import ValidationFailed, validate_raw
 
     export = tmp_path / "export"
     export.mkdir()

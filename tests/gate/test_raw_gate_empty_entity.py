@@ -12,7 +12,7 @@ from test_raw_gate import _feedback, _history, _land, home  # noqa: E402,F401
 
 
 def test_an_entity_that_never_had_rows_does_not_block_or_warn_the_raw_gate(home):  # noqa: F811
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     _history(home.raw)      # another entity with a normal history, so the gate has something to compare
     _land(home.raw, "hubspot", "deals", 0, 1, _feedback, cursor_before=None)   # first run: no deal at all

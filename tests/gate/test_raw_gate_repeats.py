@@ -52,14 +52,14 @@ def _land(home, seq: int, table: pa.Table, cursor_before="2025-06-01T00:00:00Z",
 def _run(home, run_id: str, load_id: str) -> tuple[dict, dict]:
     """The DAG's order: load_<source> (the loader), then validate_raw with this run's load ids."""
     from cxw.loader import load_into_duckdb
-    from cxw.validate import validate_raw
+    from cxw.gate import validate_raw
 
     load_into_duckdb(home.raw, home.build_db)
     rep = validate_raw(run_id, [load_id])
     return rep, json.loads((home.runs / run_id / "validation_raw.json").read_text())
 
 
-def _ledger(home) -> dict:
+def _verdicts(home) -> dict:
     return json.loads((home.state / "raw_gate.json").read_text())["passed"]
 
 
@@ -67,19 +67,19 @@ STARS = [5, 4, 3, 5, 1, 2, 5, 4, 4, 5] * 4  # 40 reviews
 
 
 def test_a_reread_repeating_validated_content_is_not_validated_again_but_a_changed_review_is_and_can_block(home):
-    from cxw.validate import ValidationFailed
+    from cxw.gate import ValidationFailed
 
     first = _land(home, 1, _reviews(STARS), cursor_before=None)  # the history load: validated, rows read
     rep, out = _run(home, "run-1", first)
-    assert rep["status"] == "passed" and rep["rows_read"] == 40 and _ledger(home)[first] == "run-1"
+    assert rep["status"] == "passed" and rep["rows_read"] == 40 and _verdicts(home)[first] == "run-1"
 
     # The next run re-reads the same 40 reviews, unchanged: nothing in it is new, so GX does not see it at all
-    # (no expectation ran, no Data Docs) and the ledger records the earlier verdict, not a validation.
+    # (no expectation ran, no Data Docs) and the gate's verdicts record the earlier one, not a validation.
     same = _land(home, 2, _reviews(STARS))
     rep, out = _run(home, "run-2", same)
     assert rep["status"] == "passed" and rep["new_loads"] == 1 and rep["rows_read"] == 0
     assert rep["expectations"] == 0 and rep["data_docs"] is None
-    assert _ledger(home)[same] == "run-2 (repeats validated content)"
+    assert _verdicts(home)[same] == "run-2 (repeats validated content)"
     assert (rep["loads_validated"], rep["loads_with_inherited_verdict"]) == (0, 1)
     assert out["validated_loads"] == [] and out["inherited_verdict_loads"] == [same]
     assert [v["repeats_validated_content"] for v in out["volume"]] == [True]
@@ -94,14 +94,14 @@ def test_a_reread_repeating_validated_content_is_not_validated_again_but_a_chang
     edited = _land(home, 3, _reviews([4] + STARS[1:]))
     rep, out = _run(home, "run-3", edited)
     assert rep["status"] == "passed" and rep["rows_read"] == 40 and "raw.trustpilot.reviews" in rep["checked_tables"]
-    assert _ledger(home)[edited] == "run-3" and out["validated_loads"] == [edited]
+    assert _verdicts(home)[edited] == "run-3" and out["validated_loads"] == [edited]
 
     # A re-read whose reviews changed to stars outside 1–5 (a broken feed): validated, and it blocks.
     broken = _land(home, 4, _reviews([0] * 10 + STARS[10:]))
     with pytest.raises(ValidationFailed) as exc:
         _run(home, "run-4", broken)
     assert "raw.trustpilot__reviews" in str(exc.value) and "column stars" in str(exc.value)
-    assert broken not in _ledger(home)
+    assert broken not in _verdicts(home)
 
     # An unchanged copy of validated content re-read after the broken load is checked too: the broken load has no
     # verdict yet (it keeps blocking until re-delivered or accepted), so nothing after it inherits one.
@@ -115,7 +115,7 @@ def test_a_reread_repeating_validated_content_is_not_validated_again_but_a_chang
 def test_a_reread_with_equal_values_but_a_retyped_column_is_validated_and_blocks(home):
     """The loader compares values (a string '5' hashes like the integer 5 once the table's column is widened), so
     "equal content" also needs the schema the gate passed: a re-read delivering `stars` as text is checked again."""
-    from cxw.validate import ValidationFailed
+    from cxw.gate import ValidationFailed
 
     first = _land(home, 1, _reviews(STARS), cursor_before=None)
     assert _run(home, "run-1", first)[0]["status"] == "passed"
@@ -128,7 +128,7 @@ def test_a_reread_with_equal_values_but_a_retyped_column_is_validated_and_blocks
 def test_a_short_reread_of_validated_content_still_meets_the_volume_check(home):
     """A re-read that brings only copies of validated rows but far fewer than its comparable loads (a truncated
     listing) keeps its volume check through GX: copies or not, a 90 % drop on a full baseline blocks."""
-    from cxw.validate import ValidationFailed
+    from cxw.gate import ValidationFailed
 
     _land(home, 1, _reviews([5] * 10, ids=[f"h{i}" for i in range(10)]), cursor_before=None)
     ids = []

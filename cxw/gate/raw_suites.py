@@ -1,4 +1,4 @@
-"""Suites for newly landed RAW batches, checked before dbt runs (`cxw.validate.validate_raw`).
+"""Suites for newly landed RAW batches, checked before dbt runs (`cxw.gate.raw.validate_raw`).
 
 One suite per source/entity, named `raw.<source>__<entity>` (contracts.md §1), run on the rows of the new loads of
 that entity (read from their Parquet files with pyarrow → pandas, never through the warehouse):
@@ -8,14 +8,15 @@ that entity (read from their Parquet files with pyarrow → pandas, never throug
   dirty by design (staging quarantines single bad rows), so these use `mostly`: a few bad rows pass to quarantine,
   a feed where many rows are out of range is broken and blocks.
 
-The suite `raw.load_log` runs on the log of the new loads (one row per load, every entity): the rows of each new
-load against the median of comparable previous loads of the same entity (same kind; same weekday for daily loads
-with enough history: `cxw.validate.volume_baseline`). It blocks only on a full baseline, else it warns.
+The suite `raw.load_log` (`volume.py`, beside its rule) runs on the log of the new loads (one row per load, every
+entity): the rows of each new load against the median of comparable previous loads of the same entity (same kind;
+same weekday for daily loads with enough history: `volume.volume_baseline`). It blocks only on a full baseline, else
+it warns.
 """
 
 from __future__ import annotations
 
-from .suites import Check
+from .marts_suites import Check
 
 # Arrow type family → the type name GE's pandas engine reports for such a column (int64 is read as pandas Int64
 # so that nulls keep it integer; Odoo timestamps are naive UTC).
@@ -103,18 +104,3 @@ def raw_suite(name: str, columns: list[str], export_dates: list[str] | None = No
                                                             "mostly": 0.99},
                             why="events dated outside their export day"))
     return checks
-
-
-def volume_suite() -> list[Check]:
-    """On the load log of the new loads: source, entity, load_id, rows, baseline_median, min_rows, blocking."""
-    return [
-        Check("ExpectColumnPairValuesAToBeGreaterThanB",
-              {"column_A": "rows", "column_B": "min_rows", "or_equal": True, "row_condition": "blocking",
-               "condition_parser": "pandas"},
-              why="volume drop ≥ 90% vs the median of a full baseline of comparable loads"),
-        Check("ExpectColumnPairValuesAToBeGreaterThanB",
-              {"column_A": "rows", "column_B": "min_rows", "or_equal": True, "row_condition": "~blocking",
-               "condition_parser": "pandas"}, severity="warn",
-              why="volume drop ≥ 90% on a baseline too short (fewer comparable loads than the lookback) or too "
-                  "small (median below the blocking minimum) to block"),
-    ]

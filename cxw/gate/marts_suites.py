@@ -1,9 +1,9 @@
-"""The audit suites of the marts gate (`cxw.validate.validate`), one per table, named `<schema>.<table>`.
+"""The audit suites of the marts gate (`cxw.gate.marts.validate_marts`), one per table, named `<schema>.<table>`.
 
 Each suite is a function of the table's columns returning `Check`s. A check has a severity: `error` blocks publish,
 `warn` publishes and reports. They check what BI must never see: missing, null or duplicate keys, impossible KPI
 values and survey scores, stale data, a collapse of a table against the published generation (added by
-`cxw.validate` from `publication_tables`), and plaintext personal data. Relationships and reconciliation across
+`cxw.gate.marts` from `publication_tables`), and plaintext personal data. Relationships and reconciliation across
 tables stay in dbt tests (SQL over whole tables). Raw-batch suites are in `raw_suites.py`.
 """
 

@@ -1,0 +1,146 @@
+"""The marts gate: the candidate marts (schemas core, kpi, cx) of the build database, after dbt and before publish.
+
+Each table is read read-only through Arrow into GE's pandas engine and checked against its suite
+(`marts_suites.SUITES`), the PII checks of its text columns, and its row count against the published generation.
+Full-table integrity (relationships, reconciliation) stays in dbt tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from ..publish import PUBLISHED_SCHEMAS
+from .ge import Gate, finish, run_dir
+from .marts_suites import (FREE_TEXT_COLUMNS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED, SUITES, Check,
+                           pii_checks)
+
+
+def validate_marts(run_id: str, data_interval_start=None, data_interval_end=None, build_db: Path | None = None,
+                   out_dir: Path | None = None, published_db: Path | None = None,
+                   max_row_drop: float | None = None, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS) -> dict:
+    """Audit the candidate marts (every table of ``schemas``: core, kpi, cx) of ``build_db``. Raises ValidationFailed.
+
+    Defaults: the build and published databases and run directory of `cxw.config.paths()`, the row-drop limit from
+    `CXW_GATE_MAX_ROW_DROP` (else `MAX_ROW_DROP_VS_PUBLISHED`)."""
+    if build_db is None or published_db is None:
+        from ..config import paths
+
+        p = paths()
+        build_db = build_db or p.build_db
+        published_db = published_db or p.published_db
+    out_dir = out_dir or run_dir(run_id)
+    if max_row_drop is None:
+        max_row_drop = float(os.environ.get("CXW_GATE_MAX_ROW_DROP", MAX_ROW_DROP_VS_PUBLISHED))
+    return audit_marts(run_id, build_db, out_dir, published_db, max_row_drop, _as_date(data_interval_end), schemas)
+
+
+def audit_marts(run_id: str, build_db: Path, out_dir: Path, published_db: Path, max_drop: float,
+                end: date | None, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS) -> dict:
+    """The marts gate on explicit inputs (see `validate_marts`)."""
+    t0 = time.perf_counter()
+    gate = Gate(out_dir, "marts")
+    previous = _published_row_counts(published_db)
+    read_s = 0.0
+
+    from ..loader import connect_build_db
+
+    con, _ = connect_build_db(build_db, read_only=True)  # waits while another run writes it
+    try:
+        end = _built_interval_end(con) or end
+        results: list[dict] = []
+        for schema, table in _candidate_tables(con, schemas):
+            name = f"{schema}.{table}"
+            t1 = time.perf_counter()
+            df = _read_table(con, schema, table, end)
+            read_s += time.perf_counter() - t1
+            checks = _table_checks(name, list(df.columns), _string_columns(con, schema, table), previous, max_drop)
+            if not checks:
+                continue
+            results += gate.run(name, name, df, checks, run_id)
+    finally:
+        con.close()
+    return finish("marts", run_id, results, out_dir, gate, t0,
+                  {"read_seconds": round(read_s, 2), "compared_with_published": bool(previous)})
+
+
+def _built_interval_end(con) -> date | None:
+    """The interval the candidate covers: the build's (dbt_build may rebuild to a newer published interval)."""
+    from ..buildstate import read_build_info
+
+    built = read_build_info(con)
+    return _as_date(built["data_interval_end"]) if built and built.get("data_interval_end") else None
+
+
+def _candidate_tables(con, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+    return con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in (select unnest(?::varchar[])) order by 1, 2", [list(schemas)]
+    ).fetchall()
+
+
+def _read_table(con, schema: str, table: str, end: date | None):
+    """The whole table as a pandas frame (via Arrow); `kpi.kpi_daily` gets `_days_before_interval_end`, the column
+    its freshness check reads."""
+    df = con.sql(f'select * from "{schema}"."{table}"').to_arrow_table().to_pandas()
+    if f"{schema}.{table}" == "kpi.kpi_daily" and end is not None and "kpi_date" in df.columns and len(df):
+        import pandas as pd
+
+        df["_days_before_interval_end"] = (pd.Timestamp(end) - pd.to_datetime(df["kpi_date"])).dt.days
+    return df
+
+
+def _string_columns(con, schema: str, table: str) -> list[str]:
+    return [c for c, in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "and data_type = 'VARCHAR' order by ordinal_position", [schema, table]).fetchall()]
+
+
+def _table_checks(name: str, columns: list[str], string_cols: list[str], previous: dict[str, int],
+                  max_drop: float) -> list[Check]:
+    """The table's suite, the PII checks of its text columns (free text warns), and its row count against the
+    published generation."""
+    checks = list(SUITES[name](columns)) if name in SUITES else []
+    for chk in pii_checks(string_cols):
+        if chk.kwargs["column"] in FREE_TEXT_COLUMNS:
+            chk = Check(chk.expectation, chk.kwargs, "warn", chk.why + " (free text)")
+        checks.append(chk)
+    if previous.get(name) and name not in ROW_COUNT_UNCHECKED:
+        before = previous[name]
+        checks.append(Check("ExpectTableRowCountToBeBetween",
+                            {"min_value": math.ceil(before * (1 - max_drop))},
+                            why=f"row count dropped more than {max_drop:.0%} vs the published generation "
+                                f"({before} rows)"))
+    return checks
+
+
+def _published_row_counts(published_db: Path) -> dict[str, int]:
+    import duckdb
+
+    if not published_db.exists():
+        return {}
+    con = duckdb.connect(str(published_db), read_only=True, config={"enable_external_access": False})
+    try:
+        return {t: int(n) for t, n in con.execute("select table_name, row_count from publication_tables").fetchall()}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
+def _as_date(v) -> date | None:
+    if v in (None, "", "None"):
+        return None
+    if isinstance(v, datetime):
+        return v.astimezone(timezone.utc).date() if v.tzinfo else v.date()
+    if isinstance(v, date):
+        return v
+    s = str(v).replace("Z", "+00:00")
+    try:
+        d = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return d.astimezone(timezone.utc).date() if d.tzinfo else d.date()
