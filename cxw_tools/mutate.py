@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CATALOGUE = "tests/mutations.yml"
-PACKAGES = ("cxw", "cxw_tools", "extractors", "expectations", "demo_company")
+PACKAGES = ("cxw", "cxw_tools", "extractors", "demo_company")
 FIELDS = {"name", "file", "original", "replacement", "description", "tests", "issue"}
 
 

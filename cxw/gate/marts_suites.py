@@ -65,7 +65,7 @@ def kpi_suite(columns: list[str]) -> list[Check]:
         Check("ExpectColumnValuesToBeBetween", {"column": "n", "min_value": 0}, why="negative sample size"),
         *_ranges_for_kpis(),
     ]
-    if "_days_before_interval_end" in columns:  # derived by cxw.validate from the run's data interval
+    if "_days_before_interval_end" in columns:  # derived by cxw.gate.marts from the run's data interval
         checks.append(Check("ExpectColumnMinToBeBetween",
                             {"column": "_days_before_interval_end", "min_value": 1, "max_value": FRESHNESS_DAYS},
                             why=f"stale or future data: the newest KPI day must lie 1–{FRESHNESS_DAYS} days before "
