@@ -54,6 +54,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import paths
+from .pii import DEMO_SALT
+from .settings import settings
+
+
+def _salt() -> str:
+    """CXW_PII_SALT as dbt reads it (macros/pii.sql): the demo salt when unset."""
+    salt = settings().pii_salt
+    return DEMO_SALT if salt is None else salt
+
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +96,14 @@ def pii_hash(value: str | None, salt: str | None = None) -> str | None:
     """The pipeline's salted hash of a normalised value (macros/pii.sql hash_pii: sha256(salt || '|' || value))."""
     if value is None:
         return None
-    salt = os.environ.get("CXW_PII_SALT", "demo-salt-not-secret") if salt is None else salt
+    salt = _salt() if salt is None else salt
     return hashlib.sha256(f"{salt}|{value}".encode()).hexdigest()
 
 
 def subject_hash(kind: str, value: str) -> str:
     """The audit record's subject: salted like the PII hashes but with its own prefix, so it equals no hash the
     warehouse holds; whoever holds the salt can still answer "was this person erased, and when"."""
-    salt = os.environ.get("CXW_PII_SALT", "demo-salt-not-secret")
+    salt = _salt()
     return hashlib.sha256(f"cxw-erasure|{salt}|{kind}|{value}".encode()).hexdigest()
 
 
@@ -682,7 +691,7 @@ def _publication_interval(published_db: Path) -> tuple[str | None, str | None]:
 def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[str]) -> dict:
     """Steps 5-6: raw tables of `sources`, dbt full refresh, compaction, a new generation, older ones rewritten."""
     from . import buildstate
-    from .dbt import run_dbt
+    from .dbt import kpi_window_vars, run_dbt
     from .loader import load_into_duckdb
     from .publish import _switch, current_generation, generations, publish
     from .tasks import _as_utc
@@ -694,17 +703,20 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     load_into_duckdb(p.raw, p.build_db, force=True, sources=sources or None)
     start, end = _publication_interval(p.published_db)
     # the marts are rebuilt with the KPI window of the build BI reads, so nothing but the erasure changes
-    window = (buildstate.published_build() or {}).get("kpi_window") or [None, None]
-    for var, value in (("CXW_KPI_WINDOW_START", window[0]), ("CXW_KPI_WINDOW_END", window[1])):
-        if value and var not in os.environ:
-            os.environ[var] = value
-    if end and end != "None" and "CXW_KPI_WINDOW_END" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_END"] = _as_utc(end).date().isoformat()
-    if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
-    out["kpi_window"] = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
-    fp = buildstate.build_fingerprint()
-    rep = run_dbt(["build", "--full-refresh", "--exclude-resource-type", "unit_test"])
+    # (an explicit CXW_KPI_WINDOW_START / _END wins; the window goes to dbt as --vars, the environment is not modified)
+    published = (buildstate.published_build() or {}).get("kpi_window") or [None, None]
+    s = settings()
+    window = [s.kpi_window_start, s.kpi_window_end]
+    for i in (0, 1):
+        if window[i] is None and published[i]:
+            window[i] = published[i]
+    if end and end != "None" and window[1] is None:
+        window[1] = _as_utc(end).date().isoformat()
+    if s.history_start and window[0] is None:
+        window[0] = s.history_start[:10]
+    out["kpi_window"] = window
+    fp = buildstate.build_fingerprint(window)
+    rep = run_dbt(["build", "--full-refresh", "--exclude-resource-type", "unit_test", *kpi_window_vars(window)])
     out["dbt"] = {"returncode": rep["returncode"], "seconds": rep["seconds"],
                   "counts": rep.get("results", {}).get("counts")}
     compact_duckdb(p.build_db)
@@ -761,9 +773,9 @@ def audit_file() -> Path:
 
 def postgres_refusal(target: str) -> str:
     """What erase says on a non-DuckDB build target: that nothing changed, why, and the exact steps instead."""
+    s = settings()
     where = "PostgreSQL database {db} on {host}:{port} (schema {schema} and its siblings)".format(
-        db=os.environ.get("CXW_PG_DBNAME", "cx_warehouse"), host=os.environ.get("CXW_PG_HOST", "127.0.0.1"),
-        port=os.environ.get("CXW_PG_PORT", "5432"), schema=os.environ.get("CXW_PG_SCHEMA", "public"))
+        db=s.pg_dbname, host=s.pg_host, port=s.pg_port, schema=s.pg_schema)
     return "\n".join([
         f"erase refused, nothing was changed: CXW_DBT_TARGET={target!r}.",
         "erase rebuilds the warehouse itself only on the DuckDB build target; with this target the raw tables,",
@@ -884,7 +896,7 @@ def _erase(email, crm_id, erp_id, rebuild: bool, lock_wait: float, google_review
 
 def retention_days() -> int | None:
     """CXW_RETENTION_DAYS: unset, empty or 0 = keep everything (the default)."""
-    v = os.environ.get("CXW_RETENTION_DAYS", "").strip()
+    v = settings().retention_days
     if not v:
         return None
     try:

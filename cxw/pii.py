@@ -27,7 +27,9 @@ ENDPOINTS = {
 
 
 def pii_salt() -> str:
-    return os.environ.get("CXW_PII_SALT") or DEMO_SALT
+    from .settings import settings
+
+    return settings().pii_salt or DEMO_SALT
 
 
 def _remote(url: str) -> bool:
@@ -46,26 +48,29 @@ def _remote(url: str) -> bool:
     return bool(host) and host not in LOOPBACK
 
 
-def non_demo_sources(sources=None) -> list[tuple[str, str]]:
-    """(source, endpoint setting) of each configured source whose endpoint is not on loopback (names only)."""
+def non_demo_sources(sources=None, env=None) -> list[tuple[str, str]]:
+    """(source, endpoint setting) of each configured source whose endpoint is not on loopback (names only); the
+    sources' settings are read from ``env`` (an extract task's: the environment with its Airflow connection's values
+    on top), by default the environment."""
+    env = os.environ if env is None else env
     out = []
     for source in sources or ENDPOINTS:
         if source not in ENDPOINTS:
             continue
         configured, setting, default = ENDPOINTS[source]
-        if not os.environ.get(configured):
+        if not env.get(configured):
             continue
-        if _remote(os.environ.get(setting) or default or ""):
+        if _remote(env.get(setting) or default or ""):
             out.append((source, setting))
     return out
 
 
-def require_private_salt(sources=None) -> None:
+def require_private_salt(sources=None, env=None) -> None:
     """Raise ConfigError (setting CXW_PII_SALT) when the salt is the public demo salt and a configured source (of
-    ``sources``, default all) is not the demo's loopback."""
+    ``sources``, default all; settings read from ``env``, default the environment) is not the demo's loopback."""
     if pii_salt() != DEMO_SALT:
         return
-    found = non_demo_sources(sources)
+    found = non_demo_sources(sources, env)
     if not found:
         return
     names = ", ".join(f"{s} ({setting})" for s, setting in found)

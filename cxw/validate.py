@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .config import paths
 from .publish import PUBLISHED_SCHEMAS
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ def run_dir(run_id: str) -> Path:
     return paths().runs / _safe_run_id(run_id)
 
 
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+def _float(value: str | None, default: float) -> float:
+    """A gate threshold from the settings (`cxw.settings`): its default when unset; a malformed value raises."""
+    return float(default if value is None else value)
 
 
 class Gate:
@@ -192,7 +194,7 @@ def validate(run_id: str, data_interval_start=None, data_interval_end=None, buil
     t0 = time.perf_counter()
     gate = Gate(out_dir, "marts")
     previous = _published_row_counts(published_db)
-    max_drop = _env_float("CXW_GATE_MAX_ROW_DROP", MAX_ROW_DROP_VS_PUBLISHED)
+    max_drop = _float(settings().gate_max_row_drop, MAX_ROW_DROP_VS_PUBLISHED)
     end = _as_date(data_interval_end)
     read_s = 0.0
 
@@ -303,7 +305,7 @@ def _reaches_history_start(meta: dict) -> bool:
     start = _utc(meta.get("window_start"))
     if start is None:
         return False
-    floor = _utc(os.environ.get("CXW_HISTORY_START") or "1970-01-02")
+    floor = _utc(settings().history_start or "1970-01-02")
     return start <= max(floor, datetime(1970, 1, 2, tzinfo=timezone.utc)) if floor else False
 
 
@@ -395,10 +397,11 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path 
     raw_root = raw_root or p.raw
     out_dir = out_dir or run_dir(run_id)
     t0 = time.perf_counter()
-    lookback = int(_env_float("CXW_GATE_VOLUME_LOOKBACK", 7))
-    drop = _env_float("CXW_GATE_VOLUME_DROP", 0.9)
-    min_baseline = _env_float("CXW_GATE_VOLUME_MIN_ROWS", 50)
-    accepted = {x.strip() for x in os.environ.get("CXW_GATE_ACCEPT_LOADS", "").split(",") if x.strip()}
+    s = settings()
+    lookback = int(_float(s.gate_volume_lookback, 7))
+    drop = _float(s.gate_volume_drop, 0.9)
+    min_baseline = _float(s.gate_volume_min_rows, 50)
+    accepted = {x.strip() for x in s.gate_accept_loads.split(",") if x.strip()}
 
     ledger = _read_ledger()
     passed = ledger.setdefault("passed", {})

@@ -23,7 +23,7 @@ PY_READS = (
     re.compile(NAME + r"\s+(?:not\s+)?in\s+(?:os\.)?environ"),
     re.compile(r"\b\w*env\w*\(\s*" + NAME),                      # env_str("CXW_…"), _env_float("CXW_…"), …
 )
-VENDOR_LIMITS = re.compile(r"""vendor_limits\(\s*(["']?\w+["']?)\s*,\s*(\w+)\s*\)""")
+VENDOR_LIMITS = re.compile(r"""vendor_limits\(\s*(["']?\w+["']?)\s*,\s*(\w+)\s*[,)]""")
 
 
 def code_reads(root: Path = ROOT) -> dict[str, set[str]]:
