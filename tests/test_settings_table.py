@@ -98,3 +98,39 @@ def test_the_scanner_sees_each_kind_of_read(tmp_path):
     reads = code_reads()
     assert {"CXW_HUBSPOT_SEARCH_RATE_LIMIT", "CXW_TRUSTPILOT_HOURLY_RATE_LIMIT",  # vendor_limits(SOURCE, …)
             "CXW_GOOGLE_RATE_LIMIT"} <= set(reads)                                     # vendor_limits("google", …)
+
+
+# The runtime's settings have one home each (issue 16 point 5): the pipeline's own in cxw/settings.py (Settings), a
+# source's in extractors/<source>/settings.py, the shared extractor ones in extractors/common/{settings,http}.py.
+# Developer tools (./cx and its subcommands, the benchmark, the demo) read their own.
+SETTINGS_HOMES = ("cxw/settings.py", "extractors/common/settings.py", "extractors/common/http.py")
+DEV_TOOLS = ("__main__", "bench", "demo", "up", "doctor", "mutate", "run", "airflow_local")
+
+
+def test_the_runtime_reads_each_setting_in_its_settings_module_only():
+    ad_hoc = {}
+    for name, files in code_reads().items():
+        for f in files:
+            parts = Path(f).parts
+            if parts[0] not in ("cxw", "dags", "extractors") or f in SETTINGS_HOMES:
+                continue
+            if parts[0] == "extractors" and parts[-1] == "settings.py":
+                continue
+            if parts[0] == "cxw" and Path(f).stem in DEV_TOOLS:
+                continue
+            ad_hoc.setdefault(f, []).append(name)
+    assert not ad_hoc, f"read outside the settings modules (add a field to cxw.settings.Settings): {ad_hoc}"
+
+
+def test_every_runtime_setting_field_is_read_from_a_variable_in_the_table():
+    """Each field of cxw.settings.Settings comes from a variable of the table (the scanner sees settings.py's reads;
+    a field filled from nowhere, or from a variable left out of the table, fails here or above)."""
+    import dataclasses
+
+    from cxw.settings import Settings
+
+    src = (ROOT / "cxw" / "settings.py").read_text()
+    reads = {m.group(1): m.group(2) for m in re.finditer(r"(\w+)=\S*env_var\(\"((?:CXW_|AIRFLOW_)[A-Z0-9_]+)\"", src)}
+    assert {f.name for f in dataclasses.fields(Settings)} == set(reads)
+    listed = {n for cell in settings_table() for n in re.findall(r"(?:CXW|AIRFLOW)_[A-Z0-9_]+", cell)}
+    assert set(reads.values()) <= listed, set(reads.values()) - listed
