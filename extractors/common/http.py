@@ -28,9 +28,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from email.utils import mktime_tz, parsedate_tz
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Deque, Dict, List, Optional, Sequence
+from email.utils import mktime_tz, parsedate_tz
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 from urllib.parse import urlsplit
 
 import requests
@@ -498,7 +498,6 @@ class HttpSourceSettings:
     ``base_url`` and ``rate_limits``; its ``from_env(env)`` reads them all (``HttpConfig.from_env(env)``, ...).
     Which Airflow connection field fills which variable is the source's ``CONNECTION_FIELDS``."""
 
-    DEFAULT_BASE_URL: ClassVar[str] = ""
     base_url: str = ""
     history_start: Optional[datetime] = None
     http: HttpConfig = field(default_factory=HttpConfig)
