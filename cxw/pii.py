@@ -16,14 +16,14 @@ from extractors.common.settings import ConfigError
 DEMO_SALT = "demo-salt-not-secret"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-# source -> (setting that makes it configured, setting of its endpoint, the endpoint's default)
-ENDPOINTS = {
-    "odoo": ("CXW_ODOO_URL", "CXW_ODOO_URL", None),
-    "hubspot": ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL", "https://api.hubapi.com"),
-    "ga4": ("CXW_GA4_EXPORT_URL", "CXW_GA4_EXPORT_URL", None),
-    "google_reviews": ("CXW_GOOGLE_TOKEN", "CXW_GOOGLE_BASE_URL", "https://mybusiness.googleapis.com"),
-    "trustpilot": ("CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_BASE_URL", "https://api.trustpilot.com"),
-}
+
+def endpoints() -> dict[str, tuple[str, str, str | None]]:
+    """source -> (setting that makes it configured, setting of its endpoint, the endpoint's default): each source's
+    ``ENDPOINT``, declared next to its settings (extractors/<source>/settings.py)."""
+    from extractors import SOURCES
+    from extractors.common.connection import settings_module
+
+    return {source: settings_module(source).ENDPOINT for source in SOURCES}
 
 
 def pii_salt() -> str:
@@ -54,10 +54,11 @@ def non_demo_sources(sources=None, env=None) -> list[tuple[str, str]]:
     on top), by default the environment."""
     env = os.environ if env is None else env
     out = []
-    for source in sources or ENDPOINTS:
-        if source not in ENDPOINTS:
+    known = endpoints()
+    for source in sources or known:
+        if source not in known:
             continue
-        configured, setting, default = ENDPOINTS[source]
+        configured, setting, default = known[source]
         if not env.get(configured):
             continue
         if _remote(env.get(setting) or default or ""):

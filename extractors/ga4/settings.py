@@ -90,6 +90,10 @@ def _ddl(t: Any) -> str:
 READ_COLUMNS: Dict[str, str] = {k: _ddl(v) for k, v in GA4_SCHEMA.items()}
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_GA4_EXPORT_URL", "CXW_GA4_EXPORT_URL", None)
+
 # Airflow connection cxw_ga4: field -> the variable it fills (extractors.common.connection applies it)
 CONNECTION_FIELDS = {"extra.export_url": "CXW_GA4_EXPORT_URL"}
 

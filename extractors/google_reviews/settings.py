@@ -29,6 +29,10 @@ RATE_LIMITS = {   # vendor: 300 requests / minute (Business Profile API default 
 }
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_GOOGLE_TOKEN", "CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL)
+
 # Airflow connection cxw_google_reviews: field -> the variable it fills (extractors.common.connection applies it)
 CONNECTION_FIELDS = {"host": "CXW_GOOGLE_BASE_URL", "password": "CXW_GOOGLE_TOKEN",
                      "extra.account_id": "CXW_GOOGLE_ACCOUNT_ID", "extra.location_ids": "CXW_GOOGLE_LOCATION_IDS"}

@@ -69,6 +69,10 @@ RATE_LIMITS = {   # vendor: 100 requests / rolling 10 s per token (private apps,
 }
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL)
+
 # Airflow connection cxw_hubspot: field -> the variable it fills (extractors.common.connection applies it)
 CONNECTION_FIELDS = {"host": "CXW_HUBSPOT_BASE_URL", "password": "CXW_HUBSPOT_TOKEN"}
 

@@ -14,6 +14,10 @@ DEFAULT_LOOKBACK = "2d"
 BATCH_ROWS = 100_000          # Arrow record-batch size when streaming from connectorx
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_ODOO_URL", "CXW_ODOO_URL", None)
+
 # Airflow connection cxw_odoo: field -> the variable it fills ("uri": the whole connection as a URL;
 # extractors.common.connection applies it)
 CONNECTION_FIELDS = {"uri": "CXW_ODOO_URL", "extra.mapping": "CXW_ODOO_MAPPING"}

@@ -34,6 +34,10 @@ RATE_LIMITS = {   # vendor recommendation: <= 833 calls / 5 minutes and <= 10,00
 }
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL)
+
 # Airflow connection cxw_trustpilot: field -> the variable it fills (extractors.common.connection applies it)
 CONNECTION_FIELDS = {"host": "CXW_TRUSTPILOT_BASE_URL", "login": "CXW_TRUSTPILOT_API_KEY",
                      "password": "CXW_TRUSTPILOT_API_SECRET",

@@ -27,6 +27,8 @@ def test_the_sources_are_listed_once_and_each_declares_its_settings_and_connecti
         mod = settings_module(source)
         assert mod.SETTINGS.__module__ == mod.__name__ and hasattr(mod.SETTINGS, "from_env"), source
         assert mod.CONNECTION_FIELDS and all(v.startswith("CXW_") for v in mod.CONNECTION_FIELDS.values()), source
+        configured, endpoint, _ = mod.ENDPOINT  # what cxw.pii checks against the demo salt
+        assert {configured, endpoint} <= set(mod.CONNECTION_FIELDS.values()), source
         importlib.import_module(f"extractors.{source}")  # the package whose extract() takes this settings object
     with pytest.raises(ValueError, match="unknown source"):
         settings_module("zendesk")
