@@ -107,8 +107,8 @@ class Settings:
 
     def __repr__(self) -> str:  # never print a secret
         secret = {"pg_password", "pii_salt", "alerts_webhook_token"}
-        shown = [f"{f.name}=***" if f.name in secret and getattr(self, f.name) else f"{f.name}={getattr(self, f.name)!r}"
-                 for f in fields(self)]
+        shown = [f"{f.name}=***" if f.name in secret and getattr(self, f.name)
+                 else f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
         return f"Settings({', '.join(shown)})"
 
 def settings(env: Optional[Mapping[str, str]] = None) -> Settings:

@@ -149,7 +149,8 @@ def test_dag_file_parses_without_config_and_without_heavy_imports():
     line = [ln for ln in out2.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
     heavy = [m for m in line[len("HEAVY="):].split(",") if m]
     # `extractors` itself (its __init__: the list of sources, cxw.SOURCES) is constants only; no source package
-    assert not [m for m in heavy if m in {"duckdb", "dbt", "great_expectations", "dlt"} or m.startswith("extractors.")], heavy
+    assert not [m for m in heavy if m in {"duckdb", "dbt", "great_expectations", "dlt"}
+                or m.startswith("extractors.")], heavy
 
 
 def test_the_extract_mode_follows_airflows_run_type_enum():
