@@ -805,7 +805,7 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     """`dbt build --full-refresh` (seeds, snapshots, models; no tests) on a copy of home's build database (same raw
     tables, same KPI window as the run it is compared with), sampled like the DAG; returns its measurements and the
     copy's published fingerprints."""
-    from .dbt import dbt_env
+    from .dbt import dbt_env, kpi_window_vars
 
     work = home / "bench" / "full-refresh"
     shutil.rmtree(work, ignore_errors=True)
@@ -816,8 +816,6 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     env = dbt_env()
     env.update(extra_env)
     env.update({"CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")})
-    from .dbt import kpi_window_vars
-
     dbt_bin = Path(sys.executable).parent / "dbt"
     # data tests and unit tests change no table (the pipeline's runs have just run the data tests): left out here
     res = run_sampled([str(dbt_bin), "build", "--full-refresh", "--exclude-resource-type", "test",
