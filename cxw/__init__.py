@@ -4,4 +4,4 @@ retention) and nothing else; the command line, demo runner and benchmark are `cx
 Nothing here imports Airflow at module level, so every step is testable without a scheduler.
 """
 
-SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot")
+from extractors import SOURCES  # noqa: F401 - the one list of sources (extractors/__init__.py)

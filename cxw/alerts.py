@@ -83,7 +83,10 @@ def _write_json_atomic(path: Path, obj) -> None:
 
 def webhook_config() -> tuple[str | None, str | None]:
     """(url, bearer token) from the Airflow connection `cxw_alerts_webhook`, else the environment."""
-    url, token = os.environ.get("CXW_ALERTS_WEBHOOK_URL") or None, os.environ.get("CXW_ALERTS_WEBHOOK_TOKEN") or None
+    from .settings import settings
+
+    s = settings()
+    url, token = s.alerts_webhook_url, s.alerts_webhook_token
     try:
         from airflow.sdk import BaseHook
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from .config import DBT_PROJECT_DIR, REPO_ROOT, dbt_target, paths
 
-# What the models read from the environment (dbt_project.yml vars, profiles.yml); secrets are hashed, not stored.
+# What the models are built with besides raw data and code: the KPI window (dbt --vars) and what profiles.yml reads
+# from the environment; secrets are hashed, not stored. (The fingerprint's keys are the variables' names, as
+# before the window became --vars, so a fingerprint recorded then still matches.)
 BUILD_ENV = ("CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END", "CXW_PII_SALT", "CXW_DBT_TARGET", "CXW_PG_DBNAME",
              "CXW_PG_SCHEMA")
 CODE_DIRS = (DBT_PROJECT_DIR, REPO_ROOT / "expectations")
@@ -78,10 +80,23 @@ def raw_content_fingerprint() -> str | None:
         con.close()
 
 
-def build_fingerprint() -> dict:
-    """{"fingerprint", "parts"}: the parts say what it covers (secrets only as hashes)."""
+def _unless_default(value: str, default: str) -> str:
+    """"" for a setting at its default (the fingerprint of an unset variable, as before the settings object)."""
+    return "" if value == default else value
+
+
+def build_fingerprint(kpi_window: list | None = None) -> dict:
+    """{"fingerprint", "parts"}: the parts say what it covers (secrets only as hashes). ``kpi_window``: the
+    [start, end) dbt is given as --vars (default: CXW_KPI_WINDOW_START / _END as set)."""
+    from .settings import settings
+
+    s = settings()
     raw = raw_content_fingerprint()
-    env = {k: os.environ.get(k, "") for k in BUILD_ENV}
+    window = list(kpi_window) if kpi_window is not None else [s.kpi_window_start, s.kpi_window_end]
+    env = {"CXW_KPI_WINDOW_START": window[0] or "", "CXW_KPI_WINDOW_END": window[1] or "",
+           "CXW_PII_SALT": s.pii_salt or "", "CXW_DBT_TARGET": _unless_default(s.dbt_target, "duckdb"),
+           "CXW_PG_DBNAME": _unless_default(s.pg_dbname, "cx_warehouse"),
+           "CXW_PG_SCHEMA": _unless_default(s.pg_schema, "public")}
     env["CXW_PII_SALT"] = hashlib.sha256(env["CXW_PII_SALT"].encode()).hexdigest()[:16]
     parts = {"raw_content": raw, "code": code_fingerprint(), "env": env}
     fp = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -106,7 +121,9 @@ def _write(name: str, data: dict) -> None:
 
 def unchanged_since_publication(fp: str | None) -> dict | None:
     """The published build's record when `fp` equals it and BI still reads that generation, else None."""
-    if not fp or os.environ.get("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"):
+    from .settings import settings
+
+    if not fp or settings().force_build:
         return None
     rec = _read("published_build.json")
     if not rec or rec.get("build_fingerprint") != fp:

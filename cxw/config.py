@@ -1,16 +1,15 @@
-"""Paths and settings, all from the environment (see README "Settings").
+"""Paths, from the runtime settings (`cxw.settings`, README "Settings").
 
 `CXW_HOME` holds every file the pipeline writes (contracts.md section 2). Nothing here reads secrets: secrets are
-read by the extractors from their own variables, or mapped from Airflow connections by `cxw.connections`.
+read by the extractors' settings from their own variables, or from Airflow connections (`cxw.connections`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .settings import REPO_ROOT, settings
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,8 @@ class Paths:
 
     @property
     def build_db(self) -> Path:
-        return Path(os.environ.get("CXW_BUILD_DB", self.warehouse_dir / "build.duckdb"))
+        db = settings().build_db
+        return Path(db if db is not None else self.warehouse_dir / "build.duckdb")
 
     @property
     def published_dir(self) -> Path:
@@ -57,7 +57,8 @@ class Paths:
 
     @property
     def airflow_home(self) -> Path:
-        return Path(os.environ.get("AIRFLOW_HOME", self.home / "airflow"))
+        airflow_home = settings().airflow_home
+        return Path(airflow_home if airflow_home is not None else self.home / "airflow")
 
     @property
     def demo(self) -> Path:
@@ -65,8 +66,7 @@ class Paths:
 
 
 def paths() -> Paths:
-    home = Path(os.environ.get("CXW_HOME", REPO_ROOT / "var")).resolve()
-    return Paths(home)
+    return Paths(settings().home)
 
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -77,9 +77,9 @@ def duckdb_config() -> dict[str, str]:
     """Settings for the pipeline's own connections to the build and published databases: CXW_DUCKDB_MEMORY_LIMIT
     (e.g. `4GB`), which dbt_project/profiles.yml passes to dbt-duckdb too; DuckDB's default (80 % of RAM) when unset.
     Over the limit DuckDB spills to `<database>.tmp`."""
-    limit = os.environ.get("CXW_DUCKDB_MEMORY_LIMIT", "").strip()
+    limit = settings().duckdb_memory_limit
     return {"memory_limit": limit} if limit else {}
 
 
 def dbt_target() -> str:
-    return os.environ.get("CXW_DBT_TARGET", "duckdb")
+    return settings().dbt_target

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .config import DBT_PROJECT_DIR, dbt_target, paths
 from .loader import connect_build_db, is_lock_error, lock_wait_s
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,18 @@ def dbt_env() -> dict[str, str]:
     # dbt writes logs/ and target/ inside the project unless told otherwise; keep them under CXW_HOME.
     env.setdefault("DBT_LOG_PATH", str(p.home / "dbt" / "logs"))
     env.setdefault("DBT_TARGET_PATH", str(p.home / "dbt" / "target"))
-    salt = os.environ.get("CXW_PII_SALT")
+    salt = settings().pii_salt
     if salt:  # PostgreSQL target: the on-run-start hook reads it as the session setting cxw.pii_salt (macros/pii.sql)
         escaped = salt.replace("\\", "\\\\").replace(" ", "\\ ")
         env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c cxw.pii_salt={escaped}".strip()
     return env
+
+
+def kpi_window_vars(window) -> list[str]:
+    """`--vars` for dbt's KPI window `[start, end)` (dates; None or empty = the extent of the data, as a manual
+    `dbt build` without vars). The pipeline passes the window this way, never through the environment."""
+    start, end = (list(window) + [None, None])[:2] if window else (None, None)
+    return ["--vars", json.dumps({"kpi_window_start": start or "", "kpi_window_end": end or ""})]
 
 
 def run_dbt(args: list[str], *, target: str | None = None, check: bool = True) -> dict:

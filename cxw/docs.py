@@ -35,7 +35,8 @@ def generate_docs(generation: str) -> dict:
     """Generate the dbt docs of ``generation`` (the one just published from the build database) unless they exist.
     Reuses the build's manifest (`dbt docs generate --no-compile`: the catalog is read from the database, the SQL
     was compiled by the build) when the build left one; otherwise dbt compiles."""
-    from .dbt import run_dbt
+    from . import buildstate
+    from .dbt import kpi_window_vars, run_dbt
 
     out = docs_dir(generation)
     if (out / "static_index.html").exists():
@@ -46,7 +47,9 @@ def generate_docs(generation: str) -> dict:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     build_target = Path(os.environ.get("DBT_TARGET_PATH", home / "dbt" / "target"))
-    args = ["docs", "generate", "--static", "--target-path", str(target)]
+    # the KPI window the published build was given (--vars), so the docs' compiled SQL is the build's
+    window = (buildstate.published_build() or {}).get("kpi_window")
+    args = ["docs", "generate", "--static", "--target-path", str(target), *kpi_window_vars(window)]
     if (build_target / "manifest.json").exists():
         for name in ("manifest.json", "partial_parse.msgpack"):
             if (build_target / name).exists():

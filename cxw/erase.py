@@ -52,6 +52,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import paths
+from .settings import settings
 from .erase_person import Person, _parts, _read, normalize_email, pii_hash, records_of, resolve, subject_hash
 from .erase_stores import (erase_alert_exports, erase_dead_letters, erase_raw, erase_snapshots, needles,
                            rebuild_and_republish, redact_text_files, warehouse_keys)
@@ -91,9 +92,9 @@ def audit_file() -> Path:
 
 def postgres_refusal(target: str) -> str:
     """What erase says on a non-DuckDB build target: that nothing changed, why, and the exact steps instead."""
+    s = settings()
     where = "PostgreSQL database {db} on {host}:{port} (schema {schema} and its siblings)".format(
-        db=os.environ.get("CXW_PG_DBNAME", "cx_warehouse"), host=os.environ.get("CXW_PG_HOST", "127.0.0.1"),
-        port=os.environ.get("CXW_PG_PORT", "5432"), schema=os.environ.get("CXW_PG_SCHEMA", "public"))
+        db=s.pg_dbname, host=s.pg_host, port=s.pg_port, schema=s.pg_schema)
     return "\n".join([
         f"erase refused, nothing was changed: CXW_DBT_TARGET={target!r}.",
         "erase rebuilds the warehouse itself only on the DuckDB build target; with this target the raw tables,",

@@ -5,12 +5,20 @@ normalisation and hashing shared with the pipeline (the same e-mail / phone / na
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .pii import DEMO_SALT
+from .settings import settings
+
 ERASED = "[erased]"
+
+
+def _salt() -> str:
+    """CXW_PII_SALT as dbt reads it (macros/pii.sql): the demo salt when unset."""
+    salt = settings().pii_salt
+    return DEMO_SALT if salt is None else salt
 
 
 def normalize_email(v) -> str | None:
@@ -40,14 +48,14 @@ def pii_hash(value: str | None, salt: str | None = None) -> str | None:
     """The pipeline's salted hash of a normalised value (macros/pii.sql hash_pii: sha256(salt || '|' || value))."""
     if value is None:
         return None
-    salt = os.environ.get("CXW_PII_SALT", "demo-salt-not-secret") if salt is None else salt
+    salt = _salt() if salt is None else salt
     return hashlib.sha256(f"{salt}|{value}".encode()).hexdigest()
 
 
 def subject_hash(kind: str, value: str) -> str:
     """The audit record's subject: salted like the PII hashes but with its own prefix, so it equals no hash the
     warehouse holds; whoever holds the salt can still answer "was this person erased, and when"."""
-    salt = os.environ.get("CXW_PII_SALT", "demo-salt-not-secret")
+    salt = _salt()
     return hashlib.sha256(f"cxw-erasure|{salt}|{kind}|{value}".encode()).hexdigest()
 
 

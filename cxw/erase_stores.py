@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from .config import paths
+from .settings import settings
 from .erase_person import ERASED, Person, Targets, _sql_lit, normalize_name, normalize_phone, pii_hash
 
 
@@ -408,7 +409,7 @@ def _publication_interval(published_db: Path) -> tuple[str | None, str | None]:
 def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[str]) -> dict:
     """Steps 5-6: raw tables of `sources`, dbt full refresh, compaction, a new generation, older ones rewritten."""
     from . import buildstate
-    from .dbt import run_dbt
+    from .dbt import kpi_window_vars, run_dbt
     from .loader import load_into_duckdb
     from .publish import _switch, current_generation, generations, publish
     from .tasks import _as_utc
@@ -420,17 +421,20 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     load_into_duckdb(p.raw, p.build_db, force=True, sources=sources or None)
     start, end = _publication_interval(p.published_db)
     # the marts are rebuilt with the KPI window of the build BI reads, so nothing but the erasure changes
-    window = (buildstate.published_build() or {}).get("kpi_window") or [None, None]
-    for var, value in (("CXW_KPI_WINDOW_START", window[0]), ("CXW_KPI_WINDOW_END", window[1])):
-        if value and var not in os.environ:
-            os.environ[var] = value
-    if end and end != "None" and "CXW_KPI_WINDOW_END" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_END"] = _as_utc(end).date().isoformat()
-    if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
-    out["kpi_window"] = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
-    fp = buildstate.build_fingerprint()
-    rep = run_dbt(["build", "--full-refresh", "--exclude-resource-type", "unit_test"])
+    # (an explicit CXW_KPI_WINDOW_START / _END wins; the window goes to dbt as --vars, the environment is not modified)
+    published = (buildstate.published_build() or {}).get("kpi_window") or [None, None]
+    s = settings()
+    window = [s.kpi_window_start, s.kpi_window_end]
+    for i in (0, 1):
+        if window[i] is None and published[i]:
+            window[i] = published[i]
+    if end and end != "None" and window[1] is None:
+        window[1] = _as_utc(end).date().isoformat()
+    if s.history_start and window[0] is None:
+        window[0] = s.history_start[:10]
+    out["kpi_window"] = window
+    fp = buildstate.build_fingerprint(window)
+    rep = run_dbt(["build", "--full-refresh", "--exclude-resource-type", "unit_test", *kpi_window_vars(window)])
     out["dbt"] = {"returncode": rep["returncode"], "seconds": rep["seconds"],
                   "counts": rep.get("results", {}).get("counts")}
     compact_duckdb(p.build_db)

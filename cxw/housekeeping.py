@@ -9,7 +9,6 @@ the demo's logs) are one each and stay. Called by the `summarize` task at the en
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -25,7 +24,9 @@ RUN_LOG = re.compile(r"^cx-run-.*\.log$")
 
 
 def keep_runs() -> int:
-    value = os.environ.get("CXW_KEEP_RUNS", "").strip()
+    from .settings import settings
+
+    value = settings().keep_runs
     if not value:
         return DEFAULT_KEEP_RUNS
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -68,7 +67,9 @@ def connect_writer(build_db: Path, wait_s: float | None = None):
 
 def lock_wait_s() -> float:
     """CXW_BUILD_DB_LOCK_WAIT_S (default 600): how long a task waits for the build database's lock."""
-    return float(os.environ.get("CXW_BUILD_DB_LOCK_WAIT_S", 600))
+    from .settings import settings
+
+    return float(settings().build_db_lock_wait_s)
 
 
 def is_lock_error(exc_or_text) -> bool:

@@ -103,15 +103,11 @@ def _csv_chunks(reader, depth: int = 2):
 
 def pg_dsn() -> str:
     """libpq DSN from the variables profiles.yml uses (CXW_PG_HOST/PORT/USER/PASSWORD/DBNAME)."""
-    import os
+    from .settings import settings
 
-    parts = {
-        "host": os.environ.get("CXW_PG_HOST", "127.0.0.1"),
-        "port": os.environ.get("CXW_PG_PORT", "5432"),
-        "user": os.environ.get("CXW_PG_USER", "postgres"),
-        "password": os.environ.get("CXW_PG_PASSWORD", ""),
-        "dbname": os.environ.get("CXW_PG_DBNAME", "cx_warehouse"),
-    }
+    s = settings()
+    parts = {"host": s.pg_host, "port": s.pg_port, "user": s.pg_user, "password": s.pg_password,
+             "dbname": s.pg_dbname}
     def q(v: str) -> str:
         return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

@@ -16,18 +16,20 @@ from extractors.common.settings import ConfigError
 DEMO_SALT = "demo-salt-not-secret"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-# source -> (setting that makes it configured, setting of its endpoint, the endpoint's default)
-ENDPOINTS = {
-    "odoo": ("CXW_ODOO_URL", "CXW_ODOO_URL", None),
-    "hubspot": ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL", "https://api.hubapi.com"),
-    "ga4": ("CXW_GA4_EXPORT_URL", "CXW_GA4_EXPORT_URL", None),
-    "google_reviews": ("CXW_GOOGLE_TOKEN", "CXW_GOOGLE_BASE_URL", "https://mybusiness.googleapis.com"),
-    "trustpilot": ("CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_BASE_URL", "https://api.trustpilot.com"),
-}
+
+def endpoints() -> dict[str, tuple[str, str, str | None]]:
+    """source -> (setting that makes it configured, setting of its endpoint, the endpoint's default): each source's
+    ``ENDPOINT``, declared next to its settings (extractors/<source>/settings.py)."""
+    from extractors import SOURCES
+    from extractors.common.connection import settings_module
+
+    return {source: settings_module(source).ENDPOINT for source in SOURCES}
 
 
 def pii_salt() -> str:
-    return os.environ.get("CXW_PII_SALT") or DEMO_SALT
+    from .settings import settings
+
+    return settings().pii_salt or DEMO_SALT
 
 
 def _remote(url: str) -> bool:
@@ -46,26 +48,30 @@ def _remote(url: str) -> bool:
     return bool(host) and host not in LOOPBACK
 
 
-def non_demo_sources(sources=None) -> list[tuple[str, str]]:
-    """(source, endpoint setting) of each configured source whose endpoint is not on loopback (names only)."""
+def non_demo_sources(sources=None, env=None) -> list[tuple[str, str]]:
+    """(source, endpoint setting) of each configured source whose endpoint is not on loopback (names only); the
+    sources' settings are read from ``env`` (an extract task's: the environment with its Airflow connection's values
+    on top), by default the environment."""
+    env = os.environ if env is None else env
     out = []
-    for source in sources or ENDPOINTS:
-        if source not in ENDPOINTS:
+    known = endpoints()
+    for source in sources or known:
+        if source not in known:
             continue
-        configured, setting, default = ENDPOINTS[source]
-        if not os.environ.get(configured):
+        configured, setting, default = known[source]
+        if not env.get(configured):
             continue
-        if _remote(os.environ.get(setting) or default or ""):
+        if _remote(env.get(setting) or default or ""):
             out.append((source, setting))
     return out
 
 
-def require_private_salt(sources=None) -> None:
+def require_private_salt(sources=None, env=None) -> None:
     """Raise ConfigError (setting CXW_PII_SALT) when the salt is the public demo salt and a configured source (of
-    ``sources``, default all) is not the demo's loopback."""
+    ``sources``, default all; settings read from ``env``, default the environment) is not the demo's loopback."""
     if pii_salt() != DEMO_SALT:
         return
-    found = non_demo_sources(sources)
+    found = non_demo_sources(sources, env)
     if not found:
         return
     names = ", ".join(f"{s} ({setting})" for s, setting in found)

@@ -22,12 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import duckdb_config, paths
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
 # Schemas of the build database that BI reads (dbt folders marts/core, marts/kpi, marts/cx).
 PUBLISHED_SCHEMAS = ("core", "kpi", "cx")
-KEEP_GENERATIONS = int(os.environ.get("CXW_KEEP_GENERATIONS", "5"))
+KEEP_GENERATIONS = int(settings().keep_generations)
 # Storage format of the published files. DuckDB 2.x writes storage version 69 by default, which no DuckDB 1.x opens
 # ("can only read versions between 64 and 68") - and BI drivers (JDBC, ODBC, duckdb_engine with an older wheel)
 # bundle 1.x releases. v1.0.0 (storage version 64) is read by every DuckDB from 1.0 on.

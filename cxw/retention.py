@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import paths
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def retention_days() -> int | None:
     """CXW_RETENTION_DAYS: unset, empty or 0 = keep everything (the default)."""
-    v = os.environ.get("CXW_RETENTION_DAYS", "").strip()
+    v = settings().retention_days.strip()
     if not v:
         return None
     try:

@@ -96,12 +96,15 @@ def extract(source: str, data_interval_start, data_interval_end, mode: str = "in
 
 
 def _extract(source: str, data_interval_start, data_interval_end, mode: str, run_id: str | None) -> dict:
-    from .connections import apply_airflow_connection
+    """The source's settings object is built here (Airflow connection `cxw_<source>` over the environment:
+    `cxw.connections.task_env`) and handed to the extractor; the process environment is not modified."""
+    from extractors.common.connection import settings_module
 
+    from .connections import task_env
     from .pii import require_private_salt
 
-    apply_airflow_connection(source)
-    require_private_salt([source])  # the public demo salt is refused against a real system (fails in seconds)
+    env = task_env(source)
+    require_private_salt([source], env)  # the public demo salt is refused against a real system (fails in seconds)
     p = paths()
     module = importlib.import_module(f"extractors.{source}")
     start, end = _as_utc(data_interval_start), _as_utc(data_interval_end)
@@ -110,8 +113,9 @@ def _extract(source: str, data_interval_start, data_interval_end, mode: str, run
     import time
 
     t0 = time.perf_counter()
+    settings = settings_module(source).SETTINGS.from_env(env)
     report = module.extract(raw_root=p.raw, state_root=p.state, deadletter_root=p.deadletter,
-                            window_start=start, window_end=end, mode=mode)
+                            window_start=start, window_end=end, mode=mode, settings=settings)
     if run_id:  # a cleared and re-run task that now succeeds: its earlier configuration error is history
         _config_error_file(run_id, f"extract_{source}").unlink(missing_ok=True)
     report["seconds"] = round(time.perf_counter() - t0, 3)  # wall time of the whole source (loads may overlap)
@@ -172,7 +176,8 @@ def build_interval_end(data_interval_end) -> datetime | None:
 
 
 def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
-    """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly.
+    """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly
+    (CXW_KPI_WINDOW_START / _END), handed to dbt as `--vars` (`kpi_window_start`, `kpi_window_end`).
 
     The interval end is the run's own or, when newer, the published generation's (`build_interval_end`: an older
     interval never replaces a newer one in BI); the build records it in `_cxw.build_info`, which validate and
@@ -182,14 +187,14 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     `cxw.buildstate`) equals that of the build behind the generation BI reads: nothing new to build or publish; the
     report then lists the tasks to skip (`skip_tasks`) and the alerts of the published generation not yet handed
     over (`pending_alerts`, which export_alerts hands over in this run)."""
-    import os
     import time
 
     from extractors.common.settings import ConfigurationError
 
     from . import buildstate
-    from .dbt import run_dbt
+    from .dbt import kpi_window_vars, run_dbt
     from .pii import require_private_salt
+    from .settings import settings
 
     try:  # the sources configured in this process's environment (Airflow connections are checked by each extract)
         require_private_salt()
@@ -201,17 +206,19 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     run_end = _as_utc(data_interval_end) if data_interval_end is not None else None
     end = build_interval_end(data_interval_end)
     rebuilt_to = None
-    if end is not None and "CXW_KPI_WINDOW_END" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_END"] = end.date().isoformat()
+    # the KPI window goes to dbt as --vars (kpi_window_start / _end); the environment is not modified
+    s = settings()
+    window = [s.kpi_window_start, s.kpi_window_end]
+    if end is not None and window[1] is None:
+        window[1] = end.date().isoformat()
         if run_end is not None and end > run_end:
             rebuilt_to = end.isoformat()
             log.info("this run's data interval ends %s, the published generation's %s: building to the newer "
                      "end so that BI does not go back in time", run_end.isoformat(), rebuilt_to)
-    if os.environ.get("CXW_HISTORY_START") and "CXW_KPI_WINDOW_START" not in os.environ:
-        os.environ["CXW_KPI_WINDOW_START"] = os.environ["CXW_HISTORY_START"][:10]
-    window = [os.environ.get("CXW_KPI_WINDOW_START"), os.environ.get("CXW_KPI_WINDOW_END")]
+    if s.history_start and window[0] is None:
+        window[0] = s.history_start[:10]
     t0 = time.perf_counter()
-    fp = buildstate.build_fingerprint()
+    fp = buildstate.build_fingerprint(window)
     same = buildstate.unchanged_since_publication(fp["fingerprint"])
     if same:
         reason = (f"no new data: the raw content, models, suites and settings equal those of the build behind the "
@@ -226,8 +233,8 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
                 "seconds": round(time.perf_counter() - t0, 3)}
     # dbt's unit tests check model logic on fixed fixture rows, not the data: they run in CI (`./cx test`,
     # tests/dbt) and where CXW_DBT_UNIT_TESTS=1, not in every pipeline build (dbt's own advice for production)
-    args = ["build"] if os.environ.get("CXW_DBT_UNIT_TESTS") == "1" else ["build", "--exclude-resource-type",
-                                                                            "unit_test"]
+    args = ["build"] if s.dbt_unit_tests else ["build", "--exclude-resource-type", "unit_test"]
+    args += kpi_window_vars(window)
     # the data interval end this build covers: the run's (or the newer published one's), or an explicit
     # CXW_KPI_WINDOW_END (a date: midnight UTC)
     if end is not None and window[1] == end.date().isoformat():

@@ -94,12 +94,9 @@ def days_to_run(on: date | None, since: date | None, now: datetime | None = None
 # --- preflight ------------------------------------------------------------------------------------------------------
 
 def _settings_class(source: str):
-    import importlib
+    from extractors.common.connection import settings_module
 
-    mod = importlib.import_module(f"extractors.{source}.settings")
-    return next(v for k, v in vars(mod).items()
-                if isinstance(v, type) and k.endswith("Settings") and hasattr(v, "from_env")
-                and v.__module__ == mod.__name__)
+    return settings_module(source).SETTINGS
 
 
 def _metadata_connections(env: dict) -> set[str]:

@@ -24,7 +24,6 @@ The logic lives in `cxw.tasks` (importable and tested without a scheduler); this
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -32,6 +31,7 @@ from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cxw import SOURCES
+from cxw.settings import settings
 from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # validate, publish — not export_alerts (issue 15)
 from cxw.warehouse_lock import pipeline_task  # every task holds it shared; ./cx erase exclusively (issue 15.6)
 
@@ -40,7 +40,7 @@ BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writ
 # The first data interval is the history start (CXW_HISTORY_START, the extractors' default when unset): a backfill
 # (`airflow backfill create`) can reach back to the first day of a history from 2015 or earlier; with catchup off a
 # scheduled deployment still starts at the latest interval.
-START_DATE = pendulum.parse((os.environ.get("CXW_HISTORY_START") or "2025-01-01")[:10], tz="UTC")
+START_DATE = pendulum.parse((settings().history_start or "2025-01-01")[:10], tz="UTC")
 
 default_args = {
     "owner": "cx-warehouse",

@@ -141,13 +141,16 @@ def test_dag_file_parses_without_config_and_without_heavy_imports():
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXW_")}
     # Airflow's own import dominates (~1-2 s); our modules must add nothing heavy (no duckdb, dbt, GE, dlt imports).
     code2 = ("import sys, runpy; runpy.run_path('dags/cx_pipeline.py'); "
-             "heavy=[m for m in ('duckdb','dbt','great_expectations','dlt','pandas','extractors') if m in sys.modules]; "
+             "heavy=[m for m in ('duckdb','dbt','great_expectations','dlt','pandas') if m in sys.modules]"
+             " + sorted(m for m in sys.modules if m.startswith('extractors.')); "
              "print('HEAVY=' + ','.join(heavy))")
     out2 = subprocess.run([sys.executable, "-c", code2], cwd=REPO, env=env, capture_output=True, text=True)
     assert out2.returncode == 0, out2.stderr[-2000:]
     line = [ln for ln in out2.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
     heavy = [m for m in line[len("HEAVY="):].split(",") if m]
-    assert not set(heavy) & {"duckdb", "dbt", "great_expectations", "dlt", "extractors"}, heavy
+    # `extractors` itself (its __init__: the list of sources, cxw.SOURCES) is constants only; no source package
+    assert not [m for m in heavy if m in {"duckdb", "dbt", "great_expectations", "dlt"}
+                or m.startswith("extractors.")], heavy
 
 
 def test_the_extract_mode_follows_airflows_run_type_enum():

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_DIRS = ("cxw", "dags", "extractors", "expectations", "demo_company", "tests")
+PY_DIRS = ("cxw", "cxw_tools", "cxw_dashboard", "dags", "extractors", "demo_company", "tests")
 SHELL_FILES = ("cx", ".ci/run", "docker-compose.yml", "Dockerfile", "Makefile")
 NAME = r"""["'](CXW_[A-Z0-9_]+)["']"""
 PY_READS = (
@@ -23,7 +23,7 @@ PY_READS = (
     re.compile(NAME + r"\s+(?:not\s+)?in\s+(?:os\.)?environ"),
     re.compile(r"\b\w*env\w*\(\s*" + NAME),                      # env_str("CXW_…"), _env_float("CXW_…"), …
 )
-VENDOR_LIMITS = re.compile(r"""vendor_limits\(\s*(["']?\w+["']?)\s*,\s*(\w+)\s*\)""")
+VENDOR_LIMITS = re.compile(r"""vendor_limits\(\s*(["']?\w+["']?)\s*,\s*(\w+)\s*[,)]""")
 
 
 def code_reads(root: Path = ROOT) -> dict[str, set[str]]:
@@ -98,3 +98,36 @@ def test_the_scanner_sees_each_kind_of_read(tmp_path):
     reads = code_reads()
     assert {"CXW_HUBSPOT_SEARCH_RATE_LIMIT", "CXW_TRUSTPILOT_HOURLY_RATE_LIMIT",  # vendor_limits(SOURCE, …)
             "CXW_GOOGLE_RATE_LIMIT"} <= set(reads)                                     # vendor_limits("google", …)
+
+
+# The runtime's settings have one home each (issue 16 point 5): the pipeline's own in cxw/settings.py (Settings), a
+# source's in extractors/<source>/settings.py, the shared extractor ones in extractors/common/{settings,http}.py.
+# Developer tools (cxw_tools: ./cx and its subcommands, the benchmark, the demo) read their own.
+SETTINGS_HOMES = ("cxw/settings.py", "extractors/common/settings.py", "extractors/common/http.py")
+
+
+def test_the_runtime_reads_each_setting_in_its_settings_module_only():
+    ad_hoc = {}
+    for name, files in code_reads().items():
+        for f in files:
+            parts = Path(f).parts
+            if parts[0] not in ("cxw", "dags", "extractors") or f in SETTINGS_HOMES:
+                continue
+            if parts[0] == "extractors" and parts[-1] == "settings.py":
+                continue
+            ad_hoc.setdefault(f, []).append(name)
+    assert not ad_hoc, f"read outside the settings modules (add a field to cxw.settings.Settings): {ad_hoc}"
+
+
+def test_every_runtime_setting_field_is_read_from_a_variable_in_the_table():
+    """Each field of cxw.settings.Settings comes from a variable of the table (the scanner sees settings.py's reads;
+    a field filled from nowhere, or from a variable left out of the table, fails here or above)."""
+    import dataclasses
+
+    from cxw.settings import Settings
+
+    src = (ROOT / "cxw" / "settings.py").read_text()
+    reads = {m.group(1): m.group(2) for m in re.finditer(r"(\w+)=\S*env_var\(\"((?:CXW_|AIRFLOW_)[A-Z0-9_]+)\"", src)}
+    assert {f.name for f in dataclasses.fields(Settings)} == set(reads)
+    listed = {n for cell in settings_table() for n in re.findall(r"(?:CXW|AIRFLOW)_[A-Z0-9_]+", cell)}
+    assert set(reads.values()) <= listed, set(reads.values()) - listed

@@ -8,7 +8,6 @@ Full-table integrity (relationships, reconciliation) stays in dbt tests.
 from __future__ import annotations
 
 import math
-import os
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -34,7 +33,10 @@ def validate_marts(run_id: str, data_interval_start=None, data_interval_end=None
         published_db = published_db or p.published_db
     out_dir = out_dir or run_dir(run_id)
     if max_row_drop is None:
-        max_row_drop = float(os.environ.get("CXW_GATE_MAX_ROW_DROP", MAX_ROW_DROP_VS_PUBLISHED))
+        from ..settings import settings
+
+        value = settings().gate_max_row_drop
+        max_row_drop = float(MAX_ROW_DROP_VS_PUBLISHED if value is None else value)
     return audit_marts(run_id, build_db, out_dir, published_db, max_row_drop, _as_date(data_interval_end), schemas)
 
 

@@ -50,7 +50,9 @@ class RawGateVerdicts:
 
 def accepted_loads_from_env() -> set[str]:
     """`CXW_GATE_ACCEPT_LOADS`: comma-separated load ids accepted after review."""
-    return {x.strip() for x in os.environ.get("CXW_GATE_ACCEPT_LOADS", "").split(",") if x.strip()}
+    from ..settings import settings
+
+    return {x.strip() for x in settings().gate_accept_loads.split(",") if x.strip()}
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None, raw_root: Path | None = None,

@@ -11,7 +11,6 @@ blames.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -29,11 +28,11 @@ class VolumeRule:
     @classmethod
     def from_env(cls) -> "VolumeRule":
         """CXW_GATE_VOLUME_LOOKBACK, CXW_GATE_VOLUME_DROP, CXW_GATE_VOLUME_MIN_ROWS, CXW_HISTORY_START."""
-        env = os.environ
-        return cls(lookback=int(float(env.get("CXW_GATE_VOLUME_LOOKBACK", 7))),
-                   drop=float(env.get("CXW_GATE_VOLUME_DROP", 0.9)),
-                   min_rows=float(env.get("CXW_GATE_VOLUME_MIN_ROWS", 50)),
-                   history_start=env.get("CXW_HISTORY_START"))
+        from ..settings import settings
+
+        s = settings()
+        return cls(lookback=int(float(s.gate_volume_lookback)), drop=float(s.gate_volume_drop),
+                   min_rows=float(s.gate_volume_min_rows), history_start=s.history_start)
 
 
 def volume_suite() -> list[Check]:

@@ -329,7 +329,7 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     """`dbt build --full-refresh` (seeds, snapshots, models; no tests) on a copy of home's build database (same raw
     tables, same KPI window as the run it is compared with), sampled like the DAG; returns its measurements and the
     copy's published fingerprints."""
-    from cxw.dbt import dbt_env
+    from cxw.dbt import dbt_env, kpi_window_vars
 
     work = home / "bench" / "full-refresh"
     shutil.rmtree(work, ignore_errors=True)
@@ -340,13 +340,12 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     env = dbt_env()
     env.update(extra_env)
     env.update({"CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")})
-    if kpi_window:
-        env["CXW_KPI_WINDOW_START"], env["CXW_KPI_WINDOW_END"] = kpi_window[0] or "", kpi_window[1] or ""
     dbt_bin = Path(sys.executable).parent / "dbt"
     # data tests and unit tests change no table (the pipeline's runs have just run the data tests): left out here
     res = run_sampled([str(dbt_bin), "build", "--full-refresh", "--exclude-resource-type", "test",
                        "--exclude-resource-type", "unit_test", "--project-dir", str(DBT_PROJECT_DIR),
-                       "--target", "duckdb"], env, work / "dbt.log", [Path(str(db) + ".tmp")])
+                       "--target", "duckdb", *kpi_window_vars(kpi_window)], env, work / "dbt.log",
+                      [Path(str(db) + ".tmp")])
     sampler = res.pop("sampler")
     if res["returncode"] != 0:
         raise BenchError(f"dbt --full-refresh failed: {(work / 'dbt.log').read_text()[-3000:]}")

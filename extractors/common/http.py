@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import mktime_tz, parsedate_tz
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 from urllib.parse import urlsplit
@@ -47,7 +48,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 
 from .redact import redact_url
-from .settings import ConfigurationError, env_float, env_int
+from .settings import ConfigurationError, Env, env_float, env_int
 
 log = logging.getLogger("cxw.extractors.http")
 
@@ -183,13 +184,13 @@ class HttpConfig:
     rate_limits: List[RateLimit] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_env(cls) -> "HttpConfig":
+    def from_env(cls, env: Env = None) -> "HttpConfig":
         return cls(
-            timeout=env_float("CXW_HTTP_TIMEOUT", 30.0),
-            max_attempts=env_int("CXW_HTTP_MAX_ATTEMPTS", 6),
-            backoff_base=env_float("CXW_HTTP_BACKOFF_BASE", 1.0),
-            backoff_max=env_float("CXW_HTTP_BACKOFF_MAX", 60.0),
-            retry_after_cap=env_float("CXW_HTTP_RETRY_AFTER_CAP", 300.0),
+            timeout=env_float("CXW_HTTP_TIMEOUT", 30.0, env=env),
+            max_attempts=env_int("CXW_HTTP_MAX_ATTEMPTS", 6, env=env),
+            backoff_base=env_float("CXW_HTTP_BACKOFF_BASE", 1.0, env=env),
+            backoff_max=env_float("CXW_HTTP_BACKOFF_MAX", 60.0, env=env),
+            retry_after_cap=env_float("CXW_HTTP_RETRY_AFTER_CAP", 300.0, env=env),
         )
 
 
@@ -473,22 +474,38 @@ class LinkRelPaginator(_LoopGuard, BaseNextUrlPaginator):
             self._guard(href, "next-page link")
 
 
-def vendor_limits(source: str, defaults: Dict[str, Any]) -> List[RateLimit]:
+def vendor_limits(source: str, defaults: Dict[str, Any], env: Env = None) -> List[RateLimit]:
     """Rate limits of a vendor: ``defaults`` maps an env suffix to ``(text, path_regex)``; each can be overridden
     by ``CXW_<SOURCE>_<SUFFIX>`` (e.g. ``CXW_HUBSPOT_RATE_LIMIT=90/10s``, ``off`` disables one)."""
     import os
     out = []
     for suffix, (text, regex) in defaults.items():
-        env = f"CXW_{source.upper()}_{suffix}"
-        value = os.environ.get(env, text)
+        name = f"CXW_{source.upper()}_{suffix}"
+        value = (os.environ if env is None else env).get(name, text)
         limit = RateLimit.parse(value, regex, name=f"{source}:{suffix.lower()}={value}")
         if limit is not None:
             out.append(limit)
     return out
 
 
+@dataclass(kw_only=True)
+class HttpSourceSettings:
+    """The settings every HTTP source shares (HubSpot, Google reviews, Trustpilot; GA4 reads files, not an API):
+    the API's base URL (``CXW_<SOURCE>_BASE_URL``, the source's ``DEFAULT_BASE_URL`` when unset), the HTTP
+    timeouts and retries (``HttpConfig``: ``CXW_HTTP_*``), the client-side rate limits (``vendor_limits``:
+    ``CXW_<SOURCE>_*RATE_LIMIT``) and the history start (``CXW_HISTORY_START``). A source's settings class
+    subclasses it (keyword-only fields), adds its credentials and vendor knobs, and sets the defaults of
+    ``base_url`` and ``rate_limits``; its ``from_env(env)`` reads them all (``HttpConfig.from_env(env)``, ...).
+    Which Airflow connection field fills which variable is the source's ``CONNECTION_FIELDS``."""
+
+    base_url: str = ""
+    history_start: Optional[datetime] = None
+    http: HttpConfig = field(default_factory=HttpConfig)
+    rate_limits: List[RateLimit] = field(default_factory=list)   # client-side limits below the vendor's; [] = none
+
+
 __all__ = [
-    "RateLimit", "vendor_limits",
+    "RateLimit", "vendor_limits", "HttpSourceSettings",
     "HttpConfig", "ExtractorHTTPError", "VendorConfigError", "ConfigHints", "RateLimitedError", "CursorLoopError",
     "InvalidPayloadError",
     "RetryingClient", "make_rest_client", "SourceClient", "CursorPaginator", "LinkRelPaginator",

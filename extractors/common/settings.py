@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, datetime, timezone
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 DEFAULT_HISTORY_START = "2025-01-01"
 
@@ -51,8 +51,13 @@ class ConfigError(ConfigurationError, ValueError):
         return f"set {self.setting} to a valid value (in the environment{conn}; see the Settings table)"
 
 
-def env_str(name: str, default: Optional[str] = None, required: bool = False) -> Optional[str]:
-    value = os.environ.get(name)
+Env = Optional[Mapping[str, str]]
+"""Where a setting is read: ``None`` = the process environment; a mapping = the environment with an Airflow
+connection's values on top (``extractors.common.connection``), never written back to ``os.environ``."""
+
+
+def env_str(name: str, default: Optional[str] = None, required: bool = False, env: Env = None) -> Optional[str]:
+    value = (os.environ if env is None else env).get(name)
     if value is None or value == "":
         if required and default is None:
             raise ConfigError(f"environment variable {name} is required")
@@ -60,15 +65,15 @@ def env_str(name: str, default: Optional[str] = None, required: bool = False) ->
     return value
 
 
-def env_list(name: str, default: Optional[List[str]] = None) -> List[str]:
-    value = os.environ.get(name)
+def env_list(name: str, default: Optional[List[str]] = None, env: Env = None) -> List[str]:
+    value = (os.environ if env is None else env).get(name)
     if not value:
         return list(default or [])
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
+def env_int(name: str, default: int, env: Env = None) -> int:
+    value = (os.environ if env is None else env).get(name)
     if value is None or value == "":
         return default
     try:
@@ -77,8 +82,8 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name} must be an integer") from exc
 
 
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
+def env_float(name: str, default: float, env: Env = None) -> float:
+    value = (os.environ if env is None else env).get(name)
     if value is None or value == "":
         return default
     try:
@@ -103,8 +108,8 @@ def parse_utc(value) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def history_start_from_env() -> datetime:
-    return parse_utc(env_str("CXW_HISTORY_START", DEFAULT_HISTORY_START))
+def history_start_from_env(env: Env = None) -> datetime:
+    return parse_utc(env_str("CXW_HISTORY_START", DEFAULT_HISTORY_START, env=env))
 
 
 def iso(dt: Optional[datetime]) -> Optional[str]:

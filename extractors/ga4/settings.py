@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional
 
-from extractors.common.settings import env_int, env_str, history_start_from_env
+from extractors.common.settings import Env, env_int, env_str, history_start_from_env
 
 SOURCE = "ga4"
 ENTITY = "events"
@@ -90,6 +90,14 @@ def _ddl(t: Any) -> str:
 READ_COLUMNS: Dict[str, str] = {k: _ddl(v) for k, v in GA4_SCHEMA.items()}
 
 
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_GA4_EXPORT_URL", "CXW_GA4_EXPORT_URL", None)
+
+# Airflow connection cxw_ga4: field -> the variable it fills (extractors.common.connection applies it)
+CONNECTION_FIELDS = {"extra.export_url": "CXW_GA4_EXPORT_URL"}
+
+
 @dataclass
 class Ga4Settings:
     export_url: str
@@ -100,10 +108,14 @@ class Ga4Settings:
     batch_bytes: int = 512 * 1024 * 1024   # ... and at most this many (uncompressed-file) bytes per scan
 
     @classmethod
-    def from_env(cls) -> "Ga4Settings":
+    def from_env(cls, env: Env = None) -> "Ga4Settings":
+        """``env``: the environment (default) or a mapping (the environment with a connection's values on top)."""
         return cls(
-            export_url=env_str("CXW_GA4_EXPORT_URL", required=True),
-            fast_path=env_str("CXW_GA4_FAST_PATH", "1") not in ("0", "false", "no"),
-            batch_days=max(1, env_int("CXW_GA4_BATCH_DAYS", 8)),
-            history_start=history_start_from_env(),
+            export_url=env_str("CXW_GA4_EXPORT_URL", required=True, env=env),
+            fast_path=env_str("CXW_GA4_FAST_PATH", "1", env=env) not in ("0", "false", "no"),
+            batch_days=max(1, env_int("CXW_GA4_BATCH_DAYS", 8, env=env)),
+            history_start=history_start_from_env(env),
         )
+
+
+SETTINGS = Ga4Settings   # the class extractors.common.connection builds from the environment / a connection

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import List, Optional
 
-from extractors.common.http import HttpConfig, RateLimit, vendor_limits
+from extractors.common.http import HttpConfig, HttpSourceSettings, RateLimit, vendor_limits
 from extractors.common.reread import interval_days
-from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
+from extractors.common.settings import ConfigError, Env, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "google_reviews"
 ENTITY = "reviews"
@@ -29,8 +29,17 @@ RATE_LIMITS = {   # vendor: 300 requests / minute (Business Profile API default 
 }
 
 
-@dataclass
-class GoogleReviewsSettings:
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_GOOGLE_TOKEN", "CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL)
+
+# Airflow connection cxw_google_reviews: field -> the variable it fills (extractors.common.connection applies it)
+CONNECTION_FIELDS = {"host": "CXW_GOOGLE_BASE_URL", "password": "CXW_GOOGLE_TOKEN",
+                     "extra.account_id": "CXW_GOOGLE_ACCOUNT_ID", "extra.location_ids": "CXW_GOOGLE_LOCATION_IDS"}
+
+
+@dataclass(kw_only=True)
+class GoogleReviewsSettings(HttpSourceSettings):
     token: str
     account_id: str
     location_ids: List[str]
@@ -38,23 +47,26 @@ class GoogleReviewsSettings:
     page_size: int = PAGE_SIZE
     lookback: timedelta = timedelta(days=DEFAULT_LOOKBACK_DAYS)
     full_reread: Optional[timedelta] = timedelta(days=DEFAULT_FULL_REREAD_DAYS)  # None: never
-    history_start: Optional[datetime] = None
-    http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_GOOGLE_RATE_LIMIT=90/10s ..., "off" disables); [] = none
     rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits("google", RATE_LIMITS))
 
     @classmethod
-    def from_env(cls) -> "GoogleReviewsSettings":
-        locations = env_list("CXW_GOOGLE_LOCATION_IDS")
+    def from_env(cls, env: Env = None) -> "GoogleReviewsSettings":
+        """``env``: the environment (default) or a mapping (the environment with a connection's values on top)."""
+        locations = env_list("CXW_GOOGLE_LOCATION_IDS", env=env)
         if not locations:
             raise ConfigError("environment variable CXW_GOOGLE_LOCATION_IDS is required (comma separated)")
         return cls(
-            token=env_str("CXW_GOOGLE_TOKEN", required=True),
-            account_id=env_str("CXW_GOOGLE_ACCOUNT_ID", required=True),
+            token=env_str("CXW_GOOGLE_TOKEN", required=True, env=env),
+            account_id=env_str("CXW_GOOGLE_ACCOUNT_ID", required=True, env=env),
             location_ids=locations,
-            base_url=env_str("CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL),
-            lookback=timedelta(days=env_int("CXW_GOOGLE_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
-            full_reread=interval_days(env_int("CXW_GOOGLE_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS)),
-            history_start=history_start_from_env(),
-            http=HttpConfig.from_env(),
+            base_url=env_str("CXW_GOOGLE_BASE_URL", DEFAULT_BASE_URL, env=env),
+            lookback=timedelta(days=env_int("CXW_GOOGLE_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, env=env)),
+            full_reread=interval_days(env_int("CXW_GOOGLE_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS, env=env)),
+            history_start=history_start_from_env(env),
+            http=HttpConfig.from_env(env),
+            rate_limits=vendor_limits("google", RATE_LIMITS, env),
         )
+
+
+SETTINGS = GoogleReviewsSettings   # the class extractors.common.connection builds from the environment / a connection

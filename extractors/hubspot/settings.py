@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Dict, List, Optional, Tuple
 
-from extractors.common.http import HttpConfig, RateLimit, vendor_limits
-from extractors.common.settings import ConfigError, env_int, env_str, history_start_from_env
+from extractors.common.http import HttpConfig, HttpSourceSettings, RateLimit, vendor_limits
+from extractors.common.settings import ConfigError, Env, env_int, env_str, history_start_from_env
 
 SOURCE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -69,8 +69,16 @@ RATE_LIMITS = {   # vendor: 100 requests / rolling 10 s per token (private apps,
 }
 
 
-@dataclass
-class HubspotSettings:
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_HUBSPOT_TOKEN", "CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL)
+
+# Airflow connection cxw_hubspot: field -> the variable it fills (extractors.common.connection applies it)
+CONNECTION_FIELDS = {"host": "CXW_HUBSPOT_BASE_URL", "password": "CXW_HUBSPOT_TOKEN"}
+
+
+@dataclass(kw_only=True)
+class HubspotSettings(HttpSourceSettings):
     token: str
     base_url: str = DEFAULT_BASE_URL
     objects: List[str] = field(default_factory=lambda: list(PROPERTIES))
@@ -81,7 +89,6 @@ class HubspotSettings:
     email_events_page_size: int = EMAIL_EVENTS_PAGE_SIZE
     association_batch_size: int = ASSOCIATION_BATCH_SIZE
     lookback: timedelta = timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
-    history_start: Optional[datetime] = None
     include_email_events: bool = True
     # archived (soft-deleted) records: GET /crm/v3/objects/{obj}?archived=true, landed as <obj>_archived (a full
     # list each time, incremental runs only). None = every object in ``objects``; [] = off.
@@ -90,20 +97,22 @@ class HubspotSettings:
     # first run over the whole history (no cursor yet): read each CRM object through the list endpoint
     # (100/request, general limit only) instead of search (200/request but 5 searches/s); deltas always search
     history_via_list: bool = True
-    http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_HUBSPOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
     rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits(SOURCE, RATE_LIMITS))
 
     @classmethod
-    def from_env(cls) -> "HubspotSettings":
+    def from_env(cls, env: Env = None) -> "HubspotSettings":
+        """``env``: the environment (default) or a mapping (the environment with a connection's values on top)."""
         return cls(
-            token=env_str("CXW_HUBSPOT_TOKEN", required=True),
-            base_url=env_str("CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
-            lookback=timedelta(minutes=env_int("CXW_HUBSPOT_LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES)),
-            archived_objects=None if env_str("CXW_HUBSPOT_ARCHIVED", "1") not in ("0", "false", "no") else [],
-            history_start=history_start_from_env(),
-            history_via_list=_history_via(env_str("CXW_HUBSPOT_HISTORY_VIA", "list")),
-            http=HttpConfig.from_env(),
+            token=env_str("CXW_HUBSPOT_TOKEN", required=True, env=env),
+            base_url=env_str("CXW_HUBSPOT_BASE_URL", DEFAULT_BASE_URL, env=env),
+            lookback=timedelta(minutes=env_int("CXW_HUBSPOT_LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES, env=env)),
+            archived_objects=None if env_str("CXW_HUBSPOT_ARCHIVED", "1", env=env) not in ("0", "false", "no")
+            else [],
+            history_start=history_start_from_env(env),
+            history_via_list=_history_via(env_str("CXW_HUBSPOT_HISTORY_VIA", "list", env=env)),
+            http=HttpConfig.from_env(env),
+            rate_limits=vendor_limits(SOURCE, RATE_LIMITS, env),
         )
 
 
@@ -113,3 +122,6 @@ def _history_via(value: str) -> bool:
     if text not in ("list", "search"):
         raise ConfigError(f"CXW_HUBSPOT_HISTORY_VIA must be 'list' or 'search', got {value!r}")
     return text == "list"
+
+
+SETTINGS = HubspotSettings   # the class extractors.common.connection builds from the environment / a connection

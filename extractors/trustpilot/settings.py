@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import List, Optional
 
-from extractors.common.http import HttpConfig, RateLimit, vendor_limits
+from extractors.common.http import HttpConfig, HttpSourceSettings, RateLimit, vendor_limits
 from extractors.common.reread import interval_days
-from extractors.common.settings import ConfigError, env_int, env_list, env_str, history_start_from_env
+from extractors.common.settings import ConfigError, Env, env_int, env_list, env_str, history_start_from_env
 
 SOURCE = "trustpilot"
 ENTITY = "reviews"
@@ -34,8 +34,18 @@ RATE_LIMITS = {   # vendor recommendation: <= 833 calls / 5 minutes and <= 10,00
 }
 
 
-@dataclass
-class TrustpilotSettings:
+# (setting that makes the source configured, setting of its endpoint, the endpoint's default): cxw.pii refuses the
+# public demo PII salt when a configured source's endpoint is not on loopback
+ENDPOINT = ("CXW_TRUSTPILOT_API_KEY", "CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL)
+
+# Airflow connection cxw_trustpilot: field -> the variable it fills (extractors.common.connection applies it)
+CONNECTION_FIELDS = {"host": "CXW_TRUSTPILOT_BASE_URL", "login": "CXW_TRUSTPILOT_API_KEY",
+                     "password": "CXW_TRUSTPILOT_API_SECRET",
+                     "extra.business_unit_ids": "CXW_TRUSTPILOT_BUSINESS_UNIT_IDS"}
+
+
+@dataclass(kw_only=True)
+class TrustpilotSettings(HttpSourceSettings):
     api_key: str
     api_secret: str
     business_unit_ids: List[str]
@@ -43,24 +53,29 @@ class TrustpilotSettings:
     per_page: int = PER_PAGE
     lookback: timedelta = timedelta(days=DEFAULT_REREAD_DAYS)      # rolling re-read of recent creation time
     full_reread: Optional[timedelta] = timedelta(days=DEFAULT_FULL_REREAD_DAYS)  # None: never
-    history_start: Optional[datetime] = None
-    http: HttpConfig = field(default_factory=HttpConfig)
     # client-side limits below the vendor's (CXW_TRUSTPILOT_RATE_LIMIT=90/10s ..., "off" disables); [] = none
     rate_limits: List[RateLimit] = field(default_factory=lambda: vendor_limits(SOURCE, RATE_LIMITS))
 
     @classmethod
-    def from_env(cls) -> "TrustpilotSettings":
-        units = env_list("CXW_TRUSTPILOT_BUSINESS_UNIT_IDS")
+    def from_env(cls, env: Env = None) -> "TrustpilotSettings":
+        """``env``: the environment (default) or a mapping (the environment with a connection's values on top)."""
+        units = env_list("CXW_TRUSTPILOT_BUSINESS_UNIT_IDS", env=env)
         if not units:
             raise ConfigError("environment variable CXW_TRUSTPILOT_BUSINESS_UNIT_IDS is required (comma separated)")
         return cls(
-            api_key=env_str("CXW_TRUSTPILOT_API_KEY", required=True),
-            api_secret=env_str("CXW_TRUSTPILOT_API_SECRET", required=True),
+            api_key=env_str("CXW_TRUSTPILOT_API_KEY", required=True, env=env),
+            api_secret=env_str("CXW_TRUSTPILOT_API_SECRET", required=True, env=env),
             business_unit_ids=units,
-            base_url=env_str("CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL),
+            base_url=env_str("CXW_TRUSTPILOT_BASE_URL", DEFAULT_BASE_URL, env=env),
             lookback=timedelta(days=env_int("CXW_TRUSTPILOT_REREAD_DAYS",
-                                            env_int("CXW_TRUSTPILOT_LOOKBACK_DAYS", DEFAULT_REREAD_DAYS))),
-            full_reread=interval_days(env_int("CXW_TRUSTPILOT_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS)),
-            history_start=history_start_from_env(),
-            http=HttpConfig.from_env(),
+                                            env_int("CXW_TRUSTPILOT_LOOKBACK_DAYS", DEFAULT_REREAD_DAYS, env=env),
+                                            env=env)),
+            full_reread=interval_days(env_int("CXW_TRUSTPILOT_FULL_REREAD_DAYS", DEFAULT_FULL_REREAD_DAYS,
+                                              env=env)),
+            history_start=history_start_from_env(env),
+            http=HttpConfig.from_env(env),
+            rate_limits=vendor_limits(SOURCE, RATE_LIMITS, env),
         )
+
+
+SETTINGS = TrustpilotSettings   # the class extractors.common.connection builds from the environment / a connection

@@ -297,7 +297,7 @@ def test_a_run_of_an_older_interval_builds_to_the_published_end_and_finds_nothin
     monkeypatch.delenv("CXW_KPI_WINDOW_END")
     assert tasks.build_interval_end(D26).isoformat() == D27
     rep = tasks.dbt_build(D26, run_id="rerun-26")
-    assert os.environ["CXW_KPI_WINDOW_END"] == "2025-06-27"
+    assert rep["kpi_window"][1] == "2025-06-27" and "CXW_KPI_WINDOW_END" not in os.environ  # --vars, not the env
     assert rep["skipped"] is True and rep["rebuilt_to"] == D27, rep
 
 

@@ -22,6 +22,8 @@ PROJECT = REPO / "dbt_project"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import raw_fixture  # noqa: E402
 
+from cxw.dbt import kpi_window_vars  # noqa: E402
+
 FIRST_ORDER = "2015-06-01 09:00:00"   # an order years before the rest of the fixture (2025)
 LATE_SURVEY = "2027-02-03T10:00:00.000Z"
 
@@ -87,13 +89,14 @@ def test_touchpoints_outside_2024_2026_build_and_find_their_day(long_history):
 def test_the_calendar_reaches_the_data_interval_end(long_history):
     tmp, db, proc = long_history
     assert proc.returncode == 0
-    # a run whose data interval ends after the data (CXW_KPI_WINDOW_END, set by cxw.tasks.dbt_build)
-    env = _env(tmp, db, CXW_KPI_WINDOW_START="2015-01-01", CXW_KPI_WINDOW_END="2028-01-02")
-    proc = _dbt(env, "build", "--select", "dim_dates")
+    # a run whose data interval ends after the data (the KPI window cxw.tasks.dbt_build passes as --vars)
+    env = _env(tmp, db)
+    window = kpi_window_vars(["2015-01-01", "2028-01-02"])
+    proc = _dbt(env, "build", "--select", "dim_dates", *window)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert _calendar(db)[:2] == (dt.date(2015, 1, 1), dt.date(2028, 12, 31))
     before = _calendar(db)
-    assert _dbt(env, "build", "--select", "dim_dates").returncode == 0
+    assert _dbt(env, "build", "--select", "dim_dates", *window).returncode == 0
     assert _calendar(db) == before, "an identical rebuild changed the calendar"
 
 

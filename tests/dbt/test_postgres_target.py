@@ -110,7 +110,7 @@ def builds(tmp_path_factory):
     require_service("postgres")
     from psycopg2 import sql
 
-    from cxw.dbt import run_dbt
+    from cxw.dbt import kpi_window_vars, run_dbt
     from cxw.loader import load_into_duckdb
     from cxw.loader_postgres import load_into_postgres
 
@@ -146,18 +146,17 @@ def builds(tmp_path_factory):
         pg_load = load_into_postgres(home / "raw", dsn)
         timings["load_postgres"] = time.perf_counter() - t0
 
-        common = dict(CXW_HOME=home, CXW_KPI_WINDOW_START=manifest["window"]["start"][:10],
-                      CXW_KPI_WINDOW_END=manifest["window"]["end"][:10], DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-                      CXW_PII_SALT=PLANTED_SALT)
+        common = dict(CXW_HOME=home, DBT_SEND_ANONYMOUS_USAGE_STATS="false", CXW_PII_SALT=PLANTED_SALT)
+        window = kpi_window_vars([manifest["window"]["start"][:10], manifest["window"]["end"][:10]])
         reports = {}
         with _env(**common, CXW_DBT_TARGET="duckdb", CXW_BUILD_DB=duck_db,
                   DBT_TARGET_PATH=home / "dbt" / "target-duckdb", DBT_LOG_PATH=home / "dbt" / "logs-duckdb"):
-            reports["duckdb"] = run_dbt(["build"], target="duckdb")
+            reports["duckdb"] = run_dbt(["build", *window], target="duckdb")
         with _env(**common, CXW_DBT_TARGET="postgres", CXW_BUILD_DB=duck_db, CXW_PG_HOST=PG_HOST,
                   CXW_PG_PORT=PG_PORT, CXW_PG_USER=PG_USER, CXW_PG_PASSWORD=PG_PASSWORD, CXW_PG_DBNAME=pg_db,
                   CXW_PG_SCHEMA="public", DBT_TARGET_PATH=home / "dbt" / "target-postgres",
                   DBT_LOG_PATH=home / "dbt" / "logs-postgres"):
-            reports["postgres"] = run_dbt(["build"], target="postgres")
+            reports["postgres"] = run_dbt(["build", *window], target="postgres")
         for target, rep in reports.items():
             timings[f"dbt_build_{target}"] = rep["seconds"]
         print("\ntimings (s):", json.dumps({k: round(v, 2) for k, v in timings.items()}),

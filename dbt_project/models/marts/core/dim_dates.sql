@@ -1,7 +1,7 @@
 {# Calendar days, computed at build time from the data (docs/DECISIONLOG.md "Issue 14 - Calendar from the data"):
    from January 1 of the year of the earliest date in any source to December 31 of the year of the latest date or
-   of the KPI window end (= the run's data interval end, CXW_KPI_WINDOW_END), whichever is later; the KPI window
-   start (CXW_KPI_WINDOW_START = CXW_HISTORY_START) extends it backwards the same way. No fixed years: history from
+   of the KPI window end (var kpi_window_end = the run's data interval end), whichever is later; the KPI window
+   start (var kpi_window_start = CXW_HISTORY_START) extends it backwards the same way. No fixed years: history from
    2015 or a run in 2027 gets its calendar. Whole years, so the table only grows when a new year arrives and BI
    has the rest of the current year to plan against.
    Cheap: one min/max pass over the business-date columns of the staging models the build reads anyway (the
