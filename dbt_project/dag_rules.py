@@ -13,8 +13,9 @@ cannot be installed offline, and most of its rules are generic. These are the ru
   folder-flow-is-acyclic       the graph of model folders (staging/odoo, intermediate/<topic>, marts/core, ...) has
                                no cycle, so folder order is flow order (an intermediate topic folder sits on one
                                side of marts/core)
-  prefix-matches-folder        base_/stg_ models live under staging/, int_ under intermediate/, dim_/fct_ under
-                               marts/core/, kpi_ under marts/kpi/, cx_ under marts/cx/
+  prefix-matches-folder        base_/stg_ models live under staging/, int_ in an intermediate/ folder
+                               (models/intermediate/<topic>/ before the marts, marts/**/intermediate/ among
+                               them), dim_/fct_ under marts/core/, kpi_ under marts/kpi/, cx_ under marts/cx/
   primary-key-tested           every stg_, dim_ and fct_ model has a primary-key test: unique + not_null on one
                                column, a model-level unique expression, or a unique combination of columns
   described                    every model but the base_ views has a description (base_ views are internal to their
@@ -35,9 +36,9 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
-# model-name prefix -> the folder (under models/) it must live in
-PREFIX_FOLDERS = {"base_": "staging/", "stg_": "staging/", "int_": "intermediate/", "dim_": "marts/core/",
-                  "fct_": "marts/core/", "kpi_": "marts/kpi/", "cx_": "marts/cx/"}
+# model-name prefix -> the folder (under models/) it must live in; int_ models: any folder named intermediate
+PREFIX_FOLDERS = {"base_": "staging/", "stg_": "staging/", "dim_": "marts/core/", "fct_": "marts/core/",
+                  "kpi_": "marts/kpi/", "cx_": "marts/cx/"}
 PRESENTATION_PREFIXES = ("kpi_", "cx_")
 PK_TESTED_PREFIXES = ("stg_", "dim_", "fct_")
 
@@ -71,12 +72,16 @@ class Dag:
         return uid.split(".")[-1] if not uid.startswith("source.") else "source " + ".".join(uid.split(".")[-2:])
 
     def folder(self, uid: str) -> str:
-        """The model's folder under models/, without the staging base/ subfolder (base_ views belong to it)."""
+        """The model's folder under models/. A folder's own base/ or intermediate/ subfolder counts as the folder
+        (staging/odoo/base -> staging/odoo, marts/core/intermediate -> marts/core): its models are internal to it."""
         path = self.models[uid]["original_file_path"]
         parts = Path(path).parts[1:-1]  # drop models/ and the file
-        if parts and parts[-1] == "base":
+        if len(parts) > 1 and parts[-1] in ("base", "intermediate"):
             parts = parts[:-1]
         return "/".join(parts)
+
+    def path_parts(self, uid: str) -> tuple[str, ...]:
+        return Path(self.models[uid]["original_file_path"]).parts[1:-1]
 
 
 def sources_only_in_staging(dag: Dag) -> list[str]:
@@ -161,7 +166,10 @@ def folder_flow_is_acyclic(dag: Dag) -> list[str]:
 def prefix_matches_folder(dag: Dag) -> list[str]:
     out = []
     for uid in dag.models:
-        name, folder = dag.name(uid), dag.folder(uid) + "/"
+        name, parts = dag.name(uid), dag.path_parts(uid)
+        folder = "/".join(parts) + "/"
+        if name.startswith("int_") and "intermediate" not in parts:
+            out.append(f"{name} is in models/{folder}, an int_ model belongs in an intermediate/ folder")
         for prefix, want in PREFIX_FOLDERS.items():
             if name.startswith(prefix) and not folder.startswith(want):
                 out.append(f"{name} is in models/{folder}, a {prefix} model belongs under models/{want}")
