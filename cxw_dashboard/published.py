@@ -98,7 +98,7 @@ class PublishedFile:
                 try:
                     key = _stat_key(self.path)
                 except FileNotFoundError:
-                    raise PublishedFileMissing(f"no published file at {self.path} yet (run ./cx demo or ./cx run)")
+                    raise PublishedFileMissing(f"no published file at {self.path} yet (run ./cx demo or ./cx run)") from None
                 if self._snap is not None and self._snap.key == key:
                     return self._snap
                 snap = read_snapshot(self.path, key)

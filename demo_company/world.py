@@ -653,7 +653,6 @@ def _surveys(seed, persons, orders, pickings, tickets, start_us, end_us, dirt) -
 def _reviews(seed, persons, orders, pickings, start_us, end_us, dirt) -> list:
     rng = stream(seed, "reviews")
     out: list[Review] = []
-    lang_of = {"VN": "vi", "FR": "fr"}
 
     def text_for(stars):
         return _pick_comment(rng, 1 if stars >= 4 else (-1 if stars <= 2 else 0), dirt)

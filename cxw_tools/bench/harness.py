@@ -147,7 +147,7 @@ def execution_api(env: dict, log_file: Path):
                         break
                 except OSError:
                     if time.time() > deadline:
-                        raise BenchError(f"the execution API server did not answer in 120 s; log: {log_file}")
+                        raise BenchError(f"the execution API server did not answer in 120 s; log: {log_file}") from None
                     time.sleep(0.3)
             yield extra, proc.pid
         finally:

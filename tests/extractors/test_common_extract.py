@@ -45,7 +45,6 @@ def test_crash_before_rename_leaves_no_visible_load_and_no_state(demo_dir, dirs,
 def test_state_unchanged_when_a_later_entity_fails(demo_dir, dirs, monkeypatch):
     odoo.extract(settings=odoo_settings(demo_dir, entities=["sale_order"]), **run_kwargs(dirs))
     before = (dirs["state"] / "odoo.json").read_text()
-    real = landing.LoadWriter.write_table
 
     def boom(self, table):
         raise RuntimeError("disk full")

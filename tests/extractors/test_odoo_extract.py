@@ -358,7 +358,6 @@ def test_source_columns_new_and_dropped_are_reported_and_a_dropped_required_colu
     monkeypatch.setenv("CXW_HOME", str(Path(dirs["state"]).parent / "home"))
 
     url, engine = db
-    dialect = engine.dialect.name
     kw = run_kwargs(dirs, datetime(2025, 1, 1, tzinfo=UTC), T0 + timedelta(days=1))
     rep1 = odoo.extract(settings=settings(url, entities=["sale_order", "res_currency"]), **kw)
     assert rep1["schema_drift"] == []                          # the first run records the columns
