@@ -152,14 +152,16 @@ def _session_airflow_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def airflow_metadata_template(tmp_path_factory) -> Path:
-    """An Airflow home after `airflow db migrate`, made once per test session (once per xdist worker). Tests that
-    give the real DAG a home of their own copy its metadata DB in with :func:`seed_airflow_home` instead of migrating
-    again; `cxw_tools.demo.prepare_airflow` then sees its own `.migrated` stamp and still sets the pool and reserializes
-    the DAG in that home. The copy holds no path and no secret: a fresh migrate writes only the schema, the default
-    pool, the log templates and the dags-folder bundle (the DAG folder is the same for every home of a session).
-    `cxw bench` prepares its homes the same way (`cxw_tools.bench.harness._fresh_airflow_home`). `tests/e2e/test_demo_run.py` (the
-    README's first command) and this fixture itself still run `airflow db migrate` in an empty home."""
-    from cxw_tools.demo import airflow, airflow_env
+    """An Airflow home prepared by `cxw_tools.demo.prepare_airflow` (`airflow db migrate`, the `cxw_build_db` pool, `airflow
+    dags reserialize`), made once per test session (once per xdist worker). Tests that give the real DAG a home of
+    their own copy its metadata DB in with :func:`seed_airflow_home` and run `airflow dags test` on it without
+    preparing again (issue 16.8: three Airflow CLI start-ups of 3-5 s each per home, once per session now);
+    `prepare_airflow` where the code under test calls it (`cxw demo`) sees its own `.migrated` stamp and still sets
+    the pool and reserializes the DAG. The copy holds no secret: the schema, the default and `cxw_build_db` pools, the
+    log templates, the dags-folder bundle and the serialized `cx_pipeline` DAG (its file path: the DAG folder is the
+    same for every home of a session). `cxw bench` prepares its homes the same way (`cxw_tools.bench.harness._fresh_airflow_home`).
+    `tests/e2e/test_demo_run.py` (the README's first command) and this fixture itself still migrate an empty home."""
+    from cxw_tools.demo import airflow_env, prepare_airflow
 
     home = tmp_path_factory.mktemp("airflow_template")
     mp = pytest.MonkeyPatch()
@@ -170,7 +172,7 @@ def airflow_metadata_template(tmp_path_factory) -> Path:
         env = airflow_env()
         af_home = Path(env["AIRFLOW_HOME"])
         af_home.mkdir(parents=True)
-        airflow("db", "migrate", env=env)
+        prepare_airflow(env)
     finally:
         mp.undo()
     return af_home
@@ -197,6 +199,22 @@ def seed_airflow_home(template: Path, airflow_home: Path) -> None:
 def seed_airflow(airflow_metadata_template):
     """``seed(airflow_home)``: a migrated metadata DB in ``airflow_home`` (see :func:`airflow_metadata_template`)."""
     return lambda airflow_home: seed_airflow_home(airflow_metadata_template, Path(airflow_home))
+
+
+def dag_run_state(airflow_home: Path | str, logical_date: str, dag_id: str = "cx_pipeline") -> str:
+    """The state of the latest run of ``dag_id`` for the day of ``logical_date``, read from the home's SQLite metadata
+    DB: what `cxw_tools.demo.run_state` answers through `airflow dags list-runs` (one Airflow CLI start-up, 4-5 s), for the
+    tests that run `airflow dags test` themselves. 'unknown' when there is no such run."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{Path(airflow_home) / 'airflow.db'}?mode=ro", uri=True)
+    try:
+        row = con.execute("select state from dag_run where dag_id = ? and substr(logical_date, 1, 10) = ? "
+                          "order by coalesce(run_after, start_date) desc, id desc limit 1",
+                          [dag_id, logical_date[:10]]).fetchone()
+    finally:
+        con.close()
+    return str(row[0]) if row else "unknown"
 
 
 # --- parallel workers and the developer loop (issue 16.8) ------------------------------------------------------------

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import dbt_cli
+
 from cxw_tools.bench import BenchError
 from cxw_tools.bench.floor import execute_floor, fingerprints, floor_plan, floor_script_text, prepare_floor_db
 
@@ -79,11 +81,9 @@ def test_floor_script_reproduces_dbt_build_on_the_fixture(tmp_path):
     env.update({"CXW_HOME": str(tmp_path), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp_path / "target"),
                 "DBT_LOG_PATH": str(tmp_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DO_NOT_TRACK": "1"})
-    dbt = Path(sys.executable).parent / "dbt"
     # models, seeds and snapshots only: the floor reproduces models; dbt's data/unit tests are not compared here
-    proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", "build", "--resource-type", "model", "--resource-type",
-                           "seed", "--resource-type", "snapshot", "--project-dir", str(PROJECT),
-                           "--profiles-dir", str(PROJECT)], env=env, capture_output=True, text=True, timeout=300)
+    proc = dbt_cli.run(env, "build", "--resource-type", "model", "--resource-type", "seed", "--resource-type",
+                       "snapshot", timeout=300)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
 
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())

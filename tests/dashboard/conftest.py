@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import dbt_cli
 
 from tests.dashboard._published import publish_in
 
@@ -28,10 +29,7 @@ def published_home(tmp_path_factory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "DBT_"))}
     env.update({"CXW_HOME": str(home), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(home / "target"),
                 "DBT_LOG_PATH": str(home / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"})
-    dbt = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", "build", "--project-dir", str(REPO / "dbt_project"),
-                           "--profiles-dir", str(REPO / "dbt_project"), "--exclude", "resource_type:unit_test"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = dbt_cli.run(env, "build", "--exclude", "resource_type:unit_test", timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     publish_in(home, "run-1")
     return home

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+
+import dbt_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
@@ -32,9 +33,7 @@ def built(tmp_path_factory):
         "CXW_HOME": str(tmp), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp / "target"),
         "DBT_LOG_PATH": str(tmp / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
     })
-    dbt = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", "build", "--project-dir", str(PROJECT),
-                           "--profiles-dir", str(PROJECT)], env=env, capture_output=True, text=True, timeout=300)
+    proc = dbt_cli.run(env, "build", timeout=300)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     con = duckdb.connect(str(db), read_only=True)
     yield con

@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import dbt_cli
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,9 +41,7 @@ def _env(tmp: Path, db: Path, **extra: str) -> dict:
 
 
 def _dbt(env: dict, *args: str) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    return subprocess.run([str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(PROJECT),
-                           "--profiles-dir", str(PROJECT)], env=env, capture_output=True, text=True, timeout=600)
+    return dbt_cli.run(env, *args, timeout=600)
 
 
 @pytest.fixture(scope="module")

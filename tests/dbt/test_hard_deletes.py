@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -30,6 +29,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+import dbt_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import raw_fixture  # noqa: E402
@@ -205,10 +206,7 @@ class _Target:
             load_into_duckdb(self.raw, self.tmp / "build.duckdb")
 
     def dbt(self, *args: str) -> None:
-        dbt = Path(sys.executable).parent / "dbt"
-        proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(PROJECT),
-                               "--profiles-dir", str(PROJECT)], env=self.env, capture_output=True, text=True,
-                              timeout=900)
+        proc = dbt_cli.run(self.env, *args, timeout=900)
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
 
     def build(self) -> None:

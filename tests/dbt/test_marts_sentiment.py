@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+
+import dbt_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
@@ -50,9 +51,7 @@ order by 1
 
 
 def _dbt(env: dict, *args: str) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(PROJECT),
-                           "--profiles-dir", str(PROJECT)], env=env, capture_output=True, text=True, timeout=600)
+    proc = dbt_cli.run(env, *args, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     return proc
 

@@ -17,17 +17,17 @@ EMPTY = {"hubspot_no_deals": 1, "trustpilot_no_reviews": 1}
 
 def _run_dag(data_dir: Path, manifest: dict, tag: str) -> tuple[str, Path]:
     from cxw.config import paths
-    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
-        source_env
+    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, source_env
 
-    env = airflow_env()
-    prepare_airflow(env)
+    from tests.conftest import dag_run_state
+
+    env = airflow_env()  # Airflow's home is prepared: seed_airflow (tests/conftest.py)
     logical_date = logical_date_for(manifest)
     log = paths().runs / f"dags-test-{tag}.log"
     with demo_server(data_dir) as base_url:
         env.update(source_env(data_dir, manifest, base_url))
         airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log)
-    return run_state(logical_date, env), log
+    return dag_run_state(env["AIRFLOW_HOME"], logical_date), log
 
 
 @pytest.fixture(scope="module")

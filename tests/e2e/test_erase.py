@@ -83,9 +83,9 @@ def _person_tables(db: Path) -> list[str]:
 def erased(tmp_path_factory, seed_airflow):
     import demo_company
     from cxw.config import paths
-    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, run_state, \
-        source_env
+    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, source_env
     from extractors.common.deadletter import DeadLetterStore
+    from tests.conftest import dag_run_state
 
     home = tmp_path_factory.mktemp("cxw_erase_home")
     mp = pytest.MonkeyPatch()
@@ -97,14 +97,13 @@ def erased(tmp_path_factory, seed_airflow):
         data = home / "demo" / "XS-42"
         manifest = demo_company.generate(data, scale="XS", seed=42)
         env = airflow_env()
-        seed_airflow(env["AIRFLOW_HOME"])
-        prepare_airflow(env)
+        seed_airflow(env["AIRFLOW_HOME"])  # prepared: no `prepare_airflow` here (tests/conftest.py)
         logical_date = logical_date_for(manifest)
         log = paths().runs / "dags-test-erase.log"
         with demo_server(data) as base_url:
             env.update(source_env(data, manifest, base_url))
             airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log)
-        state = run_state(logical_date, env)
+        state = dag_run_state(env["AIRFLOW_HOME"], logical_date)
         assert state == "success", log.read_text()[-6000:]
         p = paths()
         build, bi = p.build_db, p.published_db

@@ -54,7 +54,7 @@ def _shape() -> tuple[dt.date, dict[str, str], int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, seed_airflow):
     day, as_of, ga4_days = _shape()
     home = tmp_path_factory.mktemp("cxw_empty_day")
     with pytest.MonkeyPatch.context() as mp:
@@ -63,11 +63,11 @@ def runs(tmp_path_factory):
                 "AIRFLOW_HOME", "CXW_BUILD_DB", "CXW_FORCE_BUILD", "CXW_HISTORY_START")]:
             mp.delenv(var)
         from cxw.config import paths
-        from cxw_tools.demo import airflow_env, generate_demo, prepare_airflow, run_dag
+        from cxw_tools.demo import airflow_env, generate_demo, run_dag
 
         p = paths()
         env = airflow_env()
-        prepare_airflow(env)
+        seed_airflow(env["AIRFLOW_HOME"])  # prepared: no `prepare_airflow` here (tests/conftest.py)
         data_dir = p.demo / f"{SCALE}-{SEED}"
         results = {"day": day}
         for label in ("1", "2"):

@@ -126,12 +126,11 @@ def runs(tmp_path_factory, seed_airflow):
                 "AIRFLOW_HOME", "CXW_BUILD_DB", "CXW_FORCE_BUILD", "CXW_HISTORY_START")]:
             mp.delenv(var)
         from cxw.config import paths
-        from cxw_tools.demo import airflow_env, generate_demo, prepare_airflow, run_dag
+        from cxw_tools.demo import airflow_env, generate_demo, run_dag
 
         p = paths()
         env = airflow_env()
-        seed_airflow(env["AIRFLOW_HOME"])
-        prepare_airflow(env)
+        seed_airflow(env["AIRFLOW_HOME"])  # prepared: no `prepare_airflow` here (tests/conftest.py)
         data_dir = p.demo / f"{SCALE}-{SEED}"
         results = {}
         for label in RUNS:

@@ -68,14 +68,13 @@ def alexa_run(tmp_path_factory, seed_airflow):
               "CXW_KPI_WINDOW_END", "CXW_KPI_WINDOW_START", "CXW_HISTORY_START"):
         mp.delenv(k, raising=False)
     try:
-        from cxw_tools.demo import airflow_env, prepare_airflow, run_dag
+        from cxw_tools.demo import airflow_env, run_dag
 
         data = home / "demo" / "XS-42-alexa2018"
         manifest = demo_company.generate(data, scale="XS", seed=42, **SHAPE)
         served = replace_trustpilot_reviews(data, TSV)
         env = airflow_env()
-        seed_airflow(env["AIRFLOW_HOME"])
-        prepare_airflow(env)
+        seed_airflow(env["AIRFLOW_HOME"])  # prepared: no `prepare_airflow` here (tests/conftest.py)
         run = run_dag(data, manifest, env=env, log_name="dags-test-alexa")
         yield {"home": home, "data": data, "manifest": manifest, "served": served, "run": run,
                "log": Path(run["log"]).read_text(errors="replace")}

@@ -58,12 +58,12 @@ def webshop_run(tmp_path_factory, seed_airflow):
         copied = load_into(url, str(data / manifest["erp"]["file"]))
 
         from cxw.config import paths
-        from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, prepare_airflow, \
-            run_state, source_env
+        from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, source_env
 
-        seed_airflow(paths().airflow_home)
+        from tests.conftest import dag_run_state
+
+        seed_airflow(paths().airflow_home)  # prepared: no `prepare_airflow` here (tests/conftest.py)
         env = airflow_env()
-        prepare_airflow(env)
         logical_date = logical_date_for(manifest)
         log = paths().runs / "dags-test-webshop.log"
         with demo_server(data) as base_url:
@@ -71,7 +71,7 @@ def webshop_run(tmp_path_factory, seed_airflow):
             env.update(demo_env)
             env["CXW_ODOO_URL"] = url          # the ERP is the MariaDB copy, not the generated SQLite file
             airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log)
-        yield {"home": home, "state": run_state(logical_date, env), "log": log.read_text(), "db": db,
+        yield {"home": home, "state": dag_run_state(env["AIRFLOW_HOME"], logical_date), "log": log.read_text(), "db": db,
                "copied": copied, "demo_env": demo_env, "key": json.loads((data / "answer_key.json").read_text())}
     finally:
         _mariadb(f"DROP DATABASE IF EXISTS `{db}`")

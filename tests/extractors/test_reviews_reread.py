@@ -10,13 +10,13 @@ never from the files.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
+
+import dbt_cli
 
 from conftest import HISTORY_START, FakeClock, run_kwargs
 from test_reviews_extract import g_settings, t_settings
@@ -78,11 +78,8 @@ class Pipeline:
             g = google_reviews.extract(settings=g_settings(srv, clock), **kw)
         self.end = end
         load_into_duckdb(self.dirs["raw"], self.db)
-        dbt = Path(sys.executable).parent / "dbt"
-        proc = subprocess.run([str(dbt) if dbt.exists() else "dbt", "build", "--select", "+stg_trustpilot__reviews",
-                               "+stg_google_reviews__reviews", "--indirect-selection", "cautious", "--project-dir", str(PROJECT),
-                               "--profiles-dir", str(PROJECT)], env=self.env, capture_output=True, text=True,
-                              timeout=600)
+        proc = dbt_cli.run(self.env, "build", "--select", "+stg_trustpilot__reviews", "+stg_google_reviews__reviews",
+                           "--indirect-selection", "cautious", timeout=600)
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
         return {"trustpilot": [ld["entity"] for ld in tp["loads"]],
                 "google_reviews": [ld["entity"] for ld in g["loads"]]}
