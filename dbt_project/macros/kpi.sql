@@ -9,6 +9,13 @@
     end
 {%- endmacro %}
 
+{# the same for a KPI held in a column rather than a row (kpi_journey_stage, cx marts): scale_factor of the seed
+   row of `kpi_name` (a literal KPI name) x num / den, null without a denominator #}
+{% macro kpi_scaled(kpi_name, num, den) -%}
+    case when {{ den }} is null or {{ den }} = 0 then null
+         else (select kd.scale_factor from {{ ref('kpi_definitions') }} as kd where kd.kpi = '{{ kpi_name }}') * {{ num }} / {{ den }} end
+{%- endmacro %}
+
 {# true when a date column lies in the configured KPI window (always true when no window is set) #}
 {% macro in_kpi_window(date_col) -%}
     {%- if var('kpi_window_start') -%}({{ date_col }} >= cast('{{ var("kpi_window_start") }}' as date)){%- else -%}true{%- endif %}
