@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import re
 from pathlib import Path
 
-from .config import paths
+from .config import DBT_PROJECT_DIR, paths
 
 log = logging.getLogger(__name__)
 
-HEADLINE_KPIS = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "review_reply_rate", "sessions",
-                 "engagement_rate", "conversion_rate", "orders", "net_revenue", "aov", "on_time_delivery_rate",
-                 "email_open_rate", "open_backlog", "loop_closed_rate"]
+
+def headline_kpis(path: Path = DBT_PROJECT_DIR / "seeds" / "kpi_definitions.csv") -> list[str]:
+    """The KPIs the summary shows: is_headline of the KPI definitions seed (published as kpi.kpi_dictionary), the
+    one place each KPI is defined (issue 16 point 3), in the seed's order."""
+    with path.open(newline="") as f:
+        return [r["kpi"] for r in csv.DictReader(f) if r["is_headline"] == "true"]
+
+
+HEADLINE_KPIS = headline_kpis()
 
 
 def _query(db: Path, sql: str, params=None) -> list[tuple]:

@@ -9,7 +9,9 @@ tables stay in dbt tests (SQL over whole tables). Raw-batch suites are in `raw_s
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Plaintext PII patterns: an e-mail address, or a phone number written with a + and 8+ digits.
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -34,26 +36,33 @@ class Check:
     why: str = ""
 
 
+# Each KPI's valid range is defined once, in the dbt seed kpi_definitions (range_min / range_max; published as
+# kpi.kpi_dictionary); the gate reads it from there (issue 16 point 3).
+KPI_DEFINITIONS_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "kpi_definitions.csv"
+
+
+def kpi_ranges(path: Path = KPI_DEFINITIONS_CSV) -> dict[str, tuple[float | None, float | None]]:
+    """{kpi: (range_min, range_max)} of the KPI definitions seed, for every KPI with at least one bound (an empty
+    bound is open: retention_rate is above 100 when more customers come back than bought the month before)."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    def bound(text: str) -> float | int | None:
+        if not text.strip():
+            return None
+        v = float(text)
+        return int(v) if v.is_integer() else v
+    return {r["kpi"]: (bound(r["range_min"]), bound(r["range_max"])) for r in rows
+            if r["range_min"].strip() or r["range_max"].strip()}
+
+
 def _ranges_for_kpis() -> list[Check]:
     checks = []
-    groups = {
-        "nps": (-100, 100),
-        "csat_pct": (0, 100), "ces_easy_pct": (0, 100),
-        # 100 x (E - N) / S counts every returning customer of P, also those back after a pause (not in S): above
-        # 100 when more come back than bought in the previous month (sparse months of a long history) - no upper bound
-        "retention_rate": (0, None),
-        "csat_mean": (1, 5), "ces_mean": (1, 7), "review_rating_avg": (1, 5),
-    }
-    for kpi, (lo, hi) in groups.items():
+    for kpi, (lo, hi) in kpi_ranges().items():
         checks.append(Check("ExpectColumnValuesToBeBetween",
                             {"column": "value", "min_value": lo, "max_value": hi,
                              "row_condition": f'kpi=="{kpi}"', "condition_parser": "pandas"},
-                            why=f"{kpi} outside [{lo}, {hi}]" if hi is not None else f"{kpi} below {lo}"))
-    checks.append(Check("ExpectColumnValuesToBeBetween",
-                        {"column": "value", "min_value": 0, "max_value": 1,
-                         "row_condition": '(kpi.str.endswith("_rate") | kpi.str.endswith("_share")) & (kpi != "retention_rate")',
-                         "condition_parser": "pandas"},
-                        why="a rate or share outside [0, 1]"))
+                            why=f"{kpi} outside [{lo}, {hi}]" if hi is not None and lo is not None
+                            else f"{kpi} below {lo}" if hi is None else f"{kpi} above {hi}"))
     return checks
 
 

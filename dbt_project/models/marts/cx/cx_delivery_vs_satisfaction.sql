@@ -2,7 +2,8 @@
    person's latest done outgoing delivery in the var delivery_response_window_days (14) days before it (done_at <=
    submitted_at). Groups: delivery_status on_time / late / no_recent_delivery and delay buckets of the late ones
    (done - scheduled: < 1 day, 1-3, 3-7, >= 7 days). Per group and survey type: the survey KPI's numerator,
-   denominator and value as kpi-definitions (NPS 100 x (P - D) / responses, CSAT % 4-5, CES mean), never averaged. #}
+   denominator and value as kpi-definitions (NPS 100 x (P - D) / responses, CSAT % 4-5, CES mean; the scale from the
+   seed kpi_definitions, macro kpi_scaled), never averaged. #}
 with responses as (
     select feedback_id, person_sk, survey_type, score, score_normalised, submitted_at,
            is_promoter, is_detractor, is_csat_satisfied
@@ -73,9 +74,9 @@ select
                           when 'CSAT' then csat_satisfied
                           else score_sum end as {{ type_double() }}) as numerator,
     cast(responses as {{ type_double() }}) as denominator,
-    case survey_type when 'NPS' then 100.0 * (promoters - detractors) / responses
-                     when 'CSAT' then 100.0 * csat_satisfied / responses
-                     else 1.0 * score_sum / responses end as value,
+    case survey_type when 'NPS' then {{ kpi_scaled('nps', '(promoters - detractors)', 'responses') }}
+                     when 'CSAT' then {{ kpi_scaled('csat_pct', 'csat_satisfied', 'responses') }}
+                     else {{ kpi_scaled('ces_mean', 'score_sum', 'responses') }} end as value,
     cast(responses as bigint) as n,
     persons,
     deliveries,

@@ -1,97 +1,22 @@
-{# Inner loop (kpi-definitions "Closed loop"): one alert per NPS detractor (0-6), CSAT 1-2 or review 1-2 stars.
-   alert_id = md5(source || ':' || source_record_id) - stable across runs. comment = the free text as written,
-   e-mail addresses and phone numbers masked (mask_pii_text). due_at = created_at + var alert_due_hours (48 h).
-   preceding touchpoint: int_feedback_preceding_touchpoints. is_loop_closed: after created_at and before due_at
-   (both strict) the person got an agent contact - a support ticket created or a ticket's first agent reply - or,
-   for a review, the company replied to it. Unresolved persons ('-1') can only be closed by a review reply.
-   channel: the channel of the feedback touchpoint (dim_channels code). #}
-with surveys as (
-    select
-        case when f.survey_type = 'NPS' then 'nps_detractor' else 'csat_low' end as alert_type,
-        'hubspot' as source,
-        f.feedback_id as source_record_id,
-        f.person_sk,
-        f.score,
-        s.comment_text,
-        f.submitted_at as created_at,
-        cast(null as {{ dbt.type_timestamp() }}) as reply_at,
-        'survey_response:hubspot:' || f.feedback_id as touchpoint_key
-    from {{ ref('fct_survey_responses') }} as f
-    left join {{ ref('stg_hubspot__feedback_submissions') }} as s on s.feedback_id = f.feedback_id
-    where (f.survey_type = 'NPS' and f.score <= 6)
-        or (f.survey_type = 'CSAT' and f.score <= 2)
-),
-
-review_texts as (
-    select 'google' as review_source, review_id, comment_text from {{ ref('stg_google_reviews__reviews') }}
-    union all
-    select 'trustpilot', review_id, comment_text from {{ ref('stg_trustpilot__reviews') }}
-),
-
-reviews as (
-    select
-        'review_low' as alert_type,
-        case r.review_source when 'google' then 'google_reviews' else r.review_source end as source,
-        r.review_id as source_record_id,
-        r.person_sk,
-        r.rating as score,
-        t.comment_text,
-        r.created_at,
-        case when r.has_reply then r.reply_at end as reply_at,
-        'review:' || case r.review_source when 'google' then 'google_reviews' else r.review_source end || ':' || r.review_id as touchpoint_key
-    from {{ ref('fct_reviews') }} as r
-    left join review_texts as t on t.review_source = r.review_source and t.review_id = r.review_id
-    where r.rating <= 2
-),
-
-alerts as (
-    select * from surveys
-    union all
-    select * from reviews
-),
-
-timed as (
-    select
-        a.*,
-        {{ dbt.dateadd('hour', var('alert_due_hours'), 'a.created_at') }} as due_at
-    from alerts as a
-),
-
-agent_contacts as (
-    select person_sk, created_at as contact_at from {{ ref('fct_support_tickets') }}
-    where person_sk <> '-1'
-    union all
-    select person_sk, first_response_at from {{ ref('fct_support_tickets') }}
-    where person_sk <> '-1' and first_response_at is not null
-),
-
-closed as (
-    select distinct t.source, t.source_record_id
-    from timed as t
-    inner join agent_contacts as c
-        on c.person_sk = t.person_sk
-        and c.contact_at > t.created_at
-        and c.contact_at < t.due_at
-    where t.person_sk <> '-1'
-)
-
+{# Inner loop (kpi-definitions "Closed loop"), published: the alerts of the rule int_detractor_alerts (NPS
+   detractor, CSAT 1-2, review 1-2 stars; due_at, is_loop_closed, masked comment - see there), with
+   alert_id = md5(source || ':' || source_record_id) - stable across runs -, the preceding touchpoint
+   (int_feedback_preceding_touchpoints) and channel: the channel of the feedback touchpoint (dim_channels code). #}
 select
-    cast({{ dbt.hash("t.source || ':' || t.source_record_id") }} as {{ dbt.type_string() }}) as alert_id,
-    cast(t.alert_type as {{ dbt.type_string() }}) as alert_type,
-    cast(t.person_sk as {{ dbt.type_string() }}) as person_sk,
-    cast(t.source as {{ dbt.type_string() }}) as source,
-    cast(t.source_record_id as {{ dbt.type_string() }}) as source_record_id,
-    cast(t.score as numeric) as score,
-    cast({{ mask_pii_text('t.comment_text') }} as {{ dbt.type_string() }}) as comment,
-    cast(t.created_at as {{ dbt.type_timestamp() }}) as created_at,
-    cast(t.due_at as {{ dbt.type_timestamp() }}) as due_at,
+    cast({{ dbt.hash("a.source || ':' || a.source_record_id") }} as {{ dbt.type_string() }}) as alert_id,
+    cast(a.alert_type as {{ dbt.type_string() }}) as alert_type,
+    cast(a.person_sk as {{ dbt.type_string() }}) as person_sk,
+    cast(a.source as {{ dbt.type_string() }}) as source,
+    cast(a.source_record_id as {{ dbt.type_string() }}) as source_record_id,
+    cast(a.score as numeric) as score,
+    cast(a.comment as {{ dbt.type_string() }}) as comment,
+    cast(a.created_at as {{ dbt.type_timestamp() }}) as created_at,
+    cast(a.due_at as {{ dbt.type_timestamp() }}) as due_at,
     cast(p.preceding_touchpoint_type as {{ dbt.type_string() }}) as preceding_touchpoint_type,
     cast(p.preceding_touchpoint_at as {{ dbt.type_timestamp() }}) as preceding_touchpoint_at,
-    (c.source_record_id is not null
-        or (t.reply_at is not null and t.reply_at > t.created_at and t.reply_at < t.due_at)) as is_loop_closed,
+    a.is_loop_closed,
     cast(coalesce(tp.channel_sk, '-1') as {{ dbt.type_string() }}) as channel
-from timed as t
-left join closed as c on c.source = t.source and c.source_record_id = t.source_record_id
+from {{ ref('int_detractor_alerts') }} as a
 left join {{ ref('int_feedback_preceding_touchpoints') }} as p
-    on p.source = t.source and p.source_record_id = t.source_record_id
-left join {{ ref('fct_touchpoints') }} as tp on tp.touchpoint_key = t.touchpoint_key
+    on p.source = a.source and p.source_record_id = a.source_record_id
+left join {{ ref('fct_touchpoints') }} as tp on tp.touchpoint_key = a.touchpoint_key

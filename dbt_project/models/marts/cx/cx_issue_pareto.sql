@@ -70,12 +70,10 @@ measured as (
         row_number() over (partition by f.issue_type order by f.occurrences desc, f.issue) as rank_by_frequency,
         coalesce(s.nps_hit_numerator, 0) as nps_hit_numerator,
         coalesce(s.nps_hit_responses, 0) as nps_hit_responses,
-        case when s.nps_hit_responses > 0
-             then 100.0 * s.nps_hit_numerator / s.nps_hit_responses end as nps_hit,
+        {{ kpi_scaled('nps', 's.nps_hit_numerator', 's.nps_hit_responses') }} as nps_hit,
         coalesce(s.nps_not_hit_numerator, 0) as nps_not_hit_numerator,
         coalesce(s.nps_not_hit_responses, 0) as nps_not_hit_responses,
-        case when s.nps_not_hit_responses > 0
-             then 100.0 * s.nps_not_hit_numerator / s.nps_not_hit_responses end as nps_not_hit
+        {{ kpi_scaled('nps', 's.nps_not_hit_numerator', 's.nps_not_hit_responses') }} as nps_not_hit
     from frequency as f
     left join nps_split as s on s.issue_type = f.issue_type and s.issue = f.issue
 )

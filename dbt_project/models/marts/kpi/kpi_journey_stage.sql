@@ -64,13 +64,13 @@ select
     cast(coalesce(t.persons, 0) as bigint) as persons,
     cast(coalesce(v.nps_responses, 0) as bigint) as nps_responses,
     cast(coalesce(v.nps_numerator, 0) as {{ type_double() }}) as nps_numerator,
-    cast(case when v.nps_responses > 0 then 100.0 * v.nps_numerator / v.nps_responses end as {{ type_double() }}) as nps,
+    cast({{ kpi_scaled('nps', 'v.nps_numerator', 'v.nps_responses') }} as {{ type_double() }}) as nps,
     cast(coalesce(v.csat_responses, 0) as bigint) as csat_responses,
     cast(coalesce(v.csat_satisfied, 0) as {{ type_double() }}) as csat_satisfied,
-    cast(case when v.csat_responses > 0 then 100.0 * v.csat_satisfied / v.csat_responses end as {{ type_double() }}) as csat_pct,
+    cast({{ kpi_scaled('csat_pct', 'v.csat_satisfied', 'v.csat_responses') }} as {{ type_double() }}) as csat_pct,
     cast(coalesce(v.ces_responses, 0) as bigint) as ces_responses,
     cast(coalesce(v.ces_score_sum, 0) as {{ type_double() }}) as ces_score_sum,
-    cast(case when v.ces_responses > 0 then 1.0 * v.ces_score_sum / v.ces_responses end as {{ type_double() }}) as ces_mean
+    cast({{ kpi_scaled('ces_mean', 'v.ces_score_sum', 'v.ces_responses') }} as {{ type_double() }}) as ces_mean
 from keys as k
 left join stages as s on s.journey_stage = k.journey_stage
 left join touchpoints as t on t.month_start = k.month_start and t.journey_stage = k.journey_stage

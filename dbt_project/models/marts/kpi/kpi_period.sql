@@ -2,8 +2,8 @@
    numerators and denominators, ratio recomputed); medians / p90 (quantile_cont) and customer KPIs over resolved
    persons are computed from the facts, since they cannot be re-aggregated. period_end is exclusive.
    open_backlog is a stock: its month / window rows are the backlog at the period's end (int_kpi_open_backlog: the
-   last day of the month inside the window, the window's last day), never a sum of daily rows. #}
-{%- set stock_kpis = ['open_backlog'] %}
+   last day of the month inside the window, the window's last day), never a sum of daily rows. The value's scale
+   comes from the KPI's row of the seed kpi_definitions (macro kpi_value). #}
 with day_counts as (
     select * from {{ ref('int_kpi_day_counts') }}
 ),
@@ -209,9 +209,8 @@ open_backlog as (
 
 -- ---------------------------------------------------------------- all rows
 ratio_rows as (
-    select grain, period_start, kpi, numerator, denominator,
-           case when kpi in ('{{ stock_kpis | join("', '") }}') then numerator
-                else {{ kpi_value('kpi', 'numerator', 'denominator') }} end as value, n
+    select r.grain, r.period_start, r.kpi, r.numerator, r.denominator,
+           {{ kpi_value('d', 'r.numerator', 'r.denominator') }} as value, r.n
     from (
         select * from additive_month
         union all
@@ -223,6 +222,7 @@ ratio_rows as (
         union all
         select * from open_backlog
     ) as r
+    left join {{ ref('kpi_definitions') }} as d on d.kpi = r.kpi
 ),
 
 all_rows as (

@@ -1,6 +1,10 @@
-{# Issue topics of complaint-context feedback text: a review rated 1-3 stars, or a survey response that is an NPS
-   detractor (0-6), CSAT 1-3 or CES 1-4 (7 = easiest). A text hits a topic when one of the topic's terms (seed
-   issue_topics) occurs as a whole word / phrase of the lower-cased text; one row per (feedback, topic). #}
+{# Issue topics of complaint-context feedback text: feedback that is not positive by the facts' flags - a review
+   not positive (not fct_reviews.is_positive: 1-3 stars), or a survey response that is an NPS detractor
+   (is_detractor: 0-6), a CSAT response not satisfied (not is_csat_satisfied: 1-3) or a CES response not easy
+   (not is_ces_easy: 1-4, 7 = easiest). Wider than the alert rule (int_detractor_alerts: CSAT 1-2, reviews 1-2):
+   a topic counts every complaint, an alert only the ones that need a follow-up. A text hits a topic when one of
+   the topic's terms (seed issue_topics) occurs as a whole word / phrase of the lower-cased text; one row per
+   (feedback, topic). #}
 with texts as (
     select
         'review' as feedback_kind,
@@ -14,7 +18,7 @@ with texts as (
         union all
         select 'trustpilot', review_id, comment_text from {{ ref('stg_trustpilot__reviews') }}
     ) as t on t.review_source = r.review_source and t.review_id = r.review_id
-    where r.rating <= 3
+    where not r.is_positive
     union all
     select
         'survey_response',
@@ -24,9 +28,9 @@ with texts as (
         s.comment_text
     from {{ ref('fct_survey_responses') }} as f
     inner join {{ ref('stg_hubspot__feedback_submissions') }} as s on s.feedback_id = f.feedback_id
-    where (f.survey_type = 'NPS' and f.score <= 6)
-        or (f.survey_type = 'CSAT' and f.score <= 3)
-        or (f.survey_type = 'CES' and f.score_normalised <= 4)
+    where f.is_detractor
+        or (f.survey_type = 'CSAT' and not f.is_csat_satisfied)
+        or (f.survey_type = 'CES' and not f.is_ces_easy)
 ),
 
 padded as (

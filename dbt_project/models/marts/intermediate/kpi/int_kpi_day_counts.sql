@@ -1,7 +1,9 @@
 {# Additive counts per day and KPI (numerator, denominator, n): the one place KPI formulas live.
    kpi_daily publishes them; kpi_period re-aggregates them by summing counts, never by averaging ratios.
-   loop_closed_rate: alerts of cx_detractor_alerts dated by the alert's creation (the feedback's submission / the
-   review's creation), closed = is_loop_closed (an agent contact or ticket, or a review reply, before due_at).
+   loop_closed_rate: the alerts of the alert rule int_detractor_alerts (the rows cx_detractor_alerts publishes) dated
+   by the alert's creation (the feedback's submission / the review's creation), closed = is_loop_closed (an agent
+   contact or ticket, or a review reply, before due_at). KPIs read the facts and intermediate models, never a
+   presentation mart.
    open_backlog is a stock (int_kpi_open_backlog), not additive: it is not here. #}
 with surveys as (
     select submitted_date as kpi_date, survey_type,
@@ -73,7 +75,7 @@ alerts as (
     select cast(created_at as date) as kpi_date,
            count(*) as alerts,
            sum(case when is_loop_closed then 1 else 0 end) as loop_closed
-    from {{ ref('cx_detractor_alerts') }}
+    from {{ ref('int_detractor_alerts') }}
     group by 1
 ),
 
