@@ -725,6 +725,9 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
             if g.stem == current:
                 _switch(g, p.published_db)  # BI reads the erased file (a hard link to the replaced one is stale)
         out["generations_rewritten"] = rewritten
+        from .access import sync
+
+        out["audiences"] = sync(force=True)  # the audience files are derived again from the rewritten generations
     return out
 
 
@@ -1015,6 +1018,9 @@ def drop_old_generations(days: int | None = None, now: datetime | None = None) -
         dropped.append(g.stem)
     if dropped:
         log.info("retention %d days: dropped generations %s", days, dropped)
+        from .access import sync
+
+        sync()  # the audience files of the dropped generations go too
     return dropped
 
 
