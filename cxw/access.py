@@ -386,15 +386,21 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
         # row-level security: on every table some audience reads only some rows of
         restricted = {tp.qualified for name in audiences for tp in plans[name] if tp.rows}
         restricted |= {q for aud in audiences.values() for q in aud.row_scope}
+        # start from nothing here too: this step's policies go, row security stays only where still configured
+        cur.execute("select schemaname, tablename, policyname from pg_policies where schemaname = any(%s) "
+                    "and policyname like 'cxw\\_%%'", [list(PUBLISHED_SCHEMAS)])
+        for s, t, pol in cur.fetchall():
+            cur.execute(sql.SQL("drop policy {} on {}.{}").format(Id(pol), Id(s), Id(t)))
+        cur.execute("select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                    "where c.relrowsecurity and n.nspname = any(%s)", [list(PUBLISHED_SCHEMAS)])
+        for s, t in cur.fetchall():
+            if f"{s}.{t}" not in restricted:
+                cur.execute(sql.SQL("alter table {}.{} disable row level security").format(Id(s), Id(t)))
         for q in sorted(restricted):
             if q not in published:
                 raise AccessConfigError(f"postgres.row_scope: table {q} is not published")
             s, t = q.split(".", 1)
             target = sql.SQL("{}.{}").format(Id(s), Id(t))
-            cur.execute("select policyname from pg_policies where schemaname = %s and tablename = %s "
-                        "and policyname like 'cxw\\_%%'", [s, t])
-            for (pol,) in cur.fetchall():
-                cur.execute(sql.SQL("drop policy {} on {}").format(Id(pol), target))
             cur.execute(sql.SQL("alter table {} enable row level security").format(target))
             policies = {}
             for name, aud in audiences.items():
