@@ -434,3 +434,32 @@ def pg_access_from_env() -> dict:
         return apply_postgres_access(conn)
     finally:
         conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cxw.access postgres` (`./cx pg-access`): roles, GRANTs and RLS on the PostgreSQL target;
+    `python -m cxw.access sync`: derive the audience files of the kept generations again (after editing
+    access/audiences.yml; the next publish does it too)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="cx pg-access", description=main.__doc__)
+    ap.add_argument("what", choices=["postgres", "sync"], nargs="?", default="postgres")
+    args = ap.parse_args(argv)
+    try:
+        if args.what == "postgres":
+            report = pg_access_from_env()
+        else:
+            from .warehouse_lock import maintenance
+
+            with maintenance("audiences"):
+                report = sync()
+    except AccessConfigError as exc:
+        print(f"cx: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -68,3 +68,19 @@ def authenticate(path: Path, name: str, password: str) -> str | None:
     audience, hashed = users.get(name, (None, _DUMMY_HASH))
     ok = check_password_hash(hashed, password or "")
     return audience if ok and audience is not None else None
+
+
+def ensure_demo_users(path: Path | None = None) -> str | None:
+    """`./cx demo`: when there is no users file yet, one demo user per configured audience (named after it) with one
+    random password, returned once to be printed (only its hash is stored). None when a users file exists."""
+    import secrets
+
+    from cxw.access import load_audiences
+
+    path = Path(path) if path else users_file()
+    if path.exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    for audience in load_audiences():
+        add_user(path, audience, audience, password)
+    return password

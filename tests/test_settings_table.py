@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_DIRS = ("cxw", "dags", "extractors", "expectations", "demo_company", "tests")
+PY_DIRS = ("cxw", "cxw_dashboard", "dags", "extractors", "expectations", "demo_company", "tests")
 SHELL_FILES = ("cx", ".ci/run", "docker-compose.yml", "Dockerfile", "Makefile")
 NAME = r"""["'](CXW_[A-Z0-9_]+)["']"""
 PY_READS = (
