@@ -335,7 +335,7 @@ PAGE_FRAMES = {"/": ("kpi_period",), "/journey": ("journey",), "/alerts": ("aler
 
 LOGIN_PAGE = """<!doctype html><html><head><title>CX dashboard - sign in</title><style>{css}
 form{{max-width:320px;margin:60px auto;display:flex;flex-direction:column;gap:8px}}</style></head><body>
-<div class="cx-header"><b>CX dashboard</b></div><form method="post" action="/login">
+<div class="cx-header"><b>CX dashboard</b></div><form method="post">
 <h2>Sign in</h2>{error}<label>User <input name="username" id="username" autocomplete="username" required></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required>
 </label><button type="submit" id="sign-in">Sign in</button></form></body></html>"""
@@ -459,7 +459,10 @@ def create_app(published_path=None, *, audiences_dir=None, users_file=None, secr
         render = RENDER.get(path or "/")
         if render is None:
             return html.P(f"No page {path}.", id="not-found")
-        if signed_in and (path or "/") not in dict(visible_pages(snap)):
+        visible = visible_pages(snap) if signed_in else PAGES
+        if signed_in and (path or "/") == "/" and visible and "/" not in dict(visible):
+            path, render = visible[0][0], RENDER[visible[0][0]]  # the audience's first page is its home
+        if signed_in and (path or "/") not in dict(visible):
             return html.P(f"The {flask.session.get('audience')} audience cannot read this page: its published file "
                           f"does not hold the tables the page shows (access/audiences.yml).", id="denied",
                           className="cx-missing")
