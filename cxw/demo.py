@@ -186,7 +186,8 @@ def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool =
     signin = (f"sign in as executive, cx_agent, analyst or admin with password {password}" if password else
               f"sign in with a user of {users_file()}")
     print(f"cx: open the dashboard with: ./cx dashboard   (http://127.0.0.1:8050/; {signin}; each audience reads "
-          f"its own file under {p.published_dir / 'audiences'}, read-only)", flush=True)
+          f"its own file under {p.published_dir / 'audiences'}; the whole file without sign-in: ./cx dashboard "
+          f"--published {p.published_db})", flush=True)
     return {"seconds": total, "dag_seconds": dag_secs, "log": str(log_file)}
 
 
