@@ -220,8 +220,9 @@ def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -
         con.execute("detach src")
         con.execute("create table main.publication_tables (table_name varchar, row_count bigint, "
                     "fingerprint varchar)")
-        con.executemany("insert into main.publication_tables values (?, ?, ?)",
-                        [[k, v[0], v[1]] for k, v in sorted(fps.items())])
+        if fps:  # an audience may read none of a partial build's tables: its file then holds the publication only
+            con.executemany("insert into main.publication_tables values (?, ?, ?)",
+                            [[k, v[0], v[1]] for k, v in sorted(fps.items())])
         content_fp = content_fingerprint(fps, docs)
         con.execute("create table main.publication_audience (audience varchar, description varchar, "
                     "config_fingerprint varchar, content_fingerprint varchar)")
