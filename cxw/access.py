@@ -11,7 +11,8 @@ An audience generation is a function of the main generation of the same id and o
 audience to the generation it switches the main file to, an erasure re-derives them from the rewritten main
 generations, and retention / pruning drop those whose main generation is gone (`sync`). Each audience file keeps the
 published storage version, the descriptions (COMMENT ON) of what it holds, the main file's `publication` row and its
-own `publication_tables` and `publication_audience`.
+own `publication_tables` and `publication_audience`. An audience reading everything (`tables: "*"`, no
+`deny_columns`, e.g. admin) gets a hard link to the main generation file itself: no copy, no extra disk.
 
 On the PostgreSQL target the same configuration becomes roles with GRANTs and row-level security
 (`apply_postgres_access`, `./cx pg-access`).
@@ -58,6 +59,11 @@ class Audience:
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps([self.name, self.raw], sort_keys=True, default=str).encode()).hexdigest()
+
+    @property
+    def reads_everything(self) -> bool:
+        """Every table, column and row: the audience's file is the main generation file (hard-linked)."""
+        return self.tables == "*" and not self.deny_columns
 
     def table_rule(self, qualified: str) -> dict | None:
         if self.tables == "*":
@@ -261,6 +267,20 @@ def derive_generation(main_generation: Path, audiences: dict[str, Audience] | No
     done = {}
     for name, aud in audiences.items():
         out = audience_generations_dir(name) / main_generation.name
+        if aud.reads_everything:
+            # the audience file is the main generation itself: a hard link (no copy; a copy where links are refused)
+            if not force and out.exists() and os.path.samefile(out, main_generation):
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".tmp-{out.name}")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(main_generation, tmp)
+            except OSError:
+                shutil.copyfile(main_generation, tmp)
+            os.replace(tmp, out)
+            done[name] = {"linked": str(main_generation)}
+            continue
         if not force and out.exists() and _audience_config_fingerprint(out) == aud.fingerprint:
             continue
         done[name] = derive_audience_file(main_generation, aud, out)
