@@ -222,3 +222,34 @@ def publish_in_unchanged(home: Path) -> dict:
     from cxw.publish import publish
 
     return publish("run-3", "2025-04-30", "2025-05-01")
+
+
+def test_an_erasure_reaches_the_audience_files(published_home, tmp_path, monkeypatch):
+    """`./cx erase` rewrites every kept main generation, then derives the audience files again (`sync(force=True)`,
+    as cxw.erase.rebuild_and_republish does): the erased person is in no audience file, the others stay."""
+    from cxw.access import sync
+    from cxw.erase import rewrite_generation
+    from cxw.publish import generations
+
+    home = tmp_path / "home"
+    shutil.copytree(published_home, home, ignore=shutil.ignore_patterns("*.log", "target", "logs"))
+    monkeypatch.setenv("CXW_HOME", str(home))
+    monkeypatch.delenv("CXW_BUILD_DB", raising=False)
+    sync()
+    agent = _audience_file(home, "cx_agent")
+    con = _con(agent)
+    try:
+        persons = [r[0] for r in con.execute("select distinct person_sk from core.dim_customers order by 1").fetchall()]
+    finally:
+        con.close()
+    assert len(persons) >= 2
+    for g in generations():
+        assert rewrite_generation(g, {persons[0]}) > 0
+    sync(force=True)
+    for name in ("cx_agent", "analyst", "admin"):
+        con = _con(_audience_file(home, name))
+        try:
+            left = {r[0] for r in con.execute("select person_sk from cx.cx_detractor_alerts").fetchall()}
+        finally:
+            con.close()
+        assert persons[0] not in left and persons[1] in left, name
