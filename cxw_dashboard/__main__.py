@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cx dashboard: user {args.add_user} ({args.audience}) written to {users}")
         return 0
     if args.published is None and not users.exists():
+        from cxw.access import load_audiences
+
         print(f"cx dashboard: no users file at {users}. Add a user: ./cx dashboard --add-user NAME --audience "
-              f"executive|cx_agent|analyst|admin (or serve one file without sign-in: --published PATH)",
+              f"{'|'.join(load_audiences())} (or serve one file without sign-in: --published PATH)",
               file=sys.stderr)
         return 2
 
