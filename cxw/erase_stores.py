@@ -455,6 +455,9 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
             if g.stem == current:
                 _switch(g, p.published_db)  # BI reads the erased file (a hard link to the replaced one is stale)
         out["generations_rewritten"] = rewritten
+        from .access import sync
+
+        out["audiences"] = sync(force=True)  # the audience files are derived again from the rewritten generations
     return out
 
 

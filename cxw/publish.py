@@ -2,6 +2,7 @@
 
     published/generations/<generation>.duckdb   immutable copies, the last `keep` of them kept for rollback
     published/cx.duckdb                         a hard link to the current generation, replaced by os.replace()
+    published/audiences/<audience>/...          the same per audience of access/audiences.yml (cxw/access.py)
 
 A BI connection that has `cx.duckdb` open keeps reading its generation (the inode it opened) while a new one is
 switched in; new connections see the new generation. The build database is only read here.
@@ -210,7 +211,11 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
                  cur["generation_id"])
+        from .access import sync
+
+        audiences = sync()  # an audience configuration changed since: its files are derived again
         return {"status": "unchanged", "generation_id": cur["generation_id"], "path": str(p.published_db),
+                "audiences": audiences,
                 "data_interval_end": cur.get("data_interval_end"), "lock_wait_s": lock_wait,
                 "tables": {k: v[0] for k, v in fps.items()}, "seconds": round(time.perf_counter() - t0, 2)}
     # 1b. Never move BI back in time: a build covering an older interval than the published one is not published.
@@ -254,14 +259,19 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     finally:
         con.close()
     os.replace(tmp, final)
+    # one file per audience (access/audiences.yml), derived before BI is switched: a failure switches nothing
+    from .access import derive_generation, sync
+
+    derive_generation(final)
     _switch(final, p.published_db)
     removed = _prune(p.generations_dir, KEEP_GENERATIONS, keep=final)
+    audiences = sync()  # every audience switched to this generation; those of pruned generations dropped
     secs = time.perf_counter() - t0
     log.info("published generation %s (%d tables) in %.2fs", generation, len(tables), secs)
     return {"status": "published", "generation_id": generation, "path": str(p.published_db),
             "generation_path": str(final), "tables": {k: v[0] for k, v in fps.items()},
             "content_fingerprint": content_fp, "data_interval_end": data_interval_end, "lock_wait_s": lock_wait,
-            "pruned": removed, "seconds": round(secs, 2)}
+            "pruned": removed, "audiences": audiences, "seconds": round(secs, 2)}
 
 
 def _current_publication(db: Path) -> dict | None:
@@ -336,5 +346,9 @@ def rollback(generation: str | None = None) -> dict:
             target = p.generations_dir / f"{generation}.duckdb"
             if not target.exists():
                 raise RuntimeError(f"generation {generation} not found; kept: {[g.stem for g in gens]}")
+        from .access import derive_generation, switch_audiences
+
+        derive_generation(target)  # (kept ones are not derived again) then every audience follows the main file
         _switch(target, p.published_db)
-        return {"from": cur, "to": target.stem, "path": str(p.published_db)}
+        audiences = switch_audiences(target.stem)
+        return {"from": cur, "to": target.stem, "path": str(p.published_db), "audiences": sorted(audiences)}

@@ -152,6 +152,9 @@ def drop_old_generations(days: int | None = None, now: datetime | None = None) -
         dropped.append(g.stem)
     if dropped:
         log.info("retention %d days: dropped generations %s", days, dropped)
+        from .access import sync
+
+        sync()  # the audience files of the dropped generations go too
     return dropped
 
 

@@ -243,6 +243,12 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
         built_end = f"{window[1]}T00:00:00+00:00" if window[1] else None
     _with_build_db(buildstate.clear_build_info)  # a failed or partial build has no record
     report = run_dbt(args)
+    from .config import dbt_target
+
+    if dbt_target() == "postgres":  # dbt recreated the marts: the audiences' grants and policies again (issue 18.4)
+        from .access import pg_access_from_env
+
+        report["access"] = pg_access_from_env()
     _with_build_db(lambda con: buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"]))
     buildstate.record_build(fp["fingerprint"], run_id, window)
     report["build_fingerprint"] = fp["fingerprint"]

@@ -69,7 +69,8 @@ def _json_value(v):
 def table(df: pd.DataFrame, table_id: str, columns: list[str] | None = None, page_size: int = 25):
     """One DataTable (a single component, paginated: thousands of html cells would stall the browser). Cells show
     the published values unrounded."""
-    columns = columns or list(df.columns)
+    # an audience's file may leave columns out (access/audiences.yml): those are not shown
+    columns = [c for c in columns if c in df.columns] if columns else list(df.columns)
     data = [{c: _json_value(v) for c, v in zip(columns, row)} for row in df[columns].itertuples(index=False)]
     return dash_table.DataTable(
         id=table_id, data=data, page_size=page_size, sort_action="native",
@@ -217,7 +218,8 @@ def page_alerts(snap: Snapshot, period: str, channel: str):
         html.P("Open and overdue alerts first, each by due time; the table sorts by any column.",
                id="alerts-shown"),
         table(a, "alerts-table", ["due_at", "created_at", "age_h", "status", "alert_type", "source", "channel",
-                                  "score", "preceding_touchpoint_type", "comment"]),
+                                  "score", "preceding_touchpoint_type", "comment", "hubspot_contact_id",
+                                  "odoo_partner_id"]),
     ])
 
 
@@ -327,29 +329,114 @@ body{font-family:system-ui,sans-serif;margin:0;color:#222}
 """
 
 
-def create_app(published_path) -> Dash:
-    published = PublishedFile(published_path)
+# the frames (published.QUERIES) a page shows: an audience whose file has none of them does not see the page
+PAGE_FRAMES = {"/": ("kpi_period",), "/journey": ("journey",), "/alerts": ("alerts",), "/pareto": ("pareto",),
+               "/delivery": ("delivery",), "/funnel": ("kpi_period",), "/reviews": ("reviews",)}
+
+LOGIN_PAGE = """<!doctype html><html><head><title>CX dashboard - sign in</title><style>{css}
+form{{max-width:320px;margin:60px auto;display:flex;flex-direction:column;gap:8px}}</style></head><body>
+<div class="cx-header"><b>CX dashboard</b></div><form method="post">
+<h2>Sign in</h2>{error}<label>User <input name="username" id="username" autocomplete="username" required></label>
+<label>Password <input name="password" id="password" type="password" autocomplete="current-password" required>
+</label><button type="submit" id="sign-in">Sign in</button></form></body></html>"""
+
+
+def visible_pages(snap: Snapshot) -> list[tuple[str, str]]:
+    return [(path, title) for path, title in PAGES if any(snap.frame(f) is not None for f in PAGE_FRAMES[path])]
+
+
+def create_app(published_path=None, *, audiences_dir=None, users_file=None, secret_key: bytes | str | None = None
+               ) -> Dash:
+    """One published file (``published_path``, no sign-in: whoever runs it can read that file anyway), or, with
+    ``users_file``, a sign-in whose user reads only ``<audiences_dir>/<their audience>/cx_warehouse.duckdb``."""
+    import os
+    import threading
+    from pathlib import Path
+    from urllib.parse import quote
+
+    import flask
+
+    from . import auth
+
+    signed_in = users_file is not None
+    if signed_in == (published_path is not None):
+        raise ValueError("give either a published file or a users file (with the audiences' directory)")
+    files: dict[str, PublishedFile] = {}
+    files_lock = threading.Lock()
+    single = PublishedFile(published_path) if published_path is not None else None
+
+    def published() -> PublishedFile:
+        if single is not None:
+            return single
+        audience = flask.session.get("audience")
+        with files_lock:
+            if audience not in files:
+                files[audience] = PublishedFile(Path(audiences_dir) / audience / "cx_warehouse.duckdb")
+            return files[audience]
+
     app = Dash(__name__, title="CX dashboard", suppress_callback_exceptions=True, update_title=None,
                serve_locally=True)
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + CSS + "</style>")
     app.layout = html.Div([
         dcc.Location(id="url"),
-        html.Div([html.Div([html.B("CX dashboard "), html.Span(id="generation", className="cx-meta")]),
-                  html.Nav([dcc.Link(title, href=path, id=f"nav{path.replace('/', '-') or '-home'}")
-                            for path, title in PAGES])], className="cx-header"),
+        html.Div([html.Div([html.B("CX dashboard "), html.Span(id="generation", className="cx-meta"),
+                            html.Span([" · signed in as ", html.Span(id="signed-in"), " · ",
+                                       html.A("sign out", href="/logout", id="sign-out")],
+                                      className="cx-meta") if signed_in else None]),
+                  html.Nav(id="nav")], className="cx-header"),
         html.Div([html.Div(["Period ", dcc.RadioItems(id="period", inline=True)]),
                   html.Div(["Channel ", dcc.RadioItems(id="channel", inline=True)])], className="cx-filters"),
         html.Div(id="page", className="cx-body"),
     ])
 
+    if signed_in:
+        server = app.server
+        server.secret_key = secret_key or os.environ.get("CXW_DASHBOARD_SECRET_KEY") or os.urandom(32)
+        server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+
+        @server.before_request
+        def require_sign_in():
+            if flask.request.path in ("/login", "/logout"):
+                return None
+            user, audience = flask.session.get("user"), flask.session.get("audience")
+            if user is not None:
+                # the users file is read on every request: a removed user or a changed audience takes effect at once
+                if auth.read_users(Path(users_file)).get(user, (None,))[0] == audience:
+                    return None
+                flask.session.clear()
+            if flask.request.method == "GET" and not flask.request.path.startswith("/_dash"):
+                return flask.redirect("/login?next=" + quote(flask.request.path))
+            return flask.Response("sign in first", status=401)
+
+        @server.route("/login", methods=["GET", "POST"])
+        def login():
+            error = ""
+            if flask.request.method == "POST":
+                name = flask.request.form.get("username", "")
+                audience = auth.authenticate(Path(users_file), name, flask.request.form.get("password", ""))
+                if audience is not None:
+                    flask.session.clear()
+                    flask.session.update(user=name, audience=audience)
+                    nxt = flask.request.args.get("next", "/")
+                    return flask.redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/")
+                error = '<p class="cx-missing" id="sign-in-error">Unknown user or wrong password.</p>'
+            return LOGIN_PAGE.format(css=CSS, error=error), 401 if error else 200
+
+        @server.route("/logout")
+        def logout():
+            flask.session.clear()
+            return flask.redirect("/login")
+
     @app.callback(Output("period", "options"), Output("period", "value"), Output("channel", "options"),
-                  Output("channel", "value"), Output("generation", "children"), Input("url", "pathname"),
-                  Input("period", "value"), Input("channel", "value"))
+                  Output("channel", "value"), Output("generation", "children"), Output("nav", "children"),
+                  *([Output("signed-in", "children")] if signed_in else []),
+                  Input("url", "pathname"), Input("period", "value"), Input("channel", "value"))
     def filters(_path, period, channel):
+        who = [f"{flask.session.get('user')} ({flask.session.get('audience')})"] if signed_in else []
         try:
-            snap = published.snapshot()
+            snap = published().snapshot()
         except PublishedFileMissing as exc:
-            return [], None, [], None, str(exc)
+            return [], None, [], None, str(exc), [], *who
         periods = [{"label": "whole KPI window", "value": WINDOW}] + [{"label": m, "value": m}
                                                                       for m in _periods(snap)]
         chans = [{"label": c, "value": c} for c in _channels(snap)]
@@ -358,19 +445,29 @@ def create_app(published_path) -> Dash:
         pub = snap.publication
         meta = (f"generation {pub.get('generation_id')} · data to {pub.get('data_interval_end')} · published "
                 f"{pub.get('published_at')} · {snap.path}")
-        return periods, period, chans, channel, meta
+        pages = visible_pages(snap) if signed_in else PAGES
+        nav = [dcc.Link(title, href=path, id=f"nav{path.replace('/', '-') or '-home'}") for path, title in pages]
+        return periods, period, chans, channel, meta, nav, *who
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), Input("period", "value"),
                   Input("channel", "value"))
     def page(path, period, channel):
         try:
-            snap = published.snapshot()
+            snap = published().snapshot()
         except PublishedFileMissing as exc:
             return html.P(str(exc), id="no-published-file", className="cx-missing")
         render = RENDER.get(path or "/")
         if render is None:
             return html.P(f"No page {path}.", id="not-found")
+        visible = visible_pages(snap) if signed_in else PAGES
+        if signed_in and (path or "/") == "/" and visible and "/" not in dict(visible):
+            path, render = visible[0][0], RENDER[visible[0][0]]  # the audience's first page is its home
+        if signed_in and (path or "/") not in dict(visible):
+            return html.P(f"The {flask.session.get('audience')} audience cannot read this page: its published file "
+                          f"does not hold the tables the page shows (access/audiences.yml).", id="denied",
+                          className="cx-missing")
         return html.Div(render(snap, period or WINDOW, channel or ALL), id=f"page{(path or '/').replace('/', '-')}")
 
-    app.published = published  # for tests and the server's log
+    app.published = single  # for tests and the server's log (one-file mode)
+    app.audience_files = files
     return app

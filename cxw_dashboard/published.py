@@ -24,8 +24,8 @@ QUERIES: dict[str, str] = {
     "kpi_period": "select grain, period_start, period_end, channel, segment, kpi, numerator, denominator, value, n, "
                   "is_low_sample from kpi.kpi_period order by kpi, grain, period_start",
     "journey": "select * from kpi.kpi_journey_stage order by month_start, journey_stage_order, journey_stage",
-    "alerts": "select alert_id, alert_type, source, channel, score, comment, created_at, due_at, is_loop_closed, "
-              "preceding_touchpoint_type from cx.cx_detractor_alerts order by due_at, alert_id",
+    # every column the file has: an audience's file may leave some out (access/audiences.yml)
+    "alerts": "select * from cx.cx_detractor_alerts order by due_at, alert_id",
     "pareto": "select * from cx.cx_issue_pareto order by issue_type, occurrences desc, issue",
     "delivery": "select * from cx.cx_delivery_vs_satisfaction order by survey_type, delay_bucket",
     "reviews": "select * from cx.cx_reviews_by_source_location order by grain, period_start, review_source, location",
@@ -64,6 +64,22 @@ def _stat_key(path: str) -> tuple:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def _alerts_with_contact_ids(con, tables: set[str]) -> str | None:
+    """The alert queue with the CRM contact id / ERP partner id of each alert's person, where the file has them
+    (an agent needs them to act; the cx_agent audience reads them for the alerts' persons only)."""
+    if "core.dim_customers" not in tables:
+        return None
+    cols = {c for c, in con.execute("select column_name from information_schema.columns where table_schema = 'core' "
+                                    "and table_name = 'dim_customers'").fetchall()}
+    alert_cols = {c for c, in con.execute("select column_name from information_schema.columns where table_schema = "
+                                          "'cx' and table_name = 'cx_detractor_alerts'").fetchall()}
+    ids = [c for c in ("hubspot_contact_id", "odoo_partner_id") if c in cols and c not in alert_cols]
+    if not ids or "person_sk" not in cols or "person_sk" not in alert_cols:
+        return None
+    return (f"select a.*, {', '.join('c.' + c for c in ids)} from cx.cx_detractor_alerts a "
+            "left join core.dim_customers c using (person_sk) order by a.due_at, a.alert_id")
+
+
 def read_snapshot(path: str, key: tuple) -> Snapshot:
     import duckdb
 
@@ -77,6 +93,8 @@ def read_snapshot(path: str, key: tuple) -> Snapshot:
             if table not in tables:
                 missing.append(name)
                 continue
+            if name == "alerts":
+                sql = _alerts_with_contact_ids(con, tables) or sql
             frames[name] = con.execute(sql).df()
     finally:
         con.close()

@@ -180,8 +180,14 @@ def run_demo(scale: str = "S", seed: int = 42, fresh: bool = False, echo: bool =
     print(summary_file.read_text() if summary_file.exists() else "(no summary written)")
     total = time.perf_counter() - t0
     print(f"cx: demo finished in {total:.0f}s (DAG run {dag_secs:.0f}s); Airflow log: {log_file}", flush=True)
-    print(f"cx: open the dashboard with: ./cx dashboard   (http://127.0.0.1:8050/, reads {p.published_db} "
-          f"read-only)", flush=True)
+    from cxw_dashboard.auth import ensure_demo_users, users_file
+
+    password = ensure_demo_users()  # one user per audience (access/audiences.yml), a random password, hashed
+    signin = (f"sign in as executive, cx_agent, analyst or admin with password {password}" if password else
+              f"sign in with a user of {users_file()}")
+    print(f"cx: open the dashboard with: ./cx dashboard   (http://127.0.0.1:8050/; {signin}; each audience reads "
+          f"its own file under {p.published_dir / 'audiences'}; the whole file without sign-in: ./cx dashboard "
+          f"--published {p.published_db})", flush=True)
     return {"seconds": total, "dag_seconds": dag_secs, "log": str(log_file)}
 
 

@@ -97,7 +97,8 @@ def test_rollback_switches_back_and_old_generations_are_pruned(home, monkeypatch
     g2 = pub.publish("run-2", "a", "b")["generation_id"]
     assert g1 != g2 and pub.current_generation() == g2
     back = pub.rollback()
-    assert back == {"from": g2, "to": g1, "path": str(home.published_db)}
+    assert back == {"from": g2, "to": g1, "path": str(home.published_db),
+                    "audiences": ["admin", "analyst", "cx_agent", "executive"]}  # each switched too (issue 18.4)
     assert pub.current_generation() == g1
     monkeypatch.setattr(pub, "KEEP_GENERATIONS", 2)
     for v in (30.0, 40.0):

@@ -232,3 +232,72 @@ def test_a_new_generation_shows_without_restart_and_the_file_is_never_held_open(
     expect(page.locator("#kpi-value-nps")).to_have_attribute("data-value", repr(float(old + 1.25)))
     assert proc.poll() is None  # same server process: no restart
     _no_errors(page, server)
+
+
+# --- sign-in and audiences (issue 18.4) ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signed_in_server(published_home):
+    """`./cx dashboard` as served by default: sign-in, each user reads their audience's file. The users file is
+    written by the command's --add-user (password on stdin), under CXW_HOME."""
+    env = {**os.environ, "CXW_HOME": str(published_home)}
+    env.pop("CXW_DASHBOARD_USERS", None)
+    repo = str(Path(__file__).resolve().parents[2])
+    add = subprocess.run([sys.executable, "-m", "cxw_dashboard", "--add-user", "exec1", "--audience", "executive",
+                          "--password-stdin"], input="correct horse battery\n", text=True, capture_output=True,
+                         env=env, cwd=repo)
+    assert add.returncode == 0, add.stderr
+    users = (published_home / "access" / "dashboard_users").read_text()
+    assert "correct horse" not in users and "exec1:executive:" in users
+    log = published_home / "dashboard-signed-in.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cxw_dashboard", "--port", "0"], stdout=out,
+                                stderr=subprocess.STDOUT, text=True, cwd=repo, env=env)
+    deadline, m = time.monotonic() + 120, None
+    while m is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
+    assert m, f"the dashboard did not start: {log.read_text()}"
+    yield {"url": m.group(0).rstrip("/"), "proc": proc, "home": published_home, "log": log}
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_executive_signs_in_and_sees_aggregates_only(signed_in_server, browser, shots):
+    from playwright.sync_api import expect
+
+    url, home = signed_in_server["url"], signed_in_server["home"]
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    try:
+        pg.goto(url + "/alerts")
+        assert "/login" in pg.url  # nothing without signing in
+        pg.fill("#username", "exec1")
+        pg.fill("#password", "wrong password")
+        pg.click("#sign-in")
+        expect(pg.locator("#sign-in-error")).to_be_visible()
+        pg.fill("#username", "exec1")
+        pg.fill("#password", "correct horse battery")
+        pg.click("#sign-in")
+        pg.wait_for_selector("#page-alerts, #denied")
+        expect(pg.locator("#denied")).to_contain_text("executive")  # the page asked for before signing in
+        expect(pg.locator("#signed-in")).to_have_text("exec1 (executive)")
+        expect(pg.locator("#nav-")).to_be_visible()
+        assert pg.locator("#nav-alerts").count() == 0  # the person-level page is not offered
+        pg.locator("#nav-").click()
+        pg.wait_for_selector("#page-")
+        exe = home / "published" / "audiences" / "executive" / "cx_warehouse.duckdb"
+        assert _assert_headline(pg, _kpis(exe, "window")) >= 5  # from the executive's file
+        expect(pg.locator("#generation")).to_contain_text(str(exe))
+        pg.screenshot(path=str(shots / "executive-headline.png"), full_page=True)
+        # the data callback refuses a request without the session cookie
+        ctx2 = browser.new_context()
+        r = ctx2.request.post(url + "/_dash-update-component", data="{}", headers={"content-type": "application/json"})
+        assert r.status == 401
+        ctx2.close()
+        pg.click("#sign-out")
+        pg.wait_for_url("**/login")
+    finally:
+        ctx.close()
+    assert "Traceback" not in signed_in_server["log"].read_text()
