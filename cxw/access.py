@@ -72,7 +72,9 @@ class Audience:
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("CXW_AUDIENCES_FILE") or REPO_ROOT / "access" / "audiences.yml")
+    from .settings import settings
+
+    return Path(settings().audiences_file or REPO_ROOT / "access" / "audiences.yml")
 
 
 def load_audiences(path: Path | None = None) -> dict[str, Audience]:
@@ -360,7 +362,10 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
 
     from .publish import PUBLISHED_SCHEMAS
 
-    prefix = os.environ.get("CXW_PG_ROLE_PREFIX", "cxw_") if prefix is None else prefix
+    if prefix is None:
+        from .settings import settings
+
+        prefix = settings().pg_role_prefix
     audiences = load_audiences() if audiences is None else audiences
     Id = sql.Identifier
     report: dict = {"roles": {}, "row_security": {}}

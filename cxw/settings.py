@@ -66,6 +66,9 @@ class Settings:
     # alerts (the Airflow connection cxw_alerts_webhook wins, cxw.alerts)
     alerts_webhook_url: Optional[str] = None     # CXW_ALERTS_WEBHOOK_URL
     alerts_webhook_token: Optional[str] = None   # CXW_ALERTS_WEBHOOK_TOKEN (secret)
+    # access by audience (cxw.access)
+    audiences_file: Optional[str] = None         # CXW_AUDIENCES_FILE (default <repo>/access/audiences.yml)
+    pg_role_prefix: str = "cxw_"                 # CXW_PG_ROLE_PREFIX: PostgreSQL role of an audience = prefix + name
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -103,6 +106,8 @@ class Settings:
             keep_runs=env_var("CXW_KEEP_RUNS", "").strip(),
             alerts_webhook_url=env_var("CXW_ALERTS_WEBHOOK_URL") or None,
             alerts_webhook_token=env_var("CXW_ALERTS_WEBHOOK_TOKEN") or None,
+            audiences_file=env_var("CXW_AUDIENCES_FILE") or None,
+            pg_role_prefix=env_var("CXW_PG_ROLE_PREFIX", "cxw_"),
         )
 
     def __repr__(self) -> str:  # never print a secret
