@@ -84,7 +84,7 @@ def load_audiences(path: Path | None = None) -> dict[str, Audience]:
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except FileNotFoundError:
-        raise AccessConfigError(f"no access configuration at {path} (CXW_AUDIENCES_FILE)")
+        raise AccessConfigError(f"no access configuration at {path} (CXW_AUDIENCES_FILE)") from None
     entries = doc.get("audiences")
     if not isinstance(entries, dict) or not entries:
         raise AccessConfigError(f"{path}: 'audiences' must map audience names to their entries")

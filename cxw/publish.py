@@ -179,7 +179,6 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     from .buildstate import read_build_info
     from .loader import connect_build_db
 
-    import duckdb
 
     p = paths()
     build_db = build_db or p.build_db

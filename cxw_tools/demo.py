@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 # Airflow's local home (metadata DB, pool, serialized DAGs) is shared with `./cx run`: cxw_tools/airflow_local.py
@@ -33,7 +33,6 @@ def ensure_demo(scale: str, seed: int, force: bool = False, inject_fault: str | 
                 shape: dict | None = None) -> tuple[Path, dict]:
     """The generated company (cached by scale, seed and shape). `shape`: generator options start (ISO date),
     days, as_of (ISO date/datetime) and ga4_days (demo_company.generate); None values keep the defaults."""
-    import demo_company
 
     shape = {k: v for k, v in (shape or {}).items() if v is not None}
     out = demo_dir(scale, seed, shape)

@@ -222,7 +222,7 @@ def test_a_present_ga4_value_that_does_not_parse_is_quarantined_and_an_absent_on
         f"where _load_id = '{GA4_LOAD}'")}
     assert staged == {"d0": (900, 1, 1200), "d2": (902, None, 0), "d4": (None, None, 0), "d9": (909, 7, 0),
                       "d13": (913, None, 0), "d14": (914, None, 0), "d15": (915, None, 1500)}
-    assert t.rows(f"select cast(event_at as varchar) from staging.stg_ga4__events where user_pseudo_id = 'd13'") == [
+    assert t.rows("select cast(event_at as varchar) from staging.stg_ga4__events where user_pseudo_id = 'd13'") == [
         ("9999-12-31 23:59:59.999999",)]
     # extracted = staged + quarantined + duplicates for the dirty day (the copy of event 1 is the duplicate)
     assert t.rows("select extracted, staged, quarantined, duplicates from staging.load_ledger "

@@ -6,7 +6,6 @@ changed a column's type, or came back short is validated and can block. Real lan
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -46,10 +46,11 @@ staged_loads as (
     from (select distinct export_date, _load_id from {{ ref('stg_ga4__events') }}) as d
 ),
 
+-- alias t: first_load / last_load read t.<column> when the stored table has it (sqlfluff sees the other branch)
 stored_loads as (
-    select {{ first_load }} as export_load from {{ this }} as t
+    select {{ first_load }} as export_load from {{ this }} as t  -- noqa: AL05
     union
-    select {{ last_load }} from {{ this }} as t
+    select {{ last_load }} from {{ this }} as t  -- noqa: AL05
 ),
 
 touched as (

@@ -38,5 +38,5 @@ select
     cast(lifetime_gross_revenue as {{ type_double() }}) as lifetime_gross_revenue,
     cast(lifetime_net_revenue as {{ type_double() }}) / confirmed_orders as average_order_value,
     {{ dbt.datediff('first_order_at', 'last_order_at', 'day') }} as tenure_days,
-    ntile(10) over (order by lifetime_net_revenue desc, person_sk) as clv_decile
+    ntile(10) over (order by lifetime_net_revenue desc, person_sk asc) as clv_decile
 from per_person

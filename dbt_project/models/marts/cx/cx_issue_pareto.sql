@@ -64,10 +64,10 @@ measured as (
         f.persons_hit,
         cast(f.occurrences as {{ type_double() }}) / sum(f.occurrences) over (partition by f.issue_type) as share_of_type,
         cast(sum(f.occurrences) over (
-            partition by f.issue_type order by f.occurrences desc, f.issue
+            partition by f.issue_type order by f.occurrences desc, f.issue asc
             rows between unbounded preceding and current row) as {{ type_double() }})
             / sum(f.occurrences) over (partition by f.issue_type) as cumulative_share,
-        row_number() over (partition by f.issue_type order by f.occurrences desc, f.issue) as rank_by_frequency,
+        row_number() over (partition by f.issue_type order by f.occurrences desc, f.issue asc) as rank_by_frequency,
         coalesce(s.nps_hit_numerator, 0) as nps_hit_numerator,
         coalesce(s.nps_hit_responses, 0) as nps_hit_responses,
         {{ kpi_scaled('nps', 's.nps_hit_numerator', 's.nps_hit_responses') }} as nps_hit,

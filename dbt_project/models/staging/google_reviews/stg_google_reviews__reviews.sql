@@ -20,7 +20,7 @@ renamed as (
         -- timestamps
         created_at,
         updated_at,
-        case when reply_at is not null or reply_text is not null then true else false end as has_reply,
+        coalesce(reply_at is not null or reply_text is not null, false) as has_reply,
         reply_at,
         _load_id,
         _record_seq,

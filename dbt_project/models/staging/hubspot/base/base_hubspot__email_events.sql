@@ -13,11 +13,10 @@ typed as (
         upper(cast(type as varchar)) as event_type,
         coalesce({{ safe_cast_bool('filteredEvent') }}, false) as is_filtered,
         upper(cast(portalSubscriptionStatus as varchar)) as portal_subscription_status,
-        case when upper(cast(type as varchar)) = 'STATUSCHANGE'
+        coalesce(upper(cast(type as varchar)) = 'STATUSCHANGE'
                   and (upper(cast(portalSubscriptionStatus as varchar)) = 'UNSUBSCRIBED'
                        or upper(cast(subscriptions as varchar)) like '%"STATUS": "UNSUBSCRIBED"%'
-                       or upper(cast(subscriptions as varchar)) like '%"STATUS":"UNSUBSCRIBED"%')
-             then true else false end as is_unsubscribe,
+                       or upper(cast(subscriptions as varchar)) like '%"STATUS":"UNSUBSCRIBED"%'), false) as is_unsubscribe,
         -- timestamps
         {{ epoch_ms_to_ts('created') }} as occurred_at,
         {{ unparsable_fields([('filteredEvent', 'filteredEvent', safe_cast_bool('filteredEvent'))]) }} as _unparsable,
