@@ -6,7 +6,7 @@
 The file holds no plaintext password and lives under CXW_HOME, never in the repository; `./cx dashboard --add-user
 NAME --audience A` writes it (the password from a prompt or stdin). A signed-in user reads only their audience's
 published file (published/audiences/<audience>/cx_warehouse.duckdb). For SSO, put an authenticating reverse proxy
-in front and let it pass the audience (README "Dashboard")."""
+in front and let it pass the audience (docs/operations.md "Dashboard behind single sign-on")."""
 
 from __future__ import annotations
 

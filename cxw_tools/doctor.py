@@ -191,8 +191,8 @@ def check_source(source: str) -> Row:
     name = f"source {source}"
     names, error = connection_variables(source)
     if error:
-        return Row(name, FAIL, error, f"fix the Airflow connection {conn_id(source)} (README \"Pointing it at real "
-                                      f"systems\")")
+        return Row(name, FAIL, error, f"fix the Airflow connection {conn_id(source)} (docs/operations.md \"Airflow "
+                                      f"connections\")")
     try:
         return Row(name, OK, PROBES[source]() + (f" (from the Airflow connection {conn_id(source)})" if names
                                                  else ""))
