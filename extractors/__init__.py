@@ -7,6 +7,6 @@ No Airflow imports here: each source declares which Airflow connection field fil
 """
 
 EXTRACTOR_VERSION = "0.1.0"
-SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot")
+SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot", "review_files")
 """The one list of sources (``cxw.SOURCES`` and the DAG's extract/load tasks are this list): a package
 ``extractors/<source>/`` with ``extract(...)`` and a ``settings.py`` holding ``SETTINGS`` and ``CONNECTION_FIELDS``."""
