@@ -43,6 +43,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         out = report(run)
         out["not_configured"] = "CXW_REVIEW_FILES_DIR is unset: no review files read"
         return out
+    settings.check()
     mappings = load_mappings(settings.mappings_dir)
     landed: Dict[str, Any] = dict(run.entity_state(ENTITY).get("files", {}))
     for site, path in inbox_files(settings, mappings):

@@ -32,15 +32,18 @@ class ReviewFilesSettings:
     def configured(self) -> bool:
         return self.inbox is not None
 
+    def check(self) -> None:
+        """Raise ConfigError when a configured directory is missing (done by the extract, not by ``from_env``)."""
+        if self.inbox is not None and not self.inbox.is_dir():
+            raise ConfigError("CXW_REVIEW_FILES_DIR is not a directory", source=SOURCE)
+        if not self.mappings_dir.is_dir():
+            raise ConfigError("CXW_REVIEW_FILES_MAPPINGS_DIR is not a directory", source=SOURCE)
+
     @classmethod
     def from_env(cls, env: Env = None) -> "ReviewFilesSettings":
         """``env``: the environment (default) or a mapping (the environment with a connection's values on top)."""
         inbox = env_str("CXW_REVIEW_FILES_DIR", env=env)
         mappings = Path(env_str("CXW_REVIEW_FILES_MAPPINGS_DIR", str(DEFAULT_MAPPINGS_DIR), env=env))
-        if inbox is not None and not Path(inbox).is_dir():
-            raise ConfigError("CXW_REVIEW_FILES_DIR is not a directory", source=SOURCE)
-        if not mappings.is_dir():
-            raise ConfigError("CXW_REVIEW_FILES_MAPPINGS_DIR is not a directory", source=SOURCE)
         return cls(inbox=Path(inbox) if inbox is not None else None, mappings_dir=mappings)
 
 

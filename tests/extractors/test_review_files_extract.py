@@ -117,6 +117,12 @@ def test_inbox_folder_without_mapping_is_a_config_error(dirs, tmp_path):
         review_files.extract(**run_kwargs(dirs), settings=settings_for(inbox))
 
 
+def test_missing_inbox_is_a_config_error(dirs, tmp_path):
+    settings = ReviewFilesSettings.from_env({"CXW_REVIEW_FILES_DIR": str(tmp_path / "nope")})
+    with pytest.raises(ConfigError, match="CXW_REVIEW_FILES_DIR is not a directory"):
+        review_files.extract(**run_kwargs(dirs), settings=settings)
+
+
 def test_mapping_errors_name_file_and_key(tmp_path):
     p = tmp_path / "trustpilot.yml"
     p.write_text("columns: {review_id: id, rating: stars, created_at: date}\nrating_scale: {max: 5}\n")
