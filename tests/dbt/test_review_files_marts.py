@@ -59,7 +59,7 @@ def test_review_files_reach_fct_reviews_per_site_on_the_1_to_5_scale(tmp_path):
     con.execute("update raw_review_files.reviews set rating = '11' where review_id = 'h4'")
     con.close()
     _dbt(_env(tmp_path, db), *BUILD_NO_TESTS, "--select", "+fct_reviews", "+dim_review_sources", "+quarantine",
-         "+load_ledger")
+         "+load_ledger", "+cx_reviews_by_source_location")
     con = duckdb.connect(str(db), read_only=True)
     try:
         got = con.execute("select review_key, review_source, location, rating, created_date::varchar, has_reply "
@@ -71,6 +71,11 @@ def test_review_files_reach_fct_reviews_per_site_on_the_1_to_5_scale(tmp_path):
             ("tripadvisor:ta-1", "tripadvisor", "loc-9", 5, "2025-03-01", True),
             ("tripadvisor:ta-2", "tripadvisor", "loc-9", 2, "2025-03-02", False),
         ]
+        # the review KPIs per source and location (the dashboard's reviews page)
+        assert con.execute("select review_source, location, reviews, review_rating_avg, negative_reviews "
+                           "from cx.cx_reviews_by_source_location where grain = 'window' "
+                           "order by 1").fetchall() == [("hotelsite", "berlin-1", 3, 3.0, 1),
+                                                         ("tripadvisor", "loc-9", 2, 3.5, 1)]
         assert con.execute("select review_source, source, rating_scale from core.dim_review_sources "
                            "where source = 'review_files' order by 1").fetchall() == [
             ("hotelsite", "review_files", "1.0-10.0 mapped to 1-5"),

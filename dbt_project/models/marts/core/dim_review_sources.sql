@@ -18,8 +18,9 @@ select
     site,
     site || ' (review file)',
     'review_files',
-    min(cast(rating_min as {{ dbt.type_string() }})) || '-' || max(cast(rating_max as {{ dbt.type_string() }}))
-        || ' mapped to 1-5',
+    {# decimal(10, 1) first: both engines print 1.0 (a double prints 1.0 in DuckDB, 1 in PostgreSQL) #}
+    cast(cast(min(rating_min) as decimal(10, 1)) as {{ dbt.type_string() }}) || '-'
+        || cast(cast(max(rating_max) as decimal(10, 1)) as {{ dbt.type_string() }}) || ' mapped to 1-5',
     false,
     'none (reviewer is not linkable)'
 from {{ ref('stg_review_files__reviews') }}
