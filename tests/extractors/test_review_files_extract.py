@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_load, run_kwargs, visible_loads
+import extractors
 from extractors import review_files
 from extractors.common.settings import ConfigError
 from extractors.review_files.helpers import load_mapping, load_mappings
@@ -48,6 +49,7 @@ def test_shipped_mappings_are_valid():
 
 
 def test_not_configured_lands_nothing(dirs):
+    assert "review_files" in extractors.SOURCES and "review_files" in extractors.OPTIONAL_SOURCES
     settings = ReviewFilesSettings.from_env({})
     assert not settings.configured
     rep = review_files.extract(**run_kwargs(dirs), settings=settings)
