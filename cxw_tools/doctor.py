@@ -151,8 +151,22 @@ def _probe_odoo() -> str:
     return f"connected ({conn.dialect}); a mapped table readable"
 
 
+def _probe_review_files() -> str:
+    from extractors.review_files import inbox_files
+    from extractors.review_files.helpers import load_mappings
+    from extractors.review_files.settings import ReviewFilesSettings
+
+    s = ReviewFilesSettings.from_env()
+    if not s.configured:
+        return "not configured (CXW_REVIEW_FILES_DIR unset): optional source, nothing is read"
+    s.check()
+    files = inbox_files(s, load_mappings(s.mappings_dir))
+    return f"inbox listed; {len(files)} file(s) in {len({site for site, _ in files})} site folder(s)"
+
+
 PROBES = {"odoo": _probe_odoo, "hubspot": _probe_hubspot, "ga4": _probe_ga4,
-          "google_reviews": _probe_google_reviews, "trustpilot": _probe_trustpilot}
+          "google_reviews": _probe_google_reviews, "trustpilot": _probe_trustpilot,
+          "review_files": _probe_review_files}
 BASE_URL = {"hubspot": "CXW_HUBSPOT_BASE_URL", "google_reviews": "CXW_GOOGLE_BASE_URL",
             "trustpilot": "CXW_TRUSTPILOT_BASE_URL"}
 

@@ -7,6 +7,9 @@ No Airflow imports here: each source declares which Airflow connection field fil
 """
 
 EXTRACTOR_VERSION = "0.1.0"
-SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot")
+SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot", "review_files")
 """The one list of sources (``cxw.SOURCES`` and the DAG's extract/load tasks are this list): a package
 ``extractors/<source>/`` with ``extract(...)`` and a ``settings.py`` holding ``SETTINGS`` and ``CONNECTION_FIELDS``."""
+OPTIONAL_SOURCES = ("review_files",)
+"""Sources that are off unless configured: their extract lands nothing and reports ``not_configured`` without their
+setting (review_files: ``CXW_REVIEW_FILES_DIR``), so a deployment (and the demo) without them is complete."""

@@ -55,6 +55,8 @@ REQUIRED: dict[str, dict[str, str]] = {
     "google_reviews__reviews": {"reviewId": "string", "starRating": "string", "createTime": "string",
                                 "updateTime": "string"},
     "trustpilot__reviews": {"id": "string", "stars": "int64", "createdAt": "string"},
+    "review_files__reviews": {"site": "string", "review_id": "string", "rating": "string", "created_at": "string",
+                              "rating_min": "double", "rating_max": "double"},
 }
 # Archived HubSpot objects come from the same endpoint with archived=true: same required fields.
 for _obj in ("contacts", "companies", "deals", "tickets", "feedback_submissions"):
@@ -62,7 +64,8 @@ for _obj in ("contacts", "companies", "deals", "tickets", "feedback_submissions"
 
 # Keys of the landed rows: staging quarantines single rows without one, a feed mostly without keys is broken.
 KEYS = {"odoo": "id", "hubspot__associations": "from_id", "ga4__events": "event_name",
-        "google_reviews__reviews": "reviewId", "trustpilot__reviews": "id"}
+        "google_reviews__reviews": "reviewId", "trustpilot__reviews": "id",
+        "review_files__reviews": "review_id"}
 
 
 def _key_for(name: str) -> str | None:
@@ -86,6 +89,12 @@ def raw_suite(name: str, columns: list[str], export_dates: list[str] | None = No
     if name == "trustpilot__reviews" and "stars" in columns:
         checks.append(Check("ExpectColumnValuesToBeBetween", {"column": "stars", "min_value": 1, "max_value": 5,
                                                               "mostly": 0.95}, why="stars outside 1–5"))
+    if name == "review_files__reviews" and "created_at" in columns:
+        # the extractor writes created_at as ISO-8601 UTC after parsing it with the site mapping's format
+        checks.append(Check("ExpectColumnValuesToMatchRegex", {"column": "created_at",
+                                                               "regex": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}",
+                                                               "mostly": 1.0},
+                            why="created_at not in the extractor's ISO-8601 form"))
     if name == "google_reviews__reviews" and "starRating" in columns:
         checks.append(Check("ExpectColumnValuesToBeInSet", {
             "column": "starRating", "value_set": ["ONE", "TWO", "THREE", "FOUR", "FIVE", "STAR_RATING_UNSPECIFIED"],

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot")
+SOURCES = ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot", "review_files")  # review_files: optional, OK unset
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def test_every_model_builds_empty_when_no_source_entity_ever_delivered_a_row(tmp
     con = duckdb.connect(str(db), read_only=True)
     try:
         for table in ("staging.stg_hubspot__deals", "staging.stg_trustpilot__reviews", "staging.stg_ga4__events",
-                      "staging.stg_hubspot__associations", "core.fct_reviews", "core.fct_support_tickets",
+                      "staging.stg_hubspot__associations", "staging.stg_review_files__reviews", "core.fct_reviews", "core.fct_support_tickets",
                       "staging.load_ledger"):
             assert con.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
     finally:

@@ -48,11 +48,14 @@ REQUIRED_TYPES: dict[str, dict[str, str]] = {
                     "_export_date": "date"},
     "google_reviews__reviews": {"reviewId": "str", "starRating": "str", "createTime": "str", "updateTime": "str"},
     "trustpilot__reviews": {"id": "str", "stars": "int64", "createdAt": "str"},
+    "review_files__reviews": {"site": "str", "review_id": "str", "rating": "str", "created_at": "str",
+                              "rating_min": "float64", "rating_max": "float64"},
     "hubspot__contacts_archived": H, "hubspot__companies_archived": H, "hubspot__deals_archived": H,
     "hubspot__tickets_archived": H, "hubspot__feedback_submissions_archived": H,
 }
 KEYS = {name: ("from_id" if name == "hubspot__associations" else "event_name" if name == "ga4__events"
-               else "reviewId" if name == "google_reviews__reviews" else "id") for name in REQUIRED_TYPES}
+               else "reviewId" if name == "google_reviews__reviews"
+               else "review_id" if name == "review_files__reviews" else "id") for name in REQUIRED_TYPES}
 STARS = ["ONE", "TWO", "THREE", "FOUR", "FIVE", "STAR_RATING_UNSPECIFIED"]
 EXPORT_DAY = "20250301"
 FEEDBACK = ("hubspot__feedback_submissions", "hubspot__feedback_submissions_archived")
@@ -71,6 +74,8 @@ RANGES = [
        {"regex": r"^\s*\d{1,2}(?:\.0+)?\s*$", "mostly": 0.95}, 20, "4.5/5") for f in FEEDBACK],
     ("ga4__events", "ExpectColumnValuesToBeInSet", "event_date", {"value_set": [EXPORT_DAY], "mostly": 0.99},
      100, "20250302"),
+    ("review_files__reviews", "ExpectColumnValuesToMatchRegex", "created_at",
+     {"regex": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", "mostly": 1.0}, 20, "01.03.2025 10:00"),
 ]
 # Columns a suite reads beyond its required ones (validate_raw reads them when the files have them).
 EXTRA_COLUMNS = {"hubspot__feedback_submissions_archived": {"properties__hs_survey_type": "str",
@@ -91,6 +96,8 @@ def _valid_value(col: str, gx_type: str, i: int):
         return str(i % 11)
     if col == "event_date":
         return EXPORT_DAY
+    if col == "created_at":
+        return f"2025-03-01T10:{i % 60:02d}:00.000000Z"
     import datetime as dt
 
     return {"str": f"v{i}", "int64": i + 1, "float64": i + 0.5, "bool": i % 2 == 0,

@@ -80,4 +80,8 @@ union all
 
 union all
 
+{{ ledger_rows('review_files', 'reviews', 'base_review_files__reviews', 'stg_review_files__reviews') }}
+
+union all
+
 {{ ledger_rows('ga4', 'events', 'base_ga4__events', 'stg_ga4__events') }}

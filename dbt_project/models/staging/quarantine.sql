@@ -85,6 +85,12 @@ union all
 
 union all
 
+{# site and review id name a review file row (a row without id: its site, file row and content identify it) #}
+{{ quarantine_rows('review_files', 'reviews', 'base_review_files__reviews', "review_key",
+                   identity_cols=['site', 'file_sha256', 'file_row']) }}
+
+union all
+
 {# no key: content identity; the typed table holds the current delivery of each export day only (exact duplicates
    collapsed: the other copies are duplicates in the ledger) #}
 {{ quarantine_rows('ga4', 'events', 'base_ga4__events_typed',

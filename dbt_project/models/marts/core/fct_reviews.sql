@@ -1,4 +1,5 @@
-{# Google and Trustpilot reviews on one 1-5 scale, each in its latest version; reviews deleted at the site (staging
+{# Google, Trustpilot and review-file (Yelp, TripAdvisor, app stores...: review_source = the site) reviews on one
+   1-5 scale, each in its latest version; reviews deleted at the site (staging
    is_deleted, seen by a full re-read) are excluded. Reply time = reply - review creation, hours.
    Sentiment of the comment from int_text_sentiment ('unknown' without text or in an uncovered language). #}
 with google as (
@@ -33,10 +34,26 @@ trustpilot as (
     where not r.is_deleted
 ),
 
+review_files as (
+    select
+        site as review_source,
+        review_id,
+        '-1' as person_sk,
+        location,
+        rating,
+        created_at,
+        has_reply,
+        reply_at,
+        comment_text
+    from {{ ref('stg_review_files__reviews') }}
+),
+
 unioned as (
     select * from google
     union all
     select * from trustpilot
+    union all
+    select * from review_files
 )
 
 select
