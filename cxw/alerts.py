@@ -21,6 +21,13 @@ the export record unchanged, so the next run exports the same alerts again (same
 idempotency keys: a receiver that dedups by key or alert_id sees each alert once), and a drop that was renamed into
 place but not committed to the export record is removed first. A crash after the record's write exports nothing
 twice. (The code's `ledger` variable and `_ledger_file` are this export record.)
+
+Outer loop (issue 19 point 3): every KPI target breach of the published `kpi.kpi_vs_target` (`is_breach`: a closed
+month whose value missed its target on a sample that is not low) is handed over through the same drop, webhook and
+export record, as an alert of type `kpi_target_breach` with id `kpi-target:<target_key>` (kpi|grain|period|segment|
+channel) and the same columns: person_sk empty, source `kpi_targets`, source_record_id the target_key, score the
+KPI's value, comment the value, target, gap, direction and owner role, created_at the period's end. Each breach is
+exported once: a later change of the month's value or target does not raise it again.
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ ALERT_COLUMNS = ["alert_id", "alert_type", "person_sk", "source", "source_record
                  "created_at", "due_at", "preceding_touchpoint_type", "preceding_touchpoint_at", "is_loop_closed",
                  "channel"]
 CONN_ID = "cxw_alerts_webhook"
+TARGET_TABLE = "kpi.kpi_vs_target"
+TARGET_ALERT_TYPE = "kpi_target_breach"
+TARGET_ALERT_PREFIX = "kpi-target:"
 
 
 class WebhookError(RuntimeError):
@@ -110,16 +120,46 @@ def _jsonable(v):
     return v
 
 
+def _table_exists(con, schema: str, table: str) -> bool:
+    return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                       [schema, table]).fetchone()[0] > 0
+
+
+def _fmt(v) -> str:
+    return "null" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _target_breach_alerts(con) -> list[dict] | None:
+    """The breaches of kpi.kpi_vs_target as alerts of the hand-off columns (None when the table is not published)."""
+    if not _table_exists(con, "kpi", "kpi_vs_target"):
+        return None
+    rows = con.execute(
+        "select target_key, kpi, grain, period_start, period_end, segment, channel, value, n, target_value, "
+        "gap_to_target, direction_of_good, target_owner_role from kpi.kpi_vs_target where is_breach "
+        "order by period_end, target_key").fetchall()
+    alerts = []
+    for key, kpi, grain, start, end, segment, channel, value, n, target, gap, direction, owner in rows:
+        comment = (f"{kpi} missed its target in the {grain} from {start} (segment {segment}, channel {channel}): "
+                   f"{_fmt(value)} vs target {_fmt(target)}, gap {_fmt(gap)} ({direction} is better; n {n}); "
+                   f"owner: {owner}")
+        alerts.append({"alert_id": TARGET_ALERT_PREFIX + key, "alert_type": TARGET_ALERT_TYPE, "person_sk": None,
+                       "source": "kpi_targets", "source_record_id": key, "score": _jsonable(value),
+                       "comment": comment, "created_at": _jsonable(datetime(end.year, end.month, end.day)),
+                       "due_at": None, "preceding_touchpoint_type": None, "preceding_touchpoint_at": None,
+                       "is_loop_closed": None, "channel": channel})
+    return alerts
+
+
 def _read_alerts(published_db: Path) -> tuple[str | None, list[dict] | None]:
+    """Detractor alerts, then KPI target breaches, of the published generation (None when neither table is there)."""
     import duckdb
 
     con = duckdb.connect(str(published_db), read_only=True, config={"enable_external_access": False})
     try:
         generation = con.execute("select generation_id from publication").fetchone()[0]
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'cx' "
-                             "and table_name = 'cx_detractor_alerts'").fetchone()[0]
-        if not exists:
-            return generation, None
+        breaches = _target_breach_alerts(con)
+        if not _table_exists(con, "cx", "cx_detractor_alerts"):
+            return generation, breaches
         cols = [c for c, in con.execute(
             "select column_name from information_schema.columns where table_schema = 'cx' "
             "and table_name = 'cx_detractor_alerts' order by ordinal_position").fetchall()]
@@ -130,7 +170,7 @@ def _read_alerts(published_db: Path) -> tuple[str | None, list[dict] | None]:
         rows = con.execute(f"select {select} from cx.cx_detractor_alerts order by created_at, alert_id").fetchall()
     finally:
         con.close()
-    return generation, [{c: _jsonable(v) for c, v in zip(ALERT_COLUMNS, r)} for r in rows]
+    return generation, [{c: _jsonable(v) for c, v in zip(ALERT_COLUMNS, r)} for r in rows] + (breaches or [])
 
 
 def _remove_uncommitted_drops(root: Path, ledger: dict[str, str]) -> list[str]:

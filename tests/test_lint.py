@@ -96,3 +96,17 @@ def test_dag_rules_report_the_violations_they_describe():
         "fct_orders has no primary-key test (unique + not_null on one column, or a unique key expression)"]
     dag.models["model.cx_warehouse.fct_orders"]["description"] = " "
     assert dag_rules.described(dag) == ["fct_orders (marts/core) has no description"]
+
+
+def test_only_the_listed_reader_may_read_a_presentation_mart():
+    """kpi_vs_target compares the published kpi_period with targets (issue 19.3): that one read is allowed; the same
+    model reading another presentation mart, or another model reading kpi_period, is still a violation."""
+    dag = dag_rules.Dag(_manifest({
+        "kpi_period": ("marts/kpi/kpi_period.sql", []),
+        "kpi_daily": ("marts/kpi/kpi_daily.sql", []),
+        "kpi_vs_target": ("marts/kpi/kpi_vs_target.sql", ["kpi_period", "kpi_daily"]),
+        "cx_other": ("marts/cx/cx_other.sql", ["kpi_period"]),
+    }))
+    assert dag_rules.presentation_marts_are_leaves(dag) == [
+        "kpi_vs_target (marts/kpi) reads the presentation mart kpi_daily",
+        "cx_other (marts/cx) reads the presentation mart kpi_period"]

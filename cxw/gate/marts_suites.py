@@ -95,6 +95,21 @@ def fact_suite(key: str, *extra: Check) -> callable:
     return suite
 
 
+def kpi_vs_target_suite(columns: list[str]) -> list[Check]:
+    """kpi.kpi_vs_target (issue 19 point 3): may be empty (no targets or benchmarks set), but a row has its key,
+    once, a known direction of good, and a breach is a closed period."""
+    return [
+        Check("ExpectColumnValuesToNotBeNull", {"column": "target_key"}, why="null key target_key"),
+        Check("ExpectColumnValuesToBeUnique", {"column": "target_key"},
+              why="duplicate key target_key (two targets valid for one period?)"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "direction_of_good", "value_set": ["higher", "lower"]},
+              why="unknown direction of good"),
+        Check("ExpectColumnValuesToBeInSet",
+              {"column": "is_period_closed", "value_set": [True], "row_condition": "is_breach==True",
+               "condition_parser": "pandas"}, why="a breach of a period still in progress"),
+    ]
+
+
 def _between(column: str, lo, hi, condition: str | None = None, why: str = "") -> Check:
     kw = {"column": column, "min_value": lo, "max_value": hi}
     if condition:
@@ -117,6 +132,7 @@ IDENTITY_SOURCES = ["odoo", "hubspot", "ga4", "ga4_pseudo", "trustpilot", "email
 SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
     "kpi.kpi_period": kpi_suite,
+    "kpi.kpi_vs_target": kpi_vs_target_suite,
     "core.dim_customers": fact_suite("person_sk"),
     "core.dim_products": fact_suite("product_sk"),
     "core.fct_orders": fact_suite("order_id", Check("ExpectColumnValuesToBeBetween",

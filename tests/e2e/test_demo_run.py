@@ -204,3 +204,36 @@ def test_running_the_dag_again_leaves_the_published_marts_identical(demo_run):
     con = duckdb.connect(str(_published(home)), read_only=True)
     assert con.execute("select generation_id, content_fingerprint from publication").fetchone() == before
     con.close()
+
+
+def test_the_demo_plants_kpi_target_breaches_and_met_targets_and_exports_each_breach(demo_run):
+    """Issue 19.3: the shipped kpi_targets are the demo company's. Which months breach is derived here from the answer
+    key (its monthly values) and the seed, independently of the mart: a missed closed month on a sample of 30+."""
+    import csv
+
+    home, _, _ = demo_run
+    key = _answer_key(home)
+    direction = {r["kpi"]: r["direction_of_good"]
+                 for r in csv.DictReader((REPO / "dbt_project/seeds/kpi_definitions.csv").open())}
+    targets = {r["kpi"]: float(r["target_value"])
+               for r in csv.DictReader((REPO / "dbt_project/seeds/kpi_targets.csv").open())}
+    end = key["window"]["end"]
+    want_breach, want_met = set(), set()
+    for r in key["kpis"]:
+        if r["grain"] != "month" or r["kpi"] not in targets or r["segment"] != "all" or r["channel"] != "all":
+            continue
+        v, t = r["value"], targets[r["kpi"]]
+        met = v >= t if direction[r["kpi"]] == "higher" else v <= t
+        closed = r["period_start"][:7] < end[:7]
+        (want_met if met else want_breach if closed and r["n"] >= 30 else set()).add(
+            f"{r['kpi']}|month|{r['period_start']}|all|all")
+    assert want_breach and want_met, "the demo's targets must plant a breach and a met target"
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    try:
+        breach = {k for k, in con.execute("select target_key from kpi.kpi_vs_target where is_breach").fetchall()}
+        met = {k for k, in con.execute("select target_key from kpi.kpi_vs_target where is_target_met").fetchall()}
+    finally:
+        con.close()
+    assert breach == want_breach and met == want_met
+    exported = json.loads((home / "alerts" / "exported_ids.json").read_text())["exported"]
+    assert {k.removeprefix("kpi-target:") for k in exported if k.startswith("kpi-target:")} == want_breach

@@ -87,6 +87,7 @@ def _range(table, column, cond, lo, hi, lo_case, hi_case, mostly=None):
 
 
 S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
+VT = "kpi.kpi_vs_target"
 IL, IC, IX = "cx.cx_identity_link_audit", "cx.cx_identity_coverage", "cx.cx_identity_conflict_audit"
 MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
@@ -131,11 +132,21 @@ MARTS_CHECKS: list[tuple] = [
             ("set", "coverage_key", "ga4:no_matching_evidence", "source_linked_share", 1 + EPS)),
     *_key_checks(IX, "conflict_key"),
     (IX, "ExpectColumnValuesToNotBeNull", "losing_rule", None, {}, ("null", "losing_rule")),
+    # kpi_vs_target (issue 19 point 3): may be empty (no targets set), so no row-count check
+    (VT, "ExpectColumnValuesToNotBeNull", "target_key", None, {}, ("null", "target_key")),
+    (VT, "ExpectColumnValuesToBeUnique", "target_key", None, {}, ("dup", "target_key")),
+    (VT, "ExpectColumnValuesToBeInSet", "direction_of_good", None, {"value_set": ["higher", "lower"]},
+     ("set", "target_key", "k2", "direction_of_good", "up")),
+    (VT, "ExpectColumnValuesToBeInSet", "is_period_closed", "is_breach==True", {"value_set": [True]},
+     ("set", "target_key", "k1", "is_period_closed", False)),   # a breach of the month in progress
 ]
 
 
 def _base(table: str) -> pd.DataFrame:
     """A small frame of `table` that passes every check of its suite."""
+    if table == VT:  # k1 a breach of a closed month, k2 met, k3 a missed month still in progress (no breach)
+        return pd.DataFrame({"target_key": ["k1", "k2", "k3"], "direction_of_good": ["higher", "lower", "higher"],
+                             "is_period_closed": [True, True, False], "is_breach": [True, False, False]})
     if table.startswith("kpi."):
         kpis = [("nps", -100.0), ("nps", 100.0), ("csat_pct", 0.0), ("csat_pct", 100.0), ("ces_easy_pct", 50.0),
                 ("retention_rate", 0.0), ("retention_rate", 250.0), ("csat_mean", 1.0), ("csat_mean", 5.0),
@@ -259,6 +270,10 @@ def test_marts_check_fails_just_outside_its_bound(gate, row):
     want = (_snake(expectation), column, cond)
     assert named == {want}, f"{case} should fail exactly {want}, failed: {named}"
     assert all(f["severity"] == "error" for f in failed)
+
+
+def test_kpi_vs_target_passes_empty_when_no_target_or_benchmark_is_set(gate):
+    assert _failed(gate, VT, _base(VT).iloc[0:0]) == []
 
 
 def _snake(name: str) -> str:
