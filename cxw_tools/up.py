@@ -481,6 +481,8 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
                   "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     t0 = time.monotonic()
     try:
+        if executor_name == "celery":  # first: a worker without its broker would retry forever
+            check_broker(broker_url())
         if demo:
             env.update(_demo_sources(home, env, scale, seed, out))
         problems = preflight(env)  # before anything is created: an unconfigured `./cx up` leaves nothing behind
@@ -496,8 +498,6 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
         except Exception as exc:
             raise RuntimeError(f"cannot reach the metadata database {_shown(url)} (CXW_AIRFLOW_DB_URL): "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-        if executor_name == "celery":
-            check_broker(broker_url())
         print(f"cx up: preparing the metadata database {_shown(url)} (migrate, pool cxw_build_db, DAG "
               f"serialization)", file=out, flush=True)
         _migrated_for(home, url)
