@@ -17,6 +17,13 @@ Idempotent: when every service of the home is running, `./cx up` says so and sta
 (one crashed), it stops those and starts all again. `./cx down` sends SIGTERM to each service's process group
 and to every process below them outside those groups (task processes run in process groups of their own) or with
 this AIRFLOW_HOME in its environment, SIGKILL to what is left after `--timeout` seconds, and removes the pid files.
+
+`./cx up --executor celery [--workers N] [--worker-concurrency C]` (or CXW_AIRFLOW_EXECUTOR=celery,
+CXW_AIRFLOW_CELERY_WORKERS) runs the scheduler with the CeleryExecutor instead: Redis as the broker
+(CXW_AIRFLOW_BROKER_URL, default redis://127.0.0.1:6379/0, checked before anything starts), the metadata database as
+Celery's result backend (`db+<CXW_AIRFLOW_DB_URL>`), and N (default 2) `airflow celery worker` processes beside the
+four services, `celery-worker-<i>` each (pid file, log, Celery hostname `celery-worker-<i>@<host>`, a log-server port
+of its own). `./cx down` stops them with the rest.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEMO_SERVER = "demo-server"
 DEFAULT_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/cxw_airflow"
 DEFAULT_PORT = 8080
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+WORKER = "celery-worker"
 HEALTH = "/api/v2/monitor/health"
 
 
@@ -98,11 +108,16 @@ def _read_pid(f: Path) -> tuple[int, str | None] | None:
         return None
 
 
+def _names(home: Path) -> list[str]:
+    """The services, the demo server and the Celery workers of ``home`` that have a pid file."""
+    return sorted(f.stem for f in (home / "pids").glob("*.pid"))
+
+
 def running(home: Path) -> dict[str, int]:
     """{service: pid} of the services of ``home`` whose pid file names a live process: the same pid AND start time
     (a pid file left by a crash, whose pid was reused by another program, names nothing)."""
     out = {}
-    for name in (*SERVICES, DEMO_SERVER):
+    for name in _names(home):
         rec = _read_pid(_pid_file(home, name))
         if rec and _alive(rec[0]) and _started(rec[0]) == rec[1]:
             out[name] = rec[0]
@@ -165,6 +180,36 @@ def db_url() -> str:
     return os.environ.get("CXW_AIRFLOW_DB_URL", "").strip() or DEFAULT_DB_URL
 
 
+def executor() -> str:
+    return os.environ.get("CXW_AIRFLOW_EXECUTOR", "").strip().lower() or "local"
+
+
+def broker_url() -> str:
+    return os.environ.get("CXW_AIRFLOW_BROKER_URL", "").strip() or DEFAULT_BROKER_URL
+
+
+def worker_names(n: int) -> list[str]:
+    return [f"{WORKER}-{i}" for i in range(1, n + 1)]
+
+
+def check_broker(url: str) -> None:
+    """The Redis broker answers a PING (before anything starts: a worker without its broker retries forever)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5).ping()
+    except Exception as exc:
+        raise RuntimeError(f"cannot reach the Celery broker {_shown_broker(url)} (CXW_AIRFLOW_BROKER_URL): "
+                           f"{type(exc).__name__}: {exc}") from None
+
+
+def _shown_broker(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return url.replace(f":{u.password}@", ":***@") if u.password else url
+
+
 def _shown(url: str) -> str:
     import sqlalchemy as sa
 
@@ -205,7 +250,8 @@ def _secrets(home: Path) -> dict[str, str]:
     return values
 
 
-def service_env(home: Path, port: int, host: str, url: str) -> tuple[dict, dict]:
+def service_env(home: Path, port: int, host: str, url: str, executor: str = "local",
+                broker: str = DEFAULT_BROKER_URL) -> tuple[dict, dict]:
     """The environment of the services (the caller's settings + Airflow's), and what `up.json` records."""
     from cxw_tools.airflow_local import airflow_env
 
@@ -226,7 +272,7 @@ def service_env(home: Path, port: int, host: str, url: str) -> tuple[dict, dict]
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
@@ -242,7 +288,12 @@ def service_env(home: Path, port: int, host: str, url: str) -> tuple[dict, dict]
     env.setdefault("AIRFLOW__CORE__PARALLELISM", "8")
     # a task's calls to the execution API: Airflow's 5 s fail a task whose api-server is busy on a loaded machine
     env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30")
-    return env, {"url": base, "host": host, "port": port, "log_server_ports": log_ports}
+    state = {"url": base, "host": host, "port": port, "log_server_ports": log_ports, "executor": executor}
+    if executor == "celery":
+        env["AIRFLOW__CELERY__BROKER_URL"] = broker
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + url
+        state["broker"] = _shown_broker(broker)
+    return env, state
 
 
 def passwords_file(env: dict) -> Path:
@@ -324,8 +375,10 @@ def stop(home: Path, timeout: float = 60.0, out=None) -> list[str]:
         for p in rest:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-    for name in (*SERVICES, DEMO_SERVER):
-        _pid_file(home, name).unlink(missing_ok=True)
+    for f in (home / "pids").glob("*.pid"):
+        f.unlink(missing_ok=True)
+    for f in (home / "run").glob("*.pid"):  # Airflow's own pid files of the Celery workers (removed at their exit)
+        f.unlink(missing_ok=True)
     return list(live)
 
 
@@ -371,7 +424,8 @@ def _print_access(state: dict, out) -> None:
 
 
 def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed: int = 42, port: int | None = None,
-       host: str | None = None, timeout: float = 600.0, out=None) -> int:
+       host: str | None = None, timeout: float = 600.0, executor_name: str | None = None, workers: int | None = None,
+       worker_concurrency: int | None = None, out=None) -> int:
     from cxw_tools.airflow_local import _bin, airflow, prepare_airflow
     from cxw_tools.run import preflight, read_env_file
 
@@ -379,8 +433,18 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
     if (rc := read_env_file("cx up", env_file, out)) is not None:
         return rc
     home = up_home()
+    executor_name = (executor_name or executor()).lower()
+    if executor_name not in EXECUTORS:
+        print(f"cx up: unknown executor {executor_name!r} (CXW_AIRFLOW_EXECUTOR / --executor: "
+              f"{' or '.join(EXECUTORS)})", file=sys.stderr)
+        return 2
+    if workers is None:
+        workers = int(os.environ.get("CXW_AIRFLOW_CELERY_WORKERS", "").strip() or 2)
+    wanted = [*SERVICES, *(worker_names(workers) if executor_name == "celery" else [])]
     live = running(home)
-    if live and set(SERVICES) <= set(live):
+    previous = json.loads(_state_file(home).read_text()).get("executor", "local") if _state_file(home).exists() \
+        else None
+    if live and set(wanted) <= set(live) and previous == executor_name:
         state = json.loads(_state_file(home).read_text()) if _state_file(home).exists() else {"url": "?",
                                                                                              "home": str(home)}
         print(f"cx up: already running ({', '.join(f'{n} pid {p}' for n, p in live.items())}); nothing started",
@@ -388,8 +452,9 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
         _print_access(state, out)
         return 0
     if live:
-        print(f"cx up: only {', '.join(sorted(live))} of {home} running: stopping them, then starting all",
-              file=out, flush=True)
+        what = "only" if previous in (None, executor_name) else f"the {previous} deployment's"
+        print(f"cx up: {what} {', '.join(sorted(live))} of {home} running (asked for: {executor_name}): stopping "
+              f"them, then starting all", file=out, flush=True)
         stop(home, out=out)
     home.mkdir(parents=True, exist_ok=True)
 
@@ -410,12 +475,14 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
             print(f"cx up: port {DEFAULT_PORT} is in use; the api-server takes the free port {port}", file=out)
 
     url = db_url()
-    env, state = service_env(home, port, host, url)
+    env, state = service_env(home, port, host, url, executor_name, broker_url())
     state.update({"home": str(home), "db": _shown(url), "mode": "demo" if demo else "sources",
                   "passwords_file": str(passwords_file(env)),
                   "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     t0 = time.monotonic()
     try:
+        if executor_name == "celery":  # first: a worker without its broker would retry forever
+            check_broker(broker_url())
         if demo:
             env.update(_demo_sources(home, env, scale, seed, out))
         problems = preflight(env)  # before anything is created: an unconfigured `./cx up` leaves nothing behind
@@ -445,11 +512,15 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
         deadline = time.monotonic() + timeout
         _wait(lambda h: (h.get("metadatabase") or {}).get("status") == "healthy", state, home, deadline, timeout)
         others = [n for n in SERVICES if n != "api-server"]
-        print(f"cx up: starting {', '.join(others)} (LocalExecutor)", file=out, flush=True)
+        print(f"cx up: starting {', '.join(others)} ({EXECUTORS[executor_name]})", file=out, flush=True)
         for name in others:
             pids[name] = _spawn(home, name, [_bin("airflow"), name], env)
+        if executor_name == "celery":
+            _start_workers(home, env, state, workers, worker_concurrency, out)
         _state_file(home).write_text(json.dumps(state, indent=1))
         _wait(healthy, state, home, deadline, timeout)
+        if executor_name == "celery":
+            _wait_workers(home, state, deadline, timeout)
         airflow("dags", "unpause", DAG_ID, env=env)
         print(f"cx up: {DAG_ID} unpaused: the scheduler runs it daily (the latest complete day first)", file=out,
               flush=True)
@@ -458,9 +529,43 @@ def up(env_file: Path | None = None, demo: bool = False, scale: str = "XS", seed
         stop(home, out=out)
         return 1
     print(f"cx up: healthy in {time.monotonic() - t0:.0f}s (metadata database, scheduler, dag-processor, "
-          f"triggerer)", file=out)
+          f"triggerer{', ' + str(workers) + ' Celery workers ready' if executor_name == 'celery' else ''})", file=out)
     _print_access(state, out)
     return 0
+
+
+def _start_workers(home: Path, env: dict, state: dict, n: int, concurrency: int | None, out) -> None:
+    """N `airflow celery worker` processes: each its Celery hostname, Airflow pid file and log-server port."""
+    from cxw_tools.airflow_local import _bin
+
+    (home / "run").mkdir(parents=True, exist_ok=True)
+    state["workers"] = {}
+    for name in worker_names(n):
+        port = _free_port()
+        cmd = [_bin("airflow"), "celery", "worker", "--celery-hostname", f"{name}@{socket.gethostname()}",
+               "--pid", str(home / "run" / f"{name}.pid"), *(["--concurrency", str(concurrency)] if concurrency else [])]
+        state["pids"][name] = _spawn(home, name, cmd, {**env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)})
+        state["workers"][name] = {"hostname": f"{name}@{socket.gethostname()}", "log_server_port": port}
+    print(f"cx up: started {n} Celery workers ({', '.join(state['workers'])}; broker {state['broker']}"
+          + (f", concurrency {concurrency} each" if concurrency else "") + ")", file=out, flush=True)
+
+
+def _wait_workers(home: Path, state: dict, deadline: float, timeout: float) -> None:
+    """Until each Celery worker's log says it is ready (connected to the broker, consuming its queue)."""
+    waiting = dict(state["workers"])
+    while waiting:
+        for name, w in list(waiting.items()):
+            if f"{w['hostname']} ready." in _tail(_log_file(home, name), 20000):
+                waiting.pop(name)
+        dead = [n for n, pid in state["pids"].items() if not _alive(pid)]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited; last lines of {_log_file(home, dead[0])}:\n"
+                               f"{_tail(_log_file(home, dead[0]))}")
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"Celery workers {', '.join(waiting)} not ready after {timeout:.0f}s; logs in "
+                               f"{home / 'logs'}")
+        if waiting:
+            time.sleep(1)
 
 
 def _wait(ok, state: dict, home: Path, deadline: float, timeout: float) -> None:
@@ -508,7 +613,7 @@ def status(out=None) -> int:
     home = up_home()
     live = running(home)
     state = json.loads(_state_file(home).read_text()) if _state_file(home).exists() else {}
-    for name in (*SERVICES, DEMO_SERVER):
+    for name in (*SERVICES, DEMO_SERVER, *state.get("workers", {})):
         if name == DEMO_SERVER and state.get("mode") != "demo":
             continue
         print(f"  {name:<14} {'pid ' + str(live[name]) if name in live else 'not running'}", file=out)
@@ -516,7 +621,7 @@ def status(out=None) -> int:
         h = _health(state["url"])
         print(f"  health         {state['url']}{HEALTH}: "
               + (", ".join(f"{k} {(v or {}).get('status')}" for k, v in h.items()) if h else "no answer"), file=out)
-    return 0 if set(SERVICES) <= set(live) else 1
+    return 0 if {*SERVICES, *state.get("workers", {})} <= set(live) else 1
 
 
 def add_parsers(sub) -> None:
@@ -535,6 +640,13 @@ def add_parsers(sub) -> None:
                    help=f"api-server port (default CXW_AIRFLOW_PORT, else {DEFAULT_PORT} or a free one; 0 = free)")
     u.add_argument("--host", default=None, help="api-server address (default CXW_AIRFLOW_HOST, else 127.0.0.1)")
     u.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the services to be healthy")
+    u.add_argument("--executor", choices=sorted(EXECUTORS), default=None,
+                   help="local (LocalExecutor) or celery (Redis broker, `--workers` Celery workers); default "
+                        "CXW_AIRFLOW_EXECUTOR, else local")
+    u.add_argument("--workers", type=int, default=None,
+                   help="Celery workers (--executor celery; default CXW_AIRFLOW_CELERY_WORKERS, else 2)")
+    u.add_argument("--worker-concurrency", type=int, default=None,
+                   help="tasks each Celery worker runs at once (default Airflow's [celery] worker_concurrency)")
     d = sub.add_parser("down", help="stop what `up` started (SIGTERM, SIGKILL after --timeout)")
     d.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("status", help="the services `up` started and their health")
@@ -543,7 +655,8 @@ def add_parsers(sub) -> None:
 def run_from_args(args) -> int:
     if args.cmd == "up":
         return up(env_file=args.env_file, demo=args.demo, scale=args.scale, seed=args.seed, port=args.port,
-                  host=args.host, timeout=args.timeout)
+                  host=args.host, timeout=args.timeout, executor_name=args.executor, workers=args.workers,
+                  worker_concurrency=args.worker_concurrency)
     if args.cmd == "down":
         return down(timeout=args.timeout)
     return status()

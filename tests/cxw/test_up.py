@@ -177,3 +177,22 @@ def test_cx_up_with_only_some_services_running_stops_them_before_starting_all(tm
         assert up.running(home) == {}
     finally:
         _kill(*procs)
+
+
+def test_cx_up_with_celery_and_no_broker_fails_naming_the_broker_setting_and_starts_nothing(tmp_path):
+    """`./cx up --executor celery` checks the Redis broker before anything else: without it the workers would retry
+    forever behind a healthy-looking api-server. Nothing is started, not even the demo server."""
+    from cxw.config import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CXW_", "AIRFLOW_", "AIRFLOW__"))}
+    env.update({"CXW_HOME": str(tmp_path / "home"), "CXW_AIRFLOW_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0"})
+    (tmp_path / "empty.env").write_text("")
+    res = subprocess.run([sys.executable, "-m", "cxw_tools", "up", "--executor", "celery", "--demo", "--port", "0",
+                          "--env-file", str(tmp_path / "empty.env")],
+                         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "cannot reach the Celery broker redis://:***@127.0.0.1:1/0 (CXW_AIRFLOW_BROKER_URL)" in res.stderr, res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
+    home = tmp_path / "home" / "airflow-up"
+    assert up.running(home) == {} and not list(home.glob("pids/*.pid"))
+    assert not (home / "logs" / "demo-server.log").exists()
