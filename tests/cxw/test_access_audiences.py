@@ -228,7 +228,7 @@ def test_an_erasure_reaches_the_audience_files(published_home, tmp_path, monkeyp
     """`./cx erase` rewrites every kept main generation, then derives the audience files again (`sync(force=True)`,
     as cxw.erase.rebuild_and_republish does): the erased person is in no audience file, the others stay."""
     from cxw.access import sync
-    from cxw.erase import rewrite_generation
+    from cxw.erase_stores import rewrite_generation
     from cxw.publish import generations
 
     home = tmp_path / "home"
