@@ -1,6 +1,6 @@
 """The steps of the pipeline, one function per Airflow task. Each is idempotent over its inputs.
 
-extract(source) → load_raw(source) → validate_raw → dbt_build → validate → publish → export_alerts → summarize
+extract(source) → load_raw(source) → validate_raw → dbt_build → analyze → validate → publish → export_alerts → summarize
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def load_raw(source: str | None = None) -> dict:
 # Tasks the DAG skips when dbt_build finds nothing new to build. Not export_alerts: it runs on every run whose
 # upstream did not fail, so alerts of the published generation that a crash or a webhook outage kept from being
 # handed over are handed over by the next run, also when that run has nothing new (issue 15).
-SKIPPED_WHEN_UNCHANGED = ("validate", "publish")
+SKIPPED_WHEN_UNCHANGED = ("analyze", "validate", "publish")
 
 
 def build_interval_end(data_interval_end) -> datetime | None:
@@ -287,6 +287,17 @@ def pending_alerts() -> int | None:
     except Exception as exc:  # never fail the build decision on the alert check; export_alerts reports it
         log.warning("could not count the alerts not yet handed over: %s", exc)
         return None
+
+
+def analyze(data_interval_end=None) -> dict:
+    """The analyses after dbt (cxw/analytics, docs/analytics.md): each registered analysis reads the built marts and
+    its output tables replace those in the marts schema of the build database, where validate audits them and
+    publish copies them. As of the build's data interval end (`build_interval_end`: the run's or the newer published
+    one's), with the fixed seed: the same build gives identical tables."""
+    from .analytics.runner import run_analyses
+
+    end = build_interval_end(data_interval_end)
+    return run_analyses(as_of=end)
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:

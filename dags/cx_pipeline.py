@@ -1,17 +1,18 @@
 """
-### cx_pipeline — extract → load raw → validate raw → dbt build → validate → publish → export alerts
+### cx_pipeline — extract → load raw → validate raw → dbt build → analyze → validate → publish → export alerts
 
 One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty).
 Each source is extracted by its own task into immutable raw files (`extractors/<source>`, no warehouse access);
 then, one writer at a time (pool `cxw_build_db`), each source's raw loads are copied into the build database as soon
 as its extract is done (`load_<source>`: the GA4 export loads while the rate-limited HubSpot API is still read), Great
 Expectations audits the new raw batches (`validate_raw`: volume vs previous loads, schema, ranges — read from the
-Parquet files), dbt builds and tests staging → marts, GE audits the candidate marts (`validate`), and the audited
+Parquet files), dbt builds and tests staging → marts, the analyses after dbt add their tables to the marts
+(`analyze`: key drivers, docs/analytics.md), GE audits the candidate marts (`validate`), and the audited
 marts are published atomically to the read-only file BI opens. `export_alerts` hands new follow-up alerts of the
 published generation to the inner loop (files + optional webhook, each alert once). A failed audit fails its task
 with the suite, expectation, table and offending-row count; `publish` does not run and BI keeps the previous
 generation. When nothing new arrived (same raw content, code and settings as the published build; cxw.buildstate)
-`dbt_build` says so and `validate` / `publish` are skipped; `export_alerts` still runs and hands over any alert of
+`dbt_build` says so and `analyze` / `validate` / `publish` are skipped; `export_alerts` still runs and hands over any alert of
 the published generation not yet handed over (a crash after publish or a webhook outage in an earlier run).
 BI never goes back in time: a run whose data interval ends before the published generation's builds to the newer
 end, and a build older than the published generation (two runs at once) is not published ("superseded").
@@ -32,7 +33,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cxw import SOURCES
 from cxw.settings import settings
-from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # validate, publish — not export_alerts (issue 15)
+from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # analyze, validate, publish — not export_alerts (issue 15)
 from cxw.warehouse_lock import pipeline_task  # every task holds it shared; ./cx erase exclusively (issue 15.6)
 
 BUILD_DB_POOL = "cxw_build_db"  # one slot: DuckDB allows one writer, and a writer excludes readers
@@ -115,8 +116,17 @@ def cx_pipeline():
 
             raise AirflowSkipException(dbt_report.get("reason") or "nothing new to build")
 
+    # The analyses after dbt (cxw/analytics): write their tables into the build database (writer pool)
+    @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
+    def analyze(dbt_report, data_interval_end=None) -> dict:
+        skip_if_unchanged(dbt_report)
+        from cxw import tasks
+
+        with pipeline_task("analyze"):
+            return tasks.analyze(data_interval_end)
+
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
-    def validate(dbt_report, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def validate(dbt_report, analyses, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
         skip_if_unchanged(dbt_report)
         from cxw.gate import validate_marts as run
 
@@ -168,7 +178,8 @@ def cx_pipeline():
     loaded >> raw_checked
     built = dbt_build()
     raw_checked >> built
-    validated = validate(built)
+    analyzed = analyze(built)
+    validated = validate(built, analyzed)
     published = publish(validated)
     exported = export_alerts(published)
     summarize(extracts, loaded, raw_checked, built, validated, published, exported)

@@ -573,6 +573,12 @@ def _pick_comment(rng, sentiment: int, dirt: dict):
     return _choice(rng, pool)
 
 
+# The NPS score model's planted drivers (points of NPS score per unit; see _surveys): what the key-driver analysis
+# (cxw/analytics/key_drivers.py) must find, strongest first. The lookback equals the dbt var driver_lookback_days.
+NPS_DRIVER_LOOKBACK_DAYS = 90
+NPS_DRIVER_EFFECTS = {"delay_days": 1.5, "ticket_count": 1.5, "channel_email": 0.4}
+
+
 def _surveys(seed, persons, orders, pickings, tickets, start_us, end_us, dirt) -> list:
     rng = stream(seed, "surveys")
     out: list[Feedback] = []
@@ -582,10 +588,6 @@ def _surveys(seed, persons, orders, pickings, tickets, start_us, end_us, dirt) -
         if t.oid:
             ticket_by_order.setdefault(t.oid, t)
         tickets_by_person.setdefault(t.pid, []).append(t)
-    late_by_person: dict[int, list] = {}
-    for pk in pickings:
-        if pk.done_us and pk.late:
-            late_by_person.setdefault(pk.pid, []).append(pk.done_us)
 
     def add(pid, survey, score, channel, ts):
         if ts >= end_us:
@@ -635,15 +637,29 @@ def _surveys(seed, persons, orders, pickings, tickets, start_us, end_us, dirt) -
         score = int(min(7, max(1, round(center + rng.normal(0, 1.0)))))
         add(t.pid, "CES", score, "CHAT", t.closed_us + int(rng.integers(MIN, 2 * US_PER_H)))
     span = end_us - start_us
+    done_by_person: dict[int, list] = {}
+    for pk in pickings:
+        if pk.done_us:
+            done_by_person.setdefault(pk.pid, []).append(pk)
+    lookback = NPS_DRIVER_LOOKBACK_DAYS * US_PER_DAY
     for p in persons:
         if not p.in_hubspot or rng.random() >= 0.25:
             continue
         ts = max(p.created_us, start_us) + int(rng.integers(US_PER_H, span))
-        lates = sum(1 for x in late_by_person.get(p.pid, []) if x < ts)
-        open_t = sum(1 for t in tickets_by_person.get(p.pid, []) if t.created_us < ts and (not t.closed_us or t.closed_us > ts))
-        mu = 8.3 - 1.8 * min(lates, 2) - 2.5 * min(open_t, 1)
-        score = int(min(10, max(0, round(mu + rng.normal(0, 1.5)))))
-        add(p.pid, "NPS", score, "WEB" if rng.random() < 0.6 else "EMAIL", ts)
+        # Planted key drivers (issue 19.2; cxw/analytics/key_drivers.py must rank them in this order, docs/analytics.md):
+        # the delay of the person's latest delivery done in the lookback before the response (strong), the tickets
+        # opened in the lookback (moderate), the survey channel (weak: e-mail answers a little lower than the web).
+        recent = [k for k in done_by_person.get(p.pid, []) if ts - lookback <= k.done_us <= ts]
+        last = max(recent, key=lambda k: (k.done_us, k.kid)) if recent else None
+        delay = max(0.0, (last.done_us - last.scheduled_us) / US_PER_DAY) if last else 0.0
+        n_tickets = sum(1 for t in tickets_by_person.get(p.pid, []) if ts - lookback <= t.created_us < ts)
+        noise = rng.normal(0, 1.5)
+        channel = "WEB" if rng.random() < 0.6 else "EMAIL"
+        mu = (8.6 - NPS_DRIVER_EFFECTS["delay_days"] * min(delay, 6.0)
+              - NPS_DRIVER_EFFECTS["ticket_count"] * min(n_tickets, 3)
+              - NPS_DRIVER_EFFECTS["channel_email"] * (channel == "EMAIL"))
+        score = int(min(10, max(0, round(mu + noise))))
+        add(p.pid, "NPS", score, channel, ts)
     out.sort(key=lambda f: (f.submitted_us, f.pid, f.survey))
     for i, f in enumerate(out):
         f.fid = i + 1

@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-BUILD_DB_TASKS = {"validate_raw", "dbt_build", "validate", "publish", "summarize"}  # and every load_<source>
+BUILD_DB_TASKS = {"validate_raw", "dbt_build", "analyze", "validate", "publish", "summarize"}  # and every load_<source>
 # Audits are deterministic: retrying a failed gate only delays the alert (and could not change the verdict).
 GATE_TASKS = {"validate_raw", "validate"}
 
@@ -77,7 +77,7 @@ def test_each_source_is_loaded_as_soon_as_its_own_extract_is_done(dagbag):
         assert dag.get_task(f"load_{s}").upstream_task_ids == {f"extract_{s}"}, s
     assert {f"load_{s}" for s in SOURCES} <= dag.get_task("validate_raw").upstream_task_ids
     assert {t.task_id for t in dag.tasks if t.task_id.startswith("load_")} == {f"load_{s}" for s in SOURCES}
-    order = ["validate_raw", "dbt_build", "validate", "publish", "export_alerts", "summarize"]
+    order = ["validate_raw", "dbt_build", "analyze", "validate", "publish", "export_alerts", "summarize"]
     for a, b in zip(order, order[1:]):
         assert a in dag.get_task(b).upstream_task_ids, f"{b} must run after {a}"
 

@@ -128,6 +128,31 @@ def pii_checks(string_columns: list[str]) -> list[Check]:
 IDENTITY_SOURCES = ["odoo", "hubspot", "ga4", "ga4_pseudo", "trustpilot", "email_recipient"]
 
 
+def key_drivers_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_key_drivers (issue 19.2, docs/analytics.md): one row per score, period and driver; shares and their
+    intervals are shares; n at least the analysis' minimum. Empty only when no score has enough responses (too
+    little data is not an error: a warning)."""
+    from ..analytics.key_drivers import MIN_RESPONSES, SCORES
+
+    return [
+        Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, severity="warn",
+              why=f"no key drivers: no score has {MIN_RESPONSES}+ responses of resolved persons in the window"),
+        Check("ExpectColumnValuesToNotBeNull", {"column": "driver_key"}, why="null key driver_key"),
+        Check("ExpectColumnValuesToBeUnique", {"column": "driver_key"},
+              why="duplicate key driver_key (score x period x driver)"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "score", "value_set": list(SCORES)}, why="unknown score"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "period_grain", "value_set": ["quarter", "window"]},
+              why="unknown period grain"),
+        _between("importance_share", -0.05, 1.05, why="importance share outside [0, 1]"),
+        _between("ci_low", -0.05, 1.05, why="interval bound outside [0, 1]"),
+        _between("ci_high", -0.05, 1.05, why="interval bound outside [0, 1]"),
+        _between("r_squared", 0, 1, why="R² outside [0, 1]"),
+        _between("n_responses", MIN_RESPONSES, None, why=f"a period with fewer than {MIN_RESPONSES} responses"),
+        Check("ExpectColumnPairValuesAToBeGreaterThanB",
+              {"column_A": "ci_high", "column_B": "ci_low", "or_equal": True}, why="interval upper bound below lower"),
+    ]
+
+
 # Suites by `<schema>.<table>`; tables of the published schemas not listed here still get the PII checks.
 SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
@@ -167,6 +192,7 @@ SUITES: dict[str, callable] = {
         "coverage_key",
         _between("share_of_source", 0, 1, why="coverage share outside [0, 1]"),
         _between("source_linked_share", 0, 1, why="linked share outside [0, 1]")),
+    "cx.cx_key_drivers": key_drivers_suite,
     "cx.cx_identity_conflict_audit": fact_suite(
         "conflict_key",
         Check("ExpectColumnValuesToNotBeNull", {"column": "losing_rule"}, why="identity conflict without a losing rule")),

@@ -1,5 +1,6 @@
 """A published file for the dashboard tests, built cheaply once per session: the hand-made raw fixture
-(tests/dbt/raw_fixture.py, January-April 2025) through a real `dbt build` and the real `cxw.publish.publish`."""
+(tests/dbt/raw_fixture.py, January-April 2025) through a real `dbt build`, the analyses after dbt
+(`cxw.analytics.runner`) and the real `cxw.publish.publish`."""
 
 from __future__ import annotations
 
@@ -31,5 +32,8 @@ def published_home(tmp_path_factory) -> Path:
                 "DBT_LOG_PATH": str(home / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"})
     proc = dbt_cli.run(env, "build", "--exclude", "resource_type:unit_test", timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    from cxw.analytics.runner import run_analyses
+
+    run_analyses("duckdb", as_of="2025-05-01", build_db=db)  # the analyze task, as the DAG runs it after dbt
     publish_in(home, "run-1")
     return home

@@ -172,7 +172,7 @@ def test_fault_demo_fails_closed_through_the_real_dag(pipeline):
     assert _sha(db) == pipeline["sha_b"]
     assert sorted(p.name for p in (home / "published" / "generations").glob("*.duckdb")) == pipeline["gens_b"]
     log = (home / "runs" / "airflow-dags-test-fault.log").read_text()
-    for task in ("dbt_build", "validate", "publish", "export_alerts"):
+    for task in ("dbt_build", "analyze", "validate", "publish", "export_alerts"):
         assert f"start task task_id={task} " not in log, f"{task} ran after the gate failed"
     assert "ValidationFailed" in log and "suite raw.load_log" in log
     # The failing run's Data Docs exist and hold no personal data.

@@ -1,0 +1,10 @@
+"""The analyses the `analyze` task runs, in this order (docs/analytics.md). One line per analysis."""
+
+from __future__ import annotations
+
+from . import Analysis
+from .key_drivers import ANALYSIS as KEY_DRIVERS
+
+ANALYSES: tuple[Analysis, ...] = (
+    KEY_DRIVERS,
+)
