@@ -137,3 +137,57 @@ def test_too_few_responses_give_the_table_with_zero_rows_and_the_same_columns(an
         con.close()
     assert [c for c, _ in types] == list(kd.COLUMNS)  # every column described (the published file documents all)
     assert dict(types)["period_start"] == "DATE" and dict(types)["n_responses"] == "BIGINT"
+
+
+def test_the_postgresql_target_gives_the_same_table_as_duckdb(analysed, features):
+    """The runner is target-agnostic: the same feature rows in a PostgreSQL build database (a scratch database of
+    its own) give the same cx.cx_key_drivers, replaced on a second run, with its descriptions."""
+    import os
+    import uuid
+
+    import psycopg2
+    from psycopg2 import sql
+    from psycopg2.extras import execute_values
+
+    from tests.conftest import require_service
+
+    require_service("postgres")
+    _, _, _, table = analysed
+    host, port = os.environ.get("CXW_PG_HOST", "127.0.0.1"), os.environ.get("CXW_PG_PORT", "5432")
+    user = os.environ.get("CXW_PG_USER", "postgres")
+    dsn = f"host={host} port={port} user={user} dbname=" + "{}"
+    name = f"cxw_key_drivers_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg2.connect(dsn.format("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        con = psycopg2.connect(dsn.format(name))
+        with con, con.cursor() as cur:
+            cur.execute("create schema intermediate; create table intermediate.int_feedback_driver_features ("
+                        "response_key text, score_name text, person_sk text, score double precision, "
+                        "responded_date date, channel text, has_recent_delivery int, is_delivery_late int, "
+                        "delay_days double precision, ticket_count bigint, first_response_hours double precision, "
+                        "resolution_hours double precision, product_category text, web_friction_sessions bigint)")
+            execute_values(cur, "insert into intermediate.int_feedback_driver_features values %s",
+                           list(features.itertuples(index=False, name=None)))
+        con.close()
+        for _ in range(2):
+            report = run_analyses("postgres", as_of=AS_OF, dsn=dsn.format(name))
+        assert report["key_drivers"] == {"cx_key_drivers": len(table)}
+        con = psycopg2.connect(dsn.format(name))
+        try:
+            with con.cursor() as cur:
+                cur.execute("select * from cx.cx_key_drivers order by driver_key")
+                got = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+                cur.execute("select obj_description('cx.cx_key_drivers'::regclass)")
+                assert "Key drivers" in cur.fetchone()[0]
+        finally:
+            con.close()
+        for c in ("period_start", "period_end"):  # dates: datetime64 from DuckDB, date objects from psycopg2
+            got[c] = pd.to_datetime(got[c])
+        pd.testing.assert_frame_equal(got.astype(table.dtypes.to_dict()), table, check_exact=False, rtol=1e-9)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        admin.close()
