@@ -237,3 +237,35 @@ def test_the_demo_plants_kpi_target_breaches_and_met_targets_and_exports_each_br
     assert breach == want_breach and met == want_met
     exported = json.loads((home / "alerts" / "exported_ids.json").read_text())["exported"]
     assert {k.removeprefix("kpi-target:") for k in exported if k.startswith("kpi-target:")} == want_breach
+
+
+def test_the_key_driver_features_are_the_generators_truth_and_the_planted_nps_drivers_rank_in_order(demo_run):
+    """Issue 19.2 on the demo's real pipeline: the dbt feature rows of NPS (int_feedback_driver_features, in the build
+    database) add up to what the generator planted (the same derivation as tests/analytics/test_key_drivers.py), and
+    the published cx_key_drivers ranks delay > tickets > channel for NPS over the window (at scale S: ≈1,600
+    responses; at XS fewer than the analysis' minimum: no rows)."""
+    from cxw.analytics.key_drivers import MIN_RESPONSES
+    from demo_company.config import SCALES
+    from tests.analytics.test_key_drivers import _nps_features
+
+    home, _, _ = demo_run
+    truth = _nps_features(SCALES[SCALE].persons, 42)
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
+    try:
+        built = con.execute("select count(*), round(sum(delay_days), 3), sum(ticket_count), sum(is_delivery_late), "
+                            "sum(case when channel = 'email' then 1 else 0 end), sum(score) "
+                            "from intermediate.int_feedback_driver_features where score_name = 'nps'").fetchone()
+    finally:
+        con.close()
+    assert built == (len(truth), round(truth.delay_days.sum(), 3), truth.ticket_count.sum(),
+                     truth.is_delivery_late.sum(), (truth.channel == "email").sum(), truth.score.sum())
+    con = duckdb.connect(str(_published(home)), read_only=True)
+    try:
+        rank = dict(con.execute("select driver, importance_rank from cx.cx_key_drivers "
+                                "where score = 'nps' and period_grain = 'window'").fetchall())
+    finally:
+        con.close()
+    if len(truth) < MIN_RESPONSES:
+        assert rank == {}
+    else:
+        assert rank["delay_days"] < rank["ticket_count"] < rank["channel"], rank
