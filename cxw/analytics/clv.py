@@ -37,6 +37,7 @@ MIN_HOLDOUT_DAYS = 28
 HOLDOUT_SHARE = 1 / 3  # holdout = a third of the order history, at most a year, at least four weeks
 FREQUENCY_BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7+")
 LOG_PARAM_BOUNDS = (-12.0, 12.0)  # each parameter is fitted as its log within these bounds
+BOUND_MARGIN = 0.01  # a log parameter this close to a bound counts as at the bound
 
 PREDICTED_COLUMNS: dict[str, str] = {
     "person_sk": "str",
@@ -121,7 +122,10 @@ def _minimise(neg_ll, n_params: int) -> tuple[np.ndarray, bool]:
     polish = optimize.minimize(neg_ll, first.x, method="L-BFGS-B", bounds=bounds,
                                options={"maxiter": 2_000, "ftol": 1e-13, "gtol": 1e-8})
     best = polish if polish.fun <= first.fun else first
-    at_bound = bool(np.any(np.isclose(best.x, LOG_PARAM_BOUNDS[0]) | np.isclose(best.x, LOG_PARAM_BOUNDS[1])))
+    # a parameter at its bound (e.g. a, b -> infinity: the same drop-out probability for everyone) is a maximum on
+    # the edge of the parameter space, not an interior optimum: reported as not converged
+    lo, hi = LOG_PARAM_BOUNDS
+    at_bound = bool(np.any((best.x < lo + BOUND_MARGIN) | (best.x > hi - BOUND_MARGIN)))
     converged = bool(first.success or polish.success) and np.isfinite(best.fun) and not at_bound
     return best.x, converged
 

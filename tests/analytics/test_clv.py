@@ -62,7 +62,7 @@ def test_bgnbd_expected_purchases_match_simulated_future_purchases():
     n, horizon = 4000, 52.0
     lam, drop = rng.gamma(r, 1 / alpha, size=n), rng.beta(a, b, size=n)
     T = np.full(n, 39.0)
-    x, t_x, future = np.zeros(n), np.zeros(n), np.zeros(n)
+    x, t_x, future, alive_at_T = np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n, dtype=bool)
     for i in range(n):
         t, alive = 0.0, True
         while alive:
@@ -75,10 +75,16 @@ def test_bgnbd_expected_purchases_match_simulated_future_purchases():
             else:
                 future[i] += 1
             alive = rng.random() >= drop[i]
+            alive_at_T[i] = alive_at_T[i] and (alive or t > T[i])
     expected = clv.bgnbd_expected_purchases(BGNBD_TRUE, horizon, x, t_x, T)
     assert expected.sum() == pytest.approx(future.sum(), rel=0.1)
     p_alive = clv.bgnbd_p_alive(BGNBD_TRUE, x, t_x, T)
     assert ((p_alive >= 0) & (p_alive <= 1)).all() and (p_alive[x == 0] == 1).all()
+    # P(alive) (FHL eq. 11) is calibrated: among repeat buyers who went quiet early and those who bought late, the
+    # sum of the probabilities is the number still alive at T
+    for quiet in (t_x < T / 2, t_x >= T / 2):
+        group = quiet & (x > 0)
+        assert p_alive[group].sum() == pytest.approx(alive_at_T[group].sum(), rel=0.1)
 
 
 def test_conditional_expectation_matches_the_published_cdnow_example():
@@ -184,8 +190,10 @@ def test_calibration_counts_the_holdout_purchases_of_the_demo_company(demo_resul
     assert list(cal.index) == [*clv.FREQUENCY_BUCKETS, "all"][:len(cal) - 1] + ["all"]
     row = cal.loc["all"]
     cutoff = row["calibration_cutoff"].date()
-    assert row["holdout_days"] == 243 and cutoff == AS_OF - dt.timedelta(days=243)   # a third of the history
     confirmed = demo_orders[demo_orders["is_confirmed"]]
+    history_days = (AS_OF - confirmed["order_date"].min()).days
+    assert row["holdout_days"] == min(365, history_days // 3)   # a third of the history, at most a year
+    assert cutoff == AS_OF - dt.timedelta(days=int(row["holdout_days"]))
     before = set(confirmed.loc[confirmed["order_date"] <= cutoff, "person_sk"])
     held = confirmed[(confirmed["order_date"] > cutoff) & (confirmed["order_date"] <= AS_OF)
                      & confirmed["person_sk"].isin(before)]
