@@ -221,3 +221,49 @@ def test_too_few_customers_give_empty_tables_with_the_columns_and_dtypes(demo_db
         assert list(out[name].columns) == list(columns)
         assert {c: str(t) for c, t in out[name].dtypes.items()} == {c: str(pd.Series([], dtype=t).dtype)
                                                                    for c, t in columns.items()}
+
+
+def test_postgresql_target_gives_the_same_tables_as_duckdb(postgres_available, demo_orders, demo_db, demo_result):
+    """The analysis is target-agnostic: the same marts in PostgreSQL (CXW_DBT_TARGET=postgres) give identical
+    tables through a psycopg2 reader (dates, numeric amounts and booleans as PostgreSQL returns them)."""
+    import os
+    import uuid
+
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    from tests.conftest import SERVICES
+
+    host, port = SERVICES["postgres"]
+    schema = f"test_clv_{uuid.uuid4().hex[:8]}"
+    con = psycopg2.connect(host=host, port=port, dbname="postgres",
+                           user=os.environ.get("CXW_TEST_PG_USER", "postgres"),
+                           password=os.environ.get("CXW_TEST_PG_PASSWORD", ""))
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"create schema {schema}")
+            src = duckdb.connect(str(demo_db), read_only=True)
+            orders = src.execute("select order_id, person_sk, is_confirmed, order_date, amount_untaxed "
+                                 "from core.fct_orders").fetchall()
+            customers = src.execute("select person_sk, is_company from core.dim_customers").fetchall()
+            src.close()
+            cur.execute(f"create table {schema}.fct_orders (order_id text, person_sk text, is_confirmed boolean, "
+                        "order_date date, amount_untaxed numeric(18, 2))")
+            execute_values(cur, f"insert into {schema}.fct_orders values %s", orders)
+            cur.execute(f"create table {schema}.dim_customers (person_sk text, is_company boolean)")
+            execute_values(cur, f"insert into {schema}.dim_customers values %s", customers)
+
+        def read(sql: str) -> pd.DataFrame:
+            with con.cursor() as cur:
+                cur.execute(sql)
+                return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+        ctx = AnalysisContext(as_of=AS_OF, seed=0, relation=lambda name: f"{schema}.{name}")
+        on_postgres = clv.ANALYSIS.run(read, ctx)
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f"drop schema if exists {schema} cascade")
+        con.close()
+    for name in clv.ANALYSIS.outputs:
+        pd.testing.assert_frame_equal(on_postgres[name], demo_result[name], check_exact=True)
