@@ -229,7 +229,7 @@ def _purchases(read: Reader, ctx: AnalysisContext) -> pd.DataFrame:
         from {ctx.relation('fct_orders')} as o
         inner join {ctx.relation('dim_customers')} as c on c.person_sk = o.person_sk
         where o.is_confirmed and o.person_sk <> '-1' and not c.is_company
-          and o.order_date <= date '{ctx.as_of.isoformat()}'
+          and o.order_date <= date '{_day(ctx.as_of).date().isoformat()}'
         group by o.person_sk, o.order_date
         order by o.person_sk, o.order_date
     """
@@ -324,8 +324,16 @@ def calibrate(purchases: pd.DataFrame, as_of: pd.Timestamp) -> tuple[dict, pd.Da
     return window, pd.DataFrame(rows)
 
 
+def _day(value) -> pd.Timestamp:
+    """ctx.as_of as a naive midnight (a date, or a datetime in any zone: its UTC day)."""
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.normalize().as_unit("s")
+
+
 def run(read: Reader, ctx: AnalysisContext) -> dict[str, pd.DataFrame]:
-    as_of = pd.Timestamp(ctx.as_of).normalize()
+    as_of = _day(ctx.as_of)
     purchases = _purchases(read, ctx)
     summary = summarise(purchases, as_of)
     if not _fittable(summary):

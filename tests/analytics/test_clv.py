@@ -211,6 +211,10 @@ def test_two_runs_give_identical_tables(demo_db, demo_result):
     again = _run(demo_db, seed=1)   # the seed has no random step to drive: any seed, same tables
     for name in clv.ANALYSIS.outputs:
         pd.testing.assert_frame_equal(demo_result[name], again[name], check_exact=True)
+    # a data interval end handed over as an aware datetime (Airflow's) is the same day
+    aware = _run(demo_db, as_of=dt.datetime.combine(AS_OF, dt.time(23, 0), tzinfo=dt.timezone.utc))
+    for name in clv.ANALYSIS.outputs:
+        pd.testing.assert_frame_equal(demo_result[name], aware[name], check_exact=True)
 
 
 def test_too_few_customers_give_empty_tables_with_the_columns_and_dtypes(demo_db):
