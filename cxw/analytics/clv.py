@@ -114,19 +114,20 @@ def bgnbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
 
 
 def _minimise(neg_ll, n_params: int) -> tuple[np.ndarray, bool]:
-    """Nelder-Mead on the log parameters from log(1) = 0, then a bounded quasi-Newton polish; deterministic."""
+    """L-BFGS-B on the log parameters from log(1) = 0, then a Nelder-Mead polish (which also helps where the
+    numerical gradient is poor); deterministic. L-BFGS-B first: on the demo company, whose optimum lies on a bound,
+    Nelder-Mead alone crawls along it (9 s instead of 1.7 s for 6,400 customers)."""
     bounds = [LOG_PARAM_BOUNDS] * n_params
-    x0 = np.zeros(n_params)
-    first = optimize.minimize(neg_ll, x0, method="Nelder-Mead", bounds=bounds,
-                              options={"maxiter": 4_000, "maxfev": 8_000, "xatol": 1e-7, "fatol": 1e-9})
-    polish = optimize.minimize(neg_ll, first.x, method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": 2_000, "ftol": 1e-13, "gtol": 1e-8})
+    first = optimize.minimize(neg_ll, np.zeros(n_params), method="L-BFGS-B", bounds=bounds,
+                              options={"maxiter": 2_000, "ftol": 1e-13, "gtol": 1e-8})
+    polish = optimize.minimize(neg_ll, first.x, method="Nelder-Mead", bounds=bounds,
+                               options={"maxiter": 2_000, "maxfev": 2_000, "xatol": 1e-7, "fatol": 1e-9})
     best = polish if polish.fun <= first.fun else first
     # a parameter at its bound (e.g. a, b -> infinity: the same drop-out probability for everyone) is a maximum on
     # the edge of the parameter space, not an interior optimum: reported as not converged
     lo, hi = LOG_PARAM_BOUNDS
     at_bound = bool(np.any((best.x < lo + BOUND_MARGIN) | (best.x > hi - BOUND_MARGIN)))
-    converged = bool(first.success or polish.success) and np.isfinite(best.fun) and not at_bound
+    converged = bool(first.success or polish.success) and bool(np.isfinite(best.fun)) and not at_bound
     return best.x, converged
 
 
