@@ -24,7 +24,8 @@ from .config import DBT_PROJECT_DIR, REPO_ROOT, dbt_target, paths
 # before the window became --vars, so a fingerprint recorded then still matches.)
 BUILD_ENV = ("CXW_KPI_WINDOW_START", "CXW_KPI_WINDOW_END", "CXW_PII_SALT", "CXW_DBT_TARGET", "CXW_PG_DBNAME",
              "CXW_PG_SCHEMA")
-CODE_DIRS = (DBT_PROJECT_DIR, REPO_ROOT / "cxw" / "gate")  # the models and the gate suites that audit them
+# the models, the analyses that run after them (issue 19) and the gate suites that audit them
+CODE_DIRS = (DBT_PROJECT_DIR, REPO_ROOT / "cxw" / "analytics", REPO_ROOT / "cxw" / "gate")
 _SKIP_PARTS = {"target", "logs", "dbt_packages", "__pycache__"}
 
 

@@ -124,6 +124,36 @@ def pii_checks(string_columns: list[str]) -> list[Check]:
                   why=f"plaintext e-mail or phone number in {col}") for col in string_columns]
 
 
+CLV_NON_NEGATIVE = ("frequency", "recency_weeks", "t_weeks", "monetary", "expected_purchases_12m",
+                    "expected_value_12m")
+CLV_FREQUENCY_BUCKETS = ["0", "1", "2", "3", "4", "5", "6", "7+", "all"]
+
+
+def clv_predicted_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_customer_clv_predicted (issue 19 point 4, cxw/analytics/clv.py): may be empty (too few customers to
+    fit: no row-count check; a collapse against the published generation is the row-drop check); one row per
+    person, a probability alive in [0, 1], no negative frequency, recency, age, spend, expected purchases or value."""
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": "person_sk"}, why="null key person_sk"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "person_sk"}, why="duplicate key person_sk"),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "p_alive"}, why="null probability alive"),
+            _between("p_alive", 0, 1, why="probability alive outside [0, 1]"),
+            *(_between(col, 0, None, why=f"negative {col}") for col in CLV_NON_NEGATIVE),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "expected_value_12m"}, why="null expected value")]
+
+
+def clv_calibration_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_clv_calibration: one row per frequency bucket of the fit ('all' included); may be empty (history too
+    short for a holdout); counts, predictions and errors are not negative."""
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": "frequency_bucket"}, why="null key frequency_bucket"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "frequency_bucket"}, why="duplicate key frequency_bucket"),
+            Check("ExpectColumnValuesToBeInSet", {"column": "frequency_bucket", "value_set": CLV_FREQUENCY_BUCKETS},
+                  why="unknown frequency bucket"),
+            _between("n_customers", 1, None, why="calibration bucket without customers"),
+            _between("predicted_purchases", 0, None, why="negative predicted purchases"),
+            _between("actual_purchases", 0, None, why="negative actual purchases"),
+            _between("mean_absolute_error", 0, None, why="negative mean absolute error")]
+
+
 # Sources of the identity graph (int_identity_links.source)
 IDENTITY_SOURCES = ["odoo", "hubspot", "ga4", "ga4_pseudo", "trustpilot", "email_recipient"]
 
@@ -193,6 +223,9 @@ SUITES: dict[str, callable] = {
         _between("share_of_source", 0, 1, why="coverage share outside [0, 1]"),
         _between("source_linked_share", 0, 1, why="linked share outside [0, 1]")),
     "cx.cx_key_drivers": key_drivers_suite,
+    # predictive CLV (issue 19 point 4): written by the analyze task (cxw/analytics/clv.py)
+    "cx.cx_customer_clv_predicted": clv_predicted_suite,
+    "cx.cx_clv_calibration": clv_calibration_suite,
     "cx.cx_identity_conflict_audit": fact_suite(
         "conflict_key",
         Check("ExpectColumnValuesToNotBeNull", {"column": "losing_rule"}, why="identity conflict without a losing rule")),

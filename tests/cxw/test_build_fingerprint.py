@@ -14,8 +14,9 @@ def test_every_code_dir_of_the_fingerprint_exists():
     assert not missing, f"the build fingerprint reads directories that no longer exist: {missing}"
 
 
-def test_the_dbt_project_and_the_gate_suites_are_in_the_fingerprint():
-    covered = [REPO / "dbt_project" / "dbt_project.yml", REPO / "cxw" / "gate" / "marts_suites.py",
+def test_the_dbt_project_the_analyses_and_the_gate_suites_are_in_the_fingerprint():
+    covered = [REPO / "dbt_project" / "dbt_project.yml", REPO / "cxw" / "analytics" / "clv.py",
+               REPO / "cxw" / "gate" / "marts_suites.py",
                REPO / "cxw" / "gate" / "raw_suites.py", REPO / "cxw" / "gate" / "volume.py"]
     for f in covered:
         assert f.exists(), f

@@ -88,6 +88,7 @@ def _range(table, column, cond, lo, hi, lo_case, hi_case, mostly=None):
 
 S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
 VT = "kpi.kpi_vs_target"
+CP, CC = "cx.cx_customer_clv_predicted", "cx.cx_clv_calibration"
 IL, IC, IX = "cx.cx_identity_link_audit", "cx.cx_identity_coverage", "cx.cx_identity_conflict_audit"
 MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
@@ -132,6 +133,28 @@ MARTS_CHECKS: list[tuple] = [
             ("set", "coverage_key", "ga4:no_matching_evidence", "source_linked_share", 1 + EPS)),
     *_key_checks(IX, "conflict_key"),
     (IX, "ExpectColumnValuesToNotBeNull", "losing_rule", None, {}, ("null", "losing_rule")),
+    # predictive CLV (issue 19 point 4): may be empty (too few customers, history too short), so no row-count check
+    (CP, "ExpectColumnValuesToNotBeNull", "person_sk", None, {}, ("null", "person_sk")),
+    (CP, "ExpectColumnValuesToBeUnique", "person_sk", None, {}, ("dup", "person_sk")),
+    (CP, "ExpectColumnValuesToNotBeNull", "p_alive", None, {}, ("null", "p_alive")),
+    *_range(CP, "p_alive", None, 0, 1, ("set", "person_sk", "p1", "p_alive", -EPS),
+            ("set", "person_sk", "p1", "p_alive", 1 + EPS)),
+    *[r for col in ("frequency", "recency_weeks", "t_weeks", "monetary", "expected_purchases_12m",
+                    "expected_value_12m")
+      for r in _range(CP, col, None, 0, None, ("set", "person_sk", "p1", col, -EPS if col != "frequency" else -1),
+                      None)],
+    (CP, "ExpectColumnValuesToNotBeNull", "expected_value_12m", None, {}, ("null", "expected_value_12m")),
+    (CC, "ExpectColumnValuesToNotBeNull", "frequency_bucket", None, {}, ("null", "frequency_bucket")),
+    (CC, "ExpectColumnValuesToBeUnique", "frequency_bucket", None, {}, ("dup", "frequency_bucket")),
+    (CC, "ExpectColumnValuesToBeInSet", "frequency_bucket", None,
+     {"value_set": ["0", "1", "2", "3", "4", "5", "6", "7+", "all"]},
+     ("set", "frequency_bucket", "1", "frequency_bucket", "8")),
+    *_range(CC, "n_customers", None, 1, None, ("set", "frequency_bucket", "1", "n_customers", 0), None),
+    *_range(CC, "predicted_purchases", None, 0, None,
+            ("set", "frequency_bucket", "1", "predicted_purchases", -EPS), None),
+    *_range(CC, "actual_purchases", None, 0, None, ("set", "frequency_bucket", "1", "actual_purchases", -1), None),
+    *_range(CC, "mean_absolute_error", None, 0, None,
+            ("set", "frequency_bucket", "1", "mean_absolute_error", -EPS), None),
     # kpi_vs_target (issue 19 point 3): may be empty (no targets set), so no row-count check
     (VT, "ExpectColumnValuesToNotBeNull", "target_key", None, {}, ("null", "target_key")),
     (VT, "ExpectColumnValuesToBeUnique", "target_key", None, {}, ("dup", "target_key")),
@@ -177,6 +200,15 @@ def _base(table: str) -> pd.DataFrame:
         return pd.DataFrame({"conflict_key": ["a:odoo:1", "a:odoo:2", "b:ga4_pseudo:x"],
                              "losing_rule": ["erp_partner_is_person", "erp_partner_is_person",
                                              "ga4_pseudo_id_after_login"]})
+    if table == CP:  # p1 at the bounds (alive 0, nothing expected), p2 a first-time buyer (p_alive 1)
+        return pd.DataFrame({"person_sk": ["p1", "p2", "p3"], "p_alive": [0.0, 1.0, 0.4],
+                             "frequency": [3, 0, 1], "recency_weeks": [0.0, 0.0, 5.5], "t_weeks": [0.0, 12.0, 40.0],
+                             "monetary": [0.0, 0.0, 12.5], "expected_purchases_12m": [0.0, 0.9, 0.3],
+                             "expected_value_12m": [0.0, 20.0, 4.0]})
+    if table == CC:
+        return pd.DataFrame({"frequency_bucket": ["0", "1", "7+", "all"], "n_customers": [1, 5, 2, 8],
+                             "predicted_purchases": [0.0, 2.5, 1.0, 3.5], "actual_purchases": [0, 3, 1, 4],
+                             "mean_absolute_error": [0.0, 0.4, 0.1, 0.3]})
     if table == "core.fct_orders":
         return pd.DataFrame({"order_id": ["o1", "o2", "o3"], "amount_total": [0.0, 10.0, 20.0]})
     key = next(c for t, e, c, *_ in MARTS_CHECKS if t == table and e == "ExpectColumnToExist")
@@ -274,6 +306,11 @@ def test_marts_check_fails_just_outside_its_bound(gate, row):
 
 def test_kpi_vs_target_passes_empty_when_no_target_or_benchmark_is_set(gate):
     assert _failed(gate, VT, _base(VT).iloc[0:0]) == []
+
+
+@pytest.mark.parametrize("table", [CP, CC])
+def test_clv_tables_pass_empty_when_too_few_customers_to_fit(gate, table):
+    assert _failed(gate, table, _base(table).iloc[0:0]) == []
 
 
 def _snake(name: str) -> str:
