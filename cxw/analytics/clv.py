@@ -88,6 +88,65 @@ CALIBRATION_COLUMNS: dict[str, str] = {
 }
 
 
+# Descriptions written with the tables (the published file documents every table and column; cxw/analytics/runner.py).
+TABLE_DOCS = {
+    "cx_customer_clv_predicted": (
+        "Predicted customer lifetime value per resolved person with a confirmed order (issue 19.4): BG/NBD for the "
+        "number of future purchases and probability alive, Gamma-Gamma for the average order value, fitted on every "
+        "order up to the run's as-of day (docs/analytics.md). Grain: person.", {
+            "person_sk": "The resolved person (salted surrogate key, as in dim_customers).",
+            "first_purchase_date": "Day of the person's first confirmed order.",
+            "last_purchase_date": "Day of the person's newest confirmed order up to the as-of day.",
+            "frequency": "Repeat purchases: purchase days after the first one.",
+            "recency_weeks": "Weeks from the first to the last purchase.",
+            "t_weeks": "Weeks from the first purchase to the as-of day (the customer's age).",
+            "monetary": "Mean value of the repeat purchases (0 without a repeat purchase).",
+            "p_alive": "BG/NBD probability that the person is still an active customer at the as-of day (0-1).",
+            "expected_purchases_12m": "BG/NBD expected purchases in the 365 days after the as-of day.",
+            "expected_average_value": "Gamma-Gamma expected value of one future purchase.",
+            "expected_value_12m": "expected_purchases_12m x expected_average_value: predicted 12-month value "
+                                  "(undiscounted).",
+            "model_fit_date": "The as-of day the models were fitted on.",
+        }),
+    "cx_clv_calibration": (
+        "Holdout check of each predictive-CLV fit (issue 19.4): BG/NBD fitted on orders up to a cutoff, its "
+        "predicted purchases in the held-out period after the cutoff against the actual ones, per frequency "
+        "bucket and in total ('all'); the full fit's parameters ride along. Grain: fit x frequency bucket.", {
+            "frequency_bucket": "Repeat purchases before the cutoff: '0'..'6', '7+', or 'all' (every customer).",
+            "bucket_order": "Sort order of the buckets ('all' last).",
+            "model_fit_date": "The as-of day of the fit.",
+            "calibration_cutoff": "End of the calibration period (fit on orders before it).",
+            "holdout_start": "First day of the held-out period.",
+            "holdout_end": "Day after the held-out period's last day.",
+            "holdout_days": "Length of the held-out period in days (a third of the history, 28-365).",
+            "n_customers": "Customers of the bucket (first purchase before the cutoff).",
+            "predicted_purchases": "Purchases the calibration fit predicts in the holdout for the bucket.",
+            "actual_purchases": "Purchases the bucket made in the holdout.",
+            "predicted_to_actual_ratio": "predicted_purchases / actual_purchases (null when no actual purchase).",
+            "mean_absolute_error": "Mean over the bucket's customers of |predicted - actual| holdout purchases.",
+            "calibration_r": "BG/NBD r of the calibration fit.",
+            "calibration_alpha": "BG/NBD alpha of the calibration fit.",
+            "calibration_a": "BG/NBD a of the calibration fit.",
+            "calibration_b": "BG/NBD b of the calibration fit.",
+            "calibration_log_likelihood": "Log-likelihood of the calibration fit.",
+            "calibration_converged": "False when a parameter ended at its bound (an edge optimum, docs/analytics.md).",
+            "n_customers_fit": "Customers of the full fit (every order up to the as-of day).",
+            "bgnbd_r": "BG/NBD r of the full fit.",
+            "bgnbd_alpha": "BG/NBD alpha of the full fit.",
+            "bgnbd_a": "BG/NBD a of the full fit.",
+            "bgnbd_b": "BG/NBD b of the full fit.",
+            "bgnbd_log_likelihood": "Log-likelihood of the full BG/NBD fit.",
+            "bgnbd_converged": "False when a BG/NBD parameter ended at its bound.",
+            "gamma_gamma_p": "Gamma-Gamma p of the full fit.",
+            "gamma_gamma_q": "Gamma-Gamma q of the full fit.",
+            "gamma_gamma_gamma": "Gamma-Gamma gamma of the full fit.",
+            "gamma_gamma_log_likelihood": "Log-likelihood of the Gamma-Gamma fit.",
+            "gamma_gamma_converged": "False when a Gamma-Gamma parameter ended at its bound.",
+        }),
+}
+assert set(TABLE_DOCS["cx_customer_clv_predicted"][1]) == set(PREDICTED_COLUMNS)
+assert set(TABLE_DOCS["cx_clv_calibration"][1]) == set(CALIBRATION_COLUMNS)
+
 # ------------------------------------------------------------------ BG/NBD
 
 

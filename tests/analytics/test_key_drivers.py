@@ -20,7 +20,11 @@ import pandas as pd
 import pytest
 
 from cxw.analytics import key_drivers as kd
+from cxw.analytics.key_drivers import ANALYSIS as KEY_DRIVERS
 from cxw.analytics.runner import run_analyses
+
+# the database below holds only the key-driver inputs: the other registered analyses (CLV) read other marts
+ONLY = (KEY_DRIVERS,)
 
 AS_OF = date(2025, 7, 1)
 
@@ -89,9 +93,9 @@ def features() -> pd.DataFrame:
 def analysed(tmp_path_factory, features):
     db = tmp_path_factory.mktemp("key_drivers") / "build.duckdb"
     _build_db(db, features)
-    first = run_analyses("duckdb", as_of=AS_OF, build_db=db)
+    first = run_analyses("duckdb", as_of=AS_OF, build_db=db, analyses=ONLY)
     table = _table(db)
-    second = run_analyses("duckdb", as_of=AS_OF, build_db=db)
+    second = run_analyses("duckdb", as_of=AS_OF, build_db=db, analyses=ONLY)
     return db, first, second, table
 
 
@@ -126,7 +130,7 @@ def test_too_few_responses_give_the_table_with_zero_rows_and_the_same_columns(an
     db, _, _, table = analysed
     few = tmp_path / "few.duckdb"
     _build_db(few, features.head(kd.MIN_RESPONSES - 1))
-    assert run_analyses("duckdb", as_of=AS_OF, build_db=few)["key_drivers"] == {"cx_key_drivers": 0}
+    assert run_analyses("duckdb", as_of=AS_OF, build_db=few, analyses=ONLY)["key_drivers"] == {"cx_key_drivers": 0}
     empty = _table(few)
     assert len(empty) == 0 and list(empty.columns) == list(table.columns)
     con = duckdb.connect(str(few), read_only=True)
@@ -173,7 +177,7 @@ def test_the_postgresql_target_gives_the_same_table_as_duckdb(analysed, features
                            list(features.itertuples(index=False, name=None)))
         con.close()
         for _ in range(2):
-            report = run_analyses("postgres", as_of=AS_OF, dsn=dsn.format(name))
+            report = run_analyses("postgres", as_of=AS_OF, dsn=dsn.format(name), analyses=ONLY)
         assert report["key_drivers"] == {"cx_key_drivers": len(table)}
         con = psycopg2.connect(dsn.format(name))
         try:
