@@ -318,6 +318,11 @@ def main(env_file: Path | None = None, out=None) -> int:
     out = out or sys.stdout
     if (rc := read_env_file("cx doctor", env_file, out)) is not None:
         return rc
+    # dlt (the HTTP sources' client) probes for Airflow on its first configuration lookup: it imports airflow.models and
+    # reads an Airflow Variable, which creates a metadata DB under $HOME/airflow outside a task - 2.6 CPU-s and a
+    # stray file per `./cx doctor` (issue 16.8). The doctor reads settings from the environment and AIRFLOW_CONN_*
+    # variables only (connection_variables), so dlt's Airflow secrets provider is off unless set otherwise.
+    os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
     t0 = time.perf_counter()
     rows = run_checks()
     print(render(rows), file=out)

@@ -73,6 +73,8 @@ def test_all_sources_reachable_and_authenticated_exit_0_with_one_row_per_source(
     assert set(rows) == {f"source {s}" for s in SOURCES} | {"warehouse", "free disk", "pii salt"}, proc.stdout
     assert all(v[0] == "OK" for v in rows.values()), proc.stdout
     assert "all OK" in proc.stdout
+    # dlt's Airflow secrets probe (off in the doctor) created $HOME/airflow/airflow.db and cost 2.6 CPU-s a run
+    assert not (tmp_path / "airflow").exists(), sorted(p.name for p in tmp_path.iterdir())
 
 
 def test_a_rejected_token_fails_its_row_naming_the_setting_never_the_token(demo, tmp_path):
