@@ -37,6 +37,8 @@ class Settings:
     dbt_target: str = "duckdb"                   # CXW_DBT_TARGET: duckdb | postgres
     duckdb_memory_limit: str = ""                # CXW_DUCKDB_MEMORY_LIMIT (e.g. 4GB; empty = DuckDB's default)
     dbt_unit_tests: bool = False                 # CXW_DBT_UNIT_TESTS=1: dbt's unit tests in every build
+    dbt_parse_cache_dir: Optional[str] = None    # CXW_DBT_PARSE_CACHE_DIR: dbt's saved parses shared by homes (unset:
+    #                                              each home's dbt target keeps its own; cxw.dbt)
     force_build: bool = False                    # CXW_FORCE_BUILD=1|true|yes: build even when nothing changed
     kpi_window_start: Optional[str] = None       # CXW_KPI_WINDOW_START (date; default CXW_HISTORY_START)
     kpi_window_end: Optional[str] = None         # CXW_KPI_WINDOW_END (date; default the run's interval end)
@@ -84,6 +86,7 @@ class Settings:
             dbt_target=env_var("CXW_DBT_TARGET", "duckdb"),
             duckdb_memory_limit=env_var("CXW_DUCKDB_MEMORY_LIMIT", "").strip(),
             dbt_unit_tests=env_var("CXW_DBT_UNIT_TESTS") == "1",
+            dbt_parse_cache_dir=env_var("CXW_DBT_PARSE_CACHE_DIR") or None,
             force_build=env_var("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"),
             kpi_window_start=env_var("CXW_KPI_WINDOW_START"),
             kpi_window_end=env_var("CXW_KPI_WINDOW_END"),

@@ -150,6 +150,23 @@ def _session_airflow_home(tmp_path_factory):
         mp.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_dbt_parse_cache(tmp_path_factory):
+    """dbt's saved parse shared by every CXW_HOME of the session (each xdist worker): `cxw.dbt.run_dbt` (the DAG's
+    dbt_build and docs, erase, `cxw run`) starts a new home's dbt target from it (CXW_DBT_PARSE_CACHE_DIR) instead of
+    a full parse, about 5 CPU-seconds per new home (issue 16.8). dbt checks the copy itself (a changed project, other
+    vars or settings parse in full). `CXW_DBT_PARSE_CACHE=0`, or a CXW_DBT_PARSE_CACHE_DIR set by the caller, wins."""
+    if "CXW_DBT_PARSE_CACHE_DIR" in os.environ or os.environ.get("CXW_DBT_PARSE_CACHE", "1") == "0":
+        yield
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CXW_DBT_PARSE_CACHE_DIR", str(tmp_path_factory.mktemp("dbt_parse_cache")))
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
 @pytest.fixture(scope="session")
 def airflow_metadata_template(tmp_path_factory) -> Path:
     """An Airflow home prepared by `cxw_tools.demo.prepare_airflow` (`airflow db migrate`, the `cxw_build_db` pool, `airflow
