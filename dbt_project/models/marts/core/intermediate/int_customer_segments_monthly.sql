@@ -6,8 +6,8 @@
    (web sessions, e-mail opens and clicks, survey responses, reviews). The rules and their order are the seed
    customer_segments; the thresholds are the vars segment_* (dbt_project.yml). First matching rule wins.
    Persons only (person_sk <> '-1'); company partners are segmented like persons (their KPIs exclude them, not this). #}
-{%- set value_rows = var('segment_value_months') | int - 1 -%}
-{%- set recent_rows = var('segment_recent_months') | int - 1 -%}
+{%- set value_rows = [var('segment_value_months') | int - 1, 0] | max -%}
+{%- set recent_rows = [var('segment_recent_months') | int - 1, 0] | max -%}
 with teams as (
     select team_id, team_name from {{ ref('stg_odoo__crm_teams') }}
 ),
