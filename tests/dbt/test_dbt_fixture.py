@@ -47,7 +47,7 @@ def _day(con, kpi, day):
 
 def _period(con, kpi, grain, start):
     return con.execute("select numerator, denominator, value, n from kpi.kpi_period where kpi = ? and grain = ? "
-                       "and period_start = ?", [kpi, grain, start]).fetchone()
+                       "and period_start = ? and channel = 'all' and segment = 'all'", [kpi, grain, start]).fetchone()
 
 
 def _eq(row, expected, what=""):
