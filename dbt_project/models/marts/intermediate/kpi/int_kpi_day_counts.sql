@@ -12,7 +12,7 @@
    for a person without a month end yet, 'unresolved' for person_sk '-1'. channel = the dim_channels code the
    fact came through: survey (its HubSpot channel, macro survey_channel_sk, else survey), review_site, web,
    order (online_store / sales_team, macro order_channel_sk), delivery, email, alert (its feedback's channel). The
-   segment rows of a day sum to its 'all' row, and so do its channel rows (tests/dbt/test_kpi_segments.py). #}
+   segment rows of a day sum to its 'all' row, and so do its channel rows (data test assert_segment_and_channel_rows_reaggregate_to_all, tests/dbt/test_dbt_fixture.py). #}
 {%- set dims = "grouping sets ((kpi_date{k}), (kpi_date{k}, segment), (kpi_date{k}, channel))" -%}
 with segments as (
     select person_sk, segment, valid_from, valid_to from {{ ref('dim_customer_segments') }}
