@@ -55,6 +55,44 @@ def kpi_ranges(path: Path = KPI_DEFINITIONS_CSV) -> dict[str, tuple[float | None
             if r["range_min"].strip() or r["range_max"].strip()}
 
 
+# Segment codes (seed customer_segments, docs/segments.md) and channel codes (seed channels): the values the KPI
+# marts' segment / channel columns and the segment marts may hold, read from the seeds like the KPI ranges.
+SEEDS_DIR = KPI_DEFINITIONS_CSV.parent
+
+
+def seed_codes(name: str, column: str) -> list[str]:
+    with (SEEDS_DIR / f"{name}.csv").open(newline="", encoding="utf-8") as f:
+        return [row[column] for row in csv.DictReader(f)]
+
+
+def _in_set(column: str, values: list[str], why: str) -> Check:
+    return Check("ExpectColumnValuesToBeInSet", {"column": column, "value_set": values}, why=why)
+
+
+def kpi_dimension_checks(columns: list[str]) -> list[Check]:
+    """segment / channel of a KPI row: 'all' or a known code (a per-segment row is never also per-channel: the
+    re-aggregation to the 'all' row is a dbt test, assert_segment_and_channel_rows_reaggregate_to_all)."""
+    checks = []
+    if "segment" in columns:
+        checks.append(_in_set("segment", ["all", *seed_codes("customer_segments", "segment")],
+                              "KPI row of an unknown segment"))
+    if "channel" in columns:
+        checks.append(_in_set("channel", ["all", "unknown", *seed_codes("channels", "channel_code")],
+                              "KPI row of an unknown channel"))
+    return checks
+
+
+def customer_segments_suite(columns: list[str]) -> list[Check]:
+    """core.dim_customer_segments (issue 19.1): one row per person and run (key unique), a known persona (never
+    'unresolved': that is the KPI rows' label for facts without a person), a run of at least one month end."""
+    persons = [c for c in seed_codes("customer_segments", "segment") if c != "unresolved"]
+    return [*fact_suite("segment_version_sk")(columns),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "person_sk"}, why="segment row without a person"),
+            _in_set("segment", persons, "unknown segment"),
+            _between("months_in_segment", 1, None, why="segment run without a month end"),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "valid_from"}, why="segment row without valid_from")]
+
+
 def _ranges_for_kpis() -> list[Check]:
     checks = []
     for kpi, (lo, hi) in kpi_ranges().items():
@@ -73,6 +111,7 @@ def kpi_suite(columns: list[str]) -> list[Check]:
         Check("ExpectColumnValuesToNotBeNull", {"column": "n"}),
         Check("ExpectColumnValuesToBeBetween", {"column": "n", "min_value": 0}, why="negative sample size"),
         *_ranges_for_kpis(),
+        *kpi_dimension_checks(columns),
     ]
     if "_days_before_interval_end" in columns:  # derived by cxw.gate.marts from the run's data interval
         checks.append(Check("ExpectColumnMinToBeBetween",
@@ -188,7 +227,11 @@ SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
     "kpi.kpi_period": kpi_suite,
     "kpi.kpi_vs_target": kpi_vs_target_suite,
-    "core.dim_customers": fact_suite("person_sk"),
+    "core.dim_customers": fact_suite(
+        "person_sk", Check("ExpectColumnValuesToBeInSet",
+                           {"column": "segment", "value_set": seed_codes("customer_segments", "segment")},
+                           why="customer of an unknown segment")),
+    "core.dim_customer_segments": customer_segments_suite,
     "core.dim_products": fact_suite("product_sk"),
     "core.fct_orders": fact_suite("order_id", Check("ExpectColumnValuesToBeBetween",
                                                     {"column": "amount_total", "min_value": 0, "mostly": 0.99},

@@ -41,6 +41,10 @@ def datediff(first_date, second_date, datepart):
     return f"date_diff('{datepart}', {first_date}, {second_date})"
 
 
+def last_day(date, datepart):
+    return f"last_day({date})"
+
+
 def hash(field):  # dbt's name (shadows the builtin inside this module only)
     return f"md5(cast({field} as varchar))"
 

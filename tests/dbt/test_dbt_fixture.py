@@ -47,7 +47,7 @@ def _day(con, kpi, day):
 
 def _period(con, kpi, grain, start):
     return con.execute("select numerator, denominator, value, n from kpi.kpi_period where kpi = ? and grain = ? "
-                       "and period_start = ?", [kpi, grain, start]).fetchone()
+                       "and period_start = ? and channel = 'all' and segment = 'all'", [kpi, grain, start]).fetchone()
 
 
 def _eq(row, expected, what=""):
@@ -381,3 +381,87 @@ def test_identity_audit_marts_hold_no_plaintext_email_phone_or_name(built):
             values = [v for (v,) in built.execute(f'select distinct "{col}" from cx.{table}').fetchall() if v]
             assert not [v for v in values if re.search(PII_REGEX, v)], f"plaintext e-mail / phone in {table}.{col}"
             assert not [v for v in values if any(n.lower() in v.lower() for n in names)], f"a name in {table}.{col}"
+
+
+# ---------------------------------------------------------------- segments / personas (issue 19.1, docs/segments.md)
+
+_KPI_ROWS = ("select 'day' as grain, kpi_date as period_start, channel, segment, kpi, numerator, denominator, n "
+             "from kpi.kpi_daily union all select grain, period_start, channel, segment, kpi, numerator, "
+             "denominator, n from kpi.kpi_period")
+
+
+@pytest.mark.parametrize("dimension", ["segment", "channel"])
+def test_segment_and_channel_rows_sum_to_the_all_row(built, dimension):
+    """Per segment (channel 'all') and per channel (segment 'all'), the rows of a KPI and period partition its 'all'
+    row: numerators, denominators and n sum to it (sums of counts, never averages of rates)."""
+    other = "channel" if dimension == "segment" else "segment"
+    parts = {(g, str(p), k): (num, den, n) for g, p, k, num, den, n in built.execute(
+        f"select grain, period_start, kpi, sum(numerator), sum(denominator), sum(n) from ({_KPI_ROWS}) "
+        f"where {dimension} <> 'all' and {other} = 'all' group by all").fetchall()}
+    totals = {(g, str(p), k): (num, den, n) for g, p, k, num, den, n in built.execute(
+        f"select grain, period_start, kpi, numerator, denominator, n from ({_KPI_ROWS}) "
+        "where segment = 'all' and channel = 'all'").fetchall()}
+    split = built.execute(f"select count(distinct {dimension}) from ({_KPI_ROWS}) where {dimension} <> 'all'"
+                          ).fetchone()[0]
+    assert split >= 2 and len(parts) >= 20, (split, len(parts))  # the fixture splits into several values
+    for key, (num, den, n) in parts.items():
+        assert key in totals, f"{key}: split by {dimension} but no 'all' row"
+        t_num, t_den, t_n = totals[key]
+        assert n == t_n, (key, n, t_n)
+        assert (den is None) == (t_den is None), key
+        for got, want in ((num, t_num), (den, t_den)):
+            if want is not None:
+                assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (key, got, want)
+    # the ratio of the 'all' row is the ratio of the summed counts, not an average of the parts' ratios
+    assert built.execute(f"select count(*) from ({_KPI_ROWS}) where segment <> 'all' and channel <> 'all'"
+                         ).fetchone()[0] == 0
+
+
+def test_no_segment_is_computed_from_data_after_its_as_of_date(built):
+    """Every month-end row of int_customer_segments_monthly equals its inputs recomputed from the facts dated on or
+    before as_of_date (orders, revenue, tickets, engagement), and a segment is valid only after its month end: the
+    row a KPI fact takes (valid_from <= date) was computed before that date."""
+    recomputed = built.execute("""
+        with m as (select * from intermediate.int_customer_segments_monthly),
+        o as (select person_sk, order_date from core.fct_orders where is_confirmed),
+        t as (select person_sk, created_date from core.fct_support_tickets)
+        select m.person_sk, m.as_of_date,
+               m.orders_total, (select count(*) from o where o.person_sk = m.person_sk and o.order_date <= m.as_of_date),
+               m.last_order_date, (select max(order_date) from o where o.person_sk = m.person_sk
+                                   and o.order_date <= m.as_of_date),
+               m.first_order_date, (select min(order_date) from o where o.person_sk = m.person_sk
+                                    and o.order_date <= m.as_of_date),
+               m.tickets_recent, (select count(*) from t where t.person_sk = m.person_sk
+                                  and t.created_date <= m.as_of_date
+                                  and t.created_date > m.as_of_date - interval 3 month)
+        from m""").fetchall()
+    assert len(recomputed) >= 5
+    later = built.execute("select max(order_date) from core.fct_orders where is_confirmed").fetchone()[0]
+    assert any(r[1] < later for r in recomputed), "no month end before the last order: the check would be void"
+    for row in recomputed:
+        person, as_of = row[:2]
+        for got, want in zip(row[2::2], row[3::2]):
+            assert got == want, (person, as_of, row)
+    assert built.execute("select count(*) from core.dim_customer_segments where valid_from <= first_as_of_date"
+                         ).fetchone()[0] == 0
+    # a response's segment: the person's segment as of the response date (the run valid on that day), else 'new'
+    for person, day, want in built.execute("""
+            select f.person_sk, f.submitted_date,
+                   coalesce((select s.segment from core.dim_customer_segments s where s.person_sk = f.person_sk
+                             and f.submitted_date >= s.valid_from
+                             and (s.valid_to is null or f.submitted_date < s.valid_to)), 'new')
+            from core.fct_survey_responses f where f.person_sk <> '-1' and f.survey_type = 'NPS'""").fetchall():
+        segs = {s for (s,) in built.execute(
+            "select segment from kpi.kpi_daily where kpi = 'nps' and kpi_date = ? and channel = 'all' "
+            "and segment <> 'all'", [day]).fetchall()}
+        assert want in segs, (person, day, want, segs)
+
+
+def test_dim_customers_segment_is_the_current_segment(built):
+    rows = built.execute("""
+        select c.person_sk, c.segment, s.segment
+        from core.dim_customers c
+        left join core.dim_customer_segments s on s.person_sk = c.person_sk and s.is_current""").fetchall()
+    assert rows and all(seg == (cur or ("unresolved" if p == "-1" else "prospect")) for p, seg, cur in rows), rows
+    assert built.execute("select count(*) from (select person_sk from core.dim_customer_segments where is_current "
+                         "group by 1 having count(*) > 1)").fetchone()[0] == 0

@@ -35,6 +35,10 @@ def _key_checks(table: str, key: str) -> list[tuple]:
     ]
 
 
+# the seeds customer_segments and channels, in their order
+SEGMENTS = ["support_heavy", "prospect", "new", "champions", "loyal", "occasional", "at_risk", "hibernating",
+            "unresolved"]
+CHANNELS = ["web", "email", "online_store", "store", "sales_team", "phone_chat", "delivery", "review_site", "survey"]
 BROKEN_KPIS = ("nps", "csat_pct", "ces_easy_pct", "retention_rate", "csat_mean", "ces_mean", "review_rating_avg",
                "engagement_rate", "review_negative_share")
 
@@ -69,6 +73,11 @@ def _kpi_checks(table: str, fresh: bool) -> list[tuple]:
         if hi is not None and broken:
             rows.append((table, "ExpectColumnValuesToBeBetween", "value", cond, bounds,
                          ("set", "kpi", kpi, "value", hi + EPS)))
+    # segment / channel of a row: 'all' or a code of the seeds customer_segments / channels (issue 19 point 1)
+    rows += [(table, "ExpectColumnValuesToBeInSet", "segment", None, {"value_set": ["all", *SEGMENTS]},
+              ("set", "kpi", "nps", "segment", "vip")),
+             (table, "ExpectColumnValuesToBeInSet", "channel", None, {"value_set": ["all", "unknown", *CHANNELS]},
+              ("set", "kpi", "nps", "channel", "fax"))]
     if fresh:
         b = {"min_value": 1, "max_value": 3}
         rows += [(table, "ExpectColumnMinToBeBetween", "_days_before_interval_end", None, b,
@@ -94,6 +103,15 @@ MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
     *_kpi_checks("kpi.kpi_period", fresh=False),
     *_key_checks("core.dim_customers", "person_sk"),
+    ("core.dim_customers", "ExpectColumnValuesToBeInSet", "segment", None, {"value_set": SEGMENTS},
+     ("set", "person_sk", "k1", "segment", "vip")),
+    *_key_checks("core.dim_customer_segments", "segment_version_sk"),
+    ("core.dim_customer_segments", "ExpectColumnValuesToNotBeNull", "person_sk", None, {}, ("null", "person_sk")),
+    ("core.dim_customer_segments", "ExpectColumnValuesToBeInSet", "segment", None, {"value_set": SEGMENTS[:-1]},
+     ("set", "segment_version_sk", "p1:2025-02-01", "segment", "unresolved")),
+    *_range("core.dim_customer_segments", "months_in_segment", None, 1, None,
+            ("set", "segment_version_sk", "p1:2025-02-01", "months_in_segment", 0), None),
+    ("core.dim_customer_segments", "ExpectColumnValuesToNotBeNull", "valid_from", None, {}, ("null", "valid_from")),
     *_key_checks("core.dim_products", "product_sk"),
     *_key_checks("core.fct_orders", "order_id"),
     ("core.fct_orders", "ExpectColumnValuesToBeBetween", "amount_total", None, {"min_value": 0, "mostly": 0.99},
@@ -176,6 +194,8 @@ def _base(table: str) -> pd.DataFrame:
                 ("ces_mean", 7.0), ("review_rating_avg", 3.0), ("engagement_rate", 1.0),
                 ("review_negative_share", 0.0), ("sessions", 5000.0), ("net_revenue", 1e6)]
         df = pd.DataFrame({"kpi": [k for k, _ in kpis], "value": [v for _, v in kpis], "n": [40] * len(kpis)})
+        df["segment"] = ["all", "champions", "unresolved"] * (len(kpis) // 3)
+        df["channel"] = ["all", "unknown", "all"] * (len(kpis) // 3)
         if table == "kpi.kpi_daily":
             df["_days_before_interval_end"] = [1, 2, 3] * (len(kpis) // 3)
         return df
@@ -209,6 +229,13 @@ def _base(table: str) -> pd.DataFrame:
         return pd.DataFrame({"frequency_bucket": ["0", "1", "7+", "all"], "n_customers": [1, 5, 2, 8],
                              "predicted_purchases": [0.0, 2.5, 1.0, 3.5], "actual_purchases": [0, 3, 1, 4],
                              "mean_absolute_error": [0.0, 0.4, 0.1, 0.3]})
+    if table == "core.dim_customers":
+        return pd.DataFrame({"person_sk": ["k1", "k2", "-1"], "segment": ["champions", "prospect", "unresolved"]})
+    if table == "core.dim_customer_segments":
+        return pd.DataFrame({"segment_version_sk": ["p1:2025-02-01", "p1:2025-04-01", "p2:2025-02-01"],
+                             "person_sk": ["p1", "p1", "p2"], "segment": ["new", "at_risk", "prospect"],
+                             "months_in_segment": [2, 1, 3],
+                             "valid_from": pd.to_datetime(["2025-02-01", "2025-04-01", "2025-02-01"])})
     if table == "core.fct_orders":
         return pd.DataFrame({"order_id": ["o1", "o2", "o3"], "amount_total": [0.0, 10.0, 20.0]})
     key = next(c for t, e, c, *_ in MARTS_CHECKS if t == table and e == "ExpectColumnToExist")

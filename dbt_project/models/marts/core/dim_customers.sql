@@ -5,7 +5,10 @@
    is_company: an Odoo company partner (is_company = true) - not a person in customer KPIs (is_customer false).
    Hard deletes (stg is_deleted): a person's attributes come from its records still live at the source; a person whose
    every ERP / CRM record is deleted stays a member flagged is_deleted (attributes as last seen), so facts of other
-   sources that still resolve to it keep their key. Current customers = not is_deleted. Deleted orders do not count. #}
+   sources that still resolve to it keep their key. Current customers = not is_deleted. Deleted orders do not count.
+   segment: the person's current segment (dim_customer_segments is_current: computed from all data up to the last
+   month end of the data); a person without any activity (no order, ticket, session, e-mail open, response or
+   review) is 'prospect'; the unknown member 'unresolved' (docs/segments.md). #}
 with links as (
     select * from {{ ref('int_identity_links') }}
 ),
@@ -83,11 +86,13 @@ select
     o.first_order_at is not null and not p.is_company as is_customer,
     p.identity_rule,
     p.is_deleted,
-    p.deleted_detected_at
+    p.deleted_detected_at,
+    cast(coalesce(s.segment, 'prospect') as {{ dbt.type_string() }}) as segment
 from people as p
 left join orders as o on o.person_id = p.person_id
+left join {{ ref('dim_customer_segments') }} as s on s.person_sk = p.person_id and s.is_current
 
 union all
 
 select
-    '-1', null, null, 0, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member', false, null
+    '-1', null, null, 0, 0, null, null, null, null, false, null, null, 0, 0, false, 'unknown_member', false, null, 'unresolved'

@@ -3,7 +3,10 @@
    persons are computed from the facts, since they cannot be re-aggregated. period_end is exclusive.
    open_backlog is a stock: its month / window rows are the backlog at the period's end (int_kpi_open_backlog: the
    last day of the month inside the window, the window's last day), never a sum of daily rows. The value's scale
-   comes from the KPI's row of the seed kpi_definitions (macro kpi_value). #}
+   comes from the KPI's row of the seed kpi_definitions (macro kpi_value).
+   Segment / channel (docs/segments.md): the additive KPIs per segment (channel 'all') and per channel (segment
+   'all') as well as 'all', summed from int_kpi_day_counts' rows of that segment / channel; durations, customer
+   KPIs, customer-level NPS and open_backlog are published for 'all' only. #}
 with day_counts as (
     select * from {{ ref('int_kpi_day_counts') }}
 ),
@@ -23,25 +26,29 @@ additive_month as (
     select
         'month' as grain,
         cast(date_trunc('month', kpi_date) as date) as period_start,
+        channel,
+        segment,
         kpi,
         sum(numerator) as numerator,
         sum(denominator) as denominator,
         sum(n) as n
     from day_counts
-    group by 1, 2, 3
+    group by 1, 2, 3, 4, 5
 ),
 
 additive_window as (
     select
         'window' as grain,
         w.window_start as period_start,
+        d.channel,
+        d.segment,
         d.kpi,
         sum(d.numerator) as numerator,
         sum(d.denominator) as denominator,
         sum(d.n) as n
     from day_counts as d
     cross join window_bounds as w
-    group by 1, 2, 3
+    group by 1, 2, 3, 4, 5
 ),
 
 -- ---------------------------------------------------------------- durations (median / p90 hours)
@@ -176,15 +183,15 @@ retention as (
 ),
 
 customer_kpis as (
-    select grain, period_start, 'purchase_frequency' as kpi,
+    select grain, period_start, 'all' as channel, 'all' as segment, 'purchase_frequency' as kpi,
            cast(orders as {{ type_double() }}) as numerator, cast(customers as {{ type_double() }}) as denominator, customers as n
     from customer_stats
     union all
-    select grain, period_start, 'repeat_customer_rate',
+    select grain, period_start, 'all', 'all', 'repeat_customer_rate',
            cast(repeat_customers as {{ type_double() }}), cast(customers as {{ type_double() }}), customers
     from customer_stats
     union all
-    select 'month', r.period_start, 'retention_rate',
+    select 'month', r.period_start, 'all', 'all', 'retention_rate',
            cast(r.active - r.new_customers as {{ type_double() }}), cast(r.previous_active as {{ type_double() }}), r.previous_active
     from retention as r
     cross join window_bounds as w
@@ -193,7 +200,7 @@ customer_kpis as (
 
 -- ---------------------------------------------------------------- customer-level NPS (not re-aggregable)
 customer_level_nps as (
-    select c.grain, coalesce(c.period_start, w.window_start) as period_start, c.kpi, c.numerator, c.denominator, c.n
+    select c.grain, coalesce(c.period_start, w.window_start) as period_start, 'all' as channel, 'all' as segment, c.kpi, c.numerator, c.denominator, c.n
     from {{ ref('int_kpi_customer_level_nps') }} as c
     cross join window_bounds as w
     where c.grain in ('month', 'window')
@@ -201,7 +208,7 @@ customer_level_nps as (
 
 -- ---------------------------------------------------------------- open backlog (a stock: at the period's end)
 open_backlog as (
-    select b.grain, coalesce(b.period_start, w.window_start) as period_start, b.kpi, b.numerator, b.denominator, b.n
+    select b.grain, coalesce(b.period_start, w.window_start) as period_start, 'all' as channel, 'all' as segment, b.kpi, b.numerator, b.denominator, b.n
     from {{ ref('int_kpi_open_backlog') }} as b
     cross join window_bounds as w
     where b.grain in ('month', 'window')
@@ -209,7 +216,7 @@ open_backlog as (
 
 -- ---------------------------------------------------------------- all rows
 ratio_rows as (
-    select r.grain, r.period_start, r.kpi, r.numerator, r.denominator,
+    select r.grain, r.period_start, r.channel, r.segment, r.kpi, r.numerator, r.denominator,
            {{ kpi_value('d', 'r.numerator', 'r.denominator') }} as value, r.n
     from (
         select * from additive_month
@@ -228,15 +235,15 @@ ratio_rows as (
 all_rows as (
     select * from ratio_rows
     union all
-    select grain, period_start, kpi, cast(null as {{ type_double() }}), cast(null as {{ type_double() }}), value, n from duration_kpis
+    select grain, period_start, 'all', 'all', kpi, cast(null as {{ type_double() }}), cast(null as {{ type_double() }}), value, n from duration_kpis
 )
 
 select
     cast(a.grain as varchar) as grain,
     a.period_start,
     case when a.grain = 'month' then cast(a.period_start + interval '1 month' as date) else w.window_end end as period_end,
-    cast('all' as varchar) as channel,
-    cast('all' as varchar) as segment,
+    cast(a.channel as varchar) as channel,
+    cast(a.segment as varchar) as segment,
     a.kpi,
     a.numerator,
     a.denominator,

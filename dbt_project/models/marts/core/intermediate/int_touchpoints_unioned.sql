@@ -32,9 +32,7 @@ orders as (
         'odoo',
         cast(o.order_id as {{ dbt.type_string() }}),
         o.person_sk,
-        case when t.team_name is null then null
-             when lower(t.team_name) like '%website%' then 'online_store'
-             else 'sales_team' end,
+        {{ order_channel_sk('t.team_name') }},
         o.ordered_at,
         o.state,
         cast(o.amount_untaxed as {{ type_double() }})
@@ -75,7 +73,7 @@ surveys as (
         'hubspot',
         feedback_id,
         person_sk,
-        case upper(survey_channel) when 'EMAIL' then 'email' when 'WEB' then 'web' when 'CHAT' then 'phone_chat' end,
+        {{ survey_channel_sk('survey_channel') }},
         submitted_at,
         survey_type,
         cast(score as {{ type_double() }})

@@ -18,7 +18,8 @@ with surveys as (
         s.comment_text,
         f.submitted_at as created_at,
         cast(null as {{ dbt.type_timestamp() }}) as reply_at,
-        'survey_response:hubspot:' || f.feedback_id as touchpoint_key
+        'survey_response:hubspot:' || f.feedback_id as touchpoint_key,
+        coalesce({{ survey_channel_sk('f.survey_channel') }}, 'survey') as channel
     from {{ ref('fct_survey_responses') }} as f
     left join {{ ref('stg_hubspot__feedback_submissions') }} as s on s.feedback_id = f.feedback_id
     where f.is_detractor
@@ -41,7 +42,8 @@ reviews as (
         t.comment_text,
         r.created_at,
         case when r.has_reply then r.reply_at end as reply_at,
-        'review:' || case r.review_source when 'google' then 'google_reviews' else r.review_source end || ':' || r.review_id as touchpoint_key
+        'review:' || case r.review_source when 'google' then 'google_reviews' else r.review_source end || ':' || r.review_id as touchpoint_key,
+        'review_site' as channel
     from {{ ref('fct_reviews') }} as r
     left join review_texts as t on t.review_source = r.review_source and t.review_id = r.review_id
     where r.is_negative
@@ -89,6 +91,8 @@ select
     cast(t.due_at as {{ dbt.type_timestamp() }}) as due_at,
     (c.source_record_id is not null
         or (t.reply_at is not null and t.reply_at > t.created_at and t.reply_at < t.due_at)) as is_loop_closed,
-    t.touchpoint_key
+    t.touchpoint_key,
+    -- the channel the feedback came through (dim_channels code; the feedback touchpoint's channel): KPI rows per channel
+    t.channel
 from timed as t
 left join closed as c on c.source = t.source and c.source_record_id = t.source_record_id
