@@ -33,8 +33,9 @@ class Driver:
     source: str = "features"  # features: int_feedback_driver_features; customers: dim_customers (by person_sk)
 
 
-# The drivers, in publication order. A new driver is one line here (and its column in the source relation), e.g. the
-# segment of issue 19.1: Driver("segment", "segment", "categorical", source="customers").
+# The drivers, in publication order. A new driver is one line here (and its column in the source relation). segment
+# (issue 19.1) is the person's segment on the response date, from the feature rows (not dim_customers' current one,
+# which would look ahead).
 DRIVERS: tuple[Driver, ...] = (
     Driver("delivery_late", "is_delivery_late"),
     Driver("delay_days", "delay_days"),
@@ -44,6 +45,7 @@ DRIVERS: tuple[Driver, ...] = (
     Driver("product_category", "product_category", "categorical"),
     Driver("channel", "channel", "categorical"),
     Driver("web_friction", "web_friction_sessions"),
+    Driver("segment", "segment", "categorical"),
 )
 
 MIN_RESPONSES = 100  # fewer responses in a period: no rows for it (the window row needs as many)

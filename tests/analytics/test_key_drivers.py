@@ -61,7 +61,7 @@ def _nps_features(persons: int = 5000, seed: int = 42) -> pd.DataFrame:
             "first_response_hours": float(np.mean([(t.reply_us - t.created_us) / US_PER_H for t in tk])) if tk else 0.0,
             "resolution_hours": float(np.mean([(t.closed_us - t.created_us) / US_PER_H for t in closed]))
             if closed else 0.0,
-            "product_category": "none", "web_friction_sessions": 0})
+            "product_category": "none", "web_friction_sessions": 0, "segment": "new"})
     return pd.DataFrame(rows)
 
 
@@ -172,7 +172,8 @@ def test_the_postgresql_target_gives_the_same_table_as_duckdb(analysed, features
                         "response_key text, score_name text, person_sk text, score double precision, "
                         "responded_date date, channel text, has_recent_delivery int, is_delivery_late int, "
                         "delay_days double precision, ticket_count bigint, first_response_hours double precision, "
-                        "resolution_hours double precision, product_category text, web_friction_sessions bigint)")
+                        "resolution_hours double precision, product_category text, web_friction_sessions bigint, "
+                        "segment text)")
             execute_values(cur, "insert into intermediate.int_feedback_driver_features values %s",
                            list(features.itertuples(index=False, name=None)))
         con.close()

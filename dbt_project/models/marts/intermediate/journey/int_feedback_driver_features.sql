@@ -5,7 +5,9 @@
    - support tickets created in the lookback: count, mean hours to the first reply and to resolution (0: none);
    - the product category of the latest confirmed order in the lookback (its largest line; 'none' without one);
    - web friction: sessions in the lookback that added to the cart without a purchase;
-   - the channel of the response (survey channel; the review site for a review).
+   - the channel of the response (survey channel; the review site for a review);
+   - the person's segment on the response date (dim_customer_segments: valid_from <= date < valid_to; 'new' before
+     the person's first month end, as the KPI rows count it - docs/segments.md).
    Scores as given: NPS 0-10, CSAT 1-5, review stars 1-5. Unresolved persons ('-1') have no history: left out. #}
 with responses as (
     select
@@ -105,9 +107,14 @@ select
     cast(coalesce(t.first_response_hours, 0) as {{ type_double() }}) as first_response_hours,
     cast(coalesce(t.resolution_hours, 0) as {{ type_double() }}) as resolution_hours,
     cast(coalesce(c.product_category, 'none') as {{ dbt.type_string() }}) as product_category,
-    cast(coalesce(w.web_friction_sessions, 0) as bigint) as web_friction_sessions
+    cast(coalesce(w.web_friction_sessions, 0) as bigint) as web_friction_sessions,
+    cast(coalesce(sg.segment, 'new') as {{ dbt.type_string() }}) as segment
 from responses as r
 left join latest_delivery as d on d.response_key = r.response_key and d.rn = 1
 left join tickets as t on t.response_key = r.response_key
 left join order_category as c on c.response_key = r.response_key and c.rn = 1
 left join web as w on w.response_key = r.response_key
+left join {{ ref('dim_customer_segments') }} as sg
+    on sg.person_sk = r.person_sk
+    and sg.valid_from <= r.responded_date
+    and (sg.valid_to is null or r.responded_date < sg.valid_to)
