@@ -162,7 +162,8 @@ def panel_targets(snap: Snapshot, channel: str):
     if t.empty:
         return html.Div([head, html.P(f"No targets or benchmarks published for channel {channel!r}.",
                                       id="no-targets", className="cx-note")], id="panel-targets")
-    t = t.assign(status=[_target_status(r) for r in t.itertuples()])
+    t = t.assign(status=[_target_status(r) for r in t.itertuples()],
+                 **{c: pd.to_datetime(t[c]).dt.date for c in ("period_start", "benchmark_as_of") if c in t})
     breaches = int(t.is_breach.sum())
     return html.Div([
         head,
