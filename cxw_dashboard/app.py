@@ -13,7 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dash_table, dcc, html
 
-from .published import PublishedFile, PublishedFileMissing, Snapshot
+from cxw.analytics.key_drivers import MIN_RESPONSES
+
+from .published import (DRIVER_SCORES, PublishedFile, PublishedFileMissing, Snapshot, latest_key_drivers,
+                        latest_targets)
 
 PAGES = [  # path, title
     ("/", "Headline KPIs"),
@@ -116,6 +119,102 @@ def _missing(name: str, table_name: str):
 # --- pages -----------------------------------------------------------------------------------------------------------
 
 def page_headline(snap: Snapshot, period: str, channel: str):
+    return html.Div([_headline(snap, period, channel), panel_targets(snap, channel), panel_drivers(snap)])
+
+
+def _card_target(snap: Snapshot, kpi: str, period: str, channel: str) -> str:
+    """The card's target line: the kpi_vs_target row of the card's own period (segment all), as published."""
+    t = snap.frame("targets")
+    if t is None:
+        return "target: none published"
+    t = t[(t.kpi == kpi) & (t.segment == ALL) & (t.channel == channel) & t.target_value.notna()]
+    if period == WINDOW:
+        t = t[t.grain == "window"]
+    else:
+        t = t[(t.grain == "month") & (pd.to_datetime(t.period_start).dt.strftime("%Y-%m") == period)]
+    if t.empty:
+        return "target: none published"
+    r = t.iloc[0]
+    return f"target: {fmt(r.target_value)} · {_target_status(r)}"
+
+
+def _target_status(r) -> str:
+    """A kpi_vs_target row's status in words, from its published flags (is_breach, is_target_met, ...)."""
+    if pd.isna(r.target_value):
+        return "no target"
+    if bool(r.is_breach):
+        return "BREACH"
+    if pd.isna(r.is_target_met):
+        return "no value"
+    if bool(r.is_target_met):
+        return "met"
+    if bool(r.is_low_sample):
+        return "missed (low sample: no breach)"
+    return "missed (period open: no breach yet)"
+
+
+def panel_targets(snap: Snapshot, channel: str):
+    """Targets: per KPI, its latest period's value vs target and industry benchmark (kpi.kpi_vs_target)."""
+    head = html.H3("Targets", id="targets-heading")
+    t = latest_targets(snap, channel)
+    if t is None:
+        return html.Div([head, _missing("targets", "kpi.kpi_vs_target")], id="panel-targets")
+    if t.empty:
+        return html.Div([head, html.P(f"No targets or benchmarks published for channel {channel!r}.",
+                                      id="no-targets", className="cx-note")], id="panel-targets")
+    t = t.assign(status=[_target_status(r) for r in t.itertuples()],
+                 **{c: pd.to_datetime(t[c]).dt.date for c in ("period_start", "benchmark_as_of") if c in t})
+    breaches = int(t.is_breach.sum())
+    return html.Div([
+        head,
+        html.P(["Latest period per KPI (the latest month, else the whole window), segment all, channel "
+                f"{channel}: value vs target (seed kpi_targets) and industry benchmark (seed kpi_benchmarks, with "
+                "its source and date). A breach is a closed month that missed its target on a sample that is not "
+                "low; breaches shown: ", num(breaches, id="targets-breaches"), "."]),
+        table(t, "targets-table", ["kpi", "grain", "period_start", "value", "n", "target_value", "gap_to_target",
+                                   "status", "target_owner_role", "benchmark_value", "gap_to_benchmark",
+                                   "benchmark_source", "benchmark_as_of", "benchmark_industry", "is_period_closed",
+                                   "is_breach"]),
+    ], id="panel-targets")
+
+
+def panel_drivers(snap: Snapshot):
+    """What drives the score: cx.cx_key_drivers of the latest quarter with data (else the window) per score."""
+    head = html.H3("What drives the score", id="drivers-heading")
+    caveat = html.P("Observational, not causal: each driver's share of the explained variance (R²) of the score "
+                    "among responses in the period, with its 95% bootstrap interval (error bars) and n "
+                    "(docs/analytics.md).", id="drivers-caveat", className="cx-note")
+    by_score = latest_key_drivers(snap)
+    if by_score is None:
+        return html.Div([head, _missing("key_drivers", "cx.cx_key_drivers")], id="panel-drivers")
+    blocks = []
+    for score in DRIVER_SCORES:
+        d = by_score[score]
+        if d.empty:
+            blocks.append(html.Div([html.H4(score), html.P(
+                f"{score}: not enough responses (n < {MIN_RESPONSES} in every period), no drivers published.",
+                id=f"drivers-empty-{score}", className="cx-note")]))
+            continue
+        r0 = d.iloc[0]
+        period = ("whole window" if r0.period_grain == "window"
+                  else f"quarter from {pd.Timestamp(r0.period_start).date()}")
+        fig = go.Figure(go.Bar(
+            x=d.importance_share, y=d.driver, orientation="h",
+            error_x=dict(type="data", symmetric=False, array=d.ci_high - d.importance_share,
+                         arrayminus=d.importance_share - d.ci_low)))
+        fig.update_layout(height=60 + 28 * len(d), margin=dict(l=4, r=4, t=30, b=20),
+                          yaxis=dict(autorange="reversed"), xaxis=dict(title="importance share", range=[0, 1]),
+                          title=f"{score}: {period}, R² {fmt(r0.r_squared)}, n {r0.n_responses}")
+        blocks.append(html.Div([
+            html.H4([f"{score} — {period}, n = ", num(r0.n_responses, id=f"drivers-n-{score}")]),
+            dcc.Graph(figure=fig, config={"staticPlot": True}, id=f"drivers-chart-{score}"),
+            table(d, f"drivers-table-{score}", ["importance_rank", "driver", "importance_share", "ci_low",
+                                                "ci_high", "direction", "coefficient", "n_responses"]),
+        ]))
+    return html.Div([head, caveat, *blocks], id="panel-drivers")
+
+
+def _headline(snap: Snapshot, period: str, channel: str):
     kp = snap.frame("kpi_period")
     if kp is None:
         return _missing("kpi_period", "kpi.kpi_period")
@@ -140,12 +239,12 @@ def page_headline(snap: Snapshot, period: str, channel: str):
                       html.Span(" low sample", className="cx-low-sample", id=f"kpi-low-{k}",
                                 title="n below the low-sample threshold (kpi_period.is_low_sample)")
                       if bool(r.is_low_sample) else None]),
-            html.Div("target: none published", className="cx-target", id=f"kpi-target-{k}"),
+            html.Div(_card_target(snap, k, period, channel), className="cx-target", id=f"kpi-target-{k}"),
             dcc.Graph(figure=fig, config={"staticPlot": True}, id=f"kpi-trend-{k}"),
         ], className="cx-card", id=f"kpi-card-{k}"))
     return html.Div([
         html.H2(f"Headline KPIs — {period if period != WINDOW else 'whole KPI window'}, channel {channel}"),
-        html.P("Targets: the published file holds no KPI targets, so none is shown. Trend: monthly values "
+        html.P("Target: the period's row of kpi.kpi_vs_target, where one is published. Trend: monthly values "
                "(kpi.kpi_period, grain month). Low sample: n below the mart's threshold."),
         html.Div(cards, className="cx-cards"),
         html.H3("All KPIs of the period"),
@@ -325,7 +424,7 @@ body{font-family:system-ui,sans-serif;margin:0;color:#222}
 .cx-kpi-name{font-size:12px;color:#555}.cx-kpi-value{font-size:26px;font-weight:600}
 .cx-low-sample{color:#b35c00;font-weight:600}.cx-target{font-size:11px;color:#777}
 .cx-table{border-collapse:collapse;font-size:12px;margin:8px 0}.cx-table td,.cx-table th{border:1px solid #dde;padding:2px 6px}
-.cx-counts{display:flex;gap:20px;font-size:16px}.cx-missing{color:#a00}
+.cx-counts{display:flex;gap:20px;font-size:16px}.cx-missing{color:#a00}.cx-note{color:#555;font-style:italic}
 """
 
 

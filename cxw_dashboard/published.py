@@ -29,7 +29,12 @@ QUERIES: dict[str, str] = {
     "pareto": "select * from cx.cx_issue_pareto order by issue_type, occurrences desc, issue",
     "delivery": "select * from cx.cx_delivery_vs_satisfaction order by survey_type, delay_bucket",
     "reviews": "select * from cx.cx_reviews_by_source_location order by grain, period_start, review_source, location",
+    "targets": "select * from kpi.kpi_vs_target order by kpi, grain, period_start, segment, channel",
+    "key_drivers": "select * from cx.cx_key_drivers order by score, period_grain, period_start, importance_rank",
 }
+
+# The scores cx.cx_key_drivers explains (cxw/analytics/key_drivers.py), in the dashboard's order.
+DRIVER_SCORES = ("nps", "csat", "review_rating")
 
 
 class PublishedFileMissing(RuntimeError):
@@ -99,6 +104,37 @@ def read_snapshot(path: str, key: tuple) -> Snapshot:
     finally:
         con.close()
     return Snapshot(path=path, key=key, frames=frames, missing=tuple(missing))
+
+
+def latest_targets(snap: Snapshot, channel: str = "all") -> pd.DataFrame | None:
+    """kpi.kpi_vs_target rows of the latest period per KPI (segment 'all', the given channel): the latest month, or
+    the window row for a KPI that has no month row. None when the file does not hold the table. Rows as published."""
+    t = snap.frame("targets")
+    if t is None:
+        return None
+    t = t[(t.segment == "all") & (t.channel == channel)]
+    t = t.assign(_month=(t.grain == "month")).sort_values(["kpi", "_month", "period_start"],
+                                                          ascending=[True, False, False])
+    return t.drop_duplicates("kpi").drop(columns="_month").reset_index(drop=True)
+
+
+def latest_key_drivers(snap: Snapshot) -> dict[str, pd.DataFrame] | None:
+    """cx.cx_key_drivers per score (DRIVER_SCORES): the drivers of the latest quarter that has rows for that score,
+    else of the whole window, by importance rank; an empty frame for a score without rows (too few responses).
+    None when the file does not hold the table. Rows as published."""
+    k = snap.frame("key_drivers")
+    if k is None:
+        return None
+    out = {}
+    for score in DRIVER_SCORES:
+        rows = k[k.score == score]
+        quarters = rows[rows.period_grain == "quarter"]
+        if not quarters.empty:
+            rows = quarters[quarters.period_start == quarters.period_start.max()]
+        else:
+            rows = rows[rows.period_grain == "window"]
+        out[score] = rows.sort_values(["importance_rank", "driver"]).reset_index(drop=True)
+    return out
 
 
 class PublishedFile:

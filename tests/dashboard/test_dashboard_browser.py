@@ -163,8 +163,26 @@ def test_low_sample_marks_follow_the_published_flag(server, page):
         if k in flags and page.locator(f"#kpi-card-{k}").count():
             assert page.locator(f"#kpi-low-{k}").count() == (1 if flags[k] else 0), k
     assert any(flags[k] for k in HEADLINE if k in flags), "the fixture has no low-sample headline KPI"
-    # no targets are published: none is shown, none invented
+    # the card's target is the window row of kpi_vs_target: the fixture's targets are monthly, so none is shown
+    assert not _published(server["published"], "select 1 from kpi.kpi_vs_target where kpi = 'nps' and grain = "
+                                                "'window' and target_value is not null")
     assert page.locator("#kpi-target-nps").inner_text() == "target: none published"
+    # the Targets panel: one row per KPI of kpi_vs_target (latest period), its breach count as published; the
+    # drivers panel: the fixture has too few responses, so each score says so instead of an empty chart
+    from playwright.sync_api import expect
+
+    kpis, breaches = _published(server["published"], """
+        select count(distinct kpi), count(*) filter (where is_breach) from (
+            select kpi, is_breach from kpi.kpi_vs_target where segment = 'all' and channel = 'all'
+            qualify row_number() over (partition by kpi order by grain = 'month' desc, period_start desc) = 1)""")[0]
+    expect(page.locator("#targets-heading")).to_have_text("Targets")
+    expect(page.locator("#targets-breaches")).to_have_attribute("data-value", repr(float(breaches)))
+    assert 0 < kpis <= 25  # one page of the table
+    expect(page.locator("#targets-table td[data-dash-column='kpi']")).to_have_count(kpis)
+    expect(page.locator("#drivers-heading")).to_have_text("What drives the score")
+    expect(page.locator("#drivers-caveat")).to_contain_text("not causal")
+    for score in ("nps", "csat", "review_rating"):
+        expect(page.locator(f"#drivers-empty-{score}")).to_contain_text("not enough responses (n < ")
 
 
 def test_the_period_filter_shows_that_months_published_values(server, page, shots):

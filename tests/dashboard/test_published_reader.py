@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import duckdb
+import pandas as pd
 import pytest
 
 from cxw_dashboard.published import PublishedFile, PublishedFileMissing
@@ -92,3 +93,91 @@ def test_tables_the_file_lacks_are_reported_missing_not_crashed_on(home):
 def test_no_published_file_yet_says_where_it_looks(tmp_path):
     with pytest.raises(PublishedFileMissing, match=str(tmp_path / "nothing.duckdb")):
         PublishedFile(tmp_path / "nothing.duckdb").snapshot()
+
+
+# --- the readers of the Targets and "What drives the score" panels (issue 19) ----------------------------------------
+
+def _sql(path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+TARGET_COLS = ["kpi", "grain", "period_start", "value", "n", "target_value", "is_target_met", "benchmark_value",
+               "benchmark_source", "benchmark_as_of", "is_breach", "target_owner_role"]
+
+
+def _rows(df, cols) -> list[tuple]:
+    return [tuple(None if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+                  else v.date() if isinstance(v, pd.Timestamp) else v.item() if hasattr(v, "item") else v
+                  for v in row) for row in df[cols].itertuples(index=False)]
+
+
+def test_targets_panel_reads_each_kpis_latest_period_as_sql_on_the_published_file_gives(published_home):
+    from cxw_dashboard.published import latest_targets
+
+    path = published_home / "published" / "cx_warehouse.duckdb"
+    shown = latest_targets(PublishedFile(path).snapshot())
+    expected = _sql(path, f"""
+        select {', '.join(TARGET_COLS)} from kpi.kpi_vs_target where segment = 'all' and channel = 'all'
+        qualify row_number() over (partition by kpi order by grain = 'month' desc, period_start desc) = 1
+        order by kpi""")
+    assert expected, "the fixture publishes no target or benchmark: the panel would prove nothing"
+    assert any(r[5] is not None for r in expected) and any(r[7] is not None for r in expected)
+    assert _rows(shown, TARGET_COLS) == expected
+
+
+def test_key_drivers_panel_reads_the_latest_quarter_else_the_window_per_score(home):
+    from cxw.publish import publish
+    from cxw_dashboard.published import DRIVER_SCORES, latest_key_drivers
+
+    con = duckdb.connect(str(home.build_db))
+    con.execute("create schema cx")
+    con.execute("""create table cx.cx_key_drivers as select score, period_grain, period_start, driver,
+        importance_share::double as importance_share, ci_low::double as ci_low, ci_high::double as ci_high,
+        importance_rank::bigint as importance_rank, n_responses::bigint as n_responses from (values
+        ('nps', 'quarter', date '2025-01-01', 'delay_days', 0.6, 0.4, 0.8, 1, 150),
+        ('nps', 'quarter', date '2025-01-01', 'ticket_count', 0.4, 0.2, 0.6, 2, 150),
+        ('nps', 'quarter', date '2025-04-01', 'ticket_count', 0.7, 0.5, 0.9, 1, 120),
+        ('nps', 'quarter', date '2025-04-01', 'delay_days', 0.3, 0.1, 0.5, 2, 120),
+        ('nps', 'window', date '2025-01-01', 'delay_days', 0.55, 0.4, 0.7, 1, 270),
+        ('csat', 'window', date '2025-01-01', 'channel', 1.0, 1.0, 1.0, 1, 101))
+        as t(score, period_grain, period_start, driver, importance_share, ci_low, ci_high, importance_rank,
+             n_responses)""")
+    con.close()
+    publish("run-1", "2025-01-01", "2025-05-01")
+    shown = latest_key_drivers(PublishedFile(home.published_db).snapshot())
+    cols = ["score", "period_grain", "period_start", "driver", "importance_share", "ci_low", "ci_high",
+            "n_responses"]
+    for score in DRIVER_SCORES:
+        expected = _sql(home.published_db, f"""
+            with latest as (select score, period_grain, max(period_start) as period_start from cx.cx_key_drivers
+                            where score = '{score}' group by 1, 2
+                            qualify row_number() over (order by period_grain = 'quarter' desc) = 1)
+            select {', '.join(cols)} from cx.cx_key_drivers join latest using (score, period_grain, period_start)
+            order by importance_rank""")
+        assert _rows(shown[score], cols) == expected, score
+    assert list(shown["nps"].driver) == ["ticket_count", "delay_days"]  # the latest quarter, by rank
+    assert shown["review_rating"].empty
+
+
+def test_an_empty_key_drivers_table_gives_an_empty_frame_per_score(published_home):
+    from cxw_dashboard.published import DRIVER_SCORES, latest_key_drivers
+
+    path = published_home / "published" / "cx_warehouse.duckdb"
+    count = _sql(path, "select count(*) from cx.cx_key_drivers")[0][0]
+    assert count == 0, "the raw fixture has too few responses for the analysis: this test needs its empty table"
+    shown = latest_key_drivers(PublishedFile(path).snapshot())
+    assert set(shown) == set(DRIVER_SCORES) and all(f.empty for f in shown.values())
+
+
+def test_the_panels_readers_say_none_when_the_file_lacks_their_tables(home):
+    from cxw.publish import publish
+    from cxw_dashboard.published import latest_key_drivers, latest_targets
+
+    publish("run-1", "2025-01-01", "2025-02-01")
+    snap = PublishedFile(home.published_db).snapshot()
+    assert {"targets", "key_drivers"} <= set(snap.missing)
+    assert latest_targets(snap) is None and latest_key_drivers(snap) is None
