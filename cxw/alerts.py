@@ -134,10 +134,11 @@ def _target_breach_alerts(con, kpi_schema: str = "kpi") -> list[dict] | None:
     ``kpi_schema``: where the published kpi schema is (PostgreSQL: the serving schema, cxw/publish_postgres.py)."""
     if not _table_exists(con, kpi_schema, "kpi_vs_target"):
         return None
-    rows = con.execute(
+    query = (
         "select target_key, kpi, grain, period_start, period_end, segment, channel, value, n, target_value, "
-        f"gap_to_target, direction_of_good, target_owner_role from {kpi_schema}.kpi_vs_target where is_breach "
-        "order by period_end, target_key").fetchall()
+        "gap_to_target, direction_of_good, target_owner_role from kpi.kpi_vs_target where is_breach "
+        "order by period_end, target_key")
+    rows = con.execute(query.replace(" from kpi.", f" from {kpi_schema}.")).fetchall()
     alerts = []
     for key, kpi, grain, start, end, segment, channel, value, n, target, gap, direction, owner in rows:
         comment = (f"{kpi} missed its target in the {grain} from {start} (segment {segment}, channel {channel}): "
