@@ -349,7 +349,9 @@ def pg_role(prefix: str, audience: str) -> str:
     return f"{prefix}{audience}"
 
 
-def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, Audience] | None = None) -> dict:
+def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, Audience] | None = None,
+                          schemas: dict[str, str] | None = None, commit: bool = True, *,
+                          extra_readable: tuple[str, ...] = ()) -> dict:
     """Make the audiences roles of the PostgreSQL database ``conn`` (psycopg2, a role that may create roles and owns
     the marts): one NOLOGIN role per audience (``prefix`` + name; CXW_PG_ROLE_PREFIX, default ``cxw_``), USAGE on the
     published schemas, SELECT on its tables (on its columns where it reads only some), and row-level security where
@@ -357,7 +359,12 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
     value cxw_access.row_scopes lists for the signed-in user). Idempotent: run after every build (dbt recreates the
     tables; their grants and policies go with them). Users are members of an audience role:
     ``grant cxw_cx_agent to alice`` and ``insert into cxw_access.row_scopes values ('alice',
-    'cx.cx_detractor_alerts', 'email')``."""
+    'cx.cx_detractor_alerts', 'email')``.
+
+    ``schemas`` maps each published schema (core, kpi, cx: the names audiences.yml uses) to the schema that holds it
+    here (default: the same name; publish on PostgreSQL passes the serving schemas, cxw/publish_postgres.py);
+    ``extra_readable``: schemas every audience reads whole (the publication record). ``commit=False`` leaves the
+    transaction open (publish grants inside its swap transaction)."""
     from psycopg2 import sql
 
     from .publish import PUBLISHED_SCHEMAS
@@ -368,15 +375,17 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
         prefix = settings().pg_role_prefix
     audiences = load_audiences() if audiences is None else audiences
     Id = sql.Identifier
+    phys = dict(schemas) if schemas else {s: s for s in PUBLISHED_SCHEMAS}
+    logical = {v: k for k, v in phys.items()}
     report: dict = {"roles": {}, "row_security": {}}
     with conn.cursor() as cur:
         cur.execute("select table_schema, table_name, column_name from information_schema.columns "
                     "where table_schema = any(%s) and table_name in (select table_name from information_schema.tables "
                     "t where t.table_schema = columns.table_schema and t.table_type = 'BASE TABLE') "
-                    "order by table_schema, table_name, ordinal_position", [list(PUBLISHED_SCHEMAS)])
+                    "order by table_schema, table_name, ordinal_position", [list(phys.values())])
         published: dict[str, list[str]] = {}
         for s, t, c in cur.fetchall():
-            published.setdefault(f"{s}.{t}", []).append(c)
+            published.setdefault(f"{logical[s]}.{t}", []).append(c)
         plans = {name: plan(aud, published) for name, aud in audiences.items()}
         cur.execute("create schema if not exists cxw_access")
         cur.execute("create table if not exists cxw_access.row_scopes (member name not null, table_name text not null, "
@@ -387,7 +396,7 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
             if not cur.fetchone():
                 cur.execute(sql.SQL("create role {} nologin").format(Id(role)))
             # start from nothing: a table or column taken out of the configuration is revoked
-            for s in PUBLISHED_SCHEMAS:
+            for s in list(phys.values()) + list(extra_readable):
                 cur.execute("select 1 from information_schema.schemata where schema_name = %s", [s])
                 if cur.fetchone():
                     cur.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(Id(s), Id(role)))
@@ -395,13 +404,19 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
             for q, cols in published.items():  # column grants survive a table-level revoke
                 s, t = q.split(".", 1)
                 cur.execute(sql.SQL("revoke select ({}) on {}.{} from {}").format(
-                    sql.SQL(", ").join(Id(c) for c in cols), Id(s), Id(t), Id(role)))
+                    sql.SQL(", ").join(Id(c) for c in cols), Id(phys[s]), Id(t), Id(role)))
+            for s in extra_readable:
+                cur.execute("select 1 from information_schema.schemata where schema_name = %s", [s])
+                if not cur.fetchone():
+                    continue
+                cur.execute(sql.SQL("grant usage on schema {} to {}").format(Id(s), Id(role)))
+                cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(Id(s), Id(role)))
             cur.execute(sql.SQL("grant usage on schema cxw_access to {}").format(Id(role)))
             cur.execute(sql.SQL("grant select on cxw_access.row_scopes to {}").format(Id(role)))
             granted = []
             for tp in plans[name]:
-                cur.execute(sql.SQL("grant usage on schema {} to {}").format(Id(tp.schema), Id(role)))
-                target = sql.SQL("{}.{}").format(Id(tp.schema), Id(tp.table))
+                cur.execute(sql.SQL("grant usage on schema {} to {}").format(Id(phys[tp.schema]), Id(role)))
+                target = sql.SQL("{}.{}").format(Id(phys[tp.schema]), Id(tp.table))
                 if list(tp.columns) == published[tp.qualified]:
                     cur.execute(sql.SQL("grant select on {} to {}").format(target, Id(role)))
                 else:
@@ -414,26 +429,26 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
         restricted |= {q for aud in audiences.values() for q in aud.row_scope}
         # start from nothing here too: this step's policies go, row security stays only where still configured
         cur.execute("select schemaname, tablename, policyname from pg_policies where schemaname = any(%s) "
-                    "and policyname like 'cxw\\_%%'", [list(PUBLISHED_SCHEMAS)])
+                    "and policyname like 'cxw\\_%%'", [list(phys.values())])
         for s, t, pol in cur.fetchall():
             cur.execute(sql.SQL("drop policy {} on {}.{}").format(Id(pol), Id(s), Id(t)))
         cur.execute("select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                    "where c.relrowsecurity and n.nspname = any(%s)", [list(PUBLISHED_SCHEMAS)])
+                    "where c.relrowsecurity and n.nspname = any(%s)", [list(phys.values())])
         for s, t in cur.fetchall():
-            if f"{s}.{t}" not in restricted:
+            if f"{logical[s]}.{t}" not in restricted:
                 cur.execute(sql.SQL("alter table {}.{} disable row level security").format(Id(s), Id(t)))
         for q in sorted(restricted):
             if q not in published:
                 raise AccessConfigError(f"postgres.row_scope: table {q} is not published")
             s, t = q.split(".", 1)
-            target = sql.SQL("{}.{}").format(Id(s), Id(t))
+            target = sql.SQL("{}.{}").format(Id(phys[s]), Id(t))
             cur.execute(sql.SQL("alter table {} enable row level security").format(target))
             policies = {}
             for name, aud in audiences.items():
                 tp = next((p for p in plans[name] if p.qualified == q), None)
                 if tp is None:
                     continue
-                preds = [f"({tp.rows})"] if tp.rows else []
+                preds = [f"({_in_schemas(tp.rows, phys)})"] if tp.rows else []
                 col = aud.row_scope.get(q)
                 if col:
                     if col not in tp.columns:
@@ -445,19 +460,35 @@ def apply_postgres_access(conn, prefix: str | None = None, audiences: dict[str, 
                                     + ")").format(Id(f"cxw_{name}"), target, Id(pg_role(prefix, name))))
                 policies[name] = using
             report["row_security"][q] = policies
-    conn.commit()
+    if commit:
+        conn.commit()
     return report
 
 
+def _in_schemas(predicate: str, phys: dict[str, str]) -> str:
+    """A configured row predicate with its published schema names (``cx.cx_detractor_alerts``) replaced by the
+    schemas that hold them here (``bi_cx.cx_detractor_alerts`` on PostgreSQL's serving schemas)."""
+    import re
+
+    if all(k == v for k, v in phys.items()):
+        return predicate
+    names = "|".join(re.escape(k) for k in phys)
+    return re.sub(rf'(?<![\w."])({names})\.(?=[A-Za-z_"])', lambda m: phys[m.group(1)] + ".", predicate)
+
+
 def pg_access_from_env() -> dict:
-    """`./cx pg-access`: apply the audiences to the PostgreSQL target of the CXW_PG_* settings."""
+    """`./cx pg-access`: apply the audiences to the serving schemas of the PostgreSQL target of the CXW_PG_*
+    settings (bi_core, bi_kpi, bi_cx and the publication record bi_meta; cxw/publish_postgres.py: each publish's
+    swap does it too, in its transaction). The build schemas core, kpi, cx are not granted: BI reads what the gate
+    passed."""
     import psycopg2
 
     from .loader import pg_dsn
+    from .publish_postgres import META, SERVING
 
     conn = psycopg2.connect(pg_dsn())
     try:
-        return apply_postgres_access(conn)
+        return apply_postgres_access(conn, schemas=SERVING, extra_readable=(META,))
     finally:
         conn.close()
 

@@ -129,14 +129,16 @@ def _fmt(v) -> str:
     return "null" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _target_breach_alerts(con) -> list[dict] | None:
-    """The breaches of kpi.kpi_vs_target as alerts of the hand-off columns (None when the table is not published)."""
-    if not _table_exists(con, "kpi", "kpi_vs_target"):
+def _target_breach_alerts(con, kpi_schema: str = "kpi") -> list[dict] | None:
+    """The breaches of kpi.kpi_vs_target as alerts of the hand-off columns (None when the table is not published).
+    ``kpi_schema``: where the published kpi schema is (PostgreSQL: the serving schema, cxw/publish_postgres.py)."""
+    if not _table_exists(con, kpi_schema, "kpi_vs_target"):
         return None
-    rows = con.execute(
+    query = (
         "select target_key, kpi, grain, period_start, period_end, segment, channel, value, n, target_value, "
         "gap_to_target, direction_of_good, target_owner_role from kpi.kpi_vs_target where is_breach "
-        "order by period_end, target_key").fetchall()
+        "order by period_end, target_key")
+    rows = con.execute(query.replace(" from kpi.", f" from {kpi_schema}.")).fetchall()
     alerts = []
     for key, kpi, grain, start, end, segment, channel, value, n, target, gap, direction, owner in rows:
         comment = (f"{kpi} missed its target in the {grain} from {start} (segment {segment}, channel {channel}): "
@@ -150,27 +152,51 @@ def _target_breach_alerts(con) -> list[dict] | None:
     return alerts
 
 
-def _read_alerts(published_db: Path) -> tuple[str | None, list[dict] | None]:
-    """Detractor alerts, then KPI target breaches, of the published generation (None when neither table is there)."""
+def _on_postgres(published_db) -> bool:
+    """Alerts come from PostgreSQL's serving schemas (CXW_DBT_TARGET=postgres) unless a DuckDB file is named."""
+    from .settings import settings
+
+    return published_db is None and settings().dbt_target == "postgres"
+
+
+def _read_alerts(published_db: Path | None) -> tuple[str | None, list[dict] | None]:
+    """Detractor alerts, then KPI target breaches, of the published generation (None when neither table is there).
+    ``published_db`` None: the serving schemas of the PostgreSQL target."""
+    if published_db is None:
+        from . import publish_postgres as pg
+
+        conn = pg.connect()
+        try:
+            conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
+            con = pg.DuckLike(conn)
+            generation = con.execute(f"select generation_id from {pg.META}.publication").fetchone()[0]
+            return generation, _alerts_of(con, pg.SERVING["kpi"], pg.SERVING["cx"])
+        finally:
+            conn.close()
     import duckdb
 
     con = duckdb.connect(str(published_db), read_only=True, config={"enable_external_access": False})
     try:
         generation = con.execute("select generation_id from publication").fetchone()[0]
-        breaches = _target_breach_alerts(con)
-        if not _table_exists(con, "cx", "cx_detractor_alerts"):
-            return generation, breaches
-        cols = [c for c, in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'cx' "
-            "and table_name = 'cx_detractor_alerts' order by ordinal_position").fetchall()]
-        missing = [c for c in ALERT_COLUMNS if c not in cols]
-        if missing:
-            raise RuntimeError(f"{ALERT_TABLE} lacks the hand-off columns {missing}")
-        select = ", ".join(f'"{c}"' for c in ALERT_COLUMNS)
-        rows = con.execute(f"select {select} from cx.cx_detractor_alerts order by created_at, alert_id").fetchall()
+        return generation, _alerts_of(con)
     finally:
         con.close()
-    return generation, [{c: _jsonable(v) for c, v in zip(ALERT_COLUMNS, r)} for r in rows] + (breaches or [])
+
+
+def _alerts_of(con, kpi_schema: str = "kpi", cx_schema: str = "cx") -> list[dict] | None:
+    breaches = _target_breach_alerts(con, kpi_schema)
+    if not _table_exists(con, cx_schema, "cx_detractor_alerts"):
+        return breaches
+    cols = [c for c, in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? "
+        "and table_name = 'cx_detractor_alerts' order by ordinal_position", [cx_schema]).fetchall()]
+    missing = [c for c in ALERT_COLUMNS if c not in cols]
+    if missing:
+        raise RuntimeError(f"{ALERT_TABLE} lacks the hand-off columns {missing}")
+    select = ", ".join(f'"{c}"' for c in ALERT_COLUMNS)
+    rows = con.execute(f"select {select} from {cx_schema}.cx_detractor_alerts "
+                       "order by created_at, alert_id").fetchall()
+    return [{c: _jsonable(v) for c, v in zip(ALERT_COLUMNS, r)} for r in rows] + (breaches or [])
 
 
 def _remove_uncommitted_drops(root: Path, ledger: dict[str, str]) -> list[str]:
@@ -251,9 +277,15 @@ def post_batches(url: str, token: str | None, generation: str, alerts: list[dict
 
 def pending_alerts(published_db: Path | None = None, root: Path | None = None) -> int:
     """How many alerts of the published generation were never handed over (0 when nothing is published)."""
-    published_db = published_db or paths().published_db
-    if not published_db.exists():
-        return 0
+    if _on_postgres(published_db):
+        from .publish_postgres import current_generation
+
+        if current_generation() is None:
+            return 0
+    else:
+        published_db = published_db or paths().published_db
+        if not published_db.exists():
+            return 0
     _, alerts = _read_alerts(published_db)
     if not alerts:
         return 0
@@ -264,11 +296,17 @@ def pending_alerts(published_db: Path | None = None, root: Path | None = None) -
 def export_alerts(published_db: Path | None = None, root: Path | None = None) -> dict:
     """Export the alerts of the published generation that were never exported before."""
     p = paths()
-    published_db = published_db or p.published_db
     root = root or alerts_root()
     t0 = time.perf_counter()
-    if not published_db.exists():
-        return {"status": "nothing published", "new_alerts": 0}
+    if _on_postgres(published_db):  # the serving schemas of the PostgreSQL target (cxw/publish_postgres.py)
+        from .publish_postgres import current_generation
+
+        if current_generation() is None:
+            return {"status": "nothing published", "new_alerts": 0}
+    else:
+        published_db = published_db or p.published_db
+        if not published_db.exists():
+            return {"status": "nothing published", "new_alerts": 0}
     generation, alerts = _read_alerts(published_db)
     if alerts is None:
         log.info("export_alerts: %s is not in generation %s yet; nothing to export", ALERT_TABLE, generation)

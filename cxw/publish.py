@@ -149,9 +149,19 @@ def write_comments(con, docs: dict[str, dict]) -> None:
     con.execute("commit")
 
 
+def _on_postgres(published_db) -> bool:
+    """True when the pipeline publishes into PostgreSQL (CXW_DBT_TARGET=postgres; cxw/publish_postgres.py) and no
+    DuckDB file was named."""
+    return published_db is None and settings().dbt_target == "postgres"
+
+
 def current_generation(published_db: Path | None = None) -> str | None:
     import duckdb
 
+    if _on_postgres(published_db):
+        from .publish_postgres import current_generation as pg
+
+        return pg()
     db = published_db or paths().published_db
     if not db.exists():
         return None
@@ -179,6 +189,10 @@ def parse_interval_end(value) -> datetime | None:
 
 def published_interval_end(published_db: Path | None = None) -> datetime | None:
     """The data interval end of the generation BI reads (None: nothing published, or no known interval)."""
+    if _on_postgres(published_db):
+        from .publish_postgres import published_interval_end as pg
+
+        return pg()
     cur = _current_publication(published_db or paths().published_db)
     return parse_interval_end(cur.get("data_interval_end")) if cur else None
 
@@ -188,6 +202,10 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     from .buildstate import read_build_info
     from .loader import connect_build_db
 
+    if _on_postgres(build_db):  # write-audit-publish with schemas of the PostgreSQL database
+        from .publish_postgres import publish as pg
+
+        return pg(run_id, data_interval_start, data_interval_end)
 
     p = paths()
     build_db = build_db or p.build_db
@@ -342,6 +360,10 @@ def rollback(generation: str | None = None) -> dict:
     from .warehouse_lock import maintenance
 
     with maintenance("rollback"):
+        if _on_postgres(None):  # the previous generation's schemas swapped back into serving
+            from .publish_postgres import rollback as pg
+
+            return pg(generation)
         p = paths()
         gens = generations()
         cur = current_generation()

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .config import DBT_PROJECT_DIR, paths
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,26 @@ def _query(db: Path, sql: str, params=None) -> list[tuple]:
         return []
     finally:
         con.close()
+
+
+def _query_pg(_db, sql: str, params=None) -> list[tuple]:
+    """`_query` on the PostgreSQL build database ([] when it cannot be read; the summary never fails the run)."""
+    try:
+        from .publish_postgres import connect
+
+        conn = connect()
+    except Exception as exc:
+        log.warning("summary could not connect to PostgreSQL: %s", type(exc).__name__)
+        return []
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    except Exception as exc:
+        log.warning("summary query failed on PostgreSQL: %s", type(exc).__name__)
+        return []
+    finally:
+        conn.close()
 
 
 def _gate_report(run_id: str, fname: str) -> dict | None:
@@ -144,17 +165,30 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     # source tables whose columns changed since the previous run (new / dropped columns, named; no values)
     schema_drift = [{"source": rep.get("source"), **d} for rep in extract_reports or []
                     for d in rep.get("schema_drift") or []]
-    quarantine = [dict(zip(("source", "entity", "reason", "rows"), r)) for r in _query(
-        p.build_db, "select source, entity, reason, count(*) from staging.quarantine group by all order by all")]
-    ledger = _query(
+    on_pg = settings().dbt_target == "postgres"  # build and serving schemas of PostgreSQL (cxw/publish_postgres.py)
+    query = _query_pg if on_pg else _query
+    quarantine = [dict(zip(("source", "entity", "reason", "rows"), r)) for r in query(
+        p.build_db, "select source, entity, reason, count(*) from staging.quarantine group by 1, 2, 3 "
+        "order by 1, 2, 3")]
+    ledger = query(
         p.build_db,
         "select count(*), count(*) filter (where extracted <> staged + quarantined + duplicates), "
         "sum(extracted), sum(staged), sum(quarantined), sum(duplicates) from staging.load_ledger")
     published = Path(publication["path"]) if publication and publication.get("path") else p.published_db
-    kpis = [dict(zip(("kpi", "value", "n", "period_start", "period_end"), r)) for r in _query(
-        published,
-        "select kpi, value, n, period_start, period_end from kpi.kpi_period where grain = 'window' "
-        "and channel = 'all' and segment = 'all' and kpi in (select unnest(?::varchar[]))", [HEADLINE_KPIS])]
+    if on_pg:
+        from .publish_postgres import headline_kpis as pg_headline
+
+        try:
+            kpi_rows = pg_headline(HEADLINE_KPIS)
+        except Exception as exc:  # the summary never fails the run
+            log.warning("summary could not read the headline KPIs from PostgreSQL: %s", type(exc).__name__)
+            kpi_rows = []
+    else:
+        kpi_rows = _query(
+            published,
+            "select kpi, value, n, period_start, period_end from kpi.kpi_period where grain = 'window' "
+            "and channel = 'all' and segment = 'all' and kpi in (select unnest(?::varchar[]))", [HEADLINE_KPIS])
+    kpis = [dict(zip(("kpi", "value", "n", "period_start", "period_end"), r)) for r in kpi_rows]
     kpis.sort(key=lambda k: HEADLINE_KPIS.index(k["kpi"]))
     return {
         "run_id": run_id,

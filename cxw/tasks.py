@@ -192,6 +192,7 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     from extractors.common.settings import ConfigurationError
 
     from . import buildstate
+    from .config import dbt_target
     from .dbt import kpi_window_vars, run_dbt
     from .pii import require_private_salt
     from .settings import settings
@@ -242,13 +243,15 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     else:
         built_end = f"{window[1]}T00:00:00+00:00" if window[1] else None
     _with_build_db(buildstate.clear_build_info)  # a failed or partial build has no record
+    if dbt_target() == "postgres":
+        from . import publish_postgres
+
+        publish_postgres.clear_build_info()
     report = run_dbt(args)
-    from .config import dbt_target
+    if dbt_target() == "postgres":  # the record in the PostgreSQL build database (cxw/publish_postgres.py); the
+        from . import publish_postgres  # audiences' roles read the serving schemas, granted by publish's swap
 
-    if dbt_target() == "postgres":  # dbt recreated the marts: the audiences' grants and policies again (issue 18.4)
-        from .access import pg_access_from_env
-
-        report["access"] = pg_access_from_env()
+        publish_postgres.write_build_info(run_id, built_end, window, fp["fingerprint"])
     _with_build_db(lambda con: buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"]))
     buildstate.record_build(fp["fingerprint"], run_id, window)
     report["build_fingerprint"] = fp["fingerprint"]

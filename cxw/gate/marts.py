@@ -37,6 +37,12 @@ def validate_marts(run_id: str, data_interval_start=None, data_interval_end=None
 
         value = settings().gate_max_row_drop
         max_row_drop = float(MAX_ROW_DROP_VS_PUBLISHED if value is None else value)
+    from ..settings import settings
+
+    if settings().dbt_target == "postgres":  # the build schemas of the PostgreSQL database, never a DuckDB file
+        from .marts_postgres import audit_marts_postgres
+
+        return audit_marts_postgres(run_id, out_dir, max_row_drop, _as_date(data_interval_end), schemas)
     return audit_marts(run_id, build_db, out_dir, published_db, max_row_drop, _as_date(data_interval_end), schemas)
 
 
