@@ -483,7 +483,7 @@ def pg_access_from_env() -> dict:
     passed."""
     import psycopg2
 
-    from .loader import pg_dsn
+    from .loader_postgres import pg_dsn
     from .publish_postgres import META, SERVING
 
     conn = psycopg2.connect(pg_dsn())

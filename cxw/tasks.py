@@ -298,15 +298,10 @@ def analyze(data_interval_end=None) -> dict:
     publish copies them. As of the build's data interval end (`build_interval_end`: the run's or the newer published
     one's), with the fixed seed: the same build gives identical tables."""
     from .analytics.runner import run_analyses
-    from .config import dbt_target
 
-    end = build_interval_end(data_interval_end)
-    report = run_analyses(as_of=end)
-    if dbt_target() == "postgres":  # new tables: the audiences' grants and policies again, as after dbt (issue 18.4)
-        from .access import pg_access_from_env
-
-        report["access"] = pg_access_from_env()
-    return report
+    # On PostgreSQL the audiences read only the serving schemas, granted by publish's swap (cxw/publish_postgres.py):
+    # nothing to grant on the build schemas the analyses write into.
+    return run_analyses(as_of=build_interval_end(data_interval_end))
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:
