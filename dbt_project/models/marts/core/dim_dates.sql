@@ -29,8 +29,9 @@
 with extents as (
     {%- for model, columns in date_columns.items() %}
     select
-        cast(least({% for c in columns %}min({{ c }}){{ ', ' if not loop.last }}{% endfor %}) as date) as first_day,
-        cast(greatest({% for c in columns %}max({{ c }}){{ ', ' if not loop.last }}{% endfor %}) as date) as last_day
+        {#- least / greatest of one argument: Spark refuses it -#}
+        cast({{ 'least(' if columns | length > 1 }}{% for c in columns %}min({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as first_day,
+        cast({{ 'greatest(' if columns | length > 1 }}{% for c in columns %}max({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as last_day
     from {{ ref(model) }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
