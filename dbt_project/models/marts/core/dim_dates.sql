@@ -29,7 +29,7 @@
 with extents as (
     {%- for model, columns in date_columns.items() %}
     select
-        {#- least / greatest of one argument: Spark refuses it -#}
+        {# least / greatest of one argument: Spark refuses it #}
         cast({{ 'least(' if columns | length > 1 }}{% for c in columns %}min({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as first_day,
         cast({{ 'greatest(' if columns | length > 1 }}{% for c in columns %}max({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as last_day
     from {{ ref(model) }}
