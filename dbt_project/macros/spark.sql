@@ -155,8 +155,8 @@
 {% macro dialect_sql(sql) %}{{ return(adapter.dispatch('dialect_sql', 'cx_warehouse')(sql)) }}{% endmacro %}
 {% macro default__dialect_sql(sql) %}{{ return(sql) }}{% endmacro %}
 {% macro spark__dialect_sql(sql) -%}
-    {%- set sql = modules.re.sub('(?i)\\bdouble\\s+precision\\b', 'double', sql) -%}
-    {{ return(modules.re.sub('(?i)\\bvarchar\\b(?!\\s*\\()', 'string', sql)) }}
+    {%- set no_precision = modules.re.sub('(?i)\\bdouble\\s+precision\\b', 'double', sql) -%}
+    {{ return(modules.re.sub('(?i)\\bvarchar\\b(?!\\s*\\()', 'string', no_precision)) }}
 {%- endmacro %}
 
 {# dbt's global statement macro (dbt/include/global_project/macros/etc/statement.sql, dbt-core 1.11), with the
@@ -210,3 +210,22 @@
   {%- endfor -%}
   {{ return(statements[0] if statements else '') }}
 {% endmacro %}
+
+{# position of `needle` in `haystack` (1-based, 0 when absent): PostgreSQL / DuckDB strpos, Spark instr #}
+{% macro str_position(haystack, needle) %}{{ return(adapter.dispatch('str_position', 'cx_warehouse')(haystack, needle)) }}{% endmacro %}
+{% macro default__str_position(haystack, needle) %}strpos({{ haystack }}, {{ needle }}){% endmacro %}
+{% macro spark__str_position(haystack, needle) %}instr({{ haystack }}, {{ needle }}){% endmacro %}
+
+{# one row per day from first_day to last_day (columns of `relation_alias`), as column `d`, joined after
+   `from <bounds> as <relation_alias>` #}
+{% macro join_day_series(relation_alias, first_day, last_day) %}{{ return(adapter.dispatch('join_day_series', 'cx_warehouse')(relation_alias, first_day, last_day)) }}{% endmacro %}
+{% macro default__join_day_series(relation_alias, first_day, last_day) -%}
+    cross join lateral generate_series(
+        cast({{ relation_alias }}.{{ first_day }} as timestamp),
+        cast({{ relation_alias }}.{{ last_day }} as timestamp),
+        interval '1 day'
+    ) as t(d)
+{%- endmacro %}
+{% macro spark__join_day_series(relation_alias, first_day, last_day) -%}
+    lateral view explode(sequence(cast({{ relation_alias }}.{{ first_day }} as date), cast({{ relation_alias }}.{{ last_day }} as date))) t as d
+{%- endmacro %}

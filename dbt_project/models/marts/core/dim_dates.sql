@@ -52,11 +52,7 @@ bounds as (
 days as (
     select cast(t.d as date) as date_day
     from bounds as b
-    cross join lateral generate_series(
-        cast(b.first_day as timestamp),
-        cast(b.last_day as timestamp),
-        interval '1 day'
-    ) as t(d)
+    {{ join_day_series('b', 'first_day', 'last_day') }}
 )
 
 select
