@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Models that do not build on Spark yet (docs/scale-out.md "What does not build on Spark"): the SCD2 snapshots need
 # a table format with MERGE (Delta / Iceberg / Hudi), which a plain pyspark install has not; dim_dates (extract isodow),
 # kpi_dictionary and kpi_cohorts_monthly (`double precision` from a type macro) fail, and everything downstream of
-# them (kpi_period, kpi_daily, the cx marts that join dates) is left out with them.
+# them (kpi_period, kpi_daily, the cx marts that join dates) is left out with them; fct_touchpoints fails too (last run).
 SPARK_EXCLUDE = ["resource_type:snapshot", "dim_customers_history+", "dim_dates+", "kpi_dictionary+",
-                 "kpi_cohorts_monthly+"]
+                 "kpi_cohorts_monthly+", "fct_touchpoints+"]
 
 
 def _spark_session(spark_dir: Path):
