@@ -78,7 +78,7 @@ markers as (
     select p.text_id, m.language, sum({{ count_phrase('p.padded', "' ' || replace(m.term, ' ', '  ') || ' '") }}) as hits
     from prepared as p
     inner join {{ ref('language_markers') }} as m
-        on strpos(p.padded, ' ' || replace(m.term, ' ', '  ') || ' ') > 0
+        on {{ str_position('p.padded', "' ' || replace(m.term, ' ', '  ') || ' '") }} > 0
     group by 1, 2
 ),
 
@@ -128,7 +128,7 @@ hits as (
     from languages as l
     inner join polar_terms as t
         on t.language = l.language
-        and strpos(l.padded, t.padded_term) > 0
+        and {{ str_position('l.padded', 't.padded_term') }} > 0
 ),
 
 negated as (

@@ -29,8 +29,9 @@
 with extents as (
     {%- for model, columns in date_columns.items() %}
     select
-        cast(least({% for c in columns %}min({{ c }}){{ ', ' if not loop.last }}{% endfor %}) as date) as first_day,
-        cast(greatest({% for c in columns %}max({{ c }}){{ ', ' if not loop.last }}{% endfor %}) as date) as last_day
+        {# least / greatest of one argument: Spark refuses it #}
+        cast({{ 'least(' if columns | length > 1 }}{% for c in columns %}min({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as first_day,
+        cast({{ 'greatest(' if columns | length > 1 }}{% for c in columns %}max({{ c }}){{ ', ' if not loop.last }}{% endfor %}{{ ')' if columns | length > 1 }} as date) as last_day
     from {{ ref(model) }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
@@ -51,11 +52,7 @@ bounds as (
 days as (
     select cast(t.d as date) as date_day
     from bounds as b
-    cross join lateral generate_series(
-        cast(b.first_day as timestamp),
-        cast(b.last_day as timestamp),
-        interval '1 day'
-    ) as t(d)
+    {{ join_day_series('b', 'first_day', 'last_day') }}
 )
 
 select

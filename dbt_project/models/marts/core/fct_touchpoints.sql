@@ -17,7 +17,7 @@
    var touchpoint_lookback_days) and any older row whose content changed (row_hash differs: a late identity
    resolution, a cancelled order); a post-hook deletes stored rows whose source row is gone. #}
 {{ config(
-    materialized='incremental',
+    materialized=upsert_materialization(),
     unique_key='touchpoint_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',

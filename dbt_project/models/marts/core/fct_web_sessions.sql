@@ -17,11 +17,11 @@
    run after the upgrade recomputes every session once. Equal to a full refresh
    (tests/dbt/test_marts_incremental.py, tests/dbt/test_web_sessions_redelivered_day.py). #}
 {{ config(
-    materialized='incremental',
+    materialized=upsert_materialization(),
     unique_key='session_key',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    post_hook="delete from {{ this }} as t where not exists (select 1 from {{ ref('stg_ga4__events') }} as e where e.user_pseudo_id = t.user_pseudo_id and e.ga_session_id = t.ga_session_id)",
+    post_hook="{% if is_incremental() %}delete from {{ this }} as t where not exists (select 1 from {{ ref('stg_ga4__events') }} as e where e.user_pseudo_id = t.user_pseudo_id and e.ga_session_id = t.ga_session_id){% endif %}",
 ) }}
 
 with links as (

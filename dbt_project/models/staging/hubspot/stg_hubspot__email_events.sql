@@ -5,7 +5,7 @@
    or whose stored row is no longer a good raw row; a post-hook drops stored rows whose raw row is gone and that
    got no replacement. Equal to a full refresh (tests/dbt/test_staging_incremental.py). #}
 {{ config(
-    materialized='incremental',
+    materialized=upsert_materialization(),
     unique_key='email_event_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',

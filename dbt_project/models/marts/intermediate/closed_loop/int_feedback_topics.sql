@@ -50,4 +50,4 @@ select distinct
     cast(k.topic as {{ dbt.type_string() }}) as topic
 from padded as p
 inner join {{ ref('issue_topics') }} as k
-    on strpos(p.padded_text, ' ' || replace(lower(k.term), ' ', '  ') || ' ') > 0
+    on {{ str_position('p.padded_text', "' ' || replace(lower(k.term), ' ', '  ') || ' '") }} > 0

@@ -15,7 +15,7 @@
    (dedup partitions by _export_date), so the result equals a full refresh whatever order loads arrive in
    (tests/dbt/test_staging_incremental.py; docs/DECISIONLOG.md "Incremental staging"). #}
 {{ config(
-    materialized='incremental',
+    materialized=upsert_materialization(),
     unique_key='export_date',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
