@@ -346,6 +346,34 @@ def compact_duckdb(db: Path) -> None:
     _replace_durably(tmp, db)
 
 
+def erase_analysis_rows(build_db: Path, keys: set[str]) -> int:
+    """The analyses' tables (cxw/analytics: written by the `analyze` task, not by dbt) survive the dbt rebuild as the
+    last analyze wrote them: their rows holding one of `keys` in a text column are deleted from the build database,
+    so the publish below does not carry the person again. The other rows stay as fitted - a model's parameters are
+    aggregates, not the person's data (docs/analytics.md); the next analyze refits without the person. Returns rows
+    removed."""
+    import duckdb
+
+    from .analytics.registry import ANALYSES
+    from .analytics.runner import OUTPUT_SCHEMA
+
+    removed = 0
+    con = duckdb.connect(str(build_db))
+    try:
+        con.execute("create temp table erase_keys as select unnest(?::varchar[]) as k", [sorted(keys)])
+        for table in sorted({t for a in ANALYSES for t in a.outputs}):
+            cols = con.execute("select column_name from information_schema.columns where table_schema = ? "
+                               "and table_name = ? and data_type = 'VARCHAR'", [OUTPUT_SCHEMA, table]).fetchall()
+            if not cols:
+                continue  # absent (analyze has not run yet) or without a text column
+            pred = " or ".join(f'"{c}" in (select k from erase_keys)' for c, in cols)
+            removed += con.execute(f'delete from "{OUTPUT_SCHEMA}"."{table}" where coalesce({pred}, false)'
+                                   ).fetchall()[0][0]
+    finally:
+        con.close()
+    return removed
+
+
 def rewrite_generation(gen: Path, keys: set[str]) -> int:
     """Rewrite one published generation without the rows holding one of `keys` in a text column, into a fresh file
     that replaces it atomically; the publication's per-table fingerprints are recomputed. Returns rows removed."""
@@ -437,6 +465,7 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     rep = run_dbt(["build", "--full-refresh", "--exclude-resource-type", "unit_test", *kpi_window_vars(window)])
     out["dbt"] = {"returncode": rep["returncode"], "seconds": rep["seconds"],
                   "counts": rep.get("results", {}).get("counts")}
+    out["analysis_rows_removed"] = erase_analysis_rows(p.build_db, person_keys)
     compact_duckdb(p.build_db)
     buildstate.record_build(fp["fingerprint"], f"erase-{audit_id}", out["kpi_window"])
     if p.published_db.exists():

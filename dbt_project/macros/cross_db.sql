@@ -14,6 +14,14 @@
 {% macro duckdb__type_double() %}double{% endmacro %}
 {% macro default__type_double() %}double precision{% endmacro %}
 
+{# A sum of doubles that does not depend on the order the rows are added in: each value rounded to 9 decimals and
+   summed as a decimal (exact), the result a double again. Parallel aggregation adds doubles in a varying order, so a
+   plain sum() can differ in its last bits between two builds of the same data (seen in kpi_period's window rows):
+   marts that must come out identical on a rebuild sum with this. #}
+{% macro exact_sum(expr) -%}
+    cast(sum(cast({{ expr }} as decimal(38, 9))) as {{ type_double() }})
+{%- endmacro %}
+
 {# -------------------------------------------------------------------------------------------- safe casts #}
 
 {# Integer from anything (text or number); NULL when not an integer literal: an optional sign, digits, at most a

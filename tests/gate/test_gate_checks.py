@@ -98,6 +98,7 @@ def _range(table, column, cond, lo, hi, lo_case, hi_case, mostly=None):
 S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
 VT = "kpi.kpi_vs_target"
 CP, CC = "cx.cx_customer_clv_predicted", "cx.cx_clv_calibration"
+KD = "cx.cx_key_drivers"
 IL, IC, IX = "cx.cx_identity_link_audit", "cx.cx_identity_coverage", "cx.cx_identity_conflict_audit"
 MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
@@ -151,6 +152,21 @@ MARTS_CHECKS: list[tuple] = [
             ("set", "coverage_key", "ga4:no_matching_evidence", "source_linked_share", 1 + EPS)),
     *_key_checks(IX, "conflict_key"),
     (IX, "ExpectColumnValuesToNotBeNull", "losing_rule", None, {}, ("null", "losing_rule")),
+    # key drivers (issue 19 point 2): may be empty (no score with enough responses), so no row-count check
+    (KD, "ExpectColumnValuesToNotBeNull", "driver_key", None, {}, ("null", "driver_key")),
+    (KD, "ExpectColumnValuesToBeUnique", "driver_key", None, {}, ("dup", "driver_key")),
+    (KD, "ExpectColumnValuesToBeInSet", "score", None, {"value_set": ["nps", "csat", "review_rating"]},
+     ("set", "driver_key", "d1", "score", "ces")),
+    (KD, "ExpectColumnValuesToBeInSet", "period_grain", None, {"value_set": ["quarter", "window"]},
+     ("set", "driver_key", "d1", "period_grain", "year")),
+    *_range(KD, "importance_share", None, -0.05, 1.05, ("set", "driver_key", "d1", "importance_share", -0.06),
+            ("set", "driver_key", "d1", "importance_share", 1.06)),
+    *_range(KD, "ci_low", None, -0.05, 1.05, ("set", "driver_key", "d1", "ci_low", -0.06), None),
+    *_range(KD, "ci_high", None, -0.05, 1.05, None, ("set", "driver_key", "d1", "ci_high", 1.06)),
+    *_range(KD, "r_squared", None, 0, 1, ("set", "driver_key", "d1", "r_squared", -0.01),
+            ("set", "driver_key", "d1", "r_squared", 1.01)),
+    *_range(KD, "n_responses", None, 100, None, ("set", "driver_key", "d1", "n_responses", 99), None),
+    (KD, "ExpectColumnPairValuesAToBeGreaterThanB", None, None, {}, None),
     # predictive CLV (issue 19 point 4): may be empty (too few customers, history too short), so no row-count check
     (CP, "ExpectColumnValuesToNotBeNull", "person_sk", None, {}, ("null", "person_sk")),
     (CP, "ExpectColumnValuesToBeUnique", "person_sk", None, {}, ("dup", "person_sk")),
@@ -220,6 +236,11 @@ def _base(table: str) -> pd.DataFrame:
         return pd.DataFrame({"conflict_key": ["a:odoo:1", "a:odoo:2", "b:ga4_pseudo:x"],
                              "losing_rule": ["erp_partner_is_person", "erp_partner_is_person",
                                              "ga4_pseudo_id_after_login"]})
+    if table == KD:
+        return pd.DataFrame({"driver_key": ["d1", "d2", "d3"], "score": ["nps", "csat", "review_rating"],
+                             "period_grain": ["quarter", "window", "window"], "importance_share": [0.5, 0.3, 0.2],
+                             "ci_low": [0.4, 0.2, 0.1], "ci_high": [0.6, 0.4, 0.3], "r_squared": [0.3, 0.2, 0.1],
+                             "n_responses": [100, 150, 200]})
     if table == CP:  # p1 at the bounds (alive 0, nothing expected), p2 a first-time buyer (p_alive 1)
         return pd.DataFrame({"person_sk": ["p1", "p2", "p3"], "p_alive": [0.0, 1.0, 0.4],
                              "frequency": [3, 0, 1], "recency_weeks": [0.0, 0.0, 5.5], "t_weeks": [0.0, 12.0, 40.0],
@@ -335,7 +356,7 @@ def test_kpi_vs_target_passes_empty_when_no_target_or_benchmark_is_set(gate):
     assert _failed(gate, VT, _base(VT).iloc[0:0]) == []
 
 
-@pytest.mark.parametrize("table", [CP, CC])
+@pytest.mark.parametrize("table", [CP, CC, KD])
 def test_clv_tables_pass_empty_when_too_few_customers_to_fit(gate, table):
     assert _failed(gate, table, _base(table).iloc[0:0]) == []
 

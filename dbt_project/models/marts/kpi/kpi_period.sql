@@ -6,7 +6,9 @@
    comes from the KPI's row of the seed kpi_definitions (macro kpi_value).
    Segment / channel (docs/segments.md): the additive KPIs per segment (channel 'all') and per channel (segment
    'all') as well as 'all', summed from int_kpi_day_counts' rows of that segment / channel; durations, customer
-   KPIs, customer-level NPS and open_backlog are published for 'all' only. #}
+   KPIs, customer-level NPS and open_backlog are published for 'all' only.
+   Numerators / denominators are summed exactly (macro exact_sum): a sum of doubles depends on the order the
+   database adds them in, which parallel aggregation does not fix, and a rebuild must publish identical marts. #}
 with day_counts as (
     select * from {{ ref('int_kpi_day_counts') }}
 ),
@@ -29,8 +31,8 @@ additive_month as (
         channel,
         segment,
         kpi,
-        sum(numerator) as numerator,
-        sum(denominator) as denominator,
+        {{ exact_sum('numerator') }} as numerator,
+        {{ exact_sum('denominator') }} as denominator,
         sum(n) as n
     from day_counts
     group by 1, 2, 3, 4, 5
@@ -43,8 +45,8 @@ additive_window as (
         d.channel,
         d.segment,
         d.kpi,
-        sum(d.numerator) as numerator,
-        sum(d.denominator) as denominator,
+        {{ exact_sum('d.numerator') }} as numerator,
+        {{ exact_sum('d.denominator') }} as denominator,
         sum(d.n) as n
     from day_counts as d
     cross join window_bounds as w
