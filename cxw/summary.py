@@ -103,7 +103,7 @@ def _seconds(rep) -> float:
 
 
 def build_summary(run_id, extract_reports, load_report, dbt_report, validation, publication,
-                  raw_validation=None, alerts=None) -> dict:
+                  raw_validation=None, alerts=None, analyses=None) -> dict:
     p = paths()
     raw_validation = raw_validation or _gate_report(run_id, "validation_raw.json")
     validation = validation or _gate_report(run_id, "validation.json")
@@ -147,6 +147,7 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
     wall_s = (datetime.now(timezone.utc) - min(starts)).total_seconds() if starts else None
     validation_s = _seconds(raw_validation) + _seconds(validation)
     timing = {"load": _seconds(load_report), "raw_gate": _seconds(raw_validation), "dbt": _seconds(dbt_report),
+              "analyze": _seconds(analyses),
               "marts_gate": _seconds(validation), "publish": _seconds(publication), "alerts": _seconds(alerts),
               "validation_total": round(validation_s, 2),
               "run_wall": round(wall_s, 1) if wall_s else None,
@@ -206,6 +207,8 @@ def build_summary(run_id, extract_reports, load_report, dbt_report, validation, 
         "schema_drift": schema_drift,
         "load": load_report,
         "dbt": dbt_report,
+        # the analyses after dbt (cxw/analytics): rows written per analysis and table
+        "analyses": analyses,
         "quarantine": quarantine,
         "ledger": dict(zip(("loads", "unbalanced", "extracted", "staged", "quarantined", "duplicates"),
                            ledger[0])) if ledger else None,
@@ -306,6 +309,12 @@ def render(s: dict) -> str:
         if d.get("rebuilt_to"):
             lines.append(f"  this run's data interval is older than the published generation's: built to the "
                          f"newer end {d['rebuilt_to']} (BI never goes back in time)")
+    an = s.get("analyses") or {}
+    written = {k: v for k, v in an.items() if isinstance(v, dict)}
+    if written:
+        lines.append("Analyses (rows written): " + "; ".join(
+            f"{name} " + ", ".join(f"{t} {_fmt(n)}" for t, n in tables.items()) for name, tables in written.items())
+            + (f" ({an['seconds']} s)" if an.get("seconds") is not None else ""))
     for label, key in (("Raw gate", "raw_validation"), ("Marts gate", "validation")):
         v = s.get(key)
         if v:

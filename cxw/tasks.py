@@ -371,13 +371,13 @@ def merge_load_reports(reports: list[dict | None]) -> dict | None:
 
 def summarize(run_id: str, extract_reports: list[dict], load_report: dict | list | None, dbt_report: dict | None,
               validation: dict | None, publication: dict | None, raw_validation: dict | None = None,
-              alerts: dict | None = None) -> dict:
+              alerts: dict | None = None, analyses: dict | None = None) -> dict:
     from .summary import build_summary, render
 
     if isinstance(load_report, list):  # one report per load_<source> task
         load_report = merge_load_reports(load_report)
     summary = build_summary(run_id, [r for r in extract_reports if r], load_report, dbt_report, validation,
-                            publication, raw_validation=raw_validation, alerts=alerts)
+                            publication, raw_validation=raw_validation, alerts=alerts, analyses=analyses)
     out = paths().runs / _safe(run_id)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -154,13 +154,14 @@ def cx_pipeline():
     # all_done: the summary (and the gate's reason and Data Docs path) is printed for failed runs too; the task
     # then fails without retry, so the run is marked failed.
     @task(pool=BUILD_DB_POOL, trigger_rule="all_done", execution_timeout=timedelta(minutes=10))
-    def summarize(extract_reports, load_report, raw_validation, dbt_report, validation, publication, alerts,
-                  run_id=None) -> dict:
+    def summarize(extract_reports, load_report, raw_validation, dbt_report, analyses, validation, publication,
+                  alerts, run_id=None) -> dict:
         from cxw import tasks
 
         with pipeline_task("summarize"):
             summary = tasks.summarize(run_id, list(extract_reports or []), load_report, dbt_report, validation,
-                                      publication, raw_validation=raw_validation, alerts=alerts)
+                                      publication, raw_validation=raw_validation, alerts=alerts,
+                                      analyses=analyses)
         # superseded: a newer run published while this one built; BI keeps the newer data (the summary says so)
         if summary.get("status") not in ("published", "unchanged", "superseded"):
             from airflow.sdk.exceptions import AirflowFailException
@@ -182,7 +183,7 @@ def cx_pipeline():
     validated = validate(built, analyzed)
     published = publish(validated)
     exported = export_alerts(published)
-    summarize(extracts, loaded, raw_checked, built, validated, published, exported)
+    summarize(extracts, loaded, raw_checked, built, analyzed, validated, published, exported)
 
 
 cx_pipeline()

@@ -26,3 +26,17 @@ def test_the_summary_names_the_redelivered_export_days(tmp_path, monkeypatch):
     [d] = [d for d in s["redelivered_days"] if d["export_date"] == day.isoformat()]
     assert d["source"] == "ga4" and f"ga4 {day.isoformat()} ({d['rows']:,} rows)" in line
     assert len(s["redelivered_days"]) == len(second["redelivered_days"])
+
+
+def test_the_summary_shows_what_the_analyses_wrote(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXW_HOME", str(tmp_path / "home"))
+    # the report cxw.analytics.runner.run_analyses returns (and the analyze task hands to summarize)
+    analyses = {"key_drivers": {"cx_key_drivers": 1234}, "clv": {"cx_customer_clv_predicted": 987,
+                                                                  "cx_clv_calibration": 6}, "seconds": 4.5}
+    s = build_summary("run-a", [], None, None, None, None, analyses=analyses)
+    assert s["analyses"] == analyses and s["timing"]["analyze"] == 4.5
+    [line] = [l for l in render(s).splitlines() if l.startswith("Analyses (rows written)")]
+    assert line == ("Analyses (rows written): key_drivers cx_key_drivers 1,234; clv cx_customer_clv_predicted 987, "
+                    "cx_clv_calibration 6 (4.5 s)")
+    assert not [l for l in render(build_summary("run-b", [], None, None, None, None)).splitlines()
+                if l.startswith("Analyses")]  # a run whose build was skipped wrote none

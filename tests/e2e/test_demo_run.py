@@ -56,7 +56,7 @@ def test_demo_run_prints_the_summary_and_publishes(demo_run):
     home, _, out = demo_run
     assert _published(home).exists()
     for needle in ("Extracted (rows per source and entity)", "Quarantined rows", "Headline KPIs", "Published:",
-                   "read_only=True"):
+                   "read_only=True", "Analyses (rows written): key_drivers cx_key_drivers "):
         assert needle in out, f"summary lacks {needle!r}"
     for source in ("odoo", "hubspot", "ga4", "google_reviews", "trustpilot"):
         assert f"  {source}" in out
