@@ -163,6 +163,59 @@ def test_too_few_texts_give_the_tables_with_zero_rows_and_the_same_columns(demo_
         assert len(frame) == 0 and list(frame.columns) == list(tp.COLUMNS[t])
 
 
+def test_the_runner_writes_the_same_tables_on_postgres(demo_texts, demo_topics):
+    import os
+    import uuid
+
+    import psycopg2
+    from psycopg2 import sql
+    from psycopg2.extras import execute_values
+
+    from tests.conftest import require_service
+
+    require_service("postgres")
+    host, port = os.environ.get("CXW_PG_HOST", "127.0.0.1"), os.environ.get("CXW_PG_PORT", "5432")
+    user = os.environ.get("CXW_PG_USER", "postgres")
+    dsn = f"host={host} port={port} user={user} dbname=" + "{}"
+    name = f"cxw_topics_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg2.connect(dsn.format("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        con = psycopg2.connect(dsn.format(name))
+        with con, con.cursor() as cur:
+            cur.execute("create schema intermediate; create table intermediate.int_feedback_texts (feedback_kind text, "
+                        "feedback_key text, person_sk text, occurred_date date, text_body text); "
+                        "create table intermediate.issue_topics (topic text, language text, term text)")
+            execute_values(cur, "insert into intermediate.int_feedback_texts values %s",
+                           list(demo_texts.itertuples(index=False, name=None)))
+            seed = pd.read_csv(REPO / "dbt_project" / "seeds" / "issue_topics.csv")
+            execute_values(cur, "insert into intermediate.issue_topics values %s",
+                           list(seed.itertuples(index=False, name=None)))
+        con.close()
+        for _ in range(2):
+            report = run_analyses("postgres", as_of=AS_OF, dsn=dsn.format(name), analyses=ONLY)
+        assert report["topics"] == {t: len(demo_topics[t]) for t in tp.ANALYSIS.outputs}
+        con = psycopg2.connect(dsn.format(name))
+        try:
+            with con.cursor() as cur:
+                cur.execute("select topic_key, topic_label, seed_topic, n_feedback from cx.cx_learned_topics "
+                            "order by topic_key")
+                got = cur.fetchall()
+                cur.execute("select obj_description('cx.cx_feedback_topics'::regclass)")
+                assert "learned topic" in cur.fetchone()[0]
+        finally:
+            con.close()
+        want = demo_topics[tp.OUT_TOPICS].sort_values("topic_key")
+        assert got == [(k, lab, None if pd.isna(s) else s, n) for k, lab, s, n in
+                       want[["topic_key", "topic_label", "seed_topic", "n_feedback"]].itertuples(index=False)]
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        admin.close()
+
+
 # ---- real labelled text: CFPB complaints (cxw_tools.topic_accuracy; docs/text-analytics.md "Learned topics")
 CFPB = (topic_accuracy.shared_dir() or Path("/work/shared")) / topic_accuracy.CFPB
 
