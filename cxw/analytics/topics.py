@@ -59,8 +59,8 @@ TABLE_DOCS = {
         "the seed issue_topics, by that topic's name. Refitted by every analyze run (fixed seed).", {
             "topic_key": "Key: topic_01, topic_02, ... in order of feedback assigned (most first); 'unassigned' for "
                          "the texts no topic explains (cosine of text and NMF reconstruction below 0.1).",
-            "topic_label": "The topic's name: the seed topic it matches (unique per run; a second match is "
-                           "'<seed topic>: <terms>') or its top terms joined by ' / '.",
+            "topic_label": "The topic's name: the seed topic it matches (a second match is '<seed topic>: <terms>') "
+                           "or its top terms joined by ' / '; unique (a repeat gets ' (<topic_key>)').",
             "seed_topic": "The seed issue_topics topic whose terms hold the largest share of this topic's weight, "
                           "when that share reaches 0.15; null otherwise.",
             "seed_match_share": "Share of the topic's term weight held by terms of seed_topic's best match (0-1).",
@@ -212,6 +212,8 @@ def learned_topics(frame: pd.DataFrame, seed: int, as_of, seeds: dict[str, set[s
         topics.append({"topic_key": key[j], "topic_label": names[j][0], "seed_topic": seed_topic,
                        "seed_match_share": share, "top_terms": ", ".join(top), "n_feedback": int(counts[j]),
                        "share_of_feedback": counts[j] / n})
+    for row, label in zip(topics, unique_labels([t["topic_label"] for t in topics], [t["topic_key"] for t in topics])):
+        row["topic_label"] = label
     if (primary < 0).any():
         c = int((primary < 0).sum())
         topics.append({"topic_key": UNASSIGNED, "topic_label": UNASSIGNED, "seed_topic": None,
@@ -225,6 +227,17 @@ def learned_topics(frame: pd.DataFrame, seed: int, as_of, seeds: dict[str, set[s
     fb["topic_weight"] = weight
     return {OUT_TOPICS: _typed(OUT_TOPICS, t), OUT_FEEDBACK: _typed(OUT_FEEDBACK, fb),
             OUT_PARETO: _typed(OUT_PARETO, pareto(fb))}
+
+
+def unique_labels(labels: list[str], keys: list[str]) -> list[str]:
+    """The labels, a repeated one (two topics with the same top terms) or 'unassigned' suffixed by its topic key:
+    the gate requires one name per topic."""
+    seen = {UNASSIGNED}
+    out = []
+    for label, key in zip(labels, keys):
+        out.append(label if label not in seen else f"{label} ({key})")
+        seen.add(out[-1])
+    return out
 
 
 def _names(fit: Fit, order: list[int], seeds: dict[str, set[str]]) -> dict[int, tuple[str, str | None, float]]:

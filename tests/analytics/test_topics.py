@@ -111,6 +111,11 @@ def test_a_text_no_topic_explains_is_unassigned_not_forced_into_a_topic():
     assert per_group["c"] == {tp.UNASSIGNED} and (fb[fb.group == "c"].topic_weight == 0).all()
 
 
+def test_two_topics_with_the_same_name_are_told_apart_by_their_key():
+    assert tp.unique_labels(["delivery", "a / b", "a / b", "unassigned"], ["topic_01", "topic_02", "topic_03", "topic_04"]
+                            ) == ["delivery", "a / b", "a / b (topic_03)", "unassigned (topic_04)"]
+
+
 def _build_db(path, texts: pd.DataFrame, with_seed: bool = True):
     con = duckdb.connect(str(path))
     try:
