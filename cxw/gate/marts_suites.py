@@ -221,6 +221,42 @@ def key_drivers_suite(columns: list[str]) -> list[Check]:
     ]
 
 
+def learned_topics_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_learned_topics (issue 19.6, cxw/analytics/topics.py): one row per topic; may be empty (too few texts
+    to fit), so no row-count check; shares are shares, counts not negative."""
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": "topic_key"}, why="null key topic_key"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "topic_key"}, why="duplicate key topic_key"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "topic_label"}, why="two topics with one name"),
+            _between("n_feedback", 0, None, why="negative n_feedback"),
+            _between("share_of_feedback", 0, 1, why="topic share outside [0, 1]"),
+            _between("seed_match_share", 0, 1, why="seed match share outside [0, 1]")]
+
+
+def feedback_topics_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_feedback_topics: one row per complaint text, a known kind, a topic, a weight that is a share."""
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": "feedback_key"}, why="null key feedback_key"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "feedback_key"}, why="duplicate key feedback_key"),
+            Check("ExpectColumnValuesToBeInSet", {"column": "feedback_kind", "value_set": FEEDBACK_KINDS},
+                  why="unknown feedback kind"),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "topic_key"}, why="text without a topic"),
+            _between("topic_weight", 0, 1, why="topic weight outside [0, 1]")]
+
+
+def learned_topic_pareto_suite(columns: list[str]) -> list[Check]:
+    """cx.cx_learned_topic_pareto: one row per source and topic; shares and cumulative shares are shares."""
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": "pareto_key"}, why="null key pareto_key"),
+            Check("ExpectColumnValuesToBeUnique", {"column": "pareto_key"}, why="duplicate key pareto_key"),
+            Check("ExpectColumnValuesToBeInSet", {"column": "source", "value_set": [*FEEDBACK_KINDS, "all"]},
+                  why="unknown source"),
+            _between("occurrences", 1, None, why="a Pareto row without texts"),
+            _between("share_of_source", 0, 1, why="share of source outside [0, 1]"),
+            _between("cumulative_share", 0, 1, why="cumulative share outside [0, 1]")]
+
+
+# the kinds of complaint text the learned topics read (dbt model int_feedback_texts)
+FEEDBACK_KINDS = ["review", "survey_response", "ticket"]
+
+
 # Suites by `<schema>.<table>`; tables of the published schemas not listed here still get the PII checks.
 SUITES: dict[str, callable] = {
     "kpi.kpi_daily": kpi_suite,
@@ -268,6 +304,10 @@ SUITES: dict[str, callable] = {
     # predictive CLV (issue 19 point 4): written by the analyze task (cxw/analytics/clv.py)
     "cx.cx_customer_clv_predicted": clv_predicted_suite,
     "cx.cx_clv_calibration": clv_calibration_suite,
+    # learned topics (issue 19 point 6): written by the analyze task (cxw/analytics/topics.py)
+    "cx.cx_learned_topics": learned_topics_suite,
+    "cx.cx_feedback_topics": feedback_topics_suite,
+    "cx.cx_learned_topic_pareto": learned_topic_pareto_suite,
     "cx.cx_identity_conflict_audit": fact_suite(
         "conflict_key",
         Check("ExpectColumnValuesToNotBeNull", {"column": "losing_rule"}, why="identity conflict without a losing rule")),

@@ -99,6 +99,7 @@ S, A = "core.fct_survey_responses", "cx.cx_detractor_alerts"
 VT = "kpi.kpi_vs_target"
 CP, CC = "cx.cx_customer_clv_predicted", "cx.cx_clv_calibration"
 KD = "cx.cx_key_drivers"
+LT, FT, LP = "cx.cx_learned_topics", "cx.cx_feedback_topics", "cx.cx_learned_topic_pareto"
 IL, IC, IX = "cx.cx_identity_link_audit", "cx.cx_identity_coverage", "cx.cx_identity_conflict_audit"
 MARTS_CHECKS: list[tuple] = [
     *_kpi_checks("kpi.kpi_daily", fresh=True),
@@ -189,6 +190,31 @@ MARTS_CHECKS: list[tuple] = [
     *_range(CC, "actual_purchases", None, 0, None, ("set", "frequency_bucket", "1", "actual_purchases", -1), None),
     *_range(CC, "mean_absolute_error", None, 0, None,
             ("set", "frequency_bucket", "1", "mean_absolute_error", -EPS), None),
+    # learned topics (issue 19 point 6): may be empty (too few texts to fit), so no row-count check
+    (LT, "ExpectColumnValuesToNotBeNull", "topic_key", None, {}, ("null", "topic_key")),
+    (LT, "ExpectColumnValuesToBeUnique", "topic_key", None, {}, ("dup", "topic_key")),
+    (LT, "ExpectColumnValuesToBeUnique", "topic_label", None, {}, ("dup", "topic_label")),
+    *_range(LT, "n_feedback", None, 0, None, ("set", "topic_key", "t1", "n_feedback", -1), None),
+    *_range(LT, "share_of_feedback", None, 0, 1, ("set", "topic_key", "t1", "share_of_feedback", -EPS),
+            ("set", "topic_key", "t1", "share_of_feedback", 1 + EPS)),
+    *_range(LT, "seed_match_share", None, 0, 1, ("set", "topic_key", "t1", "seed_match_share", -EPS),
+            ("set", "topic_key", "t1", "seed_match_share", 1 + EPS)),
+    (FT, "ExpectColumnValuesToNotBeNull", "feedback_key", None, {}, ("null", "feedback_key")),
+    (FT, "ExpectColumnValuesToBeUnique", "feedback_key", None, {}, ("dup", "feedback_key")),
+    (FT, "ExpectColumnValuesToBeInSet", "feedback_kind", None, {"value_set": ["review", "survey_response", "ticket"]},
+     ("set", "feedback_key", "f1", "feedback_kind", "email")),
+    (FT, "ExpectColumnValuesToNotBeNull", "topic_key", None, {}, ("null", "topic_key")),
+    *_range(FT, "topic_weight", None, 0, 1, ("set", "feedback_key", "f1", "topic_weight", -EPS),
+            ("set", "feedback_key", "f1", "topic_weight", 1 + EPS)),
+    (LP, "ExpectColumnValuesToNotBeNull", "pareto_key", None, {}, ("null", "pareto_key")),
+    (LP, "ExpectColumnValuesToBeUnique", "pareto_key", None, {}, ("dup", "pareto_key")),
+    (LP, "ExpectColumnValuesToBeInSet", "source", None,
+     {"value_set": ["review", "survey_response", "ticket", "all"]}, ("set", "pareto_key", "p1", "source", "email")),
+    *_range(LP, "occurrences", None, 1, None, ("set", "pareto_key", "p1", "occurrences", 0), None),
+    *_range(LP, "share_of_source", None, 0, 1, ("set", "pareto_key", "p1", "share_of_source", -EPS),
+            ("set", "pareto_key", "p1", "share_of_source", 1 + EPS)),
+    *_range(LP, "cumulative_share", None, 0, 1, ("set", "pareto_key", "p1", "cumulative_share", -EPS),
+            ("set", "pareto_key", "p1", "cumulative_share", 1 + EPS)),
     # kpi_vs_target (issue 19 point 3): may be empty (no targets set), so no row-count check
     (VT, "ExpectColumnValuesToNotBeNull", "target_key", None, {}, ("null", "target_key")),
     (VT, "ExpectColumnValuesToBeUnique", "target_key", None, {}, ("dup", "target_key")),
@@ -250,6 +276,17 @@ def _base(table: str) -> pd.DataFrame:
         return pd.DataFrame({"frequency_bucket": ["0", "1", "7+", "all"], "n_customers": [1, 5, 2, 8],
                              "predicted_purchases": [0.0, 2.5, 1.0, 3.5], "actual_purchases": [0, 3, 1, 4],
                              "mean_absolute_error": [0.0, 0.4, 0.1, 0.3]})
+    if table == LT:  # t1 at the bounds, t3 the texts no topic explains
+        return pd.DataFrame({"topic_key": ["t1", "t2", "unassigned"], "topic_label": ["delivery", "a / b", "unassigned"],
+                             "n_feedback": [0, 3, 1], "share_of_feedback": [0.0, 0.75, 0.25],
+                             "seed_match_share": [1.0, 0.0, 0.0]})
+    if table == FT:
+        return pd.DataFrame({"feedback_key": ["f1", "f2", "f3"], "feedback_kind": ["review", "survey_response", "ticket"],
+                             "topic_key": ["t1", "t2", "unassigned"], "topic_weight": [1.0, 0.4, 0.0]})
+    if table == LP:
+        return pd.DataFrame({"pareto_key": ["p1", "p2", "p3"], "source": ["review", "ticket", "all"],
+                             "occurrences": [1, 2, 3], "share_of_source": [1.0, 0.5, 0.0001],
+                             "cumulative_share": [1.0, 0.5, 0.0]})
     if table == "core.dim_customers":
         return pd.DataFrame({"person_sk": ["k1", "k2", "-1"], "segment": ["champions", "prospect", "unresolved"]})
     if table == "core.dim_customer_segments":
@@ -356,7 +393,7 @@ def test_kpi_vs_target_passes_empty_when_no_target_or_benchmark_is_set(gate):
     assert _failed(gate, VT, _base(VT).iloc[0:0]) == []
 
 
-@pytest.mark.parametrize("table", [CP, CC, KD])
+@pytest.mark.parametrize("table", [CP, CC, KD, LT, FT, LP])
 def test_clv_tables_pass_empty_when_too_few_customers_to_fit(gate, table):
     assert _failed(gate, table, _base(table).iloc[0:0]) == []
 
