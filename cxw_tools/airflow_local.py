@@ -65,8 +65,32 @@ def prepare_airflow(env: dict | None = None) -> None:
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     stamp = home / ".migrated"
-    if not stamp.exists():
-        airflow("db", "migrate", env=env)
-        stamp.write_text("ok")
-    airflow("pools", "set", "cxw_build_db", "1", "one writer of the DuckDB build database", env=env)
-    airflow("dags", "reserialize", env=env)
+    commands = [] if stamp.exists() else [["db", "migrate"]]
+    commands += [["pools", "set", "cxw_build_db", "1", "one writer of the DuckDB build database"],
+                 ["dags", "reserialize"]]
+    airflow_commands(commands, env=env)
+    stamp.write_text("ok")
+
+
+# Runs Airflow's own CLI entry point once per command, in one interpreter: each `airflow` process spends about 3 CPU-s
+# importing Airflow before its command (tests/README.md), so three commands in one process cost about a third.
+_COMMANDS = """import sys
+from airflow.__main__ import main
+for argv in COMMANDS:
+    print("cxw: airflow " + " ".join(argv), file=sys.stderr, flush=True)
+    sys.argv = ["airflow", *argv]
+    main()
+"""
+
+
+def airflow_commands(commands: list[list[str]], env: dict | None = None) -> subprocess.CompletedProcess:
+    """`airflow <command>` for each of ``commands`` in order, in one Python process (Airflow's CLI `main`, as the
+    `airflow` script runs it); stops at the first that fails and raises naming it."""
+    env = env or airflow_env()
+    code = f"COMMANDS = {commands!r}\n" + _COMMANDS
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        started = [ln[len("cxw: airflow "):] for ln in proc.stderr.splitlines() if ln.startswith("cxw: airflow ")]
+        raise RuntimeError(f"airflow {started[-1] if started else commands[0][0]} failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

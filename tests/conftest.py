@@ -83,6 +83,8 @@ def pytest_configure(config) -> None:
                                        "(only for a reason that is not missing data, samples or services)")
     config.addinivalue_line("markers", "slow: set by this file on tests/e2e, tests marked e2e and files recorded at "
                                        "SLOW_FILE_SECONDS or more in tests/durations.txt; `--fast` deselects them")
+    config.addinivalue_line("markers", "heavy: the heavy stage (Spark, PostgreSQL pipeline, scheduler/Celery, browser): "
+                                       "`./cx test` leaves it out unless a test file is named, `--heavy` runs only it")
     if getattr(config.option, "dist", "no") == "loadfile" and not hasattr(config, "workerinput"):
         # xdist's loadfile scheduler queues the files by their number of tests unless told to keep the collection
         # order; the collection order is the longest-first order of `pytest_collection_modifyitems` below.
@@ -244,6 +246,13 @@ def dag_run_state(airflow_home: Path | str, logical_date: str, dag_id: str = "cx
 # in at the end. `--record-durations` rewrites the list from the run (summed setup + call + teardown per file).
 # `--fast` (or `-m "not slow"`) deselects the `slow` tests: everything under tests/e2e, tests marked `e2e`, and files
 # whose recorded duration is at least SLOW_FILE_SECONDS.
+#
+# The heavy stage: files marked `heavy` (`pytestmark = pytest.mark.heavy`: the Spark dbt build, the pipeline on
+# PostgreSQL and its dbt target, `cx up` with the LocalExecutor and with Celery, the LocalExecutor bench, the browser)
+# are left out of a run unless `--heavy` is given (then only they run; .ci/run runs `./cx test` and then
+# `./cx test --heavy`, so CI runs every test), a `-m` expression names `heavy`, or the test's file (or one of its
+# node ids) is named on the command line (`./cx test tests/e2e/test_cx_up.py`, `./cx mutate`'s node ids). A directory
+# argument (`./cx test tests/e2e`) keeps them out. Heavy tests are also `slow`.
 
 DURATIONS = Path(__file__).with_name("durations.txt")
 SLOW_FILE_SECONDS = 60.0
@@ -254,6 +263,9 @@ def pytest_addoption(parser) -> None:
     group.addoption("--fast", action="store_true",
                     help="developer loop: deselect the slow tests (tests/e2e, tests marked e2e, files whose recorded "
                          f"duration in tests/durations.txt is at least {SLOW_FILE_SECONDS:.0f} s)")
+    group.addoption("--heavy", action="store_true",
+                    help="run only the heavy stage: the tests marked `heavy` (left out of a run without this option "
+                         "unless their file is named on the command line)")
     group.addoption("--record-durations", action="store_true",
                     help="write the seconds each test file took in this run into tests/durations.txt (files that did "
                          "not run keep their entry)")
@@ -284,13 +296,39 @@ def _test_file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def _named_files(config) -> set[Path]:
+    """The test files named on the command line (a file path or a node id in it; directories do not count)."""
+    out = set()
+    for arg in config.args:
+        p = Path(config.invocation_params.dir, arg.split("::", 1)[0])
+        if p.is_file():
+            out.add(p.resolve())
+    return out
+
+
+def _select_heavy(config, items) -> None:
+    if "heavy" in (config.getoption("markexpr", "") or ""):
+        return  # `-m heavy`, `-m "not heavy"`: the expression decides
+    if config.getoption("heavy"):
+        dropped = [i for i in items if not i.get_closest_marker("heavy")]
+    else:
+        named = _named_files(config)
+        dropped = [i for i in items if i.get_closest_marker("heavy") and Path(i.path).resolve() not in named]
+    if dropped:
+        out = set(map(id, dropped))
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if id(i) not in out]
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     recorded = read_durations()
     slow = pytest.mark.slow
     for item in items:
         f = _test_file(item.nodeid)
-        if f.startswith("tests/e2e/") or item.get_closest_marker("e2e") or recorded.get(f, 0.0) >= SLOW_FILE_SECONDS:
+        if (f.startswith("tests/e2e/") or item.get_closest_marker("e2e") or item.get_closest_marker("heavy")
+                or recorded.get(f, 0.0) >= SLOW_FILE_SECONDS):
             item.add_marker(slow)
+    _select_heavy(config, items)
     if config.getoption("fast"):
         kept = [i for i in items if not i.get_closest_marker("slow")]
         dropped = [i for i in items if i.get_closest_marker("slow")]

@@ -182,3 +182,32 @@ def test_record_durations_writes_seconds_per_file_and_keeps_files_not_run(tmp_pa
     assert set(recorded) == {"tests/test_a.py", "tests/test_b.py"}  # test_gone.py no longer exists
     assert recorded["tests/test_b.py"] == 77.0
     assert 1.2 <= recorded["tests/test_a.py"] < 30
+
+
+def test_heavy_stage_runs_apart_unless_its_file_is_named(tmp_path):
+    proj = _project(tmp_path, {"test_quick.py": 2}, {})
+    (proj / "tests" / "e2e").mkdir()
+    (proj / "tests" / "e2e" / "test_scheduler.py").write_text(
+        "import pytest\n\npytestmark = pytest.mark.heavy\n\n\ndef test_up():\n    pass\n\n\ndef test_down():\n    pass\n")
+    # ./cx test: the heavy files are left out, also when their directory is named
+    for args in ((), ("tests/e2e", "tests/test_quick.py")):
+        proc = _pytest(proj, "-p", "no:xdist", *args)
+        assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+    # ./cx test --heavy: only the heavy stage, on workers too
+    proc = _pytest(proj, "--heavy", "-p", "no:xdist", "-v")
+    assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+    assert "test_scheduler.py::test_up PASSED" in proc.stdout
+    (proj / "order.log").unlink()
+    proc = _pytest(proj, "--heavy", "-n", "2", "--dist", "loadfile")
+    assert "2 passed" in proc.stdout, proc.stdout
+    assert not (proj / "order.log").exists()  # no quick test ran
+    # a named file or node id runs (./cx mutate names node ids); a -m expression that names heavy decides alone
+    proc = _pytest(proj, "-p", "no:xdist", "tests/e2e/test_scheduler.py::test_up")
+    assert "1 passed" in proc.stdout and "deselected" not in proc.stdout, proc.stdout
+    proc = _pytest(proj, "-p", "no:xdist", "-m", "heavy")
+    assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+    proc = _pytest(proj, "-p", "no:xdist", "-m", "not heavy")
+    assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+    # heavy tests are slow: --fast leaves them out too
+    proc = _pytest(proj, "--fast", "-p", "no:xdist", "tests/e2e/test_scheduler.py", "tests/test_quick.py")
+    assert "2 passed, 2 deselected" in proc.stdout, proc.stdout

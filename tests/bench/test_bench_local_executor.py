@@ -7,6 +7,9 @@ import datetime as dt
 
 import pytest
 
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = pytest.mark.heavy
+
 
 @pytest.mark.e2e
 def test_the_dag_runs_under_local_executor_with_parallel_extracts(tmp_path, monkeypatch):

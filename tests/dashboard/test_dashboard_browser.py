@@ -20,6 +20,8 @@ import pytest
 
 from tests.dashboard._published import publish_in
 
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = pytest.mark.heavy
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a browser build downloaded by playwright
 PAGES = ["/", "/journey", "/alerts", "/pareto", "/delivery", "/funnel", "/reviews"]
 HEADLINE = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "loop_closed_rate", "on_time_delivery_rate",

@@ -271,7 +271,8 @@ def _current(t: _Target, snap: str, key: str) -> dict:
         f"from intermediate.{snap} group by 1")}
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+# the PostgreSQL build is in the heavy stage (tests/conftest.py: `./cx test --heavy`, or name this file)
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.heavy)])
 def target(request, tmp_path):
     if request.param == "postgres":
         require_service("postgres")

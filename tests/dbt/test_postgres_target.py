@@ -25,7 +25,8 @@ from tests.conftest import SERVICES, require_service
 REPO = Path(__file__).resolve().parents[2]
 # a non-demo salt (with a space: PGOPTIONS escaping) that must appear in no compiled SQL, log or view definition
 PLANTED_SALT = "cxw-planted salt-7Q9zK2"
-pytestmark = pytest.mark.services
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = [pytest.mark.services, pytest.mark.heavy]
 PG_HOST, PG_PORT = SERVICES["postgres"]
 PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
 PG_PASSWORD = os.environ.get("CXW_TEST_PG_PASSWORD", "")

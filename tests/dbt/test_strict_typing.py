@@ -196,7 +196,8 @@ def _land(raw: Path, tmp: Path) -> None:
         con.close()
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+# the PostgreSQL build is in the heavy stage (tests/conftest.py: `./cx test --heavy`, or name this file)
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.heavy)])
 def built(request, tmp_path_factory):
     if request.param == "postgres":
         require_service("postgres")

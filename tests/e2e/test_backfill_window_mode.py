@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = pytest.mark.heavy
+
 
 def _cursors(state_root: Path) -> dict:
     out = {}

@@ -22,6 +22,9 @@ import pytest
 from test_cx_up import _pg
 
 REPO = Path(__file__).resolve().parents[2]
+
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = pytest.mark.heavy
 BROKER = "redis://127.0.0.1:6379/0"
 
 

@@ -22,6 +22,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+# the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
+pytestmark = pytest.mark.heavy
+
 
 def _admin():
     import psycopg2
