@@ -29,10 +29,15 @@ _cache_dir: Path | None = None
 
 
 def _cache() -> Path:
+    """The session's CXW_DBT_PARSE_CACHE_DIR (tests/conftest.py sets one per session; `./cx mutate` one per slot, kept
+    from one mutation's copy to the next at the same path), else a directory of this process."""
     global _cache_dir
     if _cache_dir is None:
-        _cache_dir = Path(tempfile.mkdtemp(prefix="cxw-dbt-parse-"))
-        atexit.register(shutil.rmtree, _cache_dir, True)
+        if os.environ.get("CXW_DBT_PARSE_CACHE_DIR"):
+            _cache_dir = Path(os.environ["CXW_DBT_PARSE_CACHE_DIR"]) / "dbt_cli"
+        else:
+            _cache_dir = Path(tempfile.mkdtemp(prefix="cxw-dbt-parse-"))
+            atexit.register(shutil.rmtree, _cache_dir, True)
     return _cache_dir
 
 
