@@ -94,3 +94,24 @@ def test_intraday_rows_are_replaced_by_the_daily_table_when_it_lands(tmp_path):
     assert staged(f"select distinct _load_id from staging.stg_ga4__events where export_date = '{day_iso}'") == \
         [(daily_load,)]
     assert staged("select count(*) from staging.stg_ga4__events") == [(records(),)]
+
+    # the ledger reconciles (the real staging.load_ledger and its data test): every intraday row is staged while its
+    # delivery is current and a duplicate (a superseded delivery) once the daily table replaced it
+    import duckdb as _duckdb
+
+    from cxw.loader import ensure_declared_tables
+
+    con = _duckdb.connect(str(db))
+    try:
+        ensure_declared_tables(con)          # the other sources' raw tables, empty (no load of them here)
+    finally:
+        con.close()
+    _dbt(env, "build", "--select", "+load_ledger", "assert_load_ledger_balances", "--exclude-resource-type",
+         "unit_test", "--indirect-selection", "cautious")
+    ledger = staged("select l.load_id, l.extracted, l.staged, l.quarantined, l.duplicates, r.t "
+                    "from staging.load_ledger l join (select distinct _load_id, _export_table as t "
+                    "from raw_ga4.events) r on r._load_id = l.load_id where l.source = 'ga4'")
+    assert all(e == s + q + d and d >= 0 for _id, e, s, q, d, _t in ledger)
+    intraday_of_day = [(e, s, d) for _id, e, s, _q, d, t in ledger if t == f"events_intraday_{day_key}"]
+    assert len(intraday_of_day) == 3 and all(s == 0 and d == e > 0 for e, s, d in intraday_of_day)
+    assert sum(s for _id, _e, s, _q, _d, _t in ledger) == records()
