@@ -97,11 +97,9 @@ def test_intraday_rows_are_replaced_by_the_daily_table_when_it_lands(tmp_path):
 
     # the ledger reconciles (the real staging.load_ledger and its data test): every intraday row is staged while its
     # delivery is current and a duplicate (a superseded delivery) once the daily table replaced it
-    import duckdb as _duckdb
-
     from cxw.loader import ensure_declared_tables
 
-    con = _duckdb.connect(str(db))
+    con = duckdb.connect(str(db))
     try:
         ensure_declared_tables(con)          # the other sources' raw tables, empty (no load of them here)
     finally:
