@@ -26,8 +26,9 @@ EVENT_TIME = {
                 ("stg_hubspot__email_events", "occurred_at")],
     "odoo": [("stg_odoo__sale_orders", "updated_at"), ("stg_odoo__sale_order_lines", "updated_at"),
              ("stg_odoo__res_partners", "updated_at"), ("stg_odoo__stock_pickings", "updated_at")],
-    "google_reviews": [("stg_google_reviews__reviews", "updated_at")],
-    "trustpilot": [("stg_trustpilot__reviews", "updated_at")],
+    # reviews: the latest new or edited review (updated_at is set on edited reviews only)
+    "google_reviews": [("stg_google_reviews__reviews", "created_at"), ("stg_google_reviews__reviews", "updated_at")],
+    "trustpilot": [("stg_trustpilot__reviews", "created_at"), ("stg_trustpilot__reviews", "updated_at")],
     "review_files": [("stg_review_files__reviews", "created_at")],
 }
 STAGING_SCHEMA = "staging"
