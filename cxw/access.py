@@ -197,6 +197,7 @@ def _published_tables(con, catalog: str) -> dict[str, list[str]]:
 def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -> dict:
     """Write ``out`` (atomically: a temp file renamed into place) with what ``audience`` may read of the published
     generation file ``main_generation``."""
+    from .freshness import COLUMNS as FRESHNESS_COLUMNS
     from .publish import (PUBLICATION_DOCS, connect_new_generation_file, content_fingerprint, published_comments,
                           table_fingerprint, write_comments)
 
@@ -225,6 +226,13 @@ def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -
             fps[tp.qualified] = table_fingerprint(con, f"{_q(tp.schema)}.{_q(tp.table)}")
         write_comments(con, docs)
         con.execute("create table main.publication as select * from src.main.publication")
+        # how fresh each source is (cxw/freshness.py; no record of a person): every audience reads it. A generation
+        # published before it existed has none: the audience's file gets the empty table.
+        if con.execute("select count(*) from information_schema.tables where table_catalog = 'src' and "
+                       "table_schema = 'main' and table_name = 'publication_freshness'").fetchone()[0]:
+            con.execute("create table main.publication_freshness as select * from src.main.publication_freshness")
+        else:
+            con.execute(f"create table main.publication_freshness ({FRESHNESS_COLUMNS})")
         con.execute("detach src")
         con.execute("create table main.publication_tables (table_name varchar, row_count bigint, "
                     "fingerprint varchar)")

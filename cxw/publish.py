@@ -23,6 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import duckdb_config, paths
+from .freshness import COLUMNS as FRESHNESS_COLUMNS
+from .freshness import DOCS as FRESHNESS_DOCS
+from .freshness import source_freshness
 from .settings import settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ PUBLICATION_DOCS = {
         "fingerprint": "Sum of the row hashes and a digest of the column names and types (cxw.publish."
                        "table_fingerprint): equal fingerprints mean equal tables.",
     }),
+    "publication_freshness": FRESHNESS_DOCS,
 }
 
 
@@ -227,12 +231,16 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
                for s, t in tables}
         docs = published_comments(src, src.execute("select current_database()").fetchone()[0])
         build = read_build_info(src)
+        # how fresh each source is (cxw/freshness.py): the generation's "as of" per source
+        freshness = source_freshness(src, src.execute("select current_database()").fetchone()[0],
+                                     (build or {}).get("data_interval_end") or data_interval_end)
     finally:
         src.close()
     run_interval_end = data_interval_end
     if build and build.get("data_interval_end"):
         data_interval_end = build["data_interval_end"]
-    content_fp = content_fingerprint(fps, docs)
+    # fresher data is new content even where no published table changed
+    content_fp = content_fingerprint({**fps, "main.publication_freshness": (len(freshness), repr(freshness))}, docs)
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],
@@ -280,6 +288,9 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
         con.execute("create table publication_tables (table_name varchar, row_count bigint, fingerprint varchar)")
         con.executemany("insert into publication_tables values (?, ?, ?)",
                         [[k, v[0], v[1]] for k, v in sorted(fps.items())])
+        con.execute(f"create table publication_freshness ({FRESHNESS_COLUMNS})")
+        if freshness:
+            con.executemany("insert into publication_freshness values (?, ?, ?, ?, ?)", [list(r) for r in freshness])
         write_comments(con, {f"main.{t}": {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()})
         con.execute("checkpoint")
     finally:

@@ -40,6 +40,7 @@ class Settings:
     dbt_parse_cache_dir: Optional[str] = None    # CXW_DBT_PARSE_CACHE_DIR: dbt's saved parses shared by homes (unset:
     #                                              each home's dbt target keeps its own; cxw.dbt)
     force_build: bool = False                    # CXW_FORCE_BUILD=1|true|yes: build even when nothing changed
+    schedule: str = "daily"                      # CXW_SCHEDULE: daily | hourly (the DAG's data intervals; SCHEDULES)
     kpi_window_start: Optional[str] = None       # CXW_KPI_WINDOW_START (date; default CXW_HISTORY_START)
     kpi_window_end: Optional[str] = None         # CXW_KPI_WINDOW_END (date; default the run's interval end)
     history_start: Optional[str] = None          # CXW_HISTORY_START as set (None: unset; the extractors' default
@@ -88,6 +89,7 @@ class Settings:
             dbt_unit_tests=env_var("CXW_DBT_UNIT_TESTS") == "1",
             dbt_parse_cache_dir=env_var("CXW_DBT_PARSE_CACHE_DIR") or None,
             force_build=env_var("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"),
+            schedule=(env_var("CXW_SCHEDULE", "daily") or "daily").strip().lower(),
             kpi_window_start=env_var("CXW_KPI_WINDOW_START"),
             kpi_window_end=env_var("CXW_KPI_WINDOW_END"),
             history_start=env_var("CXW_HISTORY_START") or None,
@@ -118,6 +120,19 @@ class Settings:
         shown = [f"{f.name}=***" if f.name in secret and getattr(self, f.name)
                  else f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
         return f"Settings({', '.join(shown)})"
+
+#: CXW_SCHEDULE -> the cron of the DAG's data intervals (CronDataIntervalTimetable: every interval non-empty)
+SCHEDULES = {"daily": "0 0 * * *", "hourly": "0 * * * *"}
+
+
+def schedule_cron(env: Optional[Mapping[str, str]] = None) -> str:
+    """The cron of CXW_SCHEDULE (daily: one UTC day per run; hourly: one hour). Any other value is a configuration
+    error naming the setting (the DAG fails to import with it: a typo never silently runs daily)."""
+    value = settings(env).schedule
+    if value not in SCHEDULES:
+        raise ValueError(f"CXW_SCHEDULE={value!r}: expected one of {sorted(SCHEDULES)}")
+    return SCHEDULES[value]
+
 
 def settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """The runtime settings now (``env``: a mapping instead of the process environment)."""

@@ -175,6 +175,16 @@ def build_interval_end(data_interval_end) -> datetime | None:
     return max(own, published) if published is not None else own
 
 
+def kpi_window_end_date(end: datetime) -> str:
+    """The KPI window's (exclusive) end date for a data interval ending at ``end``: that date when the interval ends
+    at midnight (a daily run: the days before it are complete); otherwise the next day (an hourly run,
+    CXW_SCHEDULE=hourly: today's KPIs cover the hours loaded so far, marked by the publication's freshness)."""
+    from datetime import time as dtime, timedelta
+
+    day = end.date()
+    return (day if end.timetz().replace(tzinfo=None) == dtime(0) else day + timedelta(days=1)).isoformat()
+
+
 def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     """`dbt build` with the KPI window [CXW_HISTORY_START, data interval end) unless set explicitly
     (CXW_KPI_WINDOW_START / _END), handed to dbt as `--vars` (`kpi_window_start`, `kpi_window_end`).
@@ -211,7 +221,7 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     s = settings()
     window = [s.kpi_window_start, s.kpi_window_end]
     if end is not None and window[1] is None:
-        window[1] = end.date().isoformat()
+        window[1] = kpi_window_end_date(end)
         if run_end is not None and end > run_end:
             rebuilt_to = end.isoformat()
             log.info("this run's data interval ends %s, the published generation's %s: building to the newer "
@@ -238,7 +248,7 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     args += kpi_window_vars(window)
     # the data interval end this build covers: the run's (or the newer published one's), or an explicit
     # CXW_KPI_WINDOW_END (a date: midnight UTC)
-    if end is not None and window[1] == end.date().isoformat():
+    if end is not None and window[1] == kpi_window_end_date(end):
         built_end = end.isoformat()
     else:
         built_end = f"{window[1]}T00:00:00+00:00" if window[1] else None

@@ -15,7 +15,7 @@ from dash import Dash, Input, Output, dash_table, dcc, html
 
 from cxw.analytics.key_drivers import MIN_RESPONSES
 
-from .published import (DRIVER_SCORES, PublishedFile, PublishedFileMissing, Snapshot, latest_key_drivers,
+from .published import (DRIVER_SCORES, PublishedFile, PublishedFileMissing, Snapshot, as_of_text, latest_key_drivers,
                         latest_targets)
 
 PAGES = [  # path, title
@@ -542,7 +542,7 @@ def create_app(published_path=None, *, audiences_dir=None, users_file=None, secr
         period = period if period in {o["value"] for o in periods} else WINDOW
         channel = channel if channel in {o["value"] for o in chans} else ALL
         pub = snap.publication
-        meta = (f"generation {pub.get('generation_id')} · data to {pub.get('data_interval_end')} · published "
+        meta = (f"{as_of_text(snap)} · generation {pub.get('generation_id')} · published "
                 f"{pub.get('published_at')} · {snap.path}")
         pages = visible_pages(snap) if signed_in else PAGES
         nav = [dcc.Link(title, href=path, id=f"nav{path.replace('/', '-') or '-home'}") for path, title in pages]

@@ -31,6 +31,8 @@ QUERIES: dict[str, str] = {
     "reviews": "select * from cx.cx_reviews_by_source_location order by grain, period_start, review_source, location",
     "targets": "select * from kpi.kpi_vs_target order by kpi, grain, period_start, segment, channel",
     "key_drivers": "select * from cx.cx_key_drivers order by score, period_grain, period_start, importance_rank",
+    # how fresh each source is (cxw/freshness.py): the header's "as of"
+    "freshness": "select * from main.publication_freshness order by source",
 }
 
 # The scores cx.cx_key_drivers explains (cxw/analytics/key_drivers.py), in the dashboard's order.
@@ -104,6 +106,22 @@ def read_snapshot(path: str, key: tuple) -> Snapshot:
     finally:
         con.close()
     return Snapshot(path=path, key=key, frames=frames, missing=tuple(missing))
+
+
+def as_of_text(snap: Snapshot) -> str:
+    """The header's freshness line: "as of <data interval end>" (+ "partial day" when it falls inside a day: an
+    hourly run's KPIs of that day cover the hours loaded so far) and each source's latest event time, as published
+    (main.publication_freshness). A generation without the table: the data interval end alone."""
+    as_of = snap.publication.get("data_interval_end")
+    f = snap.frame("freshness")
+    if f is None or f.empty:
+        return f"as of {as_of}"
+    partial = bool(f.is_partial_day.any())
+    parts = [f"as of {f.as_of.iloc[0] or as_of}" + (" (partial day)" if partial else "")]
+    for row in f.itertuples():
+        if pd.notna(row.max_event_at):
+            parts.append(f"{row.source} to {pd.Timestamp(row.max_event_at):%Y-%m-%d %H:%M} UTC")
+    return " · ".join(parts)
 
 
 def latest_targets(snap: Snapshot, channel: str = "all") -> pd.DataFrame | None:

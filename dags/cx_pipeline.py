@@ -1,7 +1,9 @@
 """
 ### cx_pipeline — extract → load raw → validate raw → dbt build → analyze → validate → publish → export alerts
 
-One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty).
+One run covers one data interval (one UTC day, `CronDataIntervalTimetable`, so every interval is non-empty; with
+`CXW_SCHEDULE=hourly` one UTC hour: the same tasks read each source's delta of the hour, GA4's intraday export
+table during the day, and the published generation records how fresh each source is, docs/operations.md).
 Each source is extracted by its own task into immutable raw files (`extractors/<source>`, no warehouse access);
 then, one writer at a time (pool `cxw_build_db`), each source's raw loads are copied into the build database as soon
 as its extract is done (`load_<source>`: the GA4 export loads while the rate-limited HubSpot API is still read), Great
@@ -32,7 +34,7 @@ from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cxw import SOURCES
-from cxw.settings import settings
+from cxw.settings import schedule_cron, settings
 from cxw.tasks import SKIPPED_WHEN_UNCHANGED  # analyze, validate, publish — not export_alerts (issue 15)
 from cxw.warehouse_lock import pipeline_task  # every task holds it shared; ./cx erase exclusively (issue 15.6)
 
@@ -55,7 +57,7 @@ default_args = {
 
 @dag(
     dag_id="cx_pipeline",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable(schedule_cron(), timezone="UTC"),  # CXW_SCHEDULE: daily | hourly
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

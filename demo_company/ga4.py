@@ -14,6 +14,11 @@ Empty first deliveries (dirt `ga4_empty_first_delivery_rate`, `empty_delivery_sc
 exported with no row (0 bytes) one hour after the day ended, and re-exported with all its rows 1-3 days later.
 Non-UTF-8 lines (dirt `ga4_non_utf8_day_rate`, `non_utf8_days`): one line of the day carries a Latin-1 byte; the
 warehouse dead-letters it, so the session aggregates leave that event out.
+Intraday tables (``intraday_delay_h``, off by default): GA4 streams the day into ``events_intraday_YYYYMMDD`` and
+writes the daily table ``events_YYYYMMDD`` once the day is complete, ``intraday_delay_h`` hours after it ended, deleting
+the intraday table. With the option, a day whose daily table has not landed at `as_of` is written as its intraday
+table: the rows that arrived by `as_of` (the same rows the daily table then holds, but not the rows still to arrive,
+e.g. late hits), without ``traffic_source`` (not populated in intraday tables, source-formats.md 3.2).
 Unparsable values (dirt `ga4_unparsable_value_day_rate`, `ga4_bad_session_engaged_day_rate`, `bad_value_days`): one
 event of the day carries a present value that does not parse in full; the warehouse quarantines it (a record, in no
 session), so the session aggregates leave that event out.
@@ -25,6 +30,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -556,7 +562,7 @@ def _count_lines(path: str) -> int:
 
 
 def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, compress: bool = False,
-                 first_day_us: int | None = None) -> dict:
+                 first_day_us: int | None = None, intraday_delay_h: float | None = None) -> dict:
     """Write ga4/events_YYYYMMDD.json (``compress``: events_YYYYMMDD.json.gz, gzip members, as a GZIP
     `bq extract` writes); return {'sessions_by_day': {...}, 'stats': {...}, 'files': {...}}.
     ``first_day_us``: the first exported day (00:00 UTC; default the window start) - no file, no session before it."""
@@ -634,6 +640,7 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
         path = os.path.join(out_dir, f"events_{ymd}.json" + (".gz" if compress else ""))
         if os.path.exists(path):
             os.utime(path, ns=(at * 1000, at * 1000))
+    intraday = _to_intraday(world, out_dir, as_of, intraday_delay_h, compress) if intraday_delay_h is not None else []
     sessions_by_day: dict = {}
     stats = {"rows": 0, "distinct": 0, "duplicates": 0, "no_session_key": 0, "not_arrived": 0, "late_arrived": 0,
              "redelivered_arrived": 0, "non_utf8_lines": 0, **{f"unparsable:{k}": 0 for k in UNPARSABLE_KINDS}}
@@ -657,4 +664,42 @@ def generate_ga4(world, out_dir: str, as_of: int, workers: int | None = None, co
     empties = {ymd: {"empty_export": us_to_dt(a).strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "reexport": us_to_dt(b).strftime("%Y-%m-%dT%H:%M:%SZ")} for ymd, (a, b) in sorted(empty_days.items())}
     return {"sessions_by_day": dict(sorted(sessions_by_day.items())), "stats": stats, "files": files,
-            "redeliveries": redelivered, "empty_first_deliveries": empties, "empty_at_as_of": sorted(empty_now)}
+            "redeliveries": redelivered, "empty_first_deliveries": empties, "empty_at_as_of": sorted(empty_now),
+            "intraday_at_as_of": intraday}
+
+
+TRAFFIC_SOURCE_RE = re.compile(rb', "traffic_source": \{[^{}]*\}')   # the field as _day_worker writes it
+
+
+def _to_intraday(world, out_dir: str, as_of: int, delay_h: float, compress: bool) -> list[str]:
+    """Days whose daily table lands after `as_of` (day end + ``delay_h`` hours): their file becomes the intraday
+    table ``events_intraday_YYYYMMDD`` (same rows, no ``traffic_source``, same mtime). Returns those days."""
+    out = []
+    suffix = ".json" + (".gz" if compress else "")
+    for name in sorted(os.listdir(out_dir)):
+        if not (name.startswith("events_") and name.endswith(suffix)) or name.startswith("events_intraday_"):
+            continue
+        ymd = name[len("events_"):len("events_") + 8]
+        day_end = us_to_dt_date_us(ymd) + US_PER_DAY
+        if day_end + int(delay_h * 3600 * US_PER_S) <= as_of:
+            continue
+        src = os.path.join(out_dir, name)
+        st = os.stat(src)
+        opener = gzip.open if compress else open
+        with opener(src, "rb") as fh:
+            data = TRAFFIC_SOURCE_RE.sub(b"", fh.read())
+        dst = os.path.join(out_dir, f"events_intraday_{ymd}{suffix}")
+        with open(dst, "wb") as fh:
+            fh.write(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0) if compress else data)
+        os.utime(dst, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        os.remove(src)
+        out.append(ymd)
+    return out
+
+
+def us_to_dt_date_us(ymd: str) -> int:
+    """00:00 UTC of the day YYYYMMDD, in µs since the epoch."""
+    import datetime as _dt
+
+    d = _dt.datetime(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]), tzinfo=_dt.timezone.utc)
+    return int(d.timestamp()) * US_PER_S

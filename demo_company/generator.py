@@ -19,7 +19,8 @@ def _iso(us: int) -> str:
 def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None, *,
              start: str | dt.date | None = None, days: int = DEFAULT_DAYS, dirt: dict | None = None,
              dirt_scale: float = 1.0, workers: int | None = None, inject_fault: str | None = None,
-             ga4_gzip: bool | None = None, ga4_days: int | None = None, erp_schema: str = "odoo17") -> dict:
+             ga4_gzip: bool | None = None, ga4_days: int | None = None, erp_schema: str = "odoo17",
+             ga4_intraday_delay_h: float | None = None) -> dict:
     """Generate the Hidden Cafe demo company into `out_dir` and return the manifest.
 
     Same (seed, scale, as_of, start, days, dirt) → byte-identical files.
@@ -30,6 +31,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     `ga4_days` limits the GA4 export to the last N days of the window (the BigQuery export was linked years after
     the ERP went live): a long history (e.g. from 2018) at a scale keeps its GA4 volume per day and so its GA4
     files bounded; the ERP, CRM and review history still spans the whole window. Default: the whole window.
+    `ga4_intraday_delay_h`: GA4 writes each day's daily table this many hours after the day ended and until then
+    streams it into `events_intraday_YYYYMMDD` (demo_company/ga4.py); default None: every day as a daily table.
     `erp_schema`: "odoo17" (default) writes the ERP as Odoo 17 tables to `odoo/odoo.sqlite`; "webshop" writes the
     same records in a webshop's tables (other names, states, amounts in cents: demo_company/erp_webshop.py) to
     `odoo/webshop.sqlite`, read with extractors/odoo/mappings/webshop.yml. The answer key is the same.
@@ -81,7 +84,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
     ga4_from_us = world.start_us if ga4_days is None else max(world.start_us,
                                                               world.end_us - int(ga4_days) * US_PER_DAY)
     ga = generate_ga4(world, os.path.join(out_dir, "ga4"), as_of_us, workers=workers,
-                      compress=(scale == "L") if ga4_gzip is None else bool(ga4_gzip), first_day_us=ga4_from_us)
+                      compress=(scale == "L") if ga4_gzip is None else bool(ga4_gzip), first_day_us=ga4_from_us,
+                      intraday_delay_h=ga4_intraday_delay_h)
     counts["ga4"] = ga["files"]
 
     key = answer_key.compute(world, as_of_us, ga)
@@ -115,6 +119,8 @@ def generate(out_dir, scale: str = "S", seed: int = 42, as_of: str | None = None
         # ga4_empty_at_as_of: those whose file is empty at as_of (their rows arrive with the re-export)
         "ga4_empty_first_deliveries": ga["empty_first_deliveries"],
         "ga4_empty_at_as_of": ga["empty_at_as_of"],
+        # days whose daily table had not landed at as_of: written as events_intraday_YYYYMMDD (ga4_intraday_delay_h)
+        "ga4_intraday_at_as_of": ga["intraday_at_as_of"],
     }
     if inject_fault:  # demo of the quality gate: a fault the source itself can produce (demo_company/faults.py)
         from .faults import apply_fault

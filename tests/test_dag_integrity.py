@@ -165,3 +165,42 @@ def test_the_extract_mode_follows_airflows_run_type_enum():
     assert extract_mode(DagRunType.BACKFILL) == "window"
     assert {extract_mode(t) for t in DagRunType if t is not DagRunType.BACKFILL} == {"incremental"}
     assert extract_mode(None) == "incremental"
+
+
+@pytest.mark.parametrize("schedule, hours", [("daily", 24), ("hourly", 1)])
+def test_cxw_schedule_sets_the_length_of_the_same_dags_data_intervals(tmp_path, schedule, hours):
+    """CXW_SCHEDULE=hourly runs the same DAG (same tasks) with one-hour data intervals; daily (the default) one day.
+    The DAG file is imported as the scheduler does (a DagBag) with the setting in the environment."""
+    from datetime import timedelta
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CXW_SCHEDULE", schedule)
+        if "AIRFLOW_HOME" not in os.environ:
+            mp.setenv("AIRFLOW_HOME", str(tmp_path))
+        if "AIRFLOW__CORE__LOAD_EXAMPLES" not in os.environ:
+            mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        bag = DagBag(dag_folder=str(REPO / "dags" / "cx_pipeline.py"))
+    assert bag.import_errors == {}, bag.import_errors
+    dag = bag.dags["cx_pipeline"]
+    info = dag.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=_restriction(dag))
+    assert info.data_interval.end - info.data_interval.start == timedelta(hours=hours)
+    import pendulum  # what the scheduler hands a timetable (an hourly cron calls in_timezone on it)
+
+    manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2025, 7, 1, 14, 30, tz="UTC"))
+    assert manual.end - manual.start == timedelta(hours=hours)
+    assert {t.task_id for t in dag.tasks} >= {"extract_ga4", "extract_hubspot", "extract_odoo", "dbt_build", "publish"}
+
+
+def test_an_unknown_cxw_schedule_is_an_import_error_naming_the_setting(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CXW_SCHEDULE", "every5min")
+        if "AIRFLOW_HOME" not in os.environ:
+            mp.setenv("AIRFLOW_HOME", str(tmp_path))
+        if "AIRFLOW__CORE__LOAD_EXAMPLES" not in os.environ:
+            mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        bag = DagBag(dag_folder=str(REPO / "dags" / "cx_pipeline.py"))
+    assert "CXW_SCHEDULE" in " ".join(bag.import_errors.values())

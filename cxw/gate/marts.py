@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from ..publish import PUBLISHED_SCHEMAS
@@ -140,15 +140,18 @@ def _published_row_counts(published_db: Path) -> dict[str, int]:
 
 
 def _as_date(v) -> date | None:
+    """The data interval end as the date the KPI window ends (exclusive): its date at midnight; an end inside a day (an
+    hourly run, CXW_SCHEDULE=hourly, whose KPIs include the day so far) the next day - so the freshness check's newest
+    KPI day is 1 day before it, as for a daily run."""
     if v in (None, "", "None"):
         return None
-    if isinstance(v, datetime):
-        return v.astimezone(timezone.utc).date() if v.tzinfo else v.date()
-    if isinstance(v, date):
+    if isinstance(v, date) and not isinstance(v, datetime):
         return v
-    s = str(v).replace("Z", "+00:00")
-    try:
-        d = datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    return d.astimezone(timezone.utc).date() if d.tzinfo else d.date()
+    if not isinstance(v, datetime):
+        try:
+            v = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    d = v.astimezone(timezone.utc) if v.tzinfo else v
+    partial = (d.hour, d.minute, d.second, d.microsecond) != (0, 0, 0, 0)
+    return d.date() + timedelta(days=1) if partial else d.date()

@@ -24,15 +24,17 @@ class VolumeRule:
     drop: float = 0.9  # a drop of this share or more fails
     min_rows: float = 50  # a baseline median below this only warns
     history_start: str | None = None  # CXW_HISTORY_START: a window from here is a history load
+    hourly: bool = False  # CXW_SCHEDULE=hourly: an hour's delta only warns (a quiet hour is normal)
 
     @classmethod
     def from_env(cls) -> "VolumeRule":
-        """CXW_GATE_VOLUME_LOOKBACK, CXW_GATE_VOLUME_DROP, CXW_GATE_VOLUME_MIN_ROWS, CXW_HISTORY_START."""
+        """CXW_GATE_VOLUME_LOOKBACK, CXW_GATE_VOLUME_DROP, CXW_GATE_VOLUME_MIN_ROWS, CXW_HISTORY_START, CXW_SCHEDULE."""
         from ..settings import settings
 
         s = settings()
         return cls(lookback=int(float(s.gate_volume_lookback)), drop=float(s.gate_volume_drop),
-                   min_rows=float(s.gate_volume_min_rows), history_start=s.history_start)
+                   min_rows=float(s.gate_volume_min_rows), history_start=s.history_start,
+                   hourly=s.schedule == "hourly")
 
 
 def volume_suite() -> list[Check]:
@@ -87,8 +89,10 @@ def volume_log_rows(source: str, entity: str, group: list, new: list, rule: Volu
                          "baseline": base["basis"],
                          "comparable_loads": base["comparable_loads"], "baseline_median": median,
                          "min_rows": min_rows,
+                         # hourly runs: an hour's delta is judged against recent hours, whose volume swings with the
+                         # time of day - a quiet hour warns, it never blocks publication
                          "blocking": bool(median is not None and base["comparable_loads"] >= lookback
-                                          and median >= min_baseline)})
+                                          and median >= min_baseline and not (rule.hourly and kind == "delta"))})
     return log_rows
 
 
@@ -165,6 +169,8 @@ def _baseline_median(ld, earlier: list, kind: str) -> float | None:
 def load_kind(meta: dict, history_start: str | None = None) -> str:
     """The class of loads a load's volume is comparable with (loads of one entity are compared only within a class):
 
+    * ``intraday`` — a GA4 intraday table (``export_table`` events_intraday_YYYYMMDD, CXW_GA4_INTRADAY): the day
+      so far, no volume check (an early hour holds a fraction of a day; the daily table is checked when it lands);
     * ``day`` — one GA4 export day: other export days;
     * ``snapshot`` — a complete copy every run (Odoo reference tables and id lists, HubSpot archived lists): other
       snapshots;
@@ -177,6 +183,8 @@ def load_kind(meta: dict, history_start: str | None = None) -> str:
     Volume is checked for days, deltas and windows; a snapshot or history load has no volume check (a history
     load has no comparable predecessor).
     """
+    if str(meta.get("export_table") or "").startswith("events_intraday_"):
+        return "intraday"
     if meta.get("export_date"):
         return "day"
     if meta.get("snapshot") or meta.get("full_snapshot"):

@@ -1,12 +1,30 @@
 {# Incremental staging (docs/DECISIONLOG.md "Incremental staging"). Plain SQL valid on DuckDB and PostgreSQL. #}
 
-{# GA4: the export days whose current delivery (max _load_id of the day in raw) is not the delivery stored in the
+{# GA4: the order of a day's deliveries, newest last - every delivery of the daily table (events_YYYYMMDD) after
+   every delivery of the intraday table (events_intraday_YYYYMMDD) ('1:' > '0:'), then by _load_id: the current delivery of an export
+   day is max(key), its load id substr(max(key), 3). Loads landed before _export_table existed are daily loads. #}
+{% macro ga4_delivery_key(relation) -%}
+    {%- set ns = namespace(has=false) -%}
+    {%- if execute -%}
+        {%- for c in adapter.get_columns_in_relation(relation) -%}
+            {%- if c.name | lower == '_export_table' -%}{%- set ns.has = true -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if ns.has -%}
+    (case when substr(cast(_export_table as varchar), 1, 16) = 'events_intraday_' then '0:' else '1:' end
+        || cast(_load_id as varchar))
+    {%- else -%}
+    ('1:' || cast(_load_id as varchar))
+    {%- endif -%}
+{%- endmacro %}
+
+{# GA4: the export days whose current delivery (ga4_delivery_key: the daily table's latest load, else the intraday table's) is not the delivery stored in the
    staging table `built` (a new day, or a re-delivered day). Set-based, not a high-water mark: exact whatever order
    loads land in. Returns one column, _export_date, in the raw type. #}
 {% macro ga4_changed_export_days(raw_relation, built) -%}
     select d._export_date
     from (
-        select _export_date, max(_load_id) as current_load_id
+        select _export_date, substr(max({{ ga4_delivery_key(raw_relation) }}), 3) as current_load_id
         from {{ raw_relation }}
         group by _export_date
     ) as d

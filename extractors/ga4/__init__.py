@@ -1,7 +1,10 @@
 """GA4 BigQuery-export extractor (NDJSON per day) -> raw/ga4/events/. Entry point: :func:`extract`.
 
 One load per export day (a re-delivered day becomes a new load of the same ``_export_date``; staging keeps
-the latest load per day).
+the latest load per day). With ``CXW_GA4_INTRADAY`` (on by default when ``CXW_SCHEDULE=hourly``) a day whose daily
+table ``events_YYYYMMDD`` has not landed yet is read from its streaming table ``events_intraday_YYYYMMDD`` (the day so
+far; each change of it lands again, as a re-delivery does); when the daily table lands it is landed as that day's
+next load and staging keeps it over every intraday load of the day (``_export_table``), whatever the load order.
 """
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ from typing import Any, Dict, List, Optional
 from extractors.common.runner import EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
-from .helpers import (Ga4ReadError, connect, fast_read_days, finish_table, list_export, locate_lines,
-                      stage_day_full, write_day, write_day_table)
+from .helpers import (Ga4ReadError, connect, export_table, fast_read_days, finish_table, list_export,
+                      locate_lines, stage_day_full, write_day, write_day_table)
 from .settings import ENTITY, SOURCE, Ga4Settings
 
 log = logging.getLogger("cxw.extractors.ga4")
@@ -56,7 +59,7 @@ def _batches(pending, days: int, max_bytes: int):
         yield batch
 
 
-def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
+def _slow_day(run, con, export, day, files, fp, land_day, forced: bool, intraday: bool = False) -> None:
     """The line path: every line as text, bad lines (not a JSON object, not UTF-8) dead-lettered with file/line,
     good lines typed with json_transform, unknown fields kept in ``_extra_json``."""
     with run.load(ENTITY) as ctx:
@@ -67,7 +70,8 @@ def _slow_day(run, con, export, day, files, fp, land_day, forced: bool) -> None:
             path = ctx.open_writer().next_part_path()
             # when the fast path refused the day (forced) and it has no bad line, some key was not typed:
             # compute the depth-aware extras for every row
-            unknown = write_day(con, day, path, ctx.load_id, ctx.extracted_at, force_extras=forced and not bad)
+            unknown = write_day(con, day, path, ctx.load_id, ctx.extracted_at, force_extras=forced and not bad,
+                                intraday=intraday)
             if unknown:
                 log.warning("ga4 %s: fields not in the schema kept in _extra_json: %s", day, unknown)
         if bad:
@@ -111,6 +115,14 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     # compared with the fingerprint it had when it was landed, whatever its age: a day BigQuery re-exports (late
     # hits, a backfill, a fixed export) lands again, an unchanged day costs nothing. This replaces the lookback.
     export, available = list_export(settings.export_url, settings.storage_options)   # missing / denied: config error
+    # a day whose daily table has not landed: its intraday table (the day so far). The daily table always wins: a day
+    # listed with both (GA4 deletes the intraday table once the daily one completes) is read from the daily table.
+    intraday_days = set()
+    if settings.intraday:
+        for d, files in export.intraday.items():
+            if d not in available:
+                available[d] = files
+                intraday_days.add(d)
     todo = sorted(d for d in available
                   if d <= end_day and (first_day <= d or (mode != "window" and d.strftime("%Y%m%d") in fingerprints)))
     cursor = cursor_before
@@ -149,13 +161,15 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         is_redelivery = previous_fp is not None and previous_fp != fp
         row = ctx.land(win, EntityLoad(ENTITY, duplicates=dups,
                                        extra_meta={"export_date": day_iso, "fingerprint": fp,
+                                                   "export_table": export_table(day, day in intraday_days),
                                                    "unknown_fields": unknown, "read_path": read_path,
                                                    "redelivered": is_redelivery,
                                                    "export_files": [f["name"].rsplit("/", 1)[-1] for f in files]}),
                        cursor_after=new_cursor, state_update=update)
         if is_redelivery:
             # a newer delivery of a day landed before: staging keeps the latest load of each export day
-            redelivered.append({"export_date": day_iso, "load_id": row["load_id"], "rows": row["rows"]})
+            redelivered.append({"export_date": day_iso, "load_id": row["load_id"], "rows": row["rows"],
+                                "export_table": export_table(day, day in intraday_days)})
             log.info("ga4: export day %s re-delivered (fingerprint changed): landed again, %d rows", day_iso,
                      row["rows"])
         cursor = new_cursor
@@ -175,7 +189,8 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                 land_day(day, files, fp, ctx, rows, dups, path, [], "fast")
             else:
                 _, day, files, fp = item
-                _slow_day(run, con, export, day, files, fp, land_day, forced=settings.fast_path)
+                _slow_day(run, con, export, day, files, fp, land_day, forced=settings.fast_path,
+                          intraday=day in intraday_days)
 
     # every fast-path day's load is entered here when its write starts and landed in day order later: a failure
     # anywhere aborts the ones not landed yet (after their writes finished, see ``finally``)
@@ -193,7 +208,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
                     if day in fast:
                         ctx = day_loads.enter_context(run.load(ENTITY))
                         path = ctx.open_writer().next_part_path()
-                        table = finish_table(fast[day][0], day)
+                        table = finish_table(fast[day][0], day, intraday=day in intraday_days)
                         fut = pool.submit(write_day_table, table, path, ctx.load_id, ctx.extracted_at) \
                             if table.num_rows else None
                         queued.append(("fast", day, files, fp, ctx, path, fut, fast[day][1]))
@@ -222,5 +237,6 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         con.close()
     rep = report(run)
     rep["redelivered_days"] = redelivered
+    rep["intraday_days"] = sorted(d.isoformat() for d in intraday_days)
     return rep
 

@@ -21,6 +21,12 @@ from extractors.common.settings import ConfigurationError
 from .settings import FILE_PREFIX, FILE_SUFFIXES, GA4_SCHEMA, MAX_LINE_BYTES, READ_COLUMNS, SCHEMA_JSON
 
 DAY_RE = re.compile(r"^events_(\d{8})(?:\.(?:json|ndjson|jsonl)(?:\.gz)?)?$")
+INTRADAY_RE = re.compile(r"^events_intraday_(\d{8})(?:\.(?:json|ndjson|jsonl)(?:\.gz)?)?$")
+
+
+def export_table(day: date, intraday: bool = False) -> str:
+    """The BigQuery table a day's rows came from: ``events_YYYYMMDD`` or ``events_intraday_YYYYMMDD``."""
+    return ("events_intraday_" if intraday else "events_") + day.strftime("%Y%m%d")
 
 
 class ExportDir:
@@ -32,13 +38,19 @@ class ExportDir:
         protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
         self.local = protocol in ("file", "local")
         self.protocol = protocol
+        self.intraday: Dict[date, List[Dict[str, Any]]] = {}   # filled by days(): the intraday tables listed
 
     def days(self) -> Dict[date, List[Dict[str, Any]]]:
         """{day: [file info dicts]} for every export day found (folders expanded to their data files)."""
         out: Dict[date, List[Dict[str, Any]]] = {}
+        self.intraday = {}
         for info in self._ls():
             name = info["name"].rstrip("/").rsplit("/", 1)[-1]
             m = DAY_RE.match(name)
+            into = out
+            if not m:
+                m = INTRADAY_RE.match(name)
+                into = self.intraday
             if not m:
                 continue
             ymd = m.group(1)
@@ -53,7 +65,9 @@ class ExportDir:
                 files = [info]
             else:
                 continue
-            out.setdefault(day, []).extend(sorted(files, key=lambda f: f["name"]))
+            into.setdefault(day, []).extend(sorted(files, key=lambda f: f["name"]))
+        for d in [d for d in self.intraday if not self.intraday[d]]:
+            del self.intraday[d]
         return out
 
     def _ls(self) -> List[Dict[str, Any]]:
@@ -337,7 +351,7 @@ TYPE_ERROR_FIELDS = "_type_error_fields"    # "event_params,ecommerce": fields o
 TYPE_ERROR_VALUES = "_type_error_values"    # {"ecommerce": {...}}: those fields as delivered (JSON)
 
 
-def slow_day_table(con: duckdb.DuckDBPyConnection, day: date, force_extras: bool = False
+def slow_day_table(con: duckdb.DuckDBPyConnection, day: date, force_extras: bool = False, intraday: bool = False
                    ) -> Tuple[pa.Table, List[str]]:
     """The line path's typed table of the day staged in ``ga4_lines`` (good lines only, file order):
     ``json_transform`` with the explicit schema + ``_extra_json``; same columns and types as the fast path.
@@ -365,13 +379,13 @@ def slow_day_table(con: duckdb.DuckDBPyConnection, day: date, force_extras: bool
                           if fields else None)
         type_errors = (names, pa.array(values, pa.string()))
     events = table.drop_columns(["__extra", "__type_errors", "__line"])
-    return finish_table(events, day, extra, type_errors), unknown
+    return finish_table(events, day, extra, type_errors, intraday=intraday), unknown
 
 
 def write_day(con: duckdb.DuckDBPyConnection, day: date, path: str, load_id: str, extracted_at: datetime,
-              force_extras: bool = False) -> List[str]:
+              force_extras: bool = False, intraday: bool = False) -> List[str]:
     """Write the staged day (line path) to one Parquet file; returns the unknown field names."""
-    table, unknown = slow_day_table(con, day, force_extras)
+    table, unknown = slow_day_table(con, day, force_extras, intraday)
     write_day_table(table, path, load_id, extracted_at)
     return unknown
 
@@ -399,7 +413,8 @@ def _arrow_type(t: Any) -> pa.DataType:
 
 
 EVENT_SCHEMA = pa.schema([pa.field(k, _arrow_type(v)) for k, v in GA4_SCHEMA.items()])
-EXTRA_FIELDS = [pa.field("_export_date", pa.date32()), pa.field("_extra_json", pa.string())]
+EXTRA_FIELDS = [pa.field("_export_date", pa.date32()), pa.field("_extra_json", pa.string()),
+                pa.field("_export_table", pa.string())]   # events_YYYYMMDD | events_intraday_YYYYMMDD
 META_FIELDS = [pa.field("_load_id", pa.string()), pa.field("_extracted_at", pa.timestamp("us", tz="UTC")),
                pa.field("_record_seq", pa.int64())]
 #: every day's Parquet has exactly this schema, whichever path read it
@@ -407,7 +422,7 @@ OUTPUT_SCHEMA = pa.schema(list(EVENT_SCHEMA) + EXTRA_FIELDS + META_FIELDS)
 
 
 def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = None,
-                 type_errors: Optional[Tuple[Any, Any]] = None) -> pa.Table:
+                 type_errors: Optional[Tuple[Any, Any]] = None, intraday: bool = False) -> pa.Table:
     """Typed event columns (cast to the one schema) + ``_export_date`` + ``_extra_json`` (+ ``_type_error_fields``,
     ``_type_error_values`` when the line path found a value it could not type)."""
     n = events.num_rows
@@ -417,6 +432,7 @@ def finish_table(events: pa.Table, day: date, extra_json: Optional[pa.Array] = N
         cols.append(col if col.type == f.type else col.cast(f.type))
     cols.append(pa.repeat(pa.scalar(day, pa.date32()), n))
     cols.append(extra_json.cast(pa.string()) if extra_json is not None else pa.nulls(n, pa.string()))
+    cols.append(pa.repeat(pa.scalar(export_table(day, intraday), pa.string()), n))
     fields = list(EVENT_SCHEMA) + EXTRA_FIELDS
     if type_errors is not None:
         cols += [type_errors[0].cast(pa.string()), type_errors[1].cast(pa.string())]

@@ -14,6 +14,8 @@ ENTITY = "events"
 # compares each export day's fingerprint from the listing, so a rewritten day is seen whatever its age.
 # (CXW_GA4_LOOKBACK_DAYS is no longer read.)
 FILE_PREFIX = "events_"            # events_YYYYMMDD.json[.gz] or events_YYYYMMDD/ (sharded bq extract)
+INTRADAY_PREFIX = "events_intraday_"   # the streaming table of a day whose daily table has not landed (GA4 deletes
+#                                        it when the daily table completes); read only with CXW_GA4_INTRADAY
 FILE_SUFFIXES = (".json", ".json.gz", ".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 MAX_LINE_BYTES = 128 * 1024 * 1024
 
@@ -106,6 +108,15 @@ class Ga4Settings:
     fast_path: bool = True          # typed read_json + unknown-key byte check; False = always the line path
     batch_days: int = 8             # days read by one parallel DuckDB scan on the fast path
     batch_bytes: int = 512 * 1024 * 1024   # ... and at most this many (uncompressed-file) bytes per scan
+    intraday: bool = False          # read events_intraday_YYYYMMDD for a day whose daily table has not landed yet
+
+    @staticmethod
+    def intraday_from_env(env: Env = None) -> bool:
+        """CXW_GA4_INTRADAY (0 | 1); unset: on when the pipeline runs hourly (CXW_SCHEDULE=hourly)."""
+        value = env_str("CXW_GA4_INTRADAY", "", env=env).strip().lower()
+        if value:
+            return value not in ("0", "false", "no")
+        return env_str("CXW_SCHEDULE", "daily", env=env).strip().lower() == "hourly"
 
     @classmethod
     def from_env(cls, env: Env = None) -> "Ga4Settings":
@@ -115,6 +126,7 @@ class Ga4Settings:
             fast_path=env_str("CXW_GA4_FAST_PATH", "1", env=env) not in ("0", "false", "no"),
             batch_days=max(1, env_int("CXW_GA4_BATCH_DAYS", 8, env=env)),
             history_start=history_start_from_env(env),
+            intraday=cls.intraday_from_env(env),
         )
 
 

@@ -76,7 +76,7 @@ def test_each_audience_file_holds_exactly_its_tables_columns_and_rows(published_
                     assert set(got) == set(main_tables)
                     continue
                 assert set(tables) - set(got) == {"main.publication", "main.publication_tables",
-                                                  "main.publication_audience"}
+                                                  "main.publication_audience", "main.publication_freshness"}
                 for q, cols in got.items():
                     rule = aud.table_rule(q)
                     want = [c for c in main_tables[q] if (rule.get("columns") is None or c in rule["columns"])

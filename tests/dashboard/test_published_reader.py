@@ -181,3 +181,30 @@ def test_the_panels_readers_say_none_when_the_file_lacks_their_tables(home):
     snap = PublishedFile(home.published_db).snapshot()
     assert {"targets", "key_drivers"} <= set(snap.missing)
     assert latest_targets(snap) is None and latest_key_drivers(snap) is None
+
+
+def test_the_header_says_as_of_and_each_sources_freshness_for_an_hourly_generation(home):
+    """An hourly run's generation (its interval ends inside a day) records per source the latest event time staged
+    (main.publication_freshness, cxw/freshness.py); the header shows "as of" and that
+    the day is partial."""
+    from cxw.publish import publish
+    from cxw_dashboard.published import as_of_text
+
+    con = duckdb.connect(str(home.build_db))
+    con.execute("create schema staging")
+    con.execute("create table staging.stg_ga4__events as select timestamp '2025-05-01 13:58:00' as event_at, "
+                "timestamptz '2025-05-01 14:02:00+00' as _extracted_at")
+    con.execute("create table staging.stg_hubspot__tickets as select timestamp '2025-05-01 13:40:00' as updated_at, "
+                "timestamptz '2025-05-01 14:01:00+00' as _extracted_at")
+    con.close()
+    rep = publish("run-h", "2025-05-01T13:00:00+00:00", "2025-05-01T14:00:00+00:00")
+    assert rep["status"] == "published", rep
+    snap = PublishedFile(home.published_db).snapshot()
+    f = snap.frame("freshness").set_index("source")
+    assert list(f.index) == ["ga4", "hubspot"]
+    assert f.loc["ga4", "max_event_at"] == pd.Timestamp("2025-05-01 13:58:00")
+    assert f.loc["hubspot", "loaded_at"] == pd.Timestamp("2025-05-01 14:01:00")
+    assert f.is_partial_day.all()
+    text = as_of_text(snap)
+    assert text.startswith("as of 2025-05-01T14:00:00+00:00 (partial day)"), text
+    assert "ga4 to 2025-05-01 13:58 UTC" in text and "hubspot to 2025-05-01 13:40 UTC" in text

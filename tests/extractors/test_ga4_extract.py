@@ -421,3 +421,45 @@ def test_a_duckdb_read_error_is_reported_without_the_line_it_quotes(tmp_path):
     assert "319293963" in str(exc.value)      # what DuckDB says ...
     safe = safe_duck_error(exc.value)
     assert "319293963" not in safe and "caf" not in safe and "CSV Error" in safe   # ... and what we report
+
+
+def test_intraday_tables_are_read_only_for_days_without_a_daily_table(demo_dir, dirs, tmp_path):
+    """CXW_GA4_INTRADAY: a day whose daily table has not landed is read from events_intraday_YYYYMMDD (rows marked
+    with `_export_table`); a day listed with both is read from its daily table only; without the setting intraday
+    tables are ignored (as before)."""
+    out = tmp_path / "intraday_export"
+    out.mkdir()
+    shutil.copy(demo_dir / "ga4" / "events_20250301.json", out / "events_20250301.json")
+    day2 = lines(demo_dir / "ga4" / "events_20250302.json")
+    (out / "events_intraday_20250301.json").write_text("".join(day2[:3]).replace('"20250302"', '"20250301"'))
+    (out / "events_intraday_20250302.json").write_text("".join(day2[:40]))
+    rep = ga4.extract(settings=settings(out, intraday=True), **run_kwargs(dirs, end=D(2025, 3, 2) + timedelta(hours=15)))
+    assert rep["intraday_days"] == ["2025-03-02"]
+    got = {}
+    for load in rep["loads"]:
+        rows, meta = read_load(load["path"])
+        got[meta["export_date"]] = (meta["export_table"], {r["_export_table"] for r in rows}, len(rows))
+    assert got == {"2025-03-01": ("events_20250301", {"events_20250301"}, len(lines(out / "events_20250301.json"))),
+                   "2025-03-02": ("events_intraday_20250302", {"events_intraday_20250302"}, 40)}
+    # the intraday table grew: landed again; then the daily table landed (intraday deleted): landed as the day's load
+    (out / "events_intraday_20250302.json").write_text("".join(day2[:60]))
+    rep = ga4.extract(settings=settings(out, intraday=True), **run_kwargs(dirs, end=D(2025, 3, 2) + timedelta(hours=16)))
+    assert [(load["rows"], read_load(load["path"])[1]["export_table"]) for load in rep["loads"]] == \
+        [(60, "events_intraday_20250302")]
+    (out / "events_intraday_20250302.json").unlink()
+    shutil.copy(demo_dir / "ga4" / "events_20250302.json", out / "events_20250302.json")
+    rep = ga4.extract(settings=settings(out, intraday=True), **run_kwargs(dirs, end=D(2025, 3, 3) + timedelta(hours=6)))
+    assert [(load["rows"], read_load(load["path"])[1]["export_table"]) for load in rep["loads"]] == \
+        [(len(day2), "events_20250302")]
+    assert ga4.Ga4Settings.intraday_from_env({"CXW_SCHEDULE": "hourly"}) is True
+    assert ga4.Ga4Settings.intraday_from_env({"CXW_SCHEDULE": "hourly", "CXW_GA4_INTRADAY": "0"}) is False
+    assert ga4.Ga4Settings.intraday_from_env({}) is False
+
+
+def test_without_the_intraday_setting_intraday_tables_are_ignored(demo_dir, dirs, tmp_path):
+    out = tmp_path / "intraday_export"
+    out.mkdir()
+    shutil.copy(demo_dir / "ga4" / "events_20250301.json", out / "events_20250301.json")
+    shutil.copy(demo_dir / "ga4" / "events_20250302.json", out / "events_intraday_20250302.json")
+    rep = ga4.extract(settings=settings(out), **run_kwargs(dirs, end=D(2025, 3, 3)))
+    assert [read_load(load["path"])[1]["export_date"] for load in rep["loads"]] == ["2025-03-01"]

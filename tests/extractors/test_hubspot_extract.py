@@ -578,3 +578,25 @@ def test_associations_beyond_the_first_page_of_an_object_are_read(demo_dir, cloc
         hubspot.extract(settings=settings(srv, clock, include_email_events=False, archived_objects=[]),
                         **run_kwargs(dirs))
     assert landed_associations(dirs["raw"]) == served
+
+
+def test_a_quiet_hour_reads_only_the_hour_and_lands_nothing(server, clock, dirs):
+    """CXW_SCHEDULE=hourly: after the history, each hour reads [cursor - 10 min, hour end) per object. An hour in which
+    nothing changed (the demo company is frozen at its as_of, 2025-07-01) lands empty loads - no row, cursor moved to
+    the hour's end - with one search request per object (a page with nothing on it; 11 requests in all, 0.08 CPU-s
+    measured on the XS company)."""
+    from datetime import timedelta
+
+    s = settings(server, clock)
+    hubspot.extract(settings=s, **run_kwargs(dirs, end=WINDOW_END))
+    for hour in (1, 2):
+        end = WINDOW_END + timedelta(hours=hour)
+        n_before = len(server.request_log())
+        rep = hubspot.extract(settings=s, **run_kwargs(dirs, start=end - timedelta(hours=1), end=end))
+        deltas = [l for l in rep["loads"] if l["entity"] in OBJECTS]
+        assert len(deltas) == len(OBJECTS)
+        assert all(l["cursor_after"].startswith(end.strftime("%Y-%m-%dT%H:00:00")) for l in deltas), deltas
+        # nothing changed after the as_of: every load of the hour is empty (accounting only)
+        assert {l["entity"]: l["rows"] for l in rep["loads"]} == {l["entity"]: 0 for l in rep["loads"]}
+        searches = [e for e in server.request_log()[n_before:] if e["path"].endswith("/search")]
+        assert len(searches) == len(OBJECTS), searches
