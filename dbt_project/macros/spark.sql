@@ -238,9 +238,11 @@
 {% macro default__iso_day_of_week(expr) %}extract(isodow from {{ expr }}){% endmacro %}
 {% macro spark__iso_day_of_week(expr) %}extract(dayofweek_iso from {{ expr }}){% endmacro %}
 
-{# A model contract's column types reach Spark in the empty-schema query of dbt's contract check, which dbt runs
-   through adapter.get_column_schema_from_query - past the `statement` macro, so past dialect_sql: read it here too #}
+{# dbt's contract check runs two queries through adapter.get_column_schema_from_query - past the `statement` macro, so
+   past dialect_sql: the empty-schema query of the contract's column types and the model's own SQL as an empty
+   subquery. Both are read through dialect_sql here too. #}
 {% macro spark__get_empty_schema_sql(columns) %}{{ return(dialect_sql(dbt.default__get_empty_schema_sql(columns))) }}{% endmacro %}
+{% macro spark__get_empty_subquery_sql(select_sql, select_sql_header=none) %}{{ return(dialect_sql(dbt.default__get_empty_subquery_sql(select_sql, select_sql_header))) }}{% endmacro %}
 
 {# Model contracts' not_null constraints on Spark. dbt-spark 1.11's spark__persist_constraints reads a missing
    file_format as 'delta' and issues ALTER TABLE ... SET NOT NULL, which a Parquet table refuses. On Delta (an explicit
