@@ -7,8 +7,9 @@ fct_order_lines, fct_touchpoints, the KPI values of kpi_daily and kpi_period, an
 second load that changes and deletes customer records (the snapshots' history on Spark comes from the project's
 snapshot materialization without MERGE, macros/spark_snapshot.sql).
 
-Heavy (most of it Spark planning ~435 small queries; measured numbers in docs/scale-out.md): one module fixture, one
-session, one full build per target plus the snapshot re-run. Skips when Java or pyspark is missing.
+Heavy (the Spark build alone took 245 s on a quiet machine and ~20 min at load average 8-17, most of it Spark's
+per-node planning of ~490 small queries; docs/scale-out.md): one module fixture, one session, one full build per
+target plus the snapshot re-run. Skips when Java or pyspark is missing.
 """
 
 from __future__ import annotations
