@@ -7,7 +7,7 @@ fct_order_lines, fct_touchpoints, the KPI values of kpi_daily and kpi_period, an
 second load that changes and deletes customer records (the snapshots' history on Spark comes from the project's
 snapshot materialization without MERGE, macros/spark_snapshot.sql).
 
-Heavy (the Spark build alone took 245 s on a quiet machine and ~20 min at load average 8-17, most of it Spark's
+Heavy (5 passed in 334 s at load average ~5, the Spark build 210 s of it; ~20 min for the Spark build at load 8-17, most of it Spark's
 per-node planning of ~490 small queries; docs/scale-out.md): one module fixture, one session, one full build per
 target plus the snapshot re-run. Skips when Java or pyspark is missing.
 """
