@@ -42,5 +42,7 @@ select coalesce(nullif(current_setting('cxw.pii_salt', true), ''), 'demo-salt-no
 {% macro spark__cxw_pii_salt_table() -%}
 {%- if execute %}{% do run_query("create database if not exists _cxw") %}{% do run_query("drop table if exists _cxw.pii_salt") %}{% endif -%}
 create table _cxw.pii_salt using parquet as
-select coalesce(nullif('${spark.cxw.pii_salt}', ''), 'demo-salt-not-secret') as salt
+select case when '${spark.cxw.pii_salt}' like '%(redacted)%'
+            then raise_error('CXW_PII_SALT matches spark.redaction.regex (secret, password, token, access key): Spark substitutes a redaction marker for it; choose a salt without those words')
+            else coalesce(nullif('${spark.cxw.pii_salt}', ''), 'demo-salt-not-secret') end as salt
 {%- endmacro %}

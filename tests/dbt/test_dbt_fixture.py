@@ -150,6 +150,15 @@ def test_every_daily_kpi_has_a_hand_computed_value(built):
     assert daily <= set(KPI_EXPECTED), f"daily KPIs without a hand-computed value: {sorted(daily - set(KPI_EXPECTED))}"
 
 
+def test_dim_dates_iso_day_of_week_is_monday_1_to_sunday_7(built):
+    """dim_dates' weekday comes from the dispatched iso_day_of_week (DuckDB / PostgreSQL isodow, Spark
+    dayofweek_iso): ISO numbering, weekend = Saturday and Sunday."""
+    rows = built.execute("select date_day, iso_day_of_week, is_weekend from core.dim_dates").fetchall()
+    assert len(rows) >= 365
+    wrong = [r for r in rows if (r[1], r[2]) != (r[0].isoweekday(), r[0].isoweekday() >= 6)]
+    assert not wrong, wrong[:5]
+
+
 def test_no_kpi_row_for_days_without_valid_records(built):
     # 03-08: only quarantined answers ('11', 'five'); 03-02: the crossing session's second day belongs to 03-01
     assert _day(built, "nps", "2025-03-08") is None and _day(built, "csat_pct", "2025-03-08") is None

@@ -15,13 +15,14 @@
    web_session* -> 'web_session', so a key survives a change of type.
    Incremental (delete+insert on touchpoint_key): a run re-reads rows at or after (stored high-water mark -
    var touchpoint_lookback_days) and any older row whose content changed (row_hash differs: a late identity
-   resolution, a cancelled order); a post-hook deletes stored rows whose source row is gone. #}
+   resolution, a cancelled order); a post-hook of the incremental run deletes stored rows whose source row is gone
+   (a full build has none; on Spark, where the model is a table - upsert_materialization - there is no DELETE). #}
 {{ config(
     materialized=upsert_materialization(),
     unique_key='touchpoint_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} as t where not exists (select 1 from {{ ref('int_touchpoints_unioned') }} as u where u.touchpoint_key = t.touchpoint_key)",
+    post_hook="{% if is_incremental() %}delete from {{ this }} as t where not exists (select 1 from {{ ref('int_touchpoints_unioned') }} as u where u.touchpoint_key = t.touchpoint_key){% endif %}",
 ) }}
 
 select h.*

@@ -30,13 +30,10 @@ bounds as (
 ),
 
 days as (
+    -- the days of [window_start, window_end)
     select cast(t.d as date) as kpi_date
-    from bounds as b
-    cross join lateral generate_series(
-        cast(b.window_start as timestamp),
-        cast(b.window_end as timestamp) - interval '1 day',
-        interval '1 day'
-    ) as t(d)
+    from (select window_start, {{ dbt.dateadd('day', -1, 'window_end') }} as last_day from bounds) as b
+    {{ join_day_series('b', 'window_start', 'last_day') }}
 ),
 
 changes as (
