@@ -40,7 +40,9 @@ DOCS = ("How fresh each source's data in this generation is (cxw/freshness.py): 
             "source": "Source system (ga4, hubspot, odoo, google_reviews, trustpilot, review_files).",
             "max_event_at": "Latest event or change time (UTC) of the source's staged records: the source's data "
                             "is complete up to about this time.",
-            "loaded_at": "Latest extraction time (UTC) of the source's staged records.",
+            "loaded_at": "Latest extraction time (UTC) of the source's staged records when this generation was "
+                         "built (a later run that re-reads the same records without a change keeps this "
+                         "generation, and this time).",
             "as_of": "End of the data interval this generation covers (ISO 8601, UTC; exclusive).",
             "is_partial_day": "True when as_of falls inside a day (an hourly run): that day's KPIs are partial.",
         })

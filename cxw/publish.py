@@ -239,8 +239,12 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     run_interval_end = data_interval_end
     if build and build.get("data_interval_end"):
         data_interval_end = build["data_interval_end"]
-    # fresher data is new content even where no published table changed
-    content_fp = content_fingerprint({**fps, "main.publication_freshness": (len(freshness), repr(freshness))}, docs)
+    # fresher data is new content even where no published table changed; the extraction time (loaded_at, column 2)
+    # is not: a run that re-reads the same records (at-least-once, a lookback window) changes it and nothing else,
+    # and must leave the published generation as it is
+    fresh_content = [tuple(v for i, v in enumerate(r) if i != 2) for r in freshness]
+    content_fp = content_fingerprint({**fps, "main.publication_freshness": (len(freshness), repr(fresh_content))},
+                                     docs)
     cur = _current_publication(p.published_db)
     if cur and cur.get("content_fingerprint") == content_fp:
         log.info("publish: content unchanged (fingerprint %s), generation %s stays", content_fp[:12],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -404,6 +405,34 @@ def test_the_marts_gate_checks_freshness_against_the_interval_the_build_covers(t
     rep = validate("rerun-26", "2025-06-25T00:00:00+00:00", D26, build_db=build, out_dir=tmp_path / "run",
                    published_db=tmp_path / "none.duckdb")
     assert rep["status"] == "passed", rep
+
+def test_a_rerun_that_rereads_the_same_records_keeps_the_generation_and_a_newer_event_makes_a_new_one(home):
+    """At-least-once (issue 20 freshness): a run that re-reads records it already had (a lookback window, a retried
+    task) stages them again with a later `_extracted_at`; nothing BI reads changed, so publish keeps the generation,
+    whose `publication_freshness` says how fresh it is. A newer event staged is new content: a new generation."""
+    from cxw.publish import publish
+
+    con = duckdb.connect(str(home.build_db))
+    con.execute("create table staging.stg_trustpilot__reviews as select timestamp '2025-06-30 16:48:22' as created_at, "
+                "cast(null as timestamp) as updated_at, timestamp '2026-12-06 22:13:34' as _extracted_at")
+    con.close()
+    first = publish("run-1", "2025-06-30T00:00:00+00:00", "2025-07-01T00:00:00+00:00")
+    con = duckdb.connect(str(home.build_db))
+    con.execute("update staging.stg_trustpilot__reviews set _extracted_at = timestamp '2026-12-06 22:15:45'")
+    con.close()
+    again = publish("run-2", "2025-06-30T00:00:00+00:00", "2025-07-01T00:00:00+00:00")
+    assert again["status"] == "unchanged" and again["generation_id"] == first["generation_id"], again
+    con = duckdb.connect(str(home.build_db))
+    con.execute("insert into staging.stg_trustpilot__reviews values (timestamp '2025-06-30 20:01:00', null, "
+                "timestamp '2026-12-06 22:16:00')")
+    con.close()
+    newer = publish("run-3", "2025-06-30T00:00:00+00:00", "2025-07-01T00:00:00+00:00")
+    assert newer["status"] == "published" and newer["generation_id"] != first["generation_id"], newer
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    assert con.execute("select max_event_at, loaded_at from publication_freshness where source = 'trustpilot'") \
+        .fetchone() == (datetime(2025, 6, 30, 20, 1), datetime(2026, 12, 6, 22, 16))
+    con.close()
+
 
 # --- atomicity checked on the files themselves (no DuckDB cache involved) ---------------------------------------
 
