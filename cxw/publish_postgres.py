@@ -326,7 +326,9 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
             for k, v in sorted(fps.items()):
                 cur.execute(sql.SQL("insert into {}.publication_tables values (%s, %s, %s)").format(Id(meta)),
                             [k, v[0], v[1]])
-            _write_comments(cur, meta, {t: {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()})
+            # the two tables written above (publication_freshness, issue 20, is written by the DuckDB publish only)
+            _write_comments(cur, meta, {t: {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()
+                                        if t in ("publication", "publication_tables")})
 
         # 2. the swap: one transaction
         def renames(cur) -> None:
