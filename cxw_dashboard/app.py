@@ -26,7 +26,7 @@ PAGES = [  # path, title
     ("/delivery", "Delivery delay vs satisfaction"),
     ("/funnel", "Web funnel"),
     ("/reviews", "Reviews by source and location"),
-]
+]  # + the analysis pages (cxw_dashboard/analyses.py), appended at the end of this module
 HEADLINE_KPIS = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "loop_closed_rate", "on_time_delivery_rate",
                  "conversion_rate", "repeat_customer_rate", "retention_rate", "first_response_median_h"]
 WINDOW = "window"
@@ -424,7 +424,7 @@ body{font-family:system-ui,sans-serif;margin:0;color:#222}
 .cx-kpi-name{font-size:12px;color:#555}.cx-kpi-value{font-size:26px;font-weight:600}
 .cx-low-sample{color:#b35c00;font-weight:600}.cx-target{font-size:11px;color:#777}
 .cx-table{border-collapse:collapse;font-size:12px;margin:8px 0}.cx-table td,.cx-table th{border:1px solid #dde;padding:2px 6px}
-.cx-counts{display:flex;gap:20px;font-size:16px}.cx-missing{color:#a00}.cx-note{color:#555;font-style:italic}
+.cx-greyed{color:#999}.cx-counts{display:flex;gap:20px;font-size:16px}.cx-missing{color:#a00}.cx-note{color:#555;font-style:italic}
 """
 
 
@@ -438,6 +438,13 @@ form{{max-width:320px;margin:60px auto;display:flex;flex-direction:column;gap:8p
 <h2>Sign in</h2>{error}<label>User <input name="username" id="username" autocomplete="username" required></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required>
 </label><button type="submit" id="sign-in">Sign in</button></form></body></html>"""
+
+
+from . import analyses  # noqa: E402 (it uses this module's helpers)
+
+PAGES += analyses.PAGES
+RENDER.update(analyses.RENDER)
+PAGE_FRAMES.update(analyses.PAGE_FRAMES)
 
 
 def visible_pages(snap: Snapshot) -> list[tuple[str, str]]:
@@ -567,6 +574,7 @@ def create_app(published_path=None, *, audiences_dir=None, users_file=None, secr
                           className="cx-missing")
         return html.Div(render(snap, period or WINDOW, channel or ALL), id=f"page{(path or '/').replace('/', '-')}")
 
+    analyses.register_callbacks(app, published)
     app.published = single  # for tests and the server's log (one-file mode)
     app.audience_files = files
     return app

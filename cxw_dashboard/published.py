@@ -33,7 +33,46 @@ QUERIES: dict[str, str] = {
     "key_drivers": "select * from cx.cx_key_drivers order by score, period_grain, period_start, importance_rank",
     # how fresh each source is (cxw/freshness.py): the header's "as of"
     "freshness": "select * from main.publication_freshness order by source",
+    # the analysis pages (issue 19; cxw_dashboard/analyses.py): aggregate tables, read as published
+    "clv_calibration": "select * from cx.cx_clv_calibration order by bucket_order",
+    "topics": "select * from cx.cx_learned_topics order by share_of_feedback desc, topic_key",
+    "topic_pareto": "select * from cx.cx_learned_topic_pareto order by source, rank_by_frequency, topic_key",
+    "identity_coverage": "select * from cx.cx_identity_coverage order by source, outcome, rule",
 }
+
+# Aggregates computed in the same read-only connection, for tables whose rows are persons or source records: only the
+# aggregate reaches the dashboard's memory (no person_sk, no record id). name -> (table, columns it needs, SQL); a
+# file without the table or one of the columns (an audience may leave columns out) has the name in `missing`.
+# The CLV per segment groups by the person's current segment (core.dim_customers.segment) where the file has it.
+_CLV_STATS = """count(*) as persons, count(*) filter (where p.frequency > 0) as repeat_buyers,
+    avg(p.p_alive) as p_alive_mean, count(*) filter (where p.p_alive >= 0.5) as persons_p_alive_ge_half,
+    sum(p.expected_purchases_12m) as expected_purchases_12m_sum, sum(p.expected_value_12m) as expected_value_12m_sum,
+    avg(p.expected_value_12m) as expected_value_12m_mean,
+    quantile_cont(p.expected_value_12m, 0.1) as expected_value_12m_p10,
+    quantile_cont(p.expected_value_12m, 0.25) as expected_value_12m_p25,
+    quantile_cont(p.expected_value_12m, 0.5) as expected_value_12m_median,
+    quantile_cont(p.expected_value_12m, 0.75) as expected_value_12m_p75,
+    quantile_cont(p.expected_value_12m, 0.9) as expected_value_12m_p90, max(p.model_fit_date) as model_fit_date"""
+CLV_COLUMNS = ("person_sk", "frequency", "p_alive", "expected_purchases_12m", "expected_value_12m", "model_fit_date")
+AGGREGATES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "clv_segments": ("cx.cx_customer_clv_predicted", CLV_COLUMNS,
+                     f"select 'all' as segment, {_CLV_STATS} from cx.cx_customer_clv_predicted p"),
+    "clv_p_alive": ("cx.cx_customer_clv_predicted", CLV_COLUMNS, """
+        select least(floor(p_alive * 10), 9)::int as p_alive_decile, count(*) as persons,
+               sum(expected_value_12m) as expected_value_12m_sum
+        from cx.cx_customer_clv_predicted group by 1 order by 1"""),
+    "identity_rules": ("cx.cx_identity_link_audit", ("source", "rule", "has_conflict"), """
+        select source, rule, count(*) as links, count(*) filter (where has_conflict) as links_with_conflict
+        from cx.cx_identity_link_audit group by 1, 2 order by 1, links desc, 2"""),
+    "identity_conflicts": ("cx.cx_identity_conflict_audit",
+                           ("conflict_type", "source", "resolution", "winning_rule", "losing_rule", "person_sk"), """
+        select conflict_type, source, resolution, winning_rule, losing_rule, count(*) as records,
+               count(*) filter (where person_sk is not null) as records_linked
+        from cx.cx_identity_conflict_audit group by all order by records desc, conflict_type, source, resolution"""),
+}
+_CLV_BY_SEGMENT = f"""select case when grouping(c.segment) = 1 then 'all' else coalesce(c.segment, 'unknown') end
+    as segment, {_CLV_STATS} from cx.cx_customer_clv_predicted p left join core.dim_customers c using (person_sk)
+    group by grouping sets ((c.segment), ()) order by grouping(c.segment) desc, persons desc, 1"""
 
 # The scores cx.cx_key_drivers explains (cxw/analytics/key_drivers.py), in the dashboard's order.
 DRIVER_SCORES = ("nps", "csat", "review_rating")
@@ -87,6 +126,12 @@ def _alerts_with_contact_ids(con, tables: set[str]) -> str | None:
             "left join core.dim_customers c using (person_sk) order by a.due_at, a.alert_id")
 
 
+def _columns(con, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {c for c, in con.execute("select column_name from information_schema.columns where table_schema = ? and "
+                                    "table_name = ?", [schema, name]).fetchall()}
+
+
 def read_snapshot(path: str, key: tuple) -> Snapshot:
     import duckdb
 
@@ -102,6 +147,14 @@ def read_snapshot(path: str, key: tuple) -> Snapshot:
                 continue
             if name == "alerts":
                 sql = _alerts_with_contact_ids(con, tables) or sql
+            frames[name] = con.execute(sql).df()
+        for name, (table, needs, sql) in AGGREGATES.items():
+            if table not in tables or not set(needs) <= _columns(con, table):
+                missing.append(name)
+                continue
+            if name == "clv_segments" and "core.dim_customers" in tables and {"person_sk", "segment"} <= _columns(
+                    con, "core.dim_customers"):
+                sql = _CLV_BY_SEGMENT
             frames[name] = con.execute(sql).df()
     finally:
         con.close()
@@ -179,3 +232,37 @@ class PublishedFile:
                     self._snap = snap
                     return snap
             raise RuntimeError(f"{self.path} kept changing while it was read")
+
+
+# --- readers of the analysis pages (issue 19; cxw_dashboard/analyses.py) ---------------------------------------------
+
+BREAKDOWNS = ("segment", "channel")  # kpi_period splits a KPI by one of them, the other being 'all'
+
+
+def _breakdown(snap: Snapshot, period: str, by: str) -> pd.DataFrame | None:
+    kp = snap.frame("kpi_period")
+    if kp is None:
+        return None
+    other = "channel" if by == "segment" else "segment"
+    rows = kp[(kp[by] != "all") & (kp[other] == "all")]
+    if period == "window":
+        return rows[rows.grain == "window"]
+    return rows[(rows.grain == "month") & (pd.to_datetime(rows.period_start).dt.strftime("%Y-%m") == period)]
+
+
+def breakdown_kpis(snap: Snapshot, period: str, by: str) -> list[str]:
+    """The KPIs kpi_period splits by ``by`` ('segment' or 'channel') in the period ('window' or 'YYYY-MM')."""
+    rows = _breakdown(snap, period, by)
+    return [] if rows is None else sorted(set(rows.kpi))
+
+
+def breakdown_rows(snap: Snapshot, kpi: str, period: str, by: str) -> pd.DataFrame | None:
+    """kpi.kpi_period rows of ``kpi`` per segment (channel 'all') or per channel (segment 'all') of the period, as
+    published (value, n, is_low_sample ...), ordered by the segment / channel code. None when the file has no
+    kpi_period."""
+    if by not in BREAKDOWNS:
+        raise ValueError(f"by must be one of {BREAKDOWNS}")
+    rows = _breakdown(snap, period, by)
+    if rows is None:
+        return None
+    return rows[rows.kpi == kpi].sort_values(by).reset_index(drop=True)

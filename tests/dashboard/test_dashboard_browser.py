@@ -23,7 +23,8 @@ from tests.dashboard._published import publish_in
 # the heavy stage (tests/conftest.py): `./cx test --heavy` runs it, `./cx test` leaves it out
 pytestmark = pytest.mark.heavy
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a browser build downloaded by playwright
-PAGES = ["/", "/journey", "/alerts", "/pareto", "/delivery", "/funnel", "/reviews"]
+PAGES = ["/", "/journey", "/alerts", "/pareto", "/delivery", "/funnel", "/reviews", "/segments", "/clv", "/topics",
+         "/identity"]  # the analysis pages' data: tests/dashboard/test_analysis_pages.py
 HEADLINE = ["nps", "csat_pct", "ces_mean", "review_rating_avg", "loop_closed_rate", "on_time_delivery_rate",
             "conversion_rate", "repeat_customer_rate", "retention_rate", "first_response_median_h"]
 WAIT_MS = 90_000  # the machine is shared: a callback may take seconds
@@ -208,6 +209,23 @@ def test_the_period_filter_shows_that_months_published_values(server, page, shot
                                 "strftime(period_start, '%Y-%m') = ? and channel = 'all' and segment = 'all'",
                           [month])[0][0]
     expect(page.locator("#funnel-0")).to_have_attribute("data-value", repr(float(sessions)))
+    _no_errors(page, server)
+
+
+def test_the_segment_pages_split_selector_shows_the_channel_rows(server, page):
+    """The KPI / split selectors of the KPIs-by-segment page (their own callback) in the browser; the numbers are
+    checked without a browser (test_analysis_pages.py)."""
+    from playwright.sync_api import expect
+
+    _open(page, server["url"], "/segments")
+    expect(page.locator("#breakdown-view")).to_have_attribute("data-by", "segment")
+    page.locator("#breakdown-by").get_by_label("channel", exact=True).check()
+    expect(page.locator("#breakdown-view")).to_have_attribute("data-by", "channel")
+    kpi = page.locator("#breakdown-view").get_attribute("data-kpi")
+    (code, value), = _published(server["published"], "select channel, value from kpi.kpi_period where grain = 'window' "
+                                "and segment = 'all' and channel <> 'all' and kpi = ? order by channel limit 1", [kpi])
+    expect(page.locator(f"#breakdown-value-{code}")).to_have_attribute("data-value",
+                                                                       "" if value is None else repr(float(value)))
     _no_errors(page, server)
 
 
