@@ -16,6 +16,11 @@ GREY, BLUE = "#c4c8cf", "#3b6fb6"
 LOW_STYLE = [{"if": {"filter_query": '{is_low_sample} = "yes"'}, "color": "#999", "fontStyle": "italic"}]
 
 
+def _py(v):
+    """A numpy scalar as the Python number it is (so an integer count displays as one)."""
+    return v.item() if hasattr(v, "item") else v
+
+
 def _grey_low(tab):
     tab.style_data_conditional = LOW_STYLE
     return tab
@@ -99,7 +104,7 @@ def page_clv(snap: Snapshot, period: str, channel: str):
         total = seg[seg.segment == "all"].iloc[0]
         by = seg[seg.segment != "all"]
         blocks += [
-            html.Div([html.Span([f"{label}: ", ui.num(total[col], id=f"clv-{col}")], className="cx-count")
+            html.Div([html.Span([f"{label}: ", ui.num(_py(total[col]), id=f"clv-{col}")], className="cx-count")
                       for label, col in [("persons", "persons"), ("repeat buyers", "repeat_buyers"),
                                          ("expected 12-month value", "expected_value_12m_sum"),
                                          ("mean P(alive)", "p_alive_mean")]], className="cx-counts"),
@@ -138,13 +143,16 @@ def page_clv(snap: Snapshot, period: str, channel: str):
                           title=f"Holdout {pd.Timestamp(r.holdout_start).date()} to "
                                 f"{pd.Timestamp(r.holdout_end).date()} (exclusive)")
         allrow = cal[cal.frequency_bucket == "all"]
+
+        def whole(col):  # the 'all' bucket's cell
+            return _py(allrow[col].iloc[0]) if len(allrow) else None
+
+        cal = cal.assign(**{c: pd.to_datetime(cal[c]).dt.date for c in ("calibration_cutoff", "holdout_start",
+                                                                          "holdout_end") if c in cal})
         blocks += [
-            html.P(["All customers: predicted ", ui.num(allrow.predicted_purchases.iloc[0] if len(allrow) else None,
-                                                        id="clv-cal-predicted"),
-                    " vs actual ", ui.num(allrow.actual_purchases.iloc[0] if len(allrow) else None,
-                                          id="clv-cal-actual"),
-                    " purchases (ratio ", ui.num(allrow.predicted_to_actual_ratio.iloc[0] if len(allrow) else None,
-                                                 id="clv-cal-ratio"),
+            html.P(["All customers: predicted ", ui.num(whole("predicted_purchases"), id="clv-cal-predicted"),
+                    " vs actual ", ui.num(whole("actual_purchases"), id="clv-cal-actual"),
+                    " purchases (ratio ", ui.num(whole("predicted_to_actual_ratio"), id="clv-cal-ratio"),
                     "). Fit converged: BG/NBD ", ui.fmt(bool(r.bgnbd_converged)), ", Gamma-Gamma ",
                     ui.fmt(bool(r.gamma_gamma_converged)), " (not converged: an edge optimum, docs/analytics.md)."],
                    id="clv-calibration-summary"),
@@ -182,7 +190,8 @@ def page_topics(snap: Snapshot, period: str, channel: str):
             fig.add_scatter(x=g.topic_label, y=g.cumulative_share, name="cumulative share", yaxis="y2",
                             mode="lines+markers")
             fig.update_layout(height=300, title=f"{source} (dark: Pareto core)", margin=dict(t=40),
-                              yaxis2=dict(overlaying="y", side="right", range=[0, 1.05]))
+                              yaxis2=dict(overlaying="y", side="right", range=[0, 1.05]),
+                              legend=dict(orientation="h", y=-0.2))
             blocks += [dcc.Graph(figure=fig, config={"staticPlot": True}, id=f"topic-pareto-chart-{source}"),
                        ui.table(g, f"topic-pareto-table-{source}", [
                            "topic_label", "occurrences", "persons_hit", "share_of_source", "cumulative_share",
