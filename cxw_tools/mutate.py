@@ -29,6 +29,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -227,14 +228,16 @@ def _verdict(proc: subprocess.CompletedProcess, label: str, secs: float) -> Resu
 def _run_measured(cmd: list[str], cwd: Path, env: dict, timeout: float
                   ) -> tuple[subprocess.CompletedProcess | None, float]:
     """Run ``cmd``: (the finished process with its output, or None on timeout; the CPU seconds of the process and the
-    descendants it waited for: user + sys from wait4, so the figure is this mutation's alone while other jobs run)."""
+    descendants it waited for: user + sys from wait4, so the figure is this mutation's alone while other jobs run).
+    The process leads a process group of its own: on timeout the whole group is killed (a timed-out DAG test left its
+    `airflow dags test` and demo servers running on), and so is whatever of the group outlives the process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
         fired = threading.Event()
 
         def kill() -> None:
             fired.set()
-            proc.kill()
+            _kill_group(proc.pid)
 
         timer = threading.Timer(timeout, kill)
         timer.start()
@@ -242,12 +245,21 @@ def _run_measured(cmd: list[str], cwd: Path, env: dict, timeout: float
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            _kill_group(proc.pid)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(cmd, proc.returncode, out.read().decode(errors="replace"),
                                            err.read().decode(errors="replace"))
     return (None if fired.is_set() else done), usage.ru_utime + usage.ru_stime
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process left in the process group ``pgid`` (none: nothing to do)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 @dataclass

@@ -3,11 +3,13 @@ the check, a snippet that no longer matches stops it before anything runs, the c
 Plus: the real catalogue (tests/mutations.yml) still applies to this repository."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +139,34 @@ def test_baseline_fails_the_check_when_the_listed_tests_fail_on_the_unmutated_co
     captured = capsys.readouterr()
     assert re.search(r"baseline \(unmutated copy\) +FAILED", captured.out)
     assert "do not pass on the unmutated copy" in captured.err
+
+
+def test_a_timed_out_mutation_leaves_no_process_of_its_tests_running(tmp_path, capsys):
+    """A test that starts a helper process (a DAG run, a demo server) and hangs: on timeout the whole process group
+    of the tests is killed, not only pytest (the helper used to run on, orphaned)."""
+    repo = _repo(tmp_path)
+    pid_file = tmp_path / "helper.pid"
+    (repo / "tests" / "test_hang.py").write_text(
+        "import subprocess, time\n\ndef test_hang():\n"
+        "    p = subprocess.Popen(['sleep', '300'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "    time.sleep(300)\n")
+    subprocess.run(["git", "-C", str(repo), "add", "tests"], check=True)
+    hang = KILLED.replace("tests/test_calc.py::test_nps", "tests/test_hang.py")
+    assert _main(repo, _catalogue(tmp_path, hang), "--timeout", "5") == 0   # a timeout counts as killed
+    assert re.search(r"promoter-from-10 +timeout", capsys.readouterr().out)
+    helper = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            os.kill(helper, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{helper}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            break                   # killed, a zombie until the test process's init reaps it
+        time.sleep(0.1)
+    else:
+        os.kill(helper, 9)
+        raise AssertionError("the helper process of the timed-out tests is still running")
 
 
 def test_without_git_every_file_but_the_build_and_data_output_is_copied(tmp_path, capsys):
