@@ -390,9 +390,13 @@ def _current_publication(db: Path) -> dict | None:
 
 
 def _switch(generation_file: Path, published_db: Path) -> None:
-    """Point published_db at generation_file with one atomic rename (hard link, copy if links are refused)."""
+    """Point published_db at generation_file with one atomic rename (hard link, copy if links are refused). Already
+    pointing there: nothing to do (a rename onto a hard link of the same file does nothing and would leave the temp
+    link behind, reported as an orphan of an interrupted publish by the next run)."""
     link_tmp = published_db.with_name(f".{published_db.name}.switch")
     link_tmp.unlink(missing_ok=True)
+    if published_db.exists() and os.path.samefile(generation_file, published_db):
+        return
     try:
         os.link(generation_file, link_tmp)
     except OSError:

@@ -192,3 +192,19 @@ def test_audience_files_derived_from_a_copy_equal_those_derived_in_full(home, tm
     _full_publish_view(home)
     full = {a: _bi_view(aud / a / "cx_warehouse.duckdb") for a in ("analyst", "store3")}
     assert incremental == full
+
+
+def test_publishing_unchanged_content_leaves_no_switch_link_behind(home, caplog):
+    """Switching a file to the generation it already is (an unchanged publish switches every audience again) must
+    not leave the temp link: a rename onto a hard link of the same file does nothing, and the next run reported the
+    leftover as an orphan of an interrupted publish."""
+    import logging
+
+    from cxw.publish import publish
+
+    publish("run-1", "a", "b")
+    assert publish("run-2", "a", "b")["status"] == "unchanged"
+    assert sorted(str(p.relative_to(home.published_dir)) for p in home.published_dir.rglob("*.switch")) == []
+    with caplog.at_level(logging.WARNING, logger="cxw.publish"):
+        publish("run-3", "a", "b")
+    assert "orphan" not in caplog.text
