@@ -194,26 +194,64 @@ def _published_tables(con, catalog: str) -> dict[str, list[str]]:
     return cols
 
 
-def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -> dict:
+def _unchanged_since(con, prev_main: Path) -> set[str]:
+    """The tables of the main generation attached as ``src`` whose recorded fingerprint and descriptions equal those
+    of ``prev_main``'s (attached here as ``prev``, detached again)."""
+    from .publish import published_comments
+
+    con.execute(f"attach '{prev_main}' as prev (read_only)")
+    try:
+        same = {n for n, in con.execute("select n.table_name from src.main.publication_tables n join "
+                                        "prev.main.publication_tables o using (table_name) "
+                                        "where n.row_count = o.row_count and n.fingerprint = o.fingerprint").fetchall()}
+        new_docs, old_docs = published_comments(con, "src"), published_comments(con, "prev")
+    finally:
+        con.execute("detach prev")
+    return {n for n in same if new_docs.get(n) == old_docs.get(n)}
+
+
+def derive_audience_file(main_generation: Path, audience: Audience, out: Path, previous: Path | None = None) -> dict:
     """Write ``out`` (atomically: a temp file renamed into place) with what ``audience`` may read of the published
-    generation file ``main_generation``."""
+    generation file ``main_generation``. With ``previous`` (the main generation published before it, whose audience
+    file was derived with the audience's current configuration) the file starts as a copy of that audience file and
+    only the tables whose main table changed, or that have a row predicate (it may read other tables), are written."""
     from .freshness import COLUMNS as FRESHNESS_COLUMNS
-    from .publish import (PUBLICATION_DOCS, connect_new_generation_file, content_fingerprint, published_comments,
-                          table_fingerprint, write_comments)
+    from .publish import (PUBLICATION_DOCS, _drop_all_but, connect_new_generation_file, content_fingerprint,
+                          published_comments, table_fingerprint, write_comments)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
     tmp.unlink(missing_ok=True)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    base = out.with_name(previous.name) if previous is not None else None
+    if base is not None and (not previous.exists() or not base.exists() or Path(str(base) + ".wal").exists()
+                             or _audience_config_fingerprint(base) != audience.fingerprint):
+        base = None
+    if base is not None:
+        shutil.copyfile(base, tmp)
     con = connect_new_generation_file(tmp)
     try:
         db = con.execute("select current_database()").fetchone()[0]
         con.execute(f"attach '{main_generation}' as src (read_only)")
         tables = plan(audience, _published_tables(con, "src"))
         src_docs = published_comments(con, "src")
+        fps, docs, kept = {}, {}, set()
+        if base is not None:
+            unchanged = _unchanged_since(con, previous)
+            recorded = {n: (int(c), fp) for n, c, fp in con.execute(
+                f"select table_name, row_count, fingerprint from {_q(db)}.main.publication_tables").fetchall()}
+            kept = {tp.qualified for tp in tables if not tp.rows and tp.qualified in unchanged
+                    and tp.qualified in recorded}
+            con.execute(f"use {_q(db)}")
+            _drop_all_but(con, kept)
+            fps = {n: recorded[n] for n in kept}
+            docs = {n: {"table": src_docs.get(n, {}).get("table"),
+                        "columns": {c: src_docs.get(n, {"columns": {}})["columns"].get(c) for c in tp.columns}}
+                    for tp in tables if (n := tp.qualified) in kept}
         con.execute("use src")  # row predicates name the published tables unqualified: they read the main file
-        fps, docs = {}, {}
         for tp in tables:
+            if tp.qualified in kept:
+                continue
             cols = ", ".join(_q(c) for c in tp.columns)
             con.execute(f"create schema if not exists {_q(db)}.{_q(tp.schema)}")
             con.execute(f"create table {_q(db)}.{_q(tp.schema)}.{_q(tp.table)} as select {cols} from "
@@ -223,8 +261,9 @@ def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -
                                   "columns": {c: d["columns"].get(c) for c in tp.columns}}
         con.execute(f"use {_q(db)}")
         for tp in tables:
-            fps[tp.qualified] = table_fingerprint(con, f"{_q(tp.schema)}.{_q(tp.table)}")
-        write_comments(con, docs)
+            if tp.qualified not in kept:
+                fps[tp.qualified] = table_fingerprint(con, f"{_q(tp.schema)}.{_q(tp.table)}")
+        write_comments(con, {k: v for k, v in docs.items() if k not in kept})
         con.execute("create table main.publication as select * from src.main.publication")
         # how fresh each source is (cxw/freshness.py; no record of a person): every audience reads it. A generation
         # published before it existed has none: the audience's file gets the empty table.
@@ -250,7 +289,8 @@ def derive_audience_file(main_generation: Path, audience: Audience, out: Path) -
     finally:
         con.close()
     os.replace(tmp, out)
-    return {"tables": {k: v[0] for k, v in fps.items()}, "content_fingerprint": content_fp}
+    return {"tables": {k: v[0] for k, v in fps.items()}, "content_fingerprint": content_fp,
+            "copied": sorted(kept)}
 
 
 def _audience_config_fingerprint(path: Path) -> str | None:
@@ -270,9 +310,10 @@ def _audience_config_fingerprint(path: Path) -> str | None:
 
 
 def derive_generation(main_generation: Path, audiences: dict[str, Audience] | None = None,
-                      force: bool = False) -> dict:
+                      force: bool = False, previous: Path | None = None) -> dict:
     """Derive every audience's file of one main generation (those already derived with the audience's current
-    configuration are kept unless ``force``)."""
+    configuration are kept unless ``force``). ``previous``: the main generation this one was published from
+    (publish copied it): each audience file starts from that generation's (derive_audience_file)."""
     audiences = load_audiences() if audiences is None else audiences
     done = {}
     for name, aud in audiences.items():
@@ -293,7 +334,7 @@ def derive_generation(main_generation: Path, audiences: dict[str, Audience] | No
             continue
         if not force and out.exists() and _audience_config_fingerprint(out) == aud.fingerprint:
             continue
-        done[name] = derive_audience_file(main_generation, aud, out)
+        done[name] = derive_audience_file(main_generation, aud, out, previous=None if force else previous)
     return done
 
 

@@ -469,7 +469,7 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     compact_duckdb(p.build_db)
     buildstate.record_build(fp["fingerprint"], f"erase-{audit_id}", out["kpi_window"])
     if p.published_db.exists():
-        pub = publish(f"erase-{audit_id}", start, end)
+        pub = publish(f"erase-{audit_id}", start, end, full=True)  # a fresh file: no freed page keeps the person
         buildstate.record_publication(pub["generation_id"], f"erase-{audit_id}")
         out["published"] = pub["generation_id"]
         from .docs import docs_after_publish

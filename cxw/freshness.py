@@ -2,7 +2,8 @@
 
 With `CXW_SCHEDULE=hourly` a generation holds the current day so far (GA4 from its intraday table, CRM and ERP deltas
 of the hours loaded): its KPIs of that day are partial. `cxw.publish` writes `publication_freshness` into every
-generation (and `cxw.access` into every audience's file): one row per source with
+generation (and `cxw.access` into every audience's file; `cxw.publish_postgres` into `bi_meta` on PostgreSQL,
+whose serving schemas every audience reads): one row per source with
 
 - `max_event_at`: the latest event / change time of the source's staged records (GA4 event_at, CRM and ERP
   updated_at, reviews created/updated) - the data's "as of" for that source;
@@ -73,7 +74,7 @@ def source_freshness(con, catalog: str, as_of: str | None) -> list[tuple]:
                    if (table, col) in types and (table, "_extracted_at") in types]
         if not selects:
             continue
-        event_at, loaded_at = con.execute(f"select max(e), max(l) from ({' union all '.join(selects)})").fetchone()
+        event_at, loaded_at = con.execute(f"select max(e), max(l) from ({' union all '.join(selects)}) as f").fetchone()
         if event_at is None and loaded_at is None:
             continue
         rows.append((source, event_at, loaded_at, as_of, partial))

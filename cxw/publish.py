@@ -202,7 +202,11 @@ def published_interval_end(published_db: Path | None = None) -> datetime | None:
 
 
 def publish(run_id: str, data_interval_start: str | None, data_interval_end: str | None,
-            build_db: Path | None = None) -> dict:
+            build_db: Path | None = None, full: bool = False) -> dict:
+    """Publish the build's marts as a new generation (see the module's docstring). The new generation starts as a
+    byte copy of the generation BI reads, and only the tables whose published fingerprint or description changed are
+    written again (`_reuse_base`); ``full`` writes every table into a fresh file instead (an erasure does: a copy keeps
+    the freed pages of the tables it replaced, which may still hold the erased person's rows)."""
     from .buildstate import read_build_info
     from .loader import connect_build_db
 
@@ -273,14 +277,22 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     final = p.generations_dir / f"{generation}.duckdb"
     tmp = p.generations_dir / f".tmp-{generation}.duckdb"
     tmp.unlink(missing_ok=True)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    base = None if full else _reuse_base(p, cur, fps, docs)
+    if base is not None:
+        import shutil
+
+        shutil.copyfile(base["path"], tmp)  # sendfile: the unchanged tables cost a file copy, no decoding
     con = connect_new_generation_file(tmp)
     try:
+        kept = _drop_all_but(con, base["kept"]) if base is not None else set()
+        write = [(s, t) for s, t in tables if f"{s}.{t}" not in kept]
         con.execute(f"attach '{build_db}' as build (read_only)")
-        for s, t in tables:
+        for s, t in write:
             con.execute(f'create schema if not exists "{s}"')
             con.execute(f'create table "{s}"."{t}" as select {columns[f"{s}.{t}"]} from build."{s}"."{t}"')
         con.execute("detach build")
-        write_comments(con, docs)
+        write_comments(con, {k: v for k, v in docs.items() if k not in kept})
         con.execute(
             "create table publication (generation_id varchar, run_id varchar, data_interval_start varchar, "
             "data_interval_end varchar, published_at timestamp, content_fingerprint varchar, "
@@ -303,16 +315,65 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
     # one file per audience (access/audiences.yml), derived before BI is switched: a failure switches nothing
     from .access import derive_generation, sync
 
-    derive_generation(final)
+    derive_generation(final, previous=base["path"] if base else None)  # from the audience files of the base too
     _switch(final, p.published_db)
     removed = _prune(p.generations_dir, KEEP_GENERATIONS, keep=final)
     audiences = sync()  # every audience switched to this generation; those of pruned generations dropped
     secs = time.perf_counter() - t0
-    log.info("published generation %s (%d tables) in %.2fs", generation, len(tables), secs)
+    log.info("published generation %s (%d tables, %d written, the others copied from %s) in %.2fs", generation,
+             len(tables), len(write), base["generation_id"] if base else "nothing: a full publish", secs)
     return {"status": "published", "generation_id": generation, "path": str(p.published_db),
             "generation_path": str(final), "tables": {k: v[0] for k, v in fps.items()},
+            "written": sorted(f"{s}.{t}" for s, t in write), "copied_from": base["generation_id"] if base else None,
             "content_fingerprint": content_fp, "data_interval_end": data_interval_end, "lock_wait_s": lock_wait,
             "pruned": removed, "audiences": audiences, "seconds": round(secs, 2)}
+
+
+def _reuse_base(p, cur: dict | None, fps: dict, docs: dict) -> dict | None:
+    """The generation file a new generation can start from (a copy) and the tables of it that stay: those whose
+    recorded fingerprint (publication_tables: row count, sum of row hashes, column names and types as published) and
+    descriptions equal the build's (the file's own records: it need not be the inode BI reads, e.g. where hard links
+    are refused). None (a full publish) when nothing is published, the current generation's file is missing or not
+    checkpointed (a WAL beside it), it records no fingerprints, or no table is unchanged.
+    An erasure keeps these records true: it recomputes them when it rewrites a generation (cxw/erase_stores.py)."""
+    import duckdb
+
+    if not cur or not cur.get("generation_id"):
+        return None
+    path = p.generations_dir / f"{cur['generation_id']}.duckdb"
+    if not path.exists() or Path(str(path) + ".wal").exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        recorded = {n: (int(c), f) for n, c, f in
+                    con.execute("select table_name, row_count, fingerprint from publication_tables").fetchall()}
+        prev_docs = published_comments(con, con.execute("select current_database()").fetchone()[0])
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    kept = {n for n, fp in fps.items() if recorded.get(n) == tuple(fp) and prev_docs.get(n) == docs.get(n)}
+    return {"path": path, "generation_id": cur["generation_id"], "kept": kept} if kept else None
+
+
+def _drop_all_but(con, kept: set[str]) -> set[str]:
+    """In a copied generation file: drop every table and view but ``kept`` (<schema>.<table>), then the schemas left
+    empty, in one transaction. Returns the tables kept."""
+    con.execute("begin transaction")
+    for s, t, kind in con.execute("select table_schema, table_name, table_type from information_schema.tables "
+                                  "where table_catalog = current_database() order by 1, 2").fetchall():
+        if f"{s}.{t}" not in kept:
+            con.execute(f'drop {"view" if kind == "VIEW" else "table"} "{s}"."{t}"')
+    for (s,) in con.execute("select schema_name from information_schema.schemata where catalog_name = "
+                            "current_database() and schema_name not in ('main', 'information_schema', 'pg_catalog') "
+                            "and schema_name not in (select table_schema from information_schema.tables "
+                            "where table_catalog = current_database())").fetchall():
+        con.execute(f'drop schema "{s}"')
+    con.execute("commit")
+    return kept
 
 
 def _current_publication(db: Path) -> dict | None:
@@ -329,9 +390,13 @@ def _current_publication(db: Path) -> dict | None:
 
 
 def _switch(generation_file: Path, published_db: Path) -> None:
-    """Point published_db at generation_file with one atomic rename (hard link, copy if links are refused)."""
+    """Point published_db at generation_file with one atomic rename (hard link, copy if links are refused). Already
+    pointing there: nothing to do (a rename onto a hard link of the same file does nothing and would leave the temp
+    link behind, reported as an orphan of an interrupted publish by the next run)."""
     link_tmp = published_db.with_name(f".{published_db.name}.switch")
     link_tmp.unlink(missing_ok=True)
+    if published_db.exists() and os.path.samefile(generation_file, published_db):
+        return
     try:
         os.link(generation_file, link_tmp)
     except OSError:

@@ -2,7 +2,8 @@
 with schemas of the one database.
 
     core, kpi, cx                      the build: dbt writes them, the marts gate audits them (never read by BI)
-    bi_core, bi_kpi, bi_cx, bi_meta    the serving schemas BI reads (`bi_kpi.kpi_daily`; `bi_meta.publication`)
+    bi_core, bi_kpi, bi_cx, bi_meta    the serving schemas BI reads (`bi_kpi.kpi_daily`; `bi_meta.publication`,
+                                       `bi_meta.publication_freshness`)
     bi_<schema>__next                  the copy being published (a crash leaves it; the next publish drops it)
     bi_<schema>__g<generation>         the previous generations, the last CXW_KEEP_GENERATIONS kept for rollback
 
@@ -23,12 +24,14 @@ import re
 import time
 from datetime import datetime, timezone
 
+from .freshness import COLUMNS as FRESHNESS_COLUMNS
+from .freshness import source_freshness
 from .publish import KEEP_GENERATIONS, PUBLISHED_SCHEMAS, PUBLICATION_DOCS, content_fingerprint, parse_interval_end
 
 log = logging.getLogger(__name__)
 
 SERVING = {s: f"bi_{s}" for s in PUBLISHED_SCHEMAS}  # published schema -> serving schema
-META = "bi_meta"  # publication, publication_tables
+META = "bi_meta"  # publication, publication_tables, publication_freshness
 ALL_SERVING = (*SERVING.values(), META)
 NEXT = "__next"
 GEN = "__g"
@@ -277,10 +280,16 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
             fps = {f"{s}.{t}": table_fingerprint(cur, s, t) for s, t in tables}
             docs = {f"{s}.{t}": d for s in PUBLISHED_SCHEMAS for t, d in comments(cur, s).items()}
             cur_pub = current_publication(cur)
+            # how fresh each source is (cxw/freshness.py; its SQL runs on both databases): the generation's "as of"
+            freshness = source_freshness(DuckLike(conn), conn.info.dbname,
+                                         (build or {}).get("data_interval_end") or data_interval_end)
         run_interval_end = data_interval_end
         if build and build.get("data_interval_end"):
             data_interval_end = build["data_interval_end"]
-        content_fp = content_fingerprint(fps, docs)
+        # as the DuckDB publish: fresher data is new content, the extraction time (loaded_at, column 2) alone is not
+        fresh_content = [tuple(v for i, v in enumerate(r) if i != 2) for r in freshness]
+        content_fp = content_fingerprint({**fps, "main.publication_freshness": (len(freshness), repr(fresh_content))},
+                                         docs)
         base = {"path": f"postgresql:{conn.info.dbname}/{SERVING['kpi']}", "serving_schemas": list(ALL_SERVING),
                 "tables": {k: v[0] for k, v in fps.items()}}
         if cur_pub and cur_pub["content_fingerprint"] == content_fp:
@@ -326,9 +335,12 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
             for k, v in sorted(fps.items()):
                 cur.execute(sql.SQL("insert into {}.publication_tables values (%s, %s, %s)").format(Id(meta)),
                             [k, v[0], v[1]])
-            # the two tables written above (publication_freshness, issue 20, is written by the DuckDB publish only)
-            _write_comments(cur, meta, {t: {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()
-                                        if t in ("publication", "publication_tables")})
+            cur.execute(sql.SQL("create table {}.publication_freshness ({})").format(
+                Id(meta), sql.SQL(FRESHNESS_COLUMNS.replace("varchar", "text"))))
+            for r in freshness:
+                cur.execute(sql.SQL("insert into {}.publication_freshness values (%s, %s, %s, %s, %s)").format(
+                    Id(meta)), list(r))
+            _write_comments(cur, meta, {t: {"table": d, "columns": c} for t, (d, c) in PUBLICATION_DOCS.items()})
 
         # 2. the swap: one transaction
         def renames(cur) -> None:
