@@ -262,13 +262,26 @@ def _gate_reason(runs: Path) -> str | None:
 
 def run_state(logical_date: str, env: dict | None = None) -> str:
     """The final state of the DAG run for `logical_date`, read from the metadata DB (`dags test` may exit 0 when a
-    task failed)."""
+    task failed). The project-local SQLite metadata DB (:func:`airflow_env`) is read directly: `airflow dags
+    list-runs` costs an Airflow start-up, 3-5 CPU-s, per run (issue 16.8); any other metadata DB through that CLI."""
+    want = date.fromisoformat(logical_date[:10]).isoformat()
+    conn = (env or airflow_env()).get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if conn.startswith("sqlite:///") and Path(conn[len("sqlite:///"):]).exists():
+        import sqlite3
+
+        con = sqlite3.connect(f"file:{conn[len('sqlite:///'):]}?mode=ro", uri=True)
+        try:
+            row = con.execute("select state from dag_run where dag_id = ? and substr(logical_date, 1, 10) = ? "
+                              "order by coalesce(run_after, start_date) desc, id desc limit 1",
+                              [DAG_ID, want]).fetchone()
+        finally:
+            con.close()
+        return str(row[0]) if row else "unknown"
     proc = airflow("dags", "list-runs", DAG_ID, "-o", "json", env=env, check=False)
     runs = []
     for line in proc.stdout.splitlines():
         if line.startswith("[{") or line.strip() == "[]":
             runs = json.loads(line)
-    want = date.fromisoformat(logical_date[:10]).isoformat()
     mine = [r for r in runs if str(r.get("logical_date") or "")[:10] == want]
     if not mine:
         return "unknown"

@@ -1,5 +1,6 @@
 """`cxw_tools.airflow_local.airflow_commands`: `prepare_airflow`'s Airflow CLI commands run one after the other in one
-Python process (one Airflow import instead of three); the first that fails stops the rest and is named."""
+Python process (one Airflow import instead of three); the first that fails stops the rest and is named. And
+`cxw_tools.demo.run_state`, the state of a DAG run read from the SQLite metadata DB without an Airflow start-up."""
 
 from __future__ import annotations
 
@@ -19,3 +20,30 @@ def test_commands_run_in_order_in_one_process_and_the_failing_one_is_named(tmp_p
     with pytest.raises(RuntimeError, match=r"^airflow pools set only-a-name failed \(2\)") as exc:
         airflow_commands([["version"], ["pools", "set", "only-a-name"], ["version"]])
     assert str(exc.value).count("cxw: airflow version") == 1  # the command after the failing one did not run
+
+
+def test_run_state_reads_the_latest_run_of_the_day_from_the_sqlite_metadata_db(tmp_path):
+    """`cxw_tools.demo.run_state` (what `./cx demo` and the e2e tests report) reads the project-local SQLite metadata
+    DB directly instead of starting `airflow dags list-runs` (issue 16.8): the latest run of the logical day wins,
+    another DAG's or day's runs do not count, no run is 'unknown'. The real schema is read by every e2e test that
+    asserts its run's state (e.g. tests/e2e/test_ga4_empty_first_delivery.py)."""
+    import sqlite3
+
+    from cxw_tools.demo import DAG_ID, run_state
+
+    db = tmp_path / "airflow.db"
+    con = sqlite3.connect(db)
+    con.execute("create table dag_run (id integer primary key, dag_id text, logical_date text, run_after text, "
+                "start_date text, state text)")
+    con.executemany("insert into dag_run (dag_id, logical_date, run_after, start_date, state) values (?, ?, ?, ?, ?)", [
+        (DAG_ID, "2025-06-22 00:00:00.000000", "2025-06-22 00:00:00.000000", "2026-12-07 01:00:00", "failed"),
+        (DAG_ID, "2025-06-22 00:00:00.000000", "2025-06-22 00:00:00.000000", "2026-12-07 02:00:00", "success"),
+        (DAG_ID, "2025-06-23 00:00:00.000000", "2025-06-23 00:00:00.000000", "2026-12-07 03:00:00", "running"),
+        ("another_dag", "2025-06-24 00:00:00.000000", "2025-06-24 00:00:00.000000", "2026-12-07 03:00:00", "success"),
+    ])
+    con.commit()
+    con.close()
+    env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}", "AIRFLOW_HOME": str(tmp_path)}
+    assert run_state("2025-06-22T00:00:00+00:00", env) == "success"
+    assert run_state("2025-06-23", env) == "running"
+    assert run_state("2025-06-24", env) == "unknown"

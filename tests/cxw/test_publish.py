@@ -238,12 +238,17 @@ D26, D27 = "2025-06-26T00:00:00+00:00", "2025-06-27T00:00:00+00:00"
 def test_a_build_of_an_older_interval_never_replaces_a_newer_published_generation(home):
     """Two runs at once: the run for the interval ending 06-27 publishes first, the one ending 06-26 (different
     content) finishes last. Its publish does not move BI back: status superseded, the reason in the report and the
-    summary, BI still on the 06-27 generation; a newer interval publishes again."""
+    summary, BI still on the 06-27 generation; a newer interval publishes again.
+
+    The superseded run goes through the publish task (`cxw.tasks.publish`: no publication recorded, no docs); the
+    runs that do publish call `cxw.publish.publish`, where the interval rule lives: through the task each would also
+    generate the generation's dbt docs, a dbt compile of the whole project on this hand-made build database (about
+    17 of this file's 81 CPU-s, issue 16.8), which tests/cxw/test_docs.py and every DAG run test."""
     from cxw import tasks
-    from cxw.publish import current_generation
+    from cxw.publish import current_generation, publish
     from cxw.summary import build_summary, render
 
-    new = tasks.publish("run-27", "2025-06-26T00:00:00+00:00", D27)
+    new = publish("run-27", "2025-06-26T00:00:00+00:00", D27)
     assert new["status"] == "published"
     _set_nps(home, 11.0)  # the older run's build differs
     old = tasks.publish("run-26", "2025-06-25T00:00:00+00:00", D26)
@@ -257,7 +262,7 @@ def test_a_build_of_an_older_interval_never_replaces_a_newer_published_generatio
     s = build_summary("run-26", [], None, {"results": {}}, None, old, alerts={"new_alerts": 0})
     assert s["status"] == "superseded" and "NOT PUBLISHED (superseded)" in render(s)
     # the same or a newer interval publishes
-    assert tasks.publish("run-28", D27, "2025-06-28T00:00:00+00:00")["status"] == "published"
+    assert publish("run-28", D27, "2025-06-28T00:00:00+00:00")["status"] == "published"
 
 
 def test_the_generation_records_the_interval_its_build_covers(home):
