@@ -354,3 +354,95 @@ def _record_durations(config) -> None:
     durations = {f: s for f, s in read_durations().items() if (config.rootpath / f).exists()}
     durations.update({f: round(s, 1) for f, s in _FILE_SECONDS.items()})
     write_durations(durations)
+
+
+# --- one published clean demo company per test run, shared by the e2e files (issue 16.8, i16-e2e) --------------------
+#
+# `clean_demo` runs the README's command once - `python -m cxw_tools demo --scale XS --seed 42` in a CXW_HOME of its
+# own, a real `airflow dags test` of the whole DAG - for the whole test run: every xdist worker asks for it, the first
+# builds it under an exclusive file lock in the directory every worker's basetemp shares (pytest-xdist's documented
+# pattern for a session fixture that runs once), the others wait on the lock and then read what it left. The home
+# is a TEMPLATE: its readers open it read-only (`tests/e2e/test_demo_run.py`); a test that changes a home (erase,
+# re-runs) takes a private copy with `clean_demo_copy(dest)` (`cp -a`: the published file's hard link to its
+# generation stays a hard link). Every path the pipeline resolves comes from CXW_HOME at run time (Airflow's home,
+# logs and SQLite URL: `cxw_tools.airflow_local.airflow_env`; raw, state, warehouse, published: `cxw.config.paths`),
+# so a copy is an equivalent home once its airflow.cfg names it (`clean_demo_copy` rewrites the five paths Airflow
+# wrote there at its first start). The absolute paths a copy still carries are history, read by no later run: run
+# logs and summaries, the metadata DB's finished runs (XComs, rendered fields), the generation's dbt docs, dbt's
+# manifest and run results. tests/README.md has the measurements.
+
+CLEAN_DEMO_SCALE, CLEAN_DEMO_SEED = "XS", 42
+# what a fixture running the DAG clears (as the per-file fixtures did): the demo's defaults, not the caller's
+CLEAN_DEMO_UNSET = ("CXW_BUILD_DB", "AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "CXW_ALERTS_WEBHOOK_URL",
+                    "CXW_GATE_ACCEPT_LOADS", "CXW_KPI_WINDOW_END", "CXW_KPI_WINDOW_START", "CXW_RETENTION_DAYS",
+                    "CXW_PII_SALT", "CXW_HISTORY_START", "CXW_FORCE_BUILD")
+
+
+def clean_demo_env(home: Path) -> dict[str, str]:
+    """The environment of a `cxw demo` in ``home`` (what the shared run and its copies' re-runs use)."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_DEMO_UNSET}
+    env["CXW_HOME"] = str(home)
+    return env
+
+
+def _build_clean_demo(root: Path) -> dict:
+    import fcntl
+    import json
+    import subprocess
+    import time
+
+    root.mkdir(parents=True, exist_ok=True)
+    done = root / "done.json"
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (also if this process dies)
+        if not done.exists():
+            home = root / "home"
+            t0, c0 = time.perf_counter(), os.times()
+            proc = subprocess.run([sys.executable, "-m", "cxw_tools", "demo", "--scale", CLEAN_DEMO_SCALE,
+                                   "--seed", str(CLEAN_DEMO_SEED)], cwd=REPO, env=clean_demo_env(home),
+                                  capture_output=True, text=True)
+            c1 = os.times()
+            (root / "stdout.txt").write_text(proc.stdout)
+            (root / "stderr.txt").write_text(proc.stderr)
+            done.write_text(json.dumps({"home": str(home), "returncode": proc.returncode,
+                                        "wall_s": round(time.perf_counter() - t0, 1),
+                                        "cpu_s": round(c1.children_user + c1.children_system
+                                                       - c0.children_user - c0.children_system, 1),
+                                        "built_by": os.environ.get("PYTEST_XDIST_WORKER", "serial")}))
+    info = json.loads(done.read_text())
+    info["stdout"] = (root / "stdout.txt").read_text()
+    if info["returncode"] != 0:
+        pytest.fail(f"the shared clean demo run failed ({root}):\n{info['stdout'][-4000:]}\n"
+                    f"{(root / 'stderr.txt').read_text()[-4000:]}")
+    return info
+
+
+@pytest.fixture(scope="session")
+def clean_demo(tmp_path_factory, request) -> dict:
+    """The shared published clean XS-42 demo (see above): {home: Path, stdout: the command's output, returncode,
+    wall_s, cpu_s, built_by}. Read it, never write it: copy it with `clean_demo_copy` first."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base  # a worker's: <basetemp>/popen-gwN
+    info = _build_clean_demo(shared / f"clean_demo_{CLEAN_DEMO_SCALE}-{CLEAN_DEMO_SEED}")
+    info["home"] = Path(info["home"])
+    return info
+
+
+@pytest.fixture(scope="session")
+def clean_demo_copy(clean_demo):
+    """``copy(dest) -> dest``: a private copy of the shared clean demo's CXW_HOME at ``dest`` (must not exist)."""
+    import subprocess
+
+    def copy(dest: Path) -> Path:
+        dest = Path(dest)
+        assert not dest.exists(), f"{dest} exists"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", str(clean_demo["home"]), str(dest)], check=True)
+        # Airflow wrote its airflow.cfg from AIRFLOW_HOME at its first start: the copy's names the copy (as a first
+        # start there would). airflow_env's variables override three of its paths anyway; the plugins folder and the
+        # DAG processor's log directory they do not.
+        cfg = dest / "airflow" / "airflow.cfg"
+        cfg.write_text(cfg.read_text().replace(str(clean_demo["home"]), str(dest)))
+        return dest
+
+    return copy

@@ -1,5 +1,6 @@
 """`./cx erase` (issue 15.6) on a real pipeline state: the demo company at scale XS through the real DAG (`airflow dags
-test`, own CXW_HOME; one run), then `python -m cxw_tools erase --email` for a person the identity graph merged from two
+test`; one run: a private copy of the session's shared `cxw demo --scale XS --seed 42`, `clean_demo` in
+tests/conftest.py), then `python -m cxw_tools erase --email` for a person the identity graph merged from two
 Odoo partners (the same e-mail, once in capitals) and a HubSpot contact, with orders, web sessions and a detractor
 alert that was exported. Afterwards no file under CXW_HOME — raw Parquet, the build database, every kept generation
 and the BI file, snapshots, dead letters, alert exports, run artefacts, dbt logs, Airflow's home — holds the
@@ -80,29 +81,25 @@ def _person_tables(db: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def erased(tmp_path_factory, seed_airflow):
-    import demo_company
+def erased(tmp_path_factory, clean_demo_copy):
     from cxw.config import paths
-    from cxw_tools.demo import DAG_ID, airflow, airflow_env, demo_server, logical_date_for, source_env
+    from cxw_tools.demo import airflow_env, logical_date_for
     from extractors.common.deadletter import DeadLetterStore
-    from tests.conftest import dag_run_state
+    from tests.conftest import CLEAN_DEMO_UNSET, dag_run_state
 
-    home = tmp_path_factory.mktemp("cxw_erase_home")
+    # the session's shared `cxw demo --scale XS --seed 42` (one real DAG run, tests/conftest.py), copied: erase
+    # changes this home
+    home = clean_demo_copy(tmp_path_factory.mktemp("cxw_erase") / "home")
     mp = pytest.MonkeyPatch()
     mp.setenv("CXW_HOME", str(home))
-    for k in ("CXW_BUILD_DB", "AIRFLOW_HOME", "CXW_ALERTS_WEBHOOK_URL", "CXW_GATE_ACCEPT_LOADS", "CXW_KPI_WINDOW_END",
-              "CXW_KPI_WINDOW_START", "CXW_RETENTION_DAYS", "CXW_PII_SALT", "CXW_HISTORY_START"):
+    for k in CLEAN_DEMO_UNSET:
         mp.delenv(k, raising=False)
     try:
         data = home / "demo" / "XS-42"
-        manifest = demo_company.generate(data, scale="XS", seed=42)
+        manifest = json.loads((data / "manifest.json").read_text())
         env = airflow_env()
-        seed_airflow(env["AIRFLOW_HOME"])  # prepared: no `prepare_airflow` here (tests/conftest.py)
         logical_date = logical_date_for(manifest)
-        log = paths().runs / "dags-test-erase.log"
-        with demo_server(data) as base_url:
-            env.update(source_env(data, manifest, base_url))
-            airflow("dags", "test", DAG_ID, logical_date, env=env, check=False, log_file=log)
+        log = paths().runs / "airflow-dags-test.log"
         state = dag_run_state(env["AIRFLOW_HOME"], logical_date)
         assert state == "success", log.read_text()[-6000:]
         p = paths()
