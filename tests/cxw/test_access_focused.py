@@ -12,11 +12,10 @@ import uuid
 import duckdb
 import pytest
 
-from tests.conftest import SERVICES, require_service
+from tests.conftest import require_service
+from tests.pg_scratch import drop_scratch
+from tests.pg_scratch import connect as _connect
 
-PG_HOST, PG_PORT = SERVICES["postgres"]
-PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
-PG_PASSWORD = os.environ.get("CXW_TEST_PG_PASSWORD", "")
 
 ALERTS = [("p1", "email", "late again"), ("p2", "survey", "rude agent"), ("p3", "email", "broken box")]
 CUSTOMERS = [("p1", "h1", "o1", "e1"), ("p2", "h2", "o2", "e2"), ("p3", "h3", "o3", "e3"), ("p4", "h4", "o4", "e4")]
@@ -50,11 +49,6 @@ def test_the_analysts_file_leaves_out_the_source_ids_and_comments_the_admins_kee
                                                        "email_hash"],
                                 "cx.cx_detractor_alerts": ["person_sk", "channel", "comment"]}
 
-
-def _connect(dbname: str, user: str = PG_USER):
-    import psycopg2
-
-    return psycopg2.connect(host=PG_HOST, port=PG_PORT, user=user, password=PG_PASSWORD, dbname=dbname)
 
 
 @pytest.mark.services
@@ -111,9 +105,4 @@ def test_on_postgres_each_agent_reads_only_the_alerts_of_the_channels_listed_for
             [("p2", "h2")]
     finally:
         conn.close()
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
-            cur.execute("select rolname from pg_roles where rolname like %s", [prefix.replace("_", r"\_") + "%"])
-            for (role,) in cur.fetchall():
-                cur.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-        admin.close()
+        drop_scratch(admin, dbname, prefix)

@@ -14,22 +14,16 @@ import uuid
 import duckdb
 import pytest
 
-from tests.conftest import SERVICES, require_service
+from tests.conftest import require_service
+from tests.pg_scratch import drop_scratch
+from tests.pg_scratch import connect as _connect
 from tests.dashboard.conftest import published_home  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.services
-PG_HOST, PG_PORT = SERVICES["postgres"]
-PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
-PG_PASSWORD = os.environ.get("CXW_TEST_PG_PASSWORD", "")
 PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double precision",
             "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamptz",
             "SMALLINT": "smallint", "FLOAT": "real"}
 
-
-def _connect(dbname: str, user: str = PG_USER):
-    import psycopg2
-
-    return psycopg2.connect(host=PG_HOST, port=PG_PORT, user=user, password=PG_PASSWORD, dbname=dbname)
 
 
 def _pg_type(t: str) -> str:
@@ -82,12 +76,7 @@ def pg(published_home):
         yield {"db": dbname, "conn": conn, "prefix": prefix, "users": users, "report": report}
     finally:
         conn.close()
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
-            cur.execute("select rolname from pg_roles where rolname like %s", [prefix.replace("_", r"\_") + "%"])
-            for (role,) in cur.fetchall():
-                cur.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-        admin.close()
+        drop_scratch(admin, dbname, prefix)
 
 
 def _as(pg, key: str, query: str):

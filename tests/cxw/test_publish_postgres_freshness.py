@@ -9,18 +9,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import SERVICES, require_service
+from tests.conftest import require_service
+from tests.pg_scratch import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, drop_scratch
+from tests.pg_scratch import connect as _connect
 
 pytestmark = pytest.mark.services
-PG_HOST, PG_PORT = SERVICES["postgres"]
-PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
-PG_PASSWORD = os.environ.get("CXW_TEST_PG_PASSWORD", "")
 
-
-def _connect(dbname: str):
-    import psycopg2
-
-    return psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD, dbname=dbname)
 
 
 @pytest.fixture
@@ -48,12 +42,7 @@ def pg_build(tmp_path, monkeypatch):
         yield conn
     finally:
         conn.close()
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{dbname}" with (force)')
-            cur.execute("select rolname from pg_roles where rolname like %s", [prefix + "%"])
-            for (role,) in cur.fetchall():
-                cur.execute(f'drop role if exists "{role}"')
-        admin.close()
+        drop_scratch(admin, dbname, prefix)
 
 
 def test_postgres_publish_writes_publication_freshness_and_a_reread_keeps_the_generation(pg_build):

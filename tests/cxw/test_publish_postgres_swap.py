@@ -15,18 +15,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import SERVICES, require_service
+from tests.conftest import require_service
+from tests.pg_scratch import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, drop_scratch
+from tests.pg_scratch import connect as _connect
 
 pytestmark = pytest.mark.services
-PG_HOST, PG_PORT = SERVICES["postgres"]
-PG_USER = os.environ.get("CXW_TEST_PG_USER", "postgres")
-PG_PASSWORD = os.environ.get("CXW_TEST_PG_PASSWORD", "")
 
-
-def _connect(dbname: str):
-    import psycopg2
-
-    return psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD, dbname=dbname)
 
 
 def _rows(conn, query: str) -> list[tuple]:
@@ -71,12 +65,7 @@ def pg_build(monkeypatch, tmp_path):
         yield {"db": dbname, "owner": owner}
     finally:
         owner.close()
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
-            cur.execute("select rolname from pg_roles where rolname like %s", [prefix.replace("_", r"\_") + "%"])
-            for (role,) in cur.fetchall():
-                cur.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-        admin.close()
+        drop_scratch(admin, dbname, prefix)
 
 
 def test_a_bi_transaction_keeps_reading_one_generation_while_the_publish_swap_waits_for_it(pg_build):
