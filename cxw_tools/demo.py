@@ -260,6 +260,21 @@ def _gate_reason(runs: Path) -> str | None:
     return None
 
 
+def sqlite_run_state(metadata_db: Path, logical_date: str, dag_id: str = DAG_ID) -> str:
+    """The state of the latest run of ``dag_id`` for the day of ``logical_date`` in an Airflow SQLite metadata DB
+    (read-only); 'unknown' when there is none."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{metadata_db}?mode=ro", uri=True)
+    try:
+        row = con.execute("select state from dag_run where dag_id = ? and substr(logical_date, 1, 10) = ? "
+                          "order by coalesce(run_after, start_date) desc, id desc limit 1",
+                          [dag_id, logical_date[:10]]).fetchone()
+    finally:
+        con.close()
+    return str(row[0]) if row else "unknown"
+
+
 def run_state(logical_date: str, env: dict | None = None) -> str:
     """The final state of the DAG run for `logical_date`, read from the metadata DB (`dags test` may exit 0 when a
     task failed). The project-local SQLite metadata DB (:func:`airflow_env`) is read directly: `airflow dags
@@ -267,16 +282,7 @@ def run_state(logical_date: str, env: dict | None = None) -> str:
     want = date.fromisoformat(logical_date[:10]).isoformat()
     conn = (env or airflow_env()).get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if conn.startswith("sqlite:///") and Path(conn[len("sqlite:///"):]).exists():
-        import sqlite3
-
-        con = sqlite3.connect(f"file:{conn[len('sqlite:///'):]}?mode=ro", uri=True)
-        try:
-            row = con.execute("select state from dag_run where dag_id = ? and substr(logical_date, 1, 10) = ? "
-                              "order by coalesce(run_after, start_date) desc, id desc limit 1",
-                              [DAG_ID, want]).fetchone()
-        finally:
-            con.close()
-        return str(row[0]) if row else "unknown"
+        return sqlite_run_state(Path(conn[len("sqlite:///"):]), want)
     proc = airflow("dags", "list-runs", DAG_ID, "-o", "json", env=env, check=False)
     runs = []
     for line in proc.stdout.splitlines():

@@ -222,18 +222,11 @@ def seed_airflow(airflow_metadata_template):
 
 def dag_run_state(airflow_home: Path | str, logical_date: str, dag_id: str = "cx_pipeline") -> str:
     """The state of the latest run of ``dag_id`` for the day of ``logical_date``, read from the home's SQLite metadata
-    DB: what `cxw_tools.demo.run_state` answers through `airflow dags list-runs` (one Airflow CLI start-up, 4-5 s), for the
-    tests that run `airflow dags test` themselves. 'unknown' when there is no such run."""
-    import sqlite3
+    DB (`cxw_tools.demo.sqlite_run_state`, what `run_state` reads for a project-local home), for the tests that run
+    `airflow dags test` themselves. 'unknown' when there is no such run."""
+    from cxw_tools.demo import sqlite_run_state
 
-    con = sqlite3.connect(f"file:{Path(airflow_home) / 'airflow.db'}?mode=ro", uri=True)
-    try:
-        row = con.execute("select state from dag_run where dag_id = ? and substr(logical_date, 1, 10) = ? "
-                          "order by coalesce(run_after, start_date) desc, id desc limit 1",
-                          [dag_id, logical_date[:10]]).fetchone()
-    finally:
-        con.close()
-    return str(row[0]) if row else "unknown"
+    return sqlite_run_state(Path(airflow_home) / "airflow.db", logical_date, dag_id)
 
 
 # --- parallel workers and the developer loop (issue 16.8) ------------------------------------------------------------
