@@ -9,6 +9,9 @@ generation shows on the next page load or filter change, without a restart.
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dash_table, dcc, html
@@ -38,9 +41,9 @@ def fmt(v, digits: int | None = None) -> str:
     else 2), integers as integers; '—' for null. The exact value is in the element's title / data-value."""
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
         return "—"
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, (int,)) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1):
+    if isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1):
         return f"{int(v):,}".replace(",", "\u202f") if abs(v) >= 10000 else str(int(v))
     try:
         if digits is None:
