@@ -1,36 +1,13 @@
-{# Issue topics of complaint-context feedback text: feedback that is not positive by the facts' flags - a review
-   not positive (not fct_reviews.is_positive: 1-3 stars), or a survey response that is an NPS detractor
-   (is_detractor: 0-6), a CSAT response not satisfied (not is_csat_satisfied: 1-3) or a CES response not easy
-   (not is_ces_easy: 1-4, 7 = easiest). Wider than the alert rule (int_detractor_alerts: CSAT 1-2, reviews 1-2):
-   a topic counts every complaint, an alert only the ones that need a follow-up. A text hits a topic when one of
+{# Issue topics of complaint-context feedback text (int_complaint_feedback: the rule): Google / Trustpilot reviews
+   and survey responses that are not positive. A text hits a topic when one of
    the topic's terms (seed issue_topics) occurs as a whole word / phrase of the lower-cased text; one row per
    (feedback, topic). #}
 with texts as (
-    select
-        'review' as feedback_kind,
-        r.review_key as feedback_key,
-        r.person_sk,
-        r.created_at as occurred_at,
-        t.comment_text
-    from {{ ref('fct_reviews') }} as r
-    inner join (
-        select 'google' as review_source, review_id, comment_text from {{ ref('stg_google_reviews__reviews') }}
-        union all
-        select 'trustpilot', review_id, comment_text from {{ ref('stg_trustpilot__reviews') }}
-    ) as t on t.review_source = r.review_source and t.review_id = r.review_id
-    where not r.is_positive
-    union all
-    select
-        'survey_response',
-        'hubspot:' || f.feedback_id,
-        f.person_sk,
-        f.submitted_at,
-        s.comment_text
-    from {{ ref('fct_survey_responses') }} as f
-    inner join {{ ref('stg_hubspot__feedback_submissions') }} as s on s.feedback_id = f.feedback_id
-    where f.is_detractor
-        or (f.survey_type = 'CSAT' and not f.is_csat_satisfied)
-        or (f.survey_type = 'CES' and not f.is_ces_easy)
+    -- the seed topics read Google / Trustpilot review text and survey comments, not review files or tickets
+    select feedback_kind, feedback_key, person_sk, occurred_at, text_body as comment_text
+    from {{ ref('int_complaint_feedback') }}
+    where feedback_kind = 'survey_response'
+        or (feedback_kind = 'review' and text_source in ('google_reviews', 'trustpilot'))
 ),
 
 padded as (
