@@ -116,8 +116,8 @@ def _probe_ga4() -> str:
 def _probe_odoo() -> str:
     import connectorx as cx
 
-    from extractors.odoo.helpers import MappingError, check_contract, load_mapping, preflight, quote_ident, \
-        to_connectorx
+    from extractors.odoo.helpers import preflight, quote_ident, to_connectorx
+    from extractors.odoo.mapping import MappingError, check_contract, load_mapping
     from extractors.odoo.settings import OdooSettings
 
     s = OdooSettings.from_env()

@@ -143,7 +143,7 @@ def preflight(env: dict) -> list[str]:
             try:
                 settings = _settings_class(source).from_env()
                 if source == "odoo":  # the ERP mapping, checked as the extract checks it (issue 17.7)
-                    from extractors.odoo.helpers import check_contract, load_mapping
+                    from extractors.odoo.mapping import check_contract, load_mapping
 
                     check_contract(load_mapping(settings.mapping_path), settings.mapping_path)
             except ConfigurationError as exc:

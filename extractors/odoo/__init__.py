@@ -16,8 +16,9 @@ from extractors.common.redact import redact_text, without_values
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import ConfigurationError, history_start_from_env, iso, parse_utc
 
-from .helpers import (IDS_SUFFIX, TABLE_REJECTED, DatabaseRejected, EntityMapping, MappingError, check_contract,
-                      ids_mapping, ids_sql, load_mapping, normalize, preflight, read_batches, select_sql, source_columns, to_connectorx, type_error_counts)
+from .helpers import (TABLE_REJECTED, DatabaseRejected, ids_mapping, ids_sql, normalize, preflight, read_batches, select_sql,
+                      source_columns, to_connectorx, type_error_counts)
+from .mapping import IDS_SUFFIX, EntityMapping, MappingError, check_contract, load_mapping
 from .settings import SOURCE, OdooSettings
 
 log = logging.getLogger("cxw.extractors.odoo")

@@ -56,7 +56,7 @@ def distinct(raw, source, entity, id_key, version_key, window_only=True):
 def test_thirty_daily_windows_equal_one_incremental_run(server, clock, dirs, tmp_path, demo_dir, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # 600+ loads: durability is not what is tested here
     m = server.manifest
-    odoo_entities = [e for e, spec in odoo.helpers.load_mapping(odoo.settings.DEFAULT_MAPPING).items() if spec.cursor]
+    odoo_entities = [e for e, spec in odoo.mapping.load_mapping(odoo.settings.DEFAULT_MAPPING).items() if spec.cursor]
     mk = {
         "hubspot": lambda: hubspot.HubspotSettings(token=m["hubspot"]["token"], base_url=server.base_url,
                                                    history_start=D0, http=http_cfg(clock)),
@@ -103,7 +103,7 @@ def test_thirty_daily_windows_equal_one_incremental_run(server, clock, dirs, tmp
     assert g(inc["raw"]) == g(win["raw"]) and t(inc["raw"]) == t(win["raw"])
     checked["google_reviews"], checked["trustpilot"] = len(g(inc["raw"])), len(t(inc["raw"]))
     for entity in odoo_entities:
-        cursor = odoo.helpers.load_mapping(odoo.settings.DEFAULT_MAPPING)[entity].cursor
+        cursor = odoo.mapping.load_mapping(odoo.settings.DEFAULT_MAPPING)[entity].cursor
         a = distinct(inc["raw"], "odoo", entity, "id", cursor)
         b = distinct(win["raw"], "odoo", entity, "id", cursor)
         assert a == b, entity

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from conftest import fingerprint, read_load, run_kwargs, visible_loads
 from extractors import odoo
-from extractors.odoo.helpers import MappingError, load_mapping, to_connectorx
+from extractors.odoo.helpers import to_connectorx
+from extractors.odoo.mapping import MappingError, load_mapping
 
 UTC = timezone.utc
 DDL = Path("/work/shared/samples/vendor-responses/odoo17_erp_schema.sql")

@@ -18,7 +18,7 @@ import yaml
 from conftest import run_kwargs
 from extractors import odoo
 from extractors.common.settings import ConfigurationError
-from extractors.odoo.helpers import CONTRACT_FILE, MappingError, contract_problems, load_mapping
+from extractors.odoo.mapping import CONTRACT_FILE, MappingError, contract_problems, load_mapping
 
 MAPPINGS = Path(odoo.__file__).resolve().parent / "mappings"
 ODOO17, WEBSHOP = MAPPINGS / "odoo17.yml", MAPPINGS / "webshop.yml"
