@@ -9,6 +9,7 @@ tests/conftest.py, a durations list and small test files that log which worker r
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -244,3 +245,58 @@ def test_heavy_stage_runs_apart_unless_its_file_is_named(tmp_path):
     # heavy tests are slow: --fast leaves them out too
     proc = _pytest(proj, "--fast", "-p", "no:xdist", "tests/e2e/test_scheduler.py", "tests/test_quick.py")
     assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+
+
+# --- tests/dbt_cli.py: a module dbt fixture builds what the collected tests read (issue 16.8) -------------------------
+
+SELECTING_MODULE = """
+import json
+import os
+
+import pytest
+
+import dbt_cli
+
+
+@pytest.fixture(scope="module")
+def built(request):
+    with open(os.environ["ORDER_LOG"], "a") as f:
+        f.write(json.dumps(dbt_cli.session_selection(request, "built")) + "\\n")
+
+
+@pytest.mark.dbt_select("+kpi_daily", "+dim_dates")
+def test_kpi(built):
+    pass
+
+
+@pytest.mark.dbt_select("+dim_dates")
+@pytest.mark.parametrize("n", [1, 2])
+def test_dates(built, n):
+    pass
+
+
+def test_catalogue(built):
+    pass
+
+
+def test_no_fixture():
+    pass
+"""
+
+
+def test_dbt_fixture_builds_the_union_of_the_collected_tests_selections(tmp_path):
+    proj = _project(tmp_path, {}, {})
+    shutil.copy(REPO / "tests" / "dbt_cli.py", proj / "tests" / "dbt_cli.py")
+    (proj / "tests" / "test_sel.py").write_text(SELECTING_MODULE)
+    (proj / "tests" / "test_other.py").write_text("import pytest\n\n\n@pytest.mark.dbt_select('+other')\n"
+                                                  "def test_x():\n    pass\n\n\ndef test_y():\n    pass\n")
+    runs = [("tests/test_sel.py",), ("tests/test_sel.py::test_kpi",), ("tests/test_sel.py::test_dates",),
+            ("tests/test_sel.py::test_kpi", "tests/test_sel.py::test_dates[1]", "tests/test_sel.py::test_no_fixture",
+             "tests/test_other.py")]
+    for args in runs:
+        proc = _pytest(proj, "-p", "no:xdist", *args, env={"PYTHONPATH": str(proj / "tests")})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = [json.loads(line) for line in (proj / "order.log").read_text().splitlines()]
+    # the whole module: test_catalogue declares no selection -> the whole project (None); one node id: its own;
+    # tests of another module and tests without the fixture do not count
+    assert got == [None, ["+dim_dates", "+kpi_daily"], ["+dim_dates"], ["+dim_dates", "+kpi_daily"]]
