@@ -75,3 +75,22 @@ def run(env: dict, *args: str, timeout: float = 600, project: Path = PROJECT) ->
         shutil.copyfile(target / PARSE_FILE, tmp)
         os.replace(tmp, saved)
     return proc
+
+
+def session_selection(request, fixture: str) -> list[str] | None:
+    """The dbt selectors a module fixture `fixture` has to build for the tests collected in this session: the union of
+    their `@pytest.mark.dbt_select(...)` (the nodes each test reads, `+model` for the model and its upstream: seeds,
+    macros and sources come with the graph), or None (build the whole project) when a collected test of this module
+    that uses the fixture declares none. In a whole-file run (`./cx test`) that is the whole project as before; under
+    `./cx mutate --only` (one or two node ids) only what those tests read. A test that reads a table outside its
+    selection fails on the missing table (each build starts from an empty database), so a selection cannot be too
+    narrow silently; a test that enumerates the built tables (catalogue checks) must declare no selection."""
+    selectors: set[str] = set()
+    for item in request.session.items:
+        if getattr(item, "module", None) is not request.module or fixture not in getattr(item, "fixturenames", ()):
+            continue
+        marker = item.get_closest_marker("dbt_select")
+        if marker is None or not marker.args:
+            return None
+        selectors.update(marker.args)
+    return sorted(selectors) or None

@@ -9,6 +9,7 @@ tests/conftest.py, a durations list and small test files that log which worker r
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -112,10 +113,11 @@ def _project(tmp_path: Path, files: dict[str, int], durations: dict[str, float])
     return proj
 
 
-def _pytest(proj: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ORDER_LOG=str(proj / "order.log"))
-    env.pop("PYTEST_XDIST_WORKER", None)
-    env.pop("PYTEST_ADDOPTS", None)
+def _pytest(proj: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    extra = env or {}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS",
+                                                             "CXW_FAST_BUDGET_S")}
+    env.update(ORDER_LOG=str(proj / "order.log"), **extra)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--basetemp",
                            str(proj / "pt"), *args], cwd=proj, env=env, capture_output=True, text=True, timeout=300)
 
@@ -149,23 +151,55 @@ def test_serial_run_keeps_the_collection_order(tmp_path):
     assert (proj / "order.log").read_text().split() == ["serial", "test_a.py::0", "serial", "test_b.py::0"]
 
 
-def test_fast_deselects_e2e_and_files_recorded_as_slow(tmp_path):
-    proj = _project(tmp_path, {"test_quick.py": 2, "test_heavy.py": 1, "test_marked.py": 0},
-                    {"test_heavy.py": 61.0, "test_quick.py": 59.0})
+def test_fast_keeps_the_cheapest_recorded_files_within_the_budget(tmp_path):
+    # a hand-made durations file: the rule reads it, sums the cheapest first (ties by path) and stops at the first file
+    # that does not fit; tests/e2e never counts; an unrecorded file is not in the list, so it is slow
+    from tests.conftest import FAST_BUDGET_S, fast_files, read_durations
+    durations = tmp_path / "durations.txt"
+    durations.write_text("# seconds per test file\n"
+                         "   400.0  tests/dbt/test_big.py\n"
+                         "    60.0  tests/cxw/test_b.py\n"
+                         "    60.0  tests/cxw/test_a.py\n"
+                         "    50.0  tests/test_mid.py\n"
+                         "     1.0  tests/e2e/test_cheap_but_e2e.py\n"
+                         "     2.5  tests/cxw/test_tiny.py  # a comment\n")
+    recorded = read_durations(durations)
+    assert fast_files(recorded, 112.5) == {"tests/cxw/test_tiny.py", "tests/test_mid.py", "tests/cxw/test_a.py"}
+    # the tie at 60 s goes by path: test_a fits, test_b (same seconds) does not, nor anything dearer after it
+    assert fast_files(recorded, 172.4) == {"tests/cxw/test_tiny.py", "tests/test_mid.py", "tests/cxw/test_a.py"}
+    assert fast_files(recorded, 172.5) == {"tests/cxw/test_tiny.py", "tests/test_mid.py", "tests/cxw/test_a.py",
+                                           "tests/cxw/test_b.py"}
+    assert fast_files(recorded, 2.0) == set()
+    assert "tests/test_unrecorded.py" not in fast_files(recorded, 10_000.0)
+    assert "tests/e2e/test_cheap_but_e2e.py" not in fast_files(recorded, 10_000.0)
+    # the same files recorded twice as slow (a loaded machine): the budget keeps fewer files, never more
+    loaded = {f: 2 * s for f, s in recorded.items()}
+    assert fast_files(loaded, 112.5) == {"tests/cxw/test_tiny.py", "tests/test_mid.py"}
+    assert FAST_BUDGET_S == 150.0
+
+
+def test_fast_deselects_e2e_and_files_outside_the_budget(tmp_path):
+    proj = _project(tmp_path, {"test_quick.py": 2, "test_heavy.py": 1, "test_marked.py": 0, "test_new.py": 1},
+                    {"test_heavy.py": 61.0, "test_quick.py": 59.0, "test_marked.py": 1.0})
     (proj / "tests" / "test_marked.py").write_text("import pytest\n\n\n@pytest.mark.e2e\ndef test_dag():\n    pass\n\n\n"
                                                   "def test_unit():\n    pass\n")
     (proj / "tests" / "e2e").mkdir()
     (proj / "tests" / "e2e" / "test_run.py").write_text("def test_run():\n    pass\n")
-    proc = _pytest(proj, "--fast", "-p", "no:xdist", "-v")
+    proc = _pytest(proj, "--fast", "-p", "no:xdist", "-v", env={"CXW_FAST_BUDGET_S": "100"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed, 3 deselected" in proc.stdout
+    assert "3 passed, 4 deselected" in proc.stdout, proc.stdout  # test_heavy.py over budget, test_new.py unrecorded
     for kept in ("test_quick.py::test_0", "test_quick.py::test_1", "test_marked.py::test_unit"):
         assert f"{kept} PASSED" in proc.stdout
     # -m "not slow" is the same selection
-    proc = _pytest(proj, "-m", "not slow", "-p", "no:xdist")
-    assert "3 passed, 3 deselected" in proc.stdout, proc.stdout
+    proc = _pytest(proj, "-m", "not slow", "-p", "no:xdist", env={"CXW_FAST_BUDGET_S": "100"})
+    assert "3 passed, 4 deselected" in proc.stdout, proc.stdout
+    # the default budget (150 s) also fits test_heavy.py (1 + 59 + 61)
+    proc = _pytest(proj, "--fast", "-p", "no:xdist")
+    assert "4 passed, 3 deselected" in proc.stdout, proc.stdout
+    proc = _pytest(proj, "--fast", "-p", "no:xdist", env={"CXW_FAST_BUDGET_S": "lots"})
+    assert "CXW_FAST_BUDGET_S must be a number of seconds (got 'lots')" in proc.stderr, proc.stdout + proc.stderr
     proc = _pytest(proj, "-p", "no:xdist")
-    assert "6 passed" in proc.stdout, proc.stdout
+    assert "7 passed" in proc.stdout, proc.stdout
 
 
 def test_record_durations_writes_seconds_per_file_and_keeps_files_not_run(tmp_path):
@@ -185,7 +219,7 @@ def test_record_durations_writes_seconds_per_file_and_keeps_files_not_run(tmp_pa
 
 
 def test_heavy_stage_runs_apart_unless_its_file_is_named(tmp_path):
-    proj = _project(tmp_path, {"test_quick.py": 2}, {})
+    proj = _project(tmp_path, {"test_quick.py": 2}, {"test_quick.py": 1.0})
     (proj / "tests" / "e2e").mkdir()
     (proj / "tests" / "e2e" / "test_scheduler.py").write_text(
         "import pytest\n\npytestmark = pytest.mark.heavy\n\n\ndef test_up():\n    pass\n\n\ndef test_down():\n    pass\n")
@@ -211,3 +245,58 @@ def test_heavy_stage_runs_apart_unless_its_file_is_named(tmp_path):
     # heavy tests are slow: --fast leaves them out too
     proc = _pytest(proj, "--fast", "-p", "no:xdist", "tests/e2e/test_scheduler.py", "tests/test_quick.py")
     assert "2 passed, 2 deselected" in proc.stdout, proc.stdout
+
+
+# --- tests/dbt_cli.py: a module dbt fixture builds what the collected tests read (issue 16.8) -------------------------
+
+SELECTING_MODULE = """
+import json
+import os
+
+import pytest
+
+import dbt_cli
+
+
+@pytest.fixture(scope="module")
+def built(request):
+    with open(os.environ["ORDER_LOG"], "a") as f:
+        f.write(json.dumps(dbt_cli.session_selection(request, "built")) + "\\n")
+
+
+@pytest.mark.dbt_select("+kpi_daily", "+dim_dates")
+def test_kpi(built):
+    pass
+
+
+@pytest.mark.dbt_select("+dim_dates")
+@pytest.mark.parametrize("n", [1, 2])
+def test_dates(built, n):
+    pass
+
+
+def test_catalogue(built):
+    pass
+
+
+def test_no_fixture():
+    pass
+"""
+
+
+def test_dbt_fixture_builds_the_union_of_the_collected_tests_selections(tmp_path):
+    proj = _project(tmp_path, {}, {})
+    shutil.copy(REPO / "tests" / "dbt_cli.py", proj / "tests" / "dbt_cli.py")
+    (proj / "tests" / "test_sel.py").write_text(SELECTING_MODULE)
+    (proj / "tests" / "test_other.py").write_text("import pytest\n\n\n@pytest.mark.dbt_select('+other')\n"
+                                                  "def test_x():\n    pass\n\n\ndef test_y():\n    pass\n")
+    runs = [("tests/test_sel.py",), ("tests/test_sel.py::test_kpi",), ("tests/test_sel.py::test_dates",),
+            ("tests/test_sel.py::test_kpi", "tests/test_sel.py::test_dates[1]", "tests/test_sel.py::test_no_fixture",
+             "tests/test_other.py")]
+    for args in runs:
+        proc = _pytest(proj, "-p", "no:xdist", *args, env={"PYTHONPATH": str(proj / "tests")})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = [json.loads(line) for line in (proj / "order.log").read_text().splitlines()]
+    # the whole module: test_catalogue declares no selection -> the whole project (None); one node id: its own;
+    # tests of another module and tests without the fixture do not count
+    assert got == [None, ["+dim_dates", "+kpi_daily"], ["+dim_dates"], ["+dim_dates", "+kpi_daily"]]

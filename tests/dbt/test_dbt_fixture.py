@@ -24,7 +24,12 @@ import raw_fixture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, request):
+    """The fixture's database after `dbt build`: of the whole project, or of the union of the collected tests'
+    `dbt_select` markers when every collected test declares one (dbt_cli.session_selection; `./cx mutate --only`
+    runs one or two node ids, so it builds only their upstream). Tests only on models of the selection run
+    (`--indirect-selection cautious`)."""
+    selection = dbt_cli.session_selection(request, "built")
     tmp = tmp_path_factory.mktemp("dbt_fixture")
     db = tmp / "build.duckdb"
     raw_fixture.build(db, boundary_rows=True)
@@ -33,7 +38,8 @@ def built(tmp_path_factory):
         "CXW_HOME": str(tmp), "CXW_BUILD_DB": str(db), "DBT_TARGET_PATH": str(tmp / "target"),
         "DBT_LOG_PATH": str(tmp / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
     })
-    proc = dbt_cli.run(env, "build", timeout=300)
+    select = ("--select", *selection, "--indirect-selection", "cautious") if selection else ()
+    proc = dbt_cli.run(env, "build", *select, timeout=300)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     con = duckdb.connect(str(db), read_only=True)
     yield con
@@ -137,6 +143,7 @@ KPI_EXPECTED: dict[str, list[tuple]] = {
 }
 
 
+@pytest.mark.dbt_select("+kpi_daily", "+kpi_period")
 @pytest.mark.parametrize("kpi", sorted(KPI_EXPECTED))
 def test_kpi_equals_hand_computed_value(built, kpi):
     for kind, grain, start, expected in KPI_EXPECTED[kpi]:
@@ -150,6 +157,7 @@ def test_every_daily_kpi_has_a_hand_computed_value(built):
     assert daily <= set(KPI_EXPECTED), f"daily KPIs without a hand-computed value: {sorted(daily - set(KPI_EXPECTED))}"
 
 
+@pytest.mark.dbt_select("+dim_dates")
 def test_dim_dates_iso_day_of_week_is_monday_1_to_sunday_7(built):
     """dim_dates' weekday comes from the dispatched iso_day_of_week (DuckDB / PostgreSQL isodow, Spark
     dayofweek_iso): ISO numbering, weekend = Saturday and Sunday."""
@@ -343,6 +351,7 @@ def test_identity_coverage_counts_each_sources_records_by_rule_and_reconciles(bu
             assert math.isclose(share, n / records) and math.isclose(lshare, linked / records)
 
 
+@pytest.mark.dbt_select("+cx_identity_link_audit", "+int_identity_links", "+dim_customers")
 def test_identity_link_audit_names_rule_person_and_the_load_of_the_evidence(built):
     audit = {r[0]: r[1:] for r in built.execute(
         "select link_key, person_sk, rule, same_source_records, person_records, has_conflict, evidence_load_id "
@@ -399,6 +408,7 @@ _KPI_ROWS = ("select 'day' as grain, kpi_date as period_start, channel, segment,
              "denominator, n from kpi.kpi_period")
 
 
+@pytest.mark.dbt_select("+kpi_daily", "+kpi_period")
 @pytest.mark.parametrize("dimension", ["segment", "channel"])
 def test_segment_and_channel_rows_sum_to_the_all_row(built, dimension):
     """Per segment (channel 'all') and per channel (segment 'all'), the rows of a KPI and period partition its 'all'
@@ -426,6 +436,8 @@ def test_segment_and_channel_rows_sum_to_the_all_row(built, dimension):
                          ).fetchone()[0] == 0
 
 
+@pytest.mark.dbt_select("+int_customer_segments_monthly", "+fct_orders", "+fct_support_tickets",
+                         "+dim_customer_segments", "+fct_survey_responses", "+kpi_daily")
 def test_no_segment_is_computed_from_data_after_its_as_of_date(built):
     """Every month-end row of int_customer_segments_monthly equals its inputs recomputed from the facts dated on or
     before as_of_date (orders, revenue, tickets, engagement), and a segment is valid only after its month end: the
