@@ -45,7 +45,7 @@ pseudo_conflicts as (
         'not_linked' as resolution
     from (
         select distinct user_pseudo_id, user_id
-        from {{ ref('stg_ga4__events') }}
+        from {{ ref('int_ga4_identity_pairs') }}
         where user_id is not null and user_pseudo_id is not null
     ) as u
     inner join links as g on g.source = 'ga4' and g.source_id = u.user_id

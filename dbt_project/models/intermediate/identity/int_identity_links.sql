@@ -64,7 +64,7 @@ hubspot_links as (
 
 ga4_user_ids as (
     select distinct user_pseudo_id, user_id
-    from {{ ref('stg_ga4__events') }}
+    from {{ ref('int_ga4_identity_pairs') }}
     where user_id is not null
 ),
 

@@ -9,7 +9,7 @@
    (data-tests/assert_identity_coverage_reconciles.sql). #}
 with ga4_ids as (
     select distinct user_id, user_pseudo_id
-    from {{ ref('stg_ga4__events') }}
+    from {{ ref('int_ga4_identity_pairs') }}
 ),
 
 records as (

@@ -15,7 +15,7 @@ conflicts as (
 
 ga4_ids as (
     select user_id, user_pseudo_id, min(_load_id) as _load_id, min(_extracted_at) as _extracted_at
-    from {{ ref('stg_ga4__events') }}
+    from {{ ref('int_ga4_identity_pairs') }}
     where user_id is not null
     group by 1, 2
 ),
