@@ -6,16 +6,21 @@ Why (issue 16.8, tests/README.md "Before the first task"): an Airflow CLI proces
 tracked objects). With CPython's default thresholds (700, 10, 10) every growth of the heap by a quarter triggers a
 full collection that walks all of it: 9 of them cost 1.5 of the 5.5 CPU-s of a 3-task `airflow dags test`, and the
 full collection at interpreter exit another ~1.5 CPU-s, measured 2026-12-07. Here the young generation holds 50,000
-allocations before a collection (cycles are still collected, in fewer passes), and at the end the surviving heap is
-frozen (`gc.freeze`) so the exit does not walk it once more; everything else (atexit handlers, logging shutdown,
-module teardown) runs as usual. Only the one-shot commands our tools start use this (`./cx demo`'s preparation and
+allocations before a collection (cycles are still collected, in fewer passes), and the process ends without the
+interpreter's teardown (`finish`): non-daemon threads are joined and the atexit handlers run (Airflow's engine
+disposal, logging shutdown), then `os._exit`. The teardown would walk the whole heap once more, and freezing the heap
+instead (tried first) made DuckDB's bindings, which a `dags test` task loads, print a nanobind leak report at exit. Only the one-shot commands our tools start use this (`./cx demo`'s preparation and
 `airflow dags test`, the tests' DAG runs); the services of `./cx up` and a deployment run Airflow unchanged.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
+import os
 import sys
+import threading
+from typing import NoReturn
 
 GC_THRESHOLDS = (50_000, 20, 10)
 THEN = "--then"
@@ -46,13 +51,26 @@ def main(argv: list[str] | None = None) -> int:
                 break
     except SystemExit as exc:  # Airflow's commands end with sys.exit / SystemExit("message") on failure
         code = exc.code
-    finally:
-        gc.freeze()  # the exit's full collection would walk the whole heap once more
     if isinstance(code, str):
         print(code, file=sys.stderr, flush=True)
         return 1
     return int(code or 0)
 
 
+def finish(code: int) -> NoReturn:
+    """End the process like the interpreter's exit up to its teardown: wait for non-daemon threads, run the atexit
+    handlers, flush the standard streams, then `os._exit(code)` (no module teardown, no last full collection)."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(main())
