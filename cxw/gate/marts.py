@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..publish import PUBLISHED_SCHEMAS, _published_columns
 from .ge import Gate, finish, run_dir
-from .marts_delta import (Published, changed_frame_sql, check_columns, check_digest, check_kind, in_check_order,
-                          is_pii, q, vacuous, vacuous_results, whole_frame_sql)
+from .marts_delta import (Published, catalog_results, changed_frame_sql, check_columns, check_digest, check_kind,
+                          in_check_order, is_pii, q, vacuous, vacuous_results, whole_frame_sql)
 from .marts_suites import (FREE_TEXT_COLUMNS, MAX_ROW_DROP_VS_PUBLISHED, ROW_COUNT_UNCHECKED, SUITES, Check,
                            pii_checks)
 
@@ -106,7 +106,9 @@ def audit_marts(run_id: str, build_db: Path, out_dir: Path, published_db: Path, 
                     skip += [c for c in local if vacuous(c, columns)]
                 table_results = vacuous_results(name, name, skip, rows, "nothing to judge: no changed row, or no "
                                                                          "'@' / '+' in the text column")
-                whole = [c for c in whole if c not in skip]
+                decided = catalog_results(name, name, whole, columns, rows)
+                table_results += list(decided.values())
+                whole = [c for i, c in enumerate(whole) if c not in skip and i not in decided]
                 local = [c for c in local if c not in skip]
                 if whole:
                     table_results += [{**r, "rows_audited": rows} for r in gate.run(name, name, df, whole, run_id)]

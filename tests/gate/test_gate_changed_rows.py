@@ -246,7 +246,9 @@ def test_checks_passed_without_ge_are_what_ge_says(tmp_path, rows):
 
     kpis = ["create schema kpi", "create table kpi.kpi_daily as select * from (values ('nps', 10.0, 40, "
             "date '2025-03-01', 'all'), ('nps', 200.0, 40, date '2025-03-10', 'x@y.org')) "
-            "as t(kpi, value, n, kpi_date, segment)"]
+            "as t(kpi, value, n, kpi_date, segment)",
+            # an empty table without its key column: row count and column existence fail
+            "create schema core", "create table core.fct_orders as select 1 as x where false"]
     changed, full = _both(tmp_path, reviews(*GOOD), reviews(*rows))
     if rows is GOOD:  # no '@' / '+' in any text, no changed row
         assert any(r.get("evaluated") for r in changed["results"]) and any(r.get("evaluated") for r in full["results"])
@@ -255,3 +257,8 @@ def test_checks_passed_without_ge_are_what_ge_says(tmp_path, rows):
     _build(build, kpis)
     rep = _audit(runs, "kpis", build, pub, end=date(2025, 3, 12))
     assert _verdict(rep) == _ge_alone(tmp_path / "k", build, end=date(2025, 3, 12))
+    assert {r["expectation"] for r in rep["results"] if r.get("evaluated", "").startswith("from the table")} == {
+        "expect_table_row_count_to_be_between", "expect_column_to_exist"}
+    assert [(r["expectation"], r["column"]) for r in rep["results"] if not r["success"] and r["table"] ==
+            "core.fct_orders"] == [("expect_table_row_count_to_be_between", None), ("expect_column_to_exist",
+                                                                                    "order_id")]
