@@ -104,7 +104,7 @@ class Published:
     def __init__(self, con, published_db: Path, runs_root: Path):
         import duckdb
 
-        self.attached, self.digests, self.reason = False, None, None
+        self.attached, self.digests, self.reason, self.fingerprints = False, None, None, {}
         if not published_db.exists():
             self.reason = "no published generation"
             return
@@ -126,6 +126,26 @@ class Published:
             self.reason = "no passed marts gate recorded for the published generation"
             return
         self.digests = rep["check_digests"]
+        try:
+            self.fingerprints = dict(con.execute(
+                "select table_name, fingerprint from cxw_published.main.publication_tables").fetchall())
+        except duckdb.Error:
+            pass
+
+    def unchanged(self, con, name: str, published_cols: str, schema: str, table: str) -> bool:
+        """The candidate table equals the published one: its fingerprint as published (`cxw.publish.
+        table_fingerprint`: row count, sum of row hashes, column names and types) is the one `publication_tables`
+        records. One hashing pass over the candidate instead of EXCEPT ALL over both tables."""
+        from ..publish import table_fingerprint
+
+        recorded = self.fingerprints.get(name)
+        if not recorded:
+            return False
+        cur = con.cursor()  # its own result: table_fingerprint leaves its fetchone() open
+        try:
+            return table_fingerprint(cur, f"(select {published_cols} from {q(schema)}.{q(table)})")[1] == recorded
+        finally:
+            cur.close()
 
     def detach(self, con) -> None:
         if self.attached:
