@@ -2,7 +2,8 @@
 
 Each table is read read-only through Arrow into GE's pandas engine and checked against its suite
 (`marts_suites.SUITES`), the PII checks of its text columns, and its row count against the published generation.
-Full-table integrity (relationships, reconciliation) stays in dbt tests.
+Where the published generation allows, per-row checks read only the changed rows (`marts_delta`, issue 20.3), with the
+verdict of a full audit. Full-table integrity (relationships, reconciliation) stays in dbt tests.
 """
 
 from __future__ import annotations
