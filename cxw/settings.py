@@ -59,6 +59,7 @@ class Settings:
     retention_days: str = ""                     # CXW_RETENTION_DAYS (days; parsed by cxw.erase)
     # gates (cxw.gate)
     gate_max_row_drop: Optional[str] = None      # CXW_GATE_MAX_ROW_DROP (fraction; default in cxw.gate.marts)
+    gate_full_audit: bool = False                # CXW_GATE_FULL_AUDIT=1|true|yes: marts gate reads every table whole
     gate_volume_lookback: str = "7"              # CXW_GATE_VOLUME_LOOKBACK (loads)
     gate_volume_drop: str = "0.9"                # CXW_GATE_VOLUME_DROP (fraction)
     gate_volume_min_rows: str = "50"             # CXW_GATE_VOLUME_MIN_ROWS (rows)
@@ -103,6 +104,7 @@ class Settings:
             pii_salt=env_var("CXW_PII_SALT"),
             retention_days=env_var("CXW_RETENTION_DAYS", "").strip(),
             gate_max_row_drop=env_var("CXW_GATE_MAX_ROW_DROP"),
+            gate_full_audit=env_var("CXW_GATE_FULL_AUDIT", "").lower() in ("1", "true", "yes"),
             gate_volume_lookback=env_var("CXW_GATE_VOLUME_LOOKBACK", "7"),
             gate_volume_drop=env_var("CXW_GATE_VOLUME_DROP", "0.9"),
             gate_volume_min_rows=env_var("CXW_GATE_VOLUME_MIN_ROWS", "50"),

@@ -7,6 +7,7 @@ in the build database before anything is published. Suites are code, one per che
     raw_suites.py    its suites, `raw.<source>__<entity>`: required columns and types, ranges
     volume.py        its volume rule (kind, baseline, threshold) and the suite on it, `raw.load_log`
     marts.py         the marts gate (`validate_marts`): every table of core, kpi, cx
+    marts_delta.py   what it reads of a table: changed rows for per-row checks, the whole table narrow for the rest
     marts_suites.py  its suites, `core.*`, `kpi.*`, `cx.*`, and `Check` (one expectation with severity and reason)
 
 The entry points take their paths (raw root, run directory, state directory, build and published databases) and
