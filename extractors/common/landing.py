@@ -15,6 +15,7 @@ import os
 import secrets as _secrets
 import shutil
 import socket
+import tempfile
 import time
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional
@@ -29,6 +30,7 @@ log = logging.getLogger("cxw.extractors.landing")
 META_COLUMNS = ("_load_id", "_extracted_at", "_record_seq")
 STALE_TMP_SECONDS = 3600.0
 OWNER_FILE = "_owner"    # in a .tmp-<load_id> dir while it is written: "<host> <pid> <process start ticks>"
+SCRATCH_PREFIX = ".new-"   # a temp dir before its owner file is in it (renamed to .tmp-<load_id> at once)
 
 
 def _start_ticks(pid: int) -> Optional[str]:
@@ -88,7 +90,7 @@ def clean_stale(raw_root: str, source: str, older_than_s: float = STALE_TMP_SECO
             path = os.path.join(edir, name)
             if not os.path.isdir(path):
                 continue
-            if name.startswith(".tmp-"):
+            if name.startswith((".tmp-", SCRATCH_PREFIX)):
                 if _owner_dead(path) or now - os.path.getmtime(path) >= older_than_s:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
@@ -129,9 +131,17 @@ class LoadWriter:
         self.entity_dir = os.path.join(os.fspath(raw_root), source, entity)
         self.tmp_dir = os.path.join(self.entity_dir, f".tmp-{load_id}")
         self.final_dir = os.path.join(self.entity_dir, load_id)
-        os.makedirs(self.tmp_dir, exist_ok=False)
-        with open(os.path.join(self.tmp_dir, OWNER_FILE), "w", encoding="ascii") as fh:
+        # the temp dir appears with its owner file already in it (made under a scratch name, then renamed): a
+        # process killed between mkdir and the owner's write (another thread of the extract may be just there) would
+        # otherwise leave an ownerless .tmp- dir that only the age rule removes. A scratch dir left by such a kill
+        # holds no data; clean_stale removes it like a temp dir.
+        os.makedirs(self.entity_dir, exist_ok=True)
+        if os.path.exists(self.tmp_dir):
+            raise FileExistsError(self.tmp_dir)
+        scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self.entity_dir)
+        with open(os.path.join(scratch, OWNER_FILE), "w", encoding="ascii") as fh:
             fh.write(_owner_text())   # lets the next run remove this dir at once if this process is killed
+        os.rename(scratch, self.tmp_dir)
         self.files: List[Dict[str, Any]] = []
         self.rows = 0
 
