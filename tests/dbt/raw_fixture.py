@@ -431,6 +431,13 @@ def hold_back_second_loads(con) -> dict[str, str]:
     return held
 
 
+def restore_held_loads(con, held: dict[str, str]) -> None:
+    """Put the rows `hold_back_second_loads` held back into their raw tables again (new data for the next build)."""
+    for table, copy in held.items():
+        con.execute(f"insert into {table} select * from {copy}")
+        con.execute(f"drop table {copy}")
+
+
 if __name__ == "__main__":
     build(sys.argv[1])
     print("fixture written to", sys.argv[1])

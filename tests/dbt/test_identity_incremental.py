@@ -70,9 +70,7 @@ def test_second_loads_incremental_equals_full_refresh(fixture_db):
     _dbt(env, *BUILD)
     before = _fps(db)
     con = duckdb.connect(str(db))
-    for table, copy in held.items():
-        con.execute(f"insert into {table} select * from {copy}")
-        con.execute(f"drop table {copy}")
+    raw_fixture.restore_held_loads(con, held)
     con.close()
     after = _incremental_equals_full_refresh(db, env)
     # the re-delivered 2025-03-01 brings the login of u1 (user_id 1): the day's pairs changed

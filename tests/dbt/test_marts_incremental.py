@@ -68,9 +68,7 @@ def test_incremental_after_new_load_equals_full_refresh(fixture_db):
 
     con = duckdb.connect(str(db))
     before = {t: fingerprint(con, t) for t in INCREMENTAL}
-    for table, copy in held.items():
-        con.execute(f"insert into {table} select * from {copy}")
-        con.execute(f"drop table {copy}")
+    raw_fixture.restore_held_loads(con, held)
     con.close()
 
     _dbt(env, *BUILD_NO_TESTS)                       # incremental run over the new load

@@ -84,9 +84,7 @@ def test_incremental_staging_equals_full_refresh_through_new_late_and_removed_lo
 
     # 2. L2 back, plus L3
     con = duckdb.connect(str(db))
-    for table, copy in held.items():
-        con.execute(f"insert into {table} select * from {copy}")
-        con.execute(f"drop table {copy}")
+    raw_fixture.restore_held_loads(con, held)
     # GA4 L3: a new export day (20250303: the 20250302 events a day later) and 20250301 delivered once more with a
     # late page view of session u1/100
     con.execute(f"""

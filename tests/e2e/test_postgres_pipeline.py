@@ -95,14 +95,9 @@ def pg_run(tmp_path_factory, seed_airflow):
                "duck": duck, "pg_seconds": pg_secs, "duck_seconds": duck_secs}
     finally:
         mp.undo()
-        from psycopg2 import sql
+        from tests.pg_scratch import drop_scratch
 
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
-            cur.execute("select rolname from pg_roles where rolname like %s", [prefix.replace("_", r"\_") + "%"])
-            for (role,) in cur.fetchall():
-                cur.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-        admin.close()
+        drop_scratch(admin, dbname, prefix)
 
 
 @pytest.fixture
