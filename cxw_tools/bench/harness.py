@@ -10,6 +10,8 @@ Per repetition, in a fresh CXW_HOME (its own project-local Airflow SQLite DB, co
 3. loader      cxw.loader over the landed files of run 1 vs DuckDB's own `create table as select * from read_parquet`
 4. incremental the DAG on the demo generated at the window end (≈1 % new data: new/late events, updates, reviews)
 5. no-op       the same logical date again (nothing new)
+6. hourly      the DAG with CXW_SCHEDULE=hourly on the hour [B, B+1h) after data set B's as-of, the sources serving the
+               demo generated as of B+1h with the day in progress as a GA4 intraday table (hourly_step)
 
 Once at the end: a full refresh on the window-end data in another fresh home; its published tables must have the
 same fingerprints (count + sum of row hashes, cxw.publish.table_fingerprint) as the incremental run's.
@@ -43,6 +45,11 @@ from cxw_tools.bench.sampler import Sampler, run_sampled
 DAG_ID = "cx_pipeline"
 MEMORY_LIMIT_ENV = "CXW_DUCKDB_MEMORY_LIMIT"  # read by dbt_project/profiles.yml (duckdb settings.memory_limit)
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+# data set C's GA4: a day's daily table lands 6 h after the day ended (as in the DECISIONLOG's hourly run), so at
+# B+1h the day that ended at B is the export's streaming table `events_intraday_YYYYMMDD` (the demo company has no
+# activity after the window end, so there is no later day; any value <= 1 h would show that day as a daily table and
+# the hour would carry no intraday table at all)
+HOURLY_GA4_INTRADAY_DELAY_H = 6.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,12 +65,60 @@ def _utc_epoch(s: str | None) -> float | None:
     return d.timestamp()
 
 
+def _iso_utc(s: str | None) -> str | None:
+    e = _utc_epoch(s)
+    return None if e is None else dt.datetime.fromtimestamp(e, dt.timezone.utc).isoformat()
+
+
+def hourly_step(as_of_b: str) -> dict:
+    """Step 6: the hour after data set B's as-of. Under the hourly timetable (CronDataIntervalTimetable "0 * * * *")
+    `airflow dags test cx_pipeline <T>` runs the interval ending at T, so the hour [B, B+1h) is logical date B+1h
+    (docs/DECISIONLOG.md "Hourly runs": logical date 14:00 published [13:00, 14:00)); its sources show the demo
+    company as of B+1h."""
+    b = dt.datetime.fromisoformat(as_of_b)
+    b = b.replace(tzinfo=dt.timezone.utc) if b.tzinfo is None else b.astimezone(dt.timezone.utc)
+    end = b + dt.timedelta(hours=1)
+    return {"logical_date": end.isoformat(), "data_interval": [b.isoformat(), end.isoformat()],
+            "as_of": end.isoformat(), "env": {"CXW_SCHEDULE": "hourly"},
+            "ga4_intraday_delay_h": HOURLY_GA4_INTRADAY_DELAY_H}
+
+
+def hourly_checks(home: Path, step: dict, run: dict) -> dict:
+    """The hourly run's sanity checks (raises BenchError): it ran the hour of ``step``, and published a new
+    generation of that as-of or found nothing new ('unchanged'). Returns what it read: GA4 intraday rows in raw, the
+    published generation's as_of."""
+    import duckdb
+
+    if run["data_interval"] != step["data_interval"]:
+        raise BenchError(f"hourly: the run's data interval {run['data_interval']} is not {step['data_interval']}")
+    if run.get("publication_status") not in ("published", "unchanged"):
+        raise BenchError(f"hourly: publication {run.get('publication_status')!r}, not published or unchanged")
+    out: dict = {}
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
+    try:
+        out["ga4_intraday_rows"] = con.execute("select count(*) from raw_ga4.events "
+                                               "where _export_table like 'events_intraday_%'").fetchone()[0]
+    finally:
+        con.close()
+    con = duckdb.connect(str(home / "published" / "cx_warehouse.duckdb"), read_only=True)
+    try:
+        out["published_as_of"] = sorted({str(a) for a, in con.execute(
+            "select distinct as_of from main.publication_freshness").fetchall()})
+    finally:
+        con.close()
+    want = _utc_epoch(step["data_interval"][1])
+    if run["publication_status"] == "published" and [_utc_epoch(a) for a in out["published_as_of"]] != [want]:
+        raise BenchError(f"hourly: published as_of {out['published_as_of']}, not {step['data_interval'][1]}")
+    return out
+
+
 def _read_run(airflow_db: Path, before: set[str] | None = None) -> tuple[dict, list[dict]]:
     """The newest DAG run (not one of the run ids in ``before``) and its task instances."""
     con = sqlite3.connect(str(airflow_db))
     con.row_factory = sqlite3.Row
     try:
-        runs = con.execute("select run_id, logical_date, start_date, end_date, state from dag_run where dag_id = ? "
+        runs = con.execute("select run_id, logical_date, data_interval_start, data_interval_end, start_date, "
+                           "end_date, state from dag_run where dag_id = ? "
                            "order by id desc", [DAG_ID]).fetchall()
         run = next((r for r in runs if r["run_id"] not in (before or set())), None)
         if run is None:
@@ -308,6 +363,7 @@ def dag_run(label: str, home: Path, data_dir: Path, manifest: dict, logical_date
     e2e = round(run_end - res["t0"], 3) if run_end and res["t0"] < run_end <= res["t1"] + 1 else res["wall_s"]
     return {
         "label": label, "logical_date": logical_date, "run_id": run["run_id"], "state": run["state"],
+        "data_interval": [_iso_utc(run.get("data_interval_start")), _iso_utc(run.get("data_interval_end"))],
         "executor": executor,
         "e2e_wall_s": e2e, "process_wall_s": res["wall_s"], "terminated_after_finish": res["terminated_after_finish"],
         "task_span_s": round(dr_s, 3), "sum_task_wall_s": round(sum_tasks, 3), "task_busy_s": round(busy_s, 3),
@@ -411,17 +467,19 @@ def loader_vs_duckdb(raw_root: Path, work: Path, task: dict | None = None) -> di
 # Orchestration
 # ---------------------------------------------------------------------------------------------------------------
 
-def _generate(bench_home: Path, scale: str, seed: int, as_of: str) -> tuple[Path, dict]:
+def _generate(bench_home: Path, scale: str, seed: int, as_of: str,
+              ga4_intraday_delay_h: float | None = None) -> tuple[Path, dict]:
     import demo_company
 
-    out = bench_home / "demo" / f"{scale}-{seed}-asof-{as_of}"
+    out = bench_home / "demo" / (f"{scale}-{seed}-asof-{as_of}"
+                                 + ("" if ga4_intraday_delay_h is None else f"-intraday-{ga4_intraday_delay_h:g}h"))
     mf = out / "manifest.json"
     if not mf.exists():
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         t0 = time.perf_counter()
         print(f"bench: generating the demo company {scale} seed {seed} as of {as_of}", flush=True)
-        demo_company.generate(tmp, scale=scale, seed=seed, as_of=as_of)
+        demo_company.generate(tmp, scale=scale, seed=seed, as_of=as_of, ga4_intraday_delay_h=ga4_intraday_delay_h)
         os.replace(tmp, out)
         print(f"bench: generated in {time.perf_counter() - t0:.1f}s", flush=True)
     return out, json.loads(mf.read_text())
@@ -574,6 +632,9 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
     t = time.perf_counter()
     data_a, man_a = _generate(bench_home, scale, seed, as_of_a)
     data_b, man_b = _generate(bench_home, scale, seed, end.isoformat()) if not full_only else (None, None)
+    hstep = result["hourly_step"] = hourly_step(end.isoformat())
+    data_c, man_c = (_generate(bench_home, scale, seed, hstep["as_of"], hstep["ga4_intraday_delay_h"])
+                     if not full_only else (None, None))
     bphase("generate_or_cached", t)
     t = time.perf_counter()
     tpl = _airflow_template(bench_home)
@@ -589,6 +650,7 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
         t = time.perf_counter()
         srv_a = servers.enter_context(demo_server_info(data_a))
         srv_b = servers.enter_context(demo_server_info(data_b)) if not full_only else None
+        srv_c = servers.enter_context(demo_server_info(data_c)) if not full_only else None
         bphase("demo_servers", t)
         # one Airflow metadata DB (copied from the template) and one execution API server serving it, for all
         # repetitions: a deployment's metadata DB and API server outlive its runs. Every `dags test` run gets its
@@ -607,10 +669,10 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
 
             def phase(name, t0):
                 phases[name] = round(time.perf_counter() - t0, 1)
-            for srv in (srv_a, srv_b):
+            for srv in (srv_a, srv_b, srv_c):
                 if srv:
                     reset_demo_server(srv)
-            url_a, url_b = srv_a["base_url"], srv_b and srv_b["base_url"]
+            url_a, url_b, url_c = srv_a["base_url"], srv_b and srv_b["base_url"], srv_c and srv_c["base_url"]
             phase("fresh_home_and_reset", t)
             print(f"bench: rep {i}/{repeat}: full run ({date_a})", flush=True)
             t = time.perf_counter()
@@ -666,6 +728,19 @@ def run_bench(scale: str = "S", seed: int = 42, repeat: int = 3, memory_limit: s
                                                          if fr_fp.get(k) != inc_fp.get(k))
                 result["full_refresh"] = fr
                 bphase("full_refresh", t)
+            # data set C's sources: the hour after B; the extractors continue from the cursors of the runs above (after
+            # the full-refresh check, which compares a rebuild of the incremental run's raw tables)
+            print(f"bench: rep {i}: hourly run ({hstep['logical_date']}: [{hstep['data_interval'][0]}, "
+                  f"{hstep['data_interval'][1]}), CXW_SCHEDULE=hourly)", flush=True)
+            t = time.perf_counter()
+            rep["hourly"] = dag_run("hourly", home, data_c, man_c, hstep["logical_date"],
+                                    {**extra_env, **hstep["env"]}, executor, url_c, api, af_home)
+            phase("hourly", t)
+            t = time.perf_counter()
+            rep["hourly"].update(hourly_checks(home, hstep, rep["hourly"]))
+            hourly_fp = fingerprints(home / "published" / "cx_warehouse.duckdb")
+            rep["hourly_changed_tables"] = sorted(k for k in hourly_fp if hourly_fp[k] != noop_fp.get(k))
+            phase("hourly_checks", t)
             t = time.perf_counter()
             _write(result, out_dir, partial=True)
             if not keep:

@@ -182,7 +182,7 @@ def test_a_run_counts_as_finished_only_when_it_is_new(tmp_path):
     db = tmp_path / "airflow.db"
     con = sqlite3.connect(db)
     con.execute("create table dag_run (id integer primary key, dag_id text, run_id text, logical_date text, "
-                "start_date text, end_date text, state text)")
+                "data_interval_start text, data_interval_end text, start_date text, end_date text, state text)")
     con.execute("create table task_instance (dag_id text, run_id text, task_id text, start_date text, "
                 "end_date text, duration real, state text, try_number int)")
     con.executemany("insert into dag_run (dag_id, run_id, logical_date, state) values (?, ?, ?, ?)",
