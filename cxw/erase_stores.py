@@ -447,6 +447,14 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     if not p.build_db.exists():
         return {"build_db": "absent"}
     load_into_duckdb(p.raw, p.build_db, force=True, sources=sources or None)
+    from .dbt_select import clear_record
+    from .loader import connect_build_db
+
+    con, _ = connect_build_db(p.build_db)
+    try:  # raw rows changed without new loads: the next pipeline build is a full one (cxw.dbt_select)
+        clear_record(con)
+    finally:
+        con.close()
     start, end = _publication_interval(p.published_db)
     # the marts are rebuilt with the KPI window of the build BI reads, so nothing but the erasure changes
     # (an explicit CXW_KPI_WINDOW_START / _END wins; the window goes to dbt as --vars, the environment is not modified)

@@ -40,6 +40,7 @@ class Settings:
     dbt_parse_cache_dir: Optional[str] = None    # CXW_DBT_PARSE_CACHE_DIR: dbt's saved parses shared by homes (unset:
     #                                              each home's dbt target keeps its own; cxw.dbt)
     force_build: bool = False                    # CXW_FORCE_BUILD=1|true|yes: build even when nothing changed
+    dbt_select: str = "auto"                     # CXW_DBT_SELECT: auto (only what changed raw tables feed) | full
     schedule: str = "daily"                      # CXW_SCHEDULE: daily | hourly (the DAG's data intervals; SCHEDULES)
     kpi_window_start: Optional[str] = None       # CXW_KPI_WINDOW_START (date; default CXW_HISTORY_START)
     kpi_window_end: Optional[str] = None         # CXW_KPI_WINDOW_END (date; default the run's interval end)
@@ -90,6 +91,7 @@ class Settings:
             dbt_unit_tests=env_var("CXW_DBT_UNIT_TESTS") == "1",
             dbt_parse_cache_dir=env_var("CXW_DBT_PARSE_CACHE_DIR") or None,
             force_build=env_var("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"),
+            dbt_select=(env_var("CXW_DBT_SELECT", "auto") or "auto").strip().lower(),
             schedule=(env_var("CXW_SCHEDULE", "daily") or "daily").strip().lower(),
             kpi_window_start=env_var("CXW_KPI_WINDOW_START"),
             kpi_window_end=env_var("CXW_KPI_WINDOW_END"),

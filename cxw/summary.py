@@ -306,6 +306,9 @@ def render(s: dict) -> str:
             lines.append(f"dbt build: skipped — {d.get('reason')}")
         else:
             lines.append(f"dbt build: {d.get('results', {}).get('counts')} in {d.get('seconds')} s")
+            sel = d.get("selection")
+            if sel:  # which part of the project ran and why (cxw.dbt_select)
+                lines.append(f"  {sel.get('mode')}: {sel.get('reason')} ({sel.get('nodes')} nodes)")
         if d.get("rebuilt_to"):
             lines.append(f"  this run's data interval is older than the published generation's: built to the "
                          f"newer end {d['rebuilt_to']} (BI never goes back in time)")

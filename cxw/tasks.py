@@ -201,9 +201,9 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
 
     from extractors.common.settings import ConfigurationError
 
-    from . import buildstate
+    from . import buildstate, dbt_select
     from .config import dbt_target
-    from .dbt import kpi_window_vars, run_dbt
+    from .dbt import dbt_env, kpi_window_vars, run_dbt
     from .pii import require_private_salt
     from .settings import settings
 
@@ -252,17 +252,36 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
         built_end = end.isoformat()
     else:
         built_end = f"{window[1]}T00:00:00+00:00" if window[1] else None
-    _with_build_db(buildstate.clear_build_info)  # a failed or partial build has no record
+    # only what the raw tables that changed since the last successful build feed, when that is provably the same
+    # as building everything (cxw.dbt_select); the record of what the build is made from goes before dbt starts
+    inputs = dbt_select.build_inputs(args, fp["parts"]["env"])
+    selection: dict = {}
+
+    def _plan_and_clear(con) -> None:
+        selection.update(dbt_select.plan(con, inputs, Path(dbt_env()["DBT_TARGET_PATH"]) / "manifest.json",
+                                         mode=s.dbt_select, target=dbt_target(), force=s.force_build))
+        dbt_select.clear_record(con)
+        buildstate.clear_build_info(con)  # a failed or partial build has no record
+
+    _with_build_db(_plan_and_clear)
+    if not selection:  # PostgreSQL: the DuckDB file is not the build database
+        selection.update(mode="full", reason=f"target {dbt_target()}: selection is implemented for DuckDB",
+                         select=[], changed=[], raw_keys={})
+    log.info("dbt build: %s — %s", selection["mode"], selection["reason"])
     if dbt_target() == "postgres":
         from . import publish_postgres
 
         publish_postgres.clear_build_info()
-    report = run_dbt(args)
+    report = run_dbt(args + dbt_select.selection_args(selection))
     if dbt_target() == "postgres":  # the record in the PostgreSQL build database (cxw/publish_postgres.py); the
         from . import publish_postgres  # audiences' roles read the serving schemas, granted by publish's swap
 
         publish_postgres.write_build_info(run_id, built_end, window, fp["fingerprint"])
-    _with_build_db(lambda con: buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"]))
+    def _record(con) -> None:
+        buildstate.write_build_info(con, run_id, built_end, window, fp["fingerprint"])
+        dbt_select.write_record(con, inputs, selection["raw_keys"])
+
+    _with_build_db(_record)
     buildstate.record_build(fp["fingerprint"], run_id, window)
     report["build_fingerprint"] = fp["fingerprint"]
     report["kpi_window"] = window
@@ -270,6 +289,7 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
     report["rebuilt_to"] = rebuilt_to
     report.pop("log_tail", None)
     nodes = report.get("results", {}).pop("nodes", [])
+    report["selection"] = {**{k: selection[k] for k in ("mode", "reason", "changed")}, "nodes": len(nodes)}
     report["slowest"] = sorted(nodes, key=lambda n: -n["seconds"])[:5]
     return report
 
