@@ -89,6 +89,12 @@ def table_fingerprint(con, qualified: str) -> tuple[int, str]:
     return int(n), f"{h}:{schema}"
 
 
+def published_fingerprint(con, qualified: str) -> tuple[int, str]:
+    """`table_fingerprint` of a build table as it is published (BI_TYPE_CASTS applied): what `publication_tables`
+    records and what the published file's own table fingerprints to."""
+    return table_fingerprint(con, f"(select {_published_columns(con, qualified)} from {qualified})")
+
+
 def _published_columns(con, qualified: str) -> str:
     """The select list of a build table as it is published: columns of a type BI drivers cannot map cast
     (BI_TYPE_CASTS)."""
@@ -231,8 +237,7 @@ def publish(run_id: str, data_interval_start: str | None, data_interval_end: str
             raise RuntimeError(f"nothing to publish: no tables in schemas {PUBLISHED_SCHEMAS} of {build_db}")
         columns = {f"{s}.{t}": _published_columns(src, f'"{s}"."{t}"') for s, t in tables}
         # fingerprints of the tables as published (casts applied): publication_tables matches the published file
-        fps = {f"{s}.{t}": table_fingerprint(src, f'(select {columns[f"{s}.{t}"]} from "{s}"."{t}")')
-               for s, t in tables}
+        fps = {f"{s}.{t}": published_fingerprint(src, f'"{s}"."{t}"') for s, t in tables}
         docs = published_comments(src, src.execute("select current_database()").fetchone()[0])
         build = read_build_info(src)
         # how fresh each source is (cxw/freshness.py): the generation's "as of" per source

@@ -247,12 +247,14 @@ def execute_floor(db: Path, plan: dict, memory_limit: str | None = None, attach:
 
 
 def fingerprints(db: Path, schemas=PUBLISHED_SCHEMAS, tables: list[str] | None = None,
-                 attach: str | None = None) -> dict[str, list]:
+                 attach: str | None = None, as_published: bool = False) -> dict[str, list]:
     """{schema.table: [count, sum of row hashes]} for every base table of `schemas` (or the given tables; views
-    over a floor's linked inputs need ``attach``, see ``prepare_floor_db``)."""
+    over a floor's linked inputs need ``attach``, see ``prepare_floor_db``). ``as_published``: of the tables as
+    publish writes them (cxw.publish.published_fingerprint: HUGEINT / unsigned columns cast for BI drivers) - a
+    build database compared with a published file must be read so, else every table with a sum() column differs."""
     import duckdb
 
-    from cxw.publish import table_fingerprint
+    from cxw.publish import published_fingerprint, table_fingerprint
 
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -267,7 +269,8 @@ def fingerprints(db: Path, schemas=PUBLISHED_SCHEMAS, tables: list[str] | None =
         out = {}
         for qualified in tables:
             s, t = qualified.split(".", 1)
-            out[qualified] = list(table_fingerprint(con, f"{_q(s)}.{_q(t)}"))
+            fp = published_fingerprint if as_published else table_fingerprint
+            out[qualified] = list(fp(con, f"{_q(s)}.{_q(t)}"))
         return out
     finally:
         con.close()

@@ -13,8 +13,10 @@ Per repetition, in a fresh CXW_HOME (its own project-local Airflow SQLite DB, co
 6. hourly      the DAG with CXW_SCHEDULE=hourly on the hour [B, B+1h) after data set B's as-of, the sources serving the
                demo generated as of B+1h with the day in progress as a GA4 intraday table (hourly_step)
 
-Once at the end: a full refresh on the window-end data in another fresh home; its published tables must have the
-same fingerprints (count + sum of row hashes, cxw.publish.table_fingerprint) as the incremental run's.
+Once at the end: `dbt build --full-refresh` on a copy of the last repetition's build database (or, with
+--e2e-full-refresh, the whole DAG on the window-end data in another fresh home); its published tables, read as
+published (cxw.publish.published_fingerprint), must have the same fingerprints (count + sum of row hashes,
+cxw.publish.table_fingerprint) as the incremental run's published file.
 
 Every process of a DAG run (the `airflow` process and its children, including the dbt subprocess) is sampled with
 psutil for CPU seconds and RSS; the DuckDB temp directory (<build db>.tmp) is sampled for spill bytes. Task start
@@ -406,7 +408,8 @@ def dbt_full_refresh(home: Path, kpi_window: list | None, extra_env: dict) -> di
     if res["returncode"] != 0:
         raise BenchError(f"dbt --full-refresh failed: {(work / 'dbt.log').read_text()[-3000:]}")
     return {"wall_s": res["wall_s"], "cpu_s": res["cpu_s_rusage"], **sampler.totals(),
-            "fingerprints": fingerprints(db), "kpi_window": kpi_window}
+            # as published: compared with the incremental run's published file
+            "fingerprints": fingerprints(db, as_published=True), "kpi_window": kpi_window}
 
 
 # ---------------------------------------------------------------------------------------------------------------
