@@ -8,21 +8,30 @@ project files, `--vars`, the profile's rendered values (so the database PATH) an
 name, and a new target directory gets the saved parse of an earlier call with the same settings. dbt itself checks that
 saved parse against the project and the settings and parses in full when anything differs (a changed model, other
 vars, another target): the cache can make a call slower never wrong. `CXW_DBT_PARSE_CACHE=0` turns it off.
+
+The calls of one test process go to one long-lived dbt process (tests/dbt_server.py: dbt's `dbtRunner`, what the
+`dbt` command runs, with the call's environment, directory, arguments and exit code): a call no longer starts Python
+and imports dbt (2026-12-07: about 3 of the 6 CPU-seconds of a review-staging build on a saved parse).
+`CXW_TEST_DBT_SERVER=0` runs each call as its own `dbt` process again.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 PARSE_FILE = "partial_parse.msgpack"
+SERVER = Path(__file__).with_name("dbt_server.py")
+RESULT_PREFIX = "@@dbt-result@@ "  # the answer line of tests/dbt_server.py
 # settings that differ per test but are not part of dbt's parse state (CXW_BUILD_DB is made relative below)
 _PER_TEST = {"CXW_HOME", "DBT_TARGET_PATH", "DBT_LOG_PATH"}
 _cache_dir: Path | None = None
@@ -49,6 +58,54 @@ def _key(env: dict, args: tuple[str, ...]) -> str:
     return hashlib.sha256(repr((settings, vars_)).encode()).hexdigest()[:16]
 
 
+class _Server:
+    """The test process's dbt process (tests/dbt_server.py), started at its first call; a call that times out or
+    loses it kills it (the next call starts another)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+
+    def call(self, cmd: list[str], env: dict, cwd: str, timeout: float) -> subprocess.CompletedProcess:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([sys.executable, "-u", str(SERVER)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+            atexit.register(self.stop)
+        reply: list[str] = []
+
+        def exchange() -> None:
+            self.proc.stdin.write(json.dumps({"args": cmd[1:], "env": env, "cwd": cwd}) + "\n")
+            self.proc.stdin.flush()
+            for line in self.proc.stdout:
+                if line.startswith(RESULT_PREFIX):
+                    reply.append(line[len(RESULT_PREFIX):])
+                    return
+
+        t = threading.Thread(target=exchange, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not reply:
+            self.stop()
+            if t.is_alive():
+                raise subprocess.TimeoutExpired(cmd, timeout)
+            raise RuntimeError(f"the dbt process of {cmd} ended without an answer")
+        res = json.loads(reply[0])
+        return subprocess.CompletedProcess(cmd, res["returncode"], res["stdout"], res["stderr"])
+
+    def stop(self) -> None:
+        """End of the test process (atexit) or a lost call: stdin closed ends its loop; killed if it does not end."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+_server = _Server()
+
+
 def run(env: dict, *args: str, timeout: float = 600, project: Path = PROJECT) -> subprocess.CompletedProcess:
     """`dbt <args> --project-dir <project> --profiles-dir <project>` under `env` (which sets CXW_BUILD_DB,
     DBT_TARGET_PATH and DBT_LOG_PATH as the test wants); returns the finished process, output captured."""
@@ -68,7 +125,10 @@ def run(env: dict, *args: str, timeout: float = 600, project: Path = PROJECT) ->
     if saved is not None and saved.exists() and not (target / PARSE_FILE).exists():
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(saved, target / PARSE_FILE)
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if os.environ.get("CXW_TEST_DBT_SERVER", "1") != "0":
+        proc = _server.call(cmd, env, cwd or os.getcwd(), timeout)
+    else:
+        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if saved is not None and not saved.exists() and (target / PARSE_FILE).exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
         tmp = saved.with_suffix(".tmp")
