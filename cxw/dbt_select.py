@@ -176,3 +176,37 @@ def plan(con, inputs: dict[str, str], manifest: Path, *, mode: str = "auto", tar
 
 def selection_args(p: dict) -> list[str]:
     return ["--select", *p["select"]] if p["mode"] == "selected" else []
+
+
+COMPILED_FIELDS = ("compiled", "compiled_code", "compiled_path", "extra_ctes", "extra_ctes_injected", "relation_name")
+
+
+def read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def complete_manifest(previous: dict | None, path: Path) -> int:
+    """After a selected build: dbt's manifest holds compiled SQL only for the nodes it ran, so the docs (which reuse
+    the build's manifest, cxw.docs) would show none for the others. A selected build runs only when the project, the
+    vars and the versions are those of the last build (`plan`), so a node that did not run compiles as it did then:
+    its compiled fields are taken from the previous manifest where the node's checksum is the same. Returns how many
+    nodes were completed."""
+    manifest = read_manifest(path)
+    if not previous or manifest is None:
+        return 0
+    done = 0
+    old_nodes = previous.get("nodes") or {}
+    for uid, node in (manifest.get("nodes") or {}).items():
+        old = old_nodes.get(uid)
+        if (node.get("compiled_code") is None and old and old.get("compiled_code") is not None
+                and old.get("checksum") == node.get("checksum")):
+            node.update({k: old[k] for k in COMPILED_FIELDS if k in old})
+            done += 1
+    if done:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(manifest))
+        tmp.replace(path)
+    return done

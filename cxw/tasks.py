@@ -272,7 +272,11 @@ def dbt_build(data_interval_end=None, run_id: str | None = None) -> dict:
         from . import publish_postgres
 
         publish_postgres.clear_build_info()
+    manifest_path = Path(dbt_env()["DBT_TARGET_PATH"]) / "manifest.json"
+    previous = dbt_select.read_manifest(manifest_path) if selection["mode"] == "selected" else None
     report = run_dbt(args + dbt_select.selection_args(selection))
+    if previous is not None:  # the nodes that did not run keep their compiled SQL for the docs
+        selection["manifest_completed"] = dbt_select.complete_manifest(previous, manifest_path)
     if dbt_target() == "postgres":  # the record in the PostgreSQL build database (cxw/publish_postgres.py); the
         from . import publish_postgres  # audiences' roles read the serving schemas, granted by publish's swap
 

@@ -211,6 +211,11 @@ def test_no_record_or_full_setting_or_undeclared_table_builds_in_full(small):
     assert plan["mode"] == "full" and plan["reason"] == "no record of the last successful build"
 
 
+def _compiled_models(manifest: Path) -> dict[str, str | None]:
+    nodes = json.loads(manifest.read_text())["nodes"]
+    return {uid: n.get("compiled_code") for uid, n in nodes.items() if n["resource_type"] == "model"}
+
+
 def test_the_pipeline_build_records_what_it_built_from_and_then_selects(tmp_path, monkeypatch):
     """`cxw.tasks.dbt_build` (the whole project, as the pipeline runs it): the first build is full (no record) and
     records; after a load of one raw table the next is selected, says so in its report and the summary, runs fewer
@@ -232,6 +237,8 @@ def test_the_pipeline_build_records_what_it_built_from_and_then_selects(tmp_path
     monkeypatch.setenv("CXW_KPI_WINDOW_END", "2025-05-01")
     first = tasks.dbt_build(None, run_id="r1")
     assert first["selection"]["mode"] == "full"
+    manifest_path = tmp_path / "dbt" / "target" / "manifest.json"
+    compiled_first = _compiled_models(manifest_path)
     assert first["selection"]["reason"] == "no record of the last successful build"
     table = "raw_hubspot.feedback_submissions"
     con = duckdb.connect(str(db))
@@ -242,6 +249,14 @@ def test_the_pipeline_build_records_what_it_built_from_and_then_selects(tmp_path
     sel = second["selection"]
     assert sel["mode"] == "selected" and sel["changed"] == ["hubspot.feedback_submissions"], sel
     assert 0 < sel["nodes"] < first["selection"]["nodes"]
+    # dbt's manifest of a selected build compiles only the nodes that ran; the others keep the last build's SQL,
+    # so the docs (which reuse this manifest) show every model's compiled SQL
+    compiled_second = _compiled_models(manifest_path)
+    ran = {r["unique_id"] for r in json.loads((manifest_path.parent / "run_results.json").read_text())["results"]}
+    assert all(compiled_first.values()) and all(compiled_second.values())
+    assert {u for u in compiled_second if u not in ran}  # some models did not run
+    assert {u: c for u, c in compiled_second.items() if u not in ran} == \
+        {u: c for u, c in compiled_first.items() if u not in ran}
     text = render(build_summary("r2", [], None, second, None, None))
     assert "selected: 1 raw tables changed: hubspot.feedback_submissions" in text
     con = duckdb.connect(str(db))
