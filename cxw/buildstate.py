@@ -33,16 +33,21 @@ def _state_dir() -> Path:
     return paths().state / "_pipeline"
 
 
+def hash_code_files(h, root: Path, rel_to: Path) -> None:
+    """Add the code files under ``root`` (names relative to ``rel_to``, and contents) to the hash ``h``: no tool
+    state (target/, logs/, caches, dot files - dbt writes .user.yml on its first run, compiled or parse files)."""
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(rel_to)
+        if (f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack")
+                and not any(part.startswith(".") for part in rel.parts)):
+            h.update(f"{rel}\n".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+
+
 def code_fingerprint() -> str:
     h = hashlib.sha256()
     for root in CODE_DIRS:
-        for f in sorted(root.rglob("*")):
-            rel = f.relative_to(REPO_ROOT)
-            # dot files are tool state (dbt writes .user.yml on its first run), not code
-            if (f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack")
-                    and not any(part.startswith(".") for part in rel.parts)):
-                h.update(f"{rel}\n".encode())
-                h.update(hashlib.sha256(f.read_bytes()).digest())
+        hash_code_files(h, root, REPO_ROOT)
     return h.hexdigest()
 
 

@@ -31,19 +31,15 @@ log = logging.getLogger(__name__)
 
 RECORD = "_cxw.dbt_built_from"
 MODES = ("auto", "full")
-_SKIP_PARTS = {"target", "logs", "dbt_packages", "__pycache__"}
 
 
 def project_key(project_dir: Path, extra_files: tuple[Path, ...] = ()) -> str:
     """Hash of the dbt project's files (models, macros, seeds, snapshots, tests, dbt_project.yml, profiles.yml,
     packages), without dbt's target/ and logs/ and dot files (tool state), plus ``extra_files`` (code dbt runs)."""
+    from .buildstate import hash_code_files
+
     h = hashlib.sha256()
-    for f in sorted(project_dir.rglob("*")):
-        rel = f.relative_to(project_dir)
-        if (f.is_file() and not (_SKIP_PARTS & set(rel.parts)) and f.suffix not in (".pyc", ".msgpack")
-                and not any(part.startswith(".") for part in rel.parts)):
-            h.update(f"{rel}\n".encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
+    hash_code_files(h, project_dir, project_dir)
     for f in extra_files:
         h.update(f"{f.name}\n".encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
