@@ -447,12 +447,15 @@ def rebuild_and_republish(sources: list[str], audit_id: str, person_keys: set[st
     if not p.build_db.exists():
         return {"build_db": "absent"}
     load_into_duckdb(p.raw, p.build_db, force=True, sources=sources or None)
+    from .analytics import reuse
     from .dbt_select import clear_record
     from .loader import connect_build_db
 
     con, _ = connect_build_db(p.build_db)
     try:  # raw rows changed without new loads: the next pipeline build is a full one (cxw.dbt_select)
         clear_record(con)
+        # and the next analyze refits without the person, also on an as-of date it already computed (CXW_ANALYZE_EVERY)
+        reuse.clear(con)
     finally:
         con.close()
     start, end = _publication_interval(p.published_db)

@@ -42,6 +42,8 @@ class Settings:
     force_build: bool = False                    # CXW_FORCE_BUILD=1|true|yes: build even when nothing changed
     dbt_select: str = "auto"                     # CXW_DBT_SELECT: auto (only what changed raw tables feed) | full
     schedule: str = "daily"                      # CXW_SCHEDULE: daily | hourly (the DAG's data intervals; SCHEDULES)
+    analyze_every: Optional[str] = None          # CXW_ANALYZE_EVERY: run | day (None: day when hourly, else run;
+    #                                              cxw.analytics.reuse)
     kpi_window_start: Optional[str] = None       # CXW_KPI_WINDOW_START (date; default CXW_HISTORY_START)
     kpi_window_end: Optional[str] = None         # CXW_KPI_WINDOW_END (date; default the run's interval end)
     history_start: Optional[str] = None          # CXW_HISTORY_START as set (None: unset; the extractors' default
@@ -93,6 +95,7 @@ class Settings:
             force_build=env_var("CXW_FORCE_BUILD", "").lower() in ("1", "true", "yes"),
             dbt_select=(env_var("CXW_DBT_SELECT", "auto") or "auto").strip().lower(),
             schedule=(env_var("CXW_SCHEDULE", "daily") or "daily").strip().lower(),
+            analyze_every=(env_var("CXW_ANALYZE_EVERY") or "").strip().lower() or None,
             kpi_window_start=env_var("CXW_KPI_WINDOW_START"),
             kpi_window_end=env_var("CXW_KPI_WINDOW_END"),
             history_start=env_var("CXW_HISTORY_START") or None,

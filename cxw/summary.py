@@ -313,8 +313,13 @@ def render(s: dict) -> str:
             lines.append(f"  this run's data interval is older than the published generation's: built to the "
                          f"newer end {d['rebuilt_to']} (BI never goes back in time)")
     an = s.get("analyses") or {}
-    written = {k: v for k, v in an.items() if isinstance(v, dict)}
-    if written:
+    written = {k: v for k, v in an.items() if isinstance(v, dict) and k != "kept_from"}
+    kept = an.get("kept_from")
+    if kept:  # CXW_ANALYZE_EVERY=day: an earlier run's tables, never claimed fresher than they are
+        lines.append(f"Analyses: kept from run {kept.get('run_id') or '?'} (as of {kept.get('as_of')}, computed "
+                     f"{kept.get('computed_at')}); not recomputed — {an.get('decision')}"
+                     + (f" ({an['seconds']} s)" if an.get("seconds") is not None else ""))
+    elif written:
         lines.append("Analyses (rows written): " + "; ".join(
             f"{name} " + ", ".join(f"{t} {_fmt(n)}" for t, n in tables.items()) for name, tables in written.items())
             + (f" ({an['seconds']} s)" if an.get("seconds") is not None else ""))

@@ -326,16 +326,22 @@ def pending_alerts() -> int | None:
         return None
 
 
-def analyze(data_interval_end=None) -> dict:
+def analyze(data_interval_end=None, run_id: str | None = None) -> dict:
     """The analyses after dbt (cxw/analytics, docs/analytics.md): each registered analysis reads the built marts and
     its output tables replace those in the marts schema of the build database, where validate audits them and
     publish copies them. As of the build's data interval end (`build_interval_end`: the run's or the newer published
-    one's), with the fixed seed: the same build gives identical tables."""
+    one's), with the fixed seed: the same build gives identical tables. With CXW_ANALYZE_EVERY=day (the hourly
+    schedule's default) a run whose as-of date and inputs equal the earlier run's keeps its tables
+    (cxw.analytics.reuse; the report's `kept_from` says whose)."""
+    from .analytics.reuse import analyze_every
     from .analytics.runner import run_analyses
+    from .settings import settings
 
     # On PostgreSQL the audiences read only the serving schemas, granted by publish's swap (cxw/publish_postgres.py):
     # nothing to grant on the build schemas the analyses write into.
-    return run_analyses(as_of=build_interval_end(data_interval_end))
+    s = settings()
+    return run_analyses(as_of=build_interval_end(data_interval_end), every=analyze_every(s), force=s.force_build,
+                        run_id=run_id)
 
 
 def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:

@@ -120,12 +120,12 @@ def cx_pipeline():
 
     # The analyses after dbt (cxw/analytics): write their tables into the build database (writer pool)
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
-    def analyze(dbt_report, data_interval_end=None) -> dict:
+    def analyze(dbt_report, run_id=None, data_interval_end=None) -> dict:
         skip_if_unchanged(dbt_report)
         from cxw import tasks
 
-        with pipeline_task("analyze"):
-            return tasks.analyze(data_interval_end)
+        with pipeline_task("analyze"):  # CXW_ANALYZE_EVERY=day: once per as-of date (cxw/analytics/reuse.py)
+            return tasks.analyze(data_interval_end, run_id)
 
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
     def validate(dbt_report, analyses, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:

@@ -21,11 +21,16 @@ SEED = 19  # the fixed seed of every random step (issue 19): same build -> ident
 
 
 def run_analyses(target: str | None = None, as_of: date | datetime | str | None = None, seed: int = SEED,
-                 analyses: tuple[Analysis, ...] | None = None, build_db=None, dsn: str | None = None) -> dict:
+                 analyses: tuple[Analysis, ...] | None = None, build_db=None, dsn: str | None = None, *,
+                 every: str = "run", force: bool = False, run_id: str | None = None) -> dict:
     """Run ``analyses`` (default: every registered one) on the build database of ``target`` (default: the dbt
     target, CXW_DBT_TARGET) as of ``as_of`` (default: today; a datetime counts by its UTC date) and replace their
-    output tables. Returns ``{analysis: {table: rows}}`` plus ``seconds``."""
+    output tables. Returns ``{analysis: {table: rows}}`` plus ``seconds``, ``as_of`` and ``decision`` (why they
+    were computed). ``every="day"`` (CXW_ANALYZE_EVERY, cxw.analytics.reuse): when the build database's record says
+    an earlier run computed them as of the same date with the same inputs, keep its tables and return
+    ``{"kept_from": {as_of, run_id, computed_at}, "decision", "as_of", "seconds"}`` instead."""
     from ..config import dbt_target, paths
+    from . import reuse
     from .registry import ANALYSES
 
     target = target or dbt_target()
@@ -41,12 +46,28 @@ def run_analyses(target: str | None = None, as_of: date | datetime | str | None 
     else:
         raise ValueError(f"CXW_DBT_TARGET={target!r}: the analyses know 'duckdb' and 'postgres'")
     try:
+        after = None
+        if target == "duckdb":  # the record of what the tables were computed with (cxw.analytics.reuse)
+            ins = reuse.inputs(con, analyses, seed, target)
+            decision = reuse.decide(con, as_of, ins, [t for a in analyses for t in a.outputs], OUTPUT_SCHEMA,
+                                    every=every, force=force, target=target)
+            if not decision["compute"]:
+                log.info("analyses kept: %s", decision["reason"])
+                return {"kept_from": decision["kept_from"], "decision": decision["reason"],
+                        "as_of": as_of.isoformat(), "seconds": round(time.perf_counter() - t0, 3)}
+            reuse.clear(con)  # a failed analyze leaves no record
+
+            def after(c):
+                reuse.write(c, as_of, ins, run_id)
+        else:
+            decision = reuse.decide(None, as_of, {}, [], OUTPUT_SCHEMA, every=every, force=force, target=target)
+        log.info("analyses computed: %s", decision["reason"])
         read = _reader(con, target)
         ctx = AnalysisContext(as_of=as_of, seed=seed, relation=_relations(read))
         report: dict = {}
         tables: dict[str, pd.DataFrame] = {}
         for a in analyses:
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             out = a.run(read, ctx)
             if set(out) != set(a.outputs):
                 raise RuntimeError(f"analysis {a.name} returned {sorted(out)}, declared {sorted(a.outputs)}")
@@ -55,10 +76,21 @@ def run_analyses(target: str | None = None, as_of: date | datetime | str | None 
                     raise RuntimeError(f"analysis {a.name}: output table {name} must start with cx_")
                 tables[name] = frame
             report[a.name] = {name: len(frame) for name, frame in out.items()}
-            log.info("analysis %s: %s in %.1fs", a.name, report[a.name], time.perf_counter() - t1)
-        write(con, tables, _docs(analyses))
+            log.info("analysis %s: %s in %.1fs (%.1f CPU-s, this process)", a.name, report[a.name],
+                     time.perf_counter() - t1, time.process_time() - c1)
+        known = _docs(analyses)
+        docs = {t: ((known.get(t, ("", {}))[0] or "Output of an analysis after dbt (docs/analytics.md).")
+                    + f" Computed as of {as_of.isoformat()} (the build's data interval end date; with "
+                    "CXW_ANALYZE_EVERY=day later runs of that date keep it).",
+                    known.get(t, ("", {}))[1]) for t in tables}
+        if after is None:
+            write(con, tables, docs)
+        else:
+            write(con, tables, docs, after)
     finally:
         con.close()
+    report["as_of"] = as_of.isoformat()
+    report["decision"] = decision["reason"]
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report
 
@@ -118,7 +150,7 @@ def _open_duckdb(db):
     return con
 
 
-def _write_duckdb(con, tables: dict[str, pd.DataFrame], docs: dict) -> None:
+def _write_duckdb(con, tables: dict[str, pd.DataFrame], docs: dict, after=None) -> None:
     con.execute("begin transaction")
     try:
         con.execute(f'create schema if not exists "{OUTPUT_SCHEMA}"')
@@ -132,6 +164,8 @@ def _write_duckdb(con, tables: dict[str, pd.DataFrame], docs: dict) -> None:
             for c in frame.columns:
                 con.execute(f'comment on column "{OUTPUT_SCHEMA}"."{name}"."{c}" is '
                             + _sql_str(cols.get(c) or "See docs/analytics.md."))
+        if after is not None:  # the record goes with the tables, in their transaction
+            after(con)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -1,0 +1,140 @@
+"""Whether the `analyze` task computes the analyses or keeps the tables an earlier run computed (issue 20: an hourly
+run in seconds; docs/analytics.md "Once per as-of day").
+
+The analyses run as of the build's data interval end *date*, so every hourly run of one UTC day asks the same
+question. With `CXW_ANALYZE_EVERY=day` (the default when `CXW_SCHEDULE=hourly`) the first successful analyze of an
+as-of date computes them, and a later run with the same record keeps their tables in the build database (validate
+audits them, publish carries them over) and says so. `run` (the default of a daily schedule) computes every time.
+
+The record, `_cxw.analyzed_with` in the build database (beside `_cxw.dbt_built_from`, cxw.dbt_select): the as-of
+date, and every input besides the marts' rows that changes the tables - which analyses and output tables, their code
+(the cxw/analytics package and each analysis' module) and the library versions, the seed, the target, and what the
+dbt build the analyses read was made from (`_cxw.dbt_built_from`'s inputs: the dbt project, the KPI window `--vars`,
+the settings the models read; a dbt var such as `driver_lookback_days` changes it). It also says which run computed
+them and when. It is removed before the analyses start and written in the transaction that writes their tables, so a
+failed analyze leaves none. An erasure removes it (cxw.erase_stores.rebuild_and_republish), so the next analyze
+refits without the erased person. Missing output tables, a different record, `CXW_FORCE_BUILD=1`: computed again.
+
+What is kept on purpose: the rows the marts gained since the earlier run of that as-of date (the hours of the day
+after it). The first hourly run of a day ends at its midnight, so it holds every row of the days before the as-of
+date: the kept tables are those a daily run would compute, a day's rows later than the marts at most.
+DuckDB only: on PostgreSQL the analyses run every time (the reason says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+RECORD = "_cxw.analyzed_with"
+EVERY = ("run", "day")
+LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "duckdb")
+_NAMES = {"analyses": "the analyses / their tables", "code": "the analyses' code or library versions",
+          "seed": "the seed", "target": "the target", "dbt": "what the dbt build was made from (project, vars, settings)"}
+
+
+def analyze_every(s=None) -> str:
+    """CXW_ANALYZE_EVERY, or its default: `day` for an hourly schedule, `run` for a daily one."""
+    from ..settings import settings
+
+    s = s or settings()
+    value = s.analyze_every or ("day" if s.schedule == "hourly" else "run")
+    if value not in EVERY:
+        raise ValueError(f"CXW_ANALYZE_EVERY={value!r}: expected one of {list(EVERY)}")
+    return value
+
+
+def code_key(analyses) -> str:
+    """The analyses' code: every file of the cxw/analytics package and each analysis' own module (one outside the
+    package too), and the versions of the libraries they compute with."""
+    import inspect
+    from importlib.metadata import PackageNotFoundError, version
+
+    files = set(Path(__file__).parent.glob("*.py"))
+    for a in analyses:
+        src = inspect.getsourcefile(a.run)
+        if src:
+            files.add(Path(src))
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda p: p.name + "\n" + str(p)):
+        h.update(f"{f.name}\n".encode())
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    for lib in LIBRARIES:
+        try:
+            h.update(f"{lib}=={version(lib)}\n".encode())
+        except PackageNotFoundError:
+            h.update(f"{lib}==?\n".encode())
+    return h.hexdigest()
+
+
+def inputs(con, analyses, seed: int, target: str) -> dict[str, str]:
+    """What the tables depend on besides the marts' rows and the as-of date (see the module's doc)."""
+    from ..dbt_select import read_record
+
+    dbt = read_record(con)
+    return {"analyses": ";".join(f"{a.name}:{','.join(a.outputs)}" for a in analyses),
+            "code": code_key(analyses), "seed": str(seed), "target": target,
+            "dbt": hashlib.sha256(json.dumps(dbt["input"], sort_keys=True).encode()).hexdigest() if dbt else "none"}
+
+
+def _exists(con, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ?", [schema, table]).fetchone()[0])
+
+
+def read(con) -> dict | None:
+    if not _exists(con, "_cxw", "analyzed_with"):
+        return None
+    rec: dict = {"input": {}, "meta": {}}
+    for kind, name, value in con.execute(f"select kind, name, value from {RECORD}").fetchall():
+        rec.setdefault(kind, {})[name] = value
+    return rec if rec["input"] and rec["meta"].get("as_of") else None
+
+
+def clear(con) -> None:
+    con.execute("create schema if not exists _cxw")
+    con.execute(f"drop table if exists {RECORD}")
+
+
+def write(con, as_of: date, ins: dict[str, str], run_id: str | None) -> None:
+    """After the analyses' tables are written, in the same transaction."""
+    con.execute("create schema if not exists _cxw")
+    con.execute(f"create or replace table {RECORD} (kind varchar, name varchar, value varchar)")
+    meta = {"as_of": as_of.isoformat(), "run_id": run_id or "", "computed_at":
+            datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    con.executemany(f"insert into {RECORD} values (?, ?, ?)",
+                    [["input", k, v] for k, v in ins.items()] + [["meta", k, v] for k, v in meta.items()])
+
+
+def decide(con, as_of: date, ins: dict[str, str], outputs: list[str], schema: str, *, every: str,
+           force: bool = False, target: str = "duckdb") -> dict:
+    """{"compute": bool, "reason": str, "kept_from": the record's meta (when kept)}."""
+    if every not in EVERY:
+        raise ValueError(f"CXW_ANALYZE_EVERY={every!r}: expected one of {list(EVERY)}")
+
+    def compute(reason: str) -> dict:
+        return {"compute": True, "reason": reason}
+
+    if every == "run":
+        return compute("CXW_ANALYZE_EVERY=run: computed in every run")
+    if target != "duckdb":
+        return compute(f"target {target}: keeping the analyses of an earlier run is implemented for DuckDB")
+    if force:
+        return compute("CXW_FORCE_BUILD=1")
+    rec = read(con)
+    if rec is None:
+        return compute("no record of an earlier analyze (first run, or removed by a failed analyze or an erasure)")
+    if rec["meta"]["as_of"] != as_of.isoformat():
+        return compute(f"the as-of date changed: {rec['meta']['as_of']} -> {as_of.isoformat()}")
+    differ = [k for k in sorted(set(ins) | set(rec["input"])) if ins.get(k) != rec["input"].get(k)]
+    if differ:
+        return compute("changed since the earlier analyze: " + ", ".join(_NAMES.get(k, k) for k in differ))
+    missing = [t for t in outputs if not _exists(con, schema, t)]
+    if missing:
+        return compute(f"output tables missing: {', '.join(missing)}")
+    meta = rec["meta"]
+    return {"compute": False, "kept_from": meta,
+            "reason": f"CXW_ANALYZE_EVERY=day: computed as of {meta['as_of']} by run {meta['run_id'] or '?'} at "
+                      f"{meta['computed_at']} with the same code, seed and dbt build inputs"}
