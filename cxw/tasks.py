@@ -351,9 +351,22 @@ def validate_raw(run_id: str, load_ids: list[str] | None = None) -> dict:
 
 
 def validate(run_id: str, data_interval_start=None, data_interval_end=None) -> dict:
+    """The marts gate. When it fails (or crashes), the analyses' record is removed: tables computed from marts the
+    gate rejected, or rejected themselves, are not kept by a later run of the same as-of date (CXW_ANALYZE_EVERY=day,
+    cxw.analytics.reuse) but computed again from the marts that pass."""
     from .gate import validate_marts as run
 
-    return run(run_id, data_interval_start, data_interval_end)
+    try:
+        return run(run_id, data_interval_start, data_interval_end)
+    except BaseException:
+        if paths().build_db.exists():
+            from .analytics import reuse
+
+            try:
+                _with_build_db(reuse.clear)
+            except Exception as exc:  # the gate's failure is the one to report
+                log.warning("could not remove the analyses' record after the failed marts gate: %s", exc)
+        raise
 
 
 def export_alerts() -> dict:

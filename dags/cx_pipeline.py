@@ -130,10 +130,10 @@ def cx_pipeline():
     @task(pool=BUILD_DB_POOL, retries=0, execution_timeout=timedelta(minutes=30))
     def validate(dbt_report, analyses, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
         skip_if_unchanged(dbt_report)
-        from cxw.gate import validate_marts as run
+        from cxw import tasks
 
-        with pipeline_task("validate"):
-            return run(run_id, data_interval_start, data_interval_end)
+        with pipeline_task("validate"):  # the marts gate; a failure also drops the analyses' record
+            return tasks.validate(run_id, data_interval_start, data_interval_end)
 
     @task(pool=BUILD_DB_POOL, execution_timeout=timedelta(minutes=30))
     def publish(validation, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:

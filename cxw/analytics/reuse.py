@@ -13,7 +13,8 @@ dbt build the analyses read was made from (`_cxw.dbt_built_from`'s inputs: the d
 the settings the models read; a dbt var such as `driver_lookback_days` changes it). It also says which run computed
 them and when. It is removed before the analyses start and written in the transaction that writes their tables, so a
 failed analyze leaves none. An erasure removes it (cxw.erase_stores.rebuild_and_republish), so the next analyze
-refits without the erased person. Missing output tables, a different record, `CXW_FORCE_BUILD=1`: computed again.
+refits without the erased person; so does a failed marts gate (cxw.tasks.validate), so tables computed from marts
+the gate rejected are not kept. Missing output tables, a different record, `CXW_FORCE_BUILD=1`: computed again.
 
 What is kept on purpose: the rows the marts gained since the earlier run of that as-of date (the hours of the day
 after it). The first hourly run of a day ends at its midnight, so it holds every row of the days before the as-of
@@ -30,7 +31,7 @@ from pathlib import Path
 
 RECORD = "_cxw.analyzed_with"
 EVERY = ("run", "day")
-LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "duckdb")
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "duckdb")
 _NAMES = {"analyses": "the analyses / their tables", "code": "the analyses' code or library versions",
           "seed": "the seed", "target": "the target", "dbt": "what the dbt build was made from (project, vars, settings)"}
 

@@ -203,3 +203,29 @@ def test_an_erasure_removes_the_record_so_the_next_run_refits_without_the_person
     assert "tiny" in after and "no record" in after["decision"]
     assert _people(db) == ["p2", "p3"]
     assert _sql(db, "select n_persons, mean_score from cx.cx_test_summary") == [(2, 5.0)]
+
+
+def test_a_failed_marts_gate_removes_the_record_so_the_next_run_computes_from_the_marts_that_pass(tmp_path,
+                                                                                                  monkeypatch):
+    """cxw.tasks.validate (the DAG's validate task) with the gate replaced by its verdict: a passed gate keeps the
+    record, a failed one removes it (the analyses kept all day would otherwise be those of the rejected marts)."""
+    import cxw.gate
+    from cxw import tasks
+    from cxw.config import paths
+    from cxw.gate.ge import ValidationFailed
+
+    monkeypatch.setenv("CXW_HOME", str(tmp_path / "home"))
+    db = paths().build_db
+    db.parent.mkdir(parents=True)
+    analyse(_db(db))
+    monkeypatch.setattr(cxw.gate, "validate_marts", lambda *a, **k: {"status": "passed"})
+    assert tasks.validate("r1") == {"status": "passed"} and _record(db) is not None
+
+    def failed(*a, **k):
+        raise ValidationFailed("marts gate: 1 error")
+
+    monkeypatch.setattr(cxw.gate, "validate_marts", failed)
+    with pytest.raises(ValidationFailed):
+        tasks.validate("r1")
+    assert _record(db) is None
+    assert "no record" in analyse(db, run_id="r2")["decision"]
