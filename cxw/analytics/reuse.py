@@ -10,7 +10,8 @@ The record, `_cxw.analyzed_with` in the build database (beside `_cxw.dbt_built_f
 date, and every input besides the marts' rows that changes the tables - which analyses and output tables, their code
 (the cxw/analytics package and each analysis' module) and the library versions, the seed, the target, and what the
 dbt build the analyses read was made from (`_cxw.dbt_built_from`'s inputs: the dbt project, the KPI window `--vars`,
-the settings the models read; a dbt var such as `driver_lookback_days` changes it). It also says which run computed
+the settings the models read; a dbt var such as `driver_lookback_days` changes it; a window end derived from the
+data interval counts as one value, `dbt_key`). It also says which run computed
 them and when. It is removed before the analyses start and written in the transaction that writes their tables, so a
 failed analyze leaves none. An erasure removes it (cxw.erase_stores.rebuild_and_republish), so the next analyze
 refits without the erased person; so does a failed marts gate (cxw.tasks.validate), so tables computed from marts
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 RECORD = "_cxw.analyzed_with"
@@ -70,14 +71,38 @@ def code_key(analyses) -> str:
     return h.hexdigest()
 
 
-def inputs(con, analyses, seed: int, target: str) -> dict[str, str]:
+def dbt_key(dbt_inputs: dict[str, str], as_of: date) -> str:
+    """The dbt build's inputs (`_cxw.dbt_built_from`), with a KPI window end the pipeline derived from the data
+    interval (the as-of date: a daily run, an hourly run's last hour; the day after: every other hour, whose window
+    takes in the day so far) counted as one value: that end moves with the data, like the marts' rows, and the
+    first hour of a day would otherwise compute the analyses a second time. An explicit other end, the window's
+    start, the project, the vars, the settings and the versions count as they are."""
+    ins = dict(dbt_inputs)
+    derived = {as_of.isoformat(), (as_of + timedelta(days=1)).isoformat()}
+    try:
+        args = json.loads(ins.get("args") or "[]")
+        for i in range(len(args) - 1):
+            if args[i] == "--vars":
+                v = json.loads(args[i + 1])
+                if isinstance(v, dict) and v.get("kpi_window_end") in derived:
+                    args[i + 1] = json.dumps({**v, "kpi_window_end": "<from the as-of date>"}, sort_keys=True)
+        ins["args"] = json.dumps(args)
+        env = json.loads(ins.get("env") or "{}")
+        if isinstance(env, dict) and env.get("CXW_KPI_WINDOW_END") in derived:
+            ins["env"] = json.dumps({**env, "CXW_KPI_WINDOW_END": "<from the as-of date>"}, sort_keys=True)
+    except (ValueError, TypeError):  # another shape: compared as it is
+        ins = dict(dbt_inputs)
+    return hashlib.sha256(json.dumps(ins, sort_keys=True).encode()).hexdigest()
+
+
+def inputs(con, analyses, seed: int, target: str, as_of: date) -> dict[str, str]:
     """What the tables depend on besides the marts' rows and the as-of date (see the module's doc)."""
     from ..dbt_select import read_record
 
     dbt = read_record(con)
     return {"analyses": ";".join(f"{a.name}:{','.join(a.outputs)}" for a in analyses),
             "code": code_key(analyses), "seed": str(seed), "target": target,
-            "dbt": hashlib.sha256(json.dumps(dbt["input"], sort_keys=True).encode()).hexdigest() if dbt else "none"}
+            "dbt": dbt_key(dbt["input"], as_of) if dbt else "none"}
 
 
 def _exists(con, schema: str, table: str) -> bool:

@@ -48,7 +48,7 @@ def run_analyses(target: str | None = None, as_of: date | datetime | str | None 
     try:
         after = None
         if target == "duckdb":  # the record of what the tables were computed with (cxw.analytics.reuse)
-            ins = reuse.inputs(con, analyses, seed, target)
+            ins = reuse.inputs(con, analyses, seed, target, as_of)
             decision = reuse.decide(con, as_of, ins, [t for a in analyses for t in a.outputs], OUTPUT_SCHEMA,
                                     every=every, force=force, target=target)
             if not decision["compute"]:

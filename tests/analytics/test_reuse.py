@@ -140,13 +140,30 @@ def test_a_change_of_seed_dbt_inputs_analyses_or_code_and_missing_tables_compute
     forced = analyse(db, seed=20, force=True)
     assert "tiny" in forced and forced["decision"] == "CXW_FORCE_BUILD=1"
 
-    con = duckdb.connect(str(db))  # a dbt build with other vars / project / settings (cxw.dbt_select's record)
-    try:
-        dbt_select.write_record(con, {"args": '["build", "--vars", "{driver_lookback_days: 30}"]'}, {})
-    finally:
-        con.close()
+    def dbt_built_from(start: str, end: str, project: str = "p1") -> None:  # cxw.dbt_select's record of dbt_build
+        con = duckdb.connect(str(db))
+        try:
+            dbt_select.write_record(con, dbt_select.build_inputs(
+                ["build", *kpi_window_vars([start, end])],
+                {"CXW_KPI_WINDOW_START": start, "CXW_KPI_WINDOW_END": end}) | {"project": project}, {})
+        finally:
+            con.close()
+
+    from cxw.dbt import kpi_window_vars
+
+    dbt_built_from("2025-01-01", "2026-12-07")  # a daily run's build, or an hourly run's ending at midnight
     dbt = analyse(db, seed=20)
     assert "tiny" in dbt and "dbt build" in dbt["decision"]
+    assert "kept_from" in analyse(db, seed=20)
+    # the next hours of the day: the KPI window ends at the next midnight (the day so far) - data, not a setting
+    dbt_built_from("2025-01-01", "2026-12-08")
+    assert "kept_from" in analyse(db, seed=20)
+    dbt_built_from("2025-01-01", "2026-12-20")  # an explicit other window end: a setting
+    assert "dbt build" in analyse(db, seed=20)["decision"]
+    dbt_built_from("2025-03-01", "2026-12-08")  # the window's start
+    assert "dbt build" in analyse(db, seed=20)["decision"]
+    dbt_built_from("2025-03-01", "2026-12-08", project="p2")  # the dbt project's files (models, dbt vars)
+    assert "dbt build" in analyse(db, seed=20)["decision"]
     assert "kept_from" in analyse(db, seed=20)
 
     other = Analysis(name="tiny_too", outputs=("cx_test_other",),
