@@ -56,7 +56,8 @@ TABLE_DOCS = {
     OUT_TOPICS: (
         "Topics learned from the complaint texts of the KPI window (issue 19.6; TF-IDF + NMF, docs/text-analytics.md "
         "'Learned topics'): one row per topic, named by its top terms or, where its terms match a keyword topic of "
-        "the seed issue_topics, by that topic's name. Refitted by every analyze run (fixed seed).", {
+        "the seed issue_topics, by that topic's name. Refitted by every analyze run that computes (fixed seed; "
+        "once per as-of day with CXW_ANALYZE_EVERY=day).", {
             "topic_key": "Key: topic_01, topic_02, ... in order of feedback assigned (most first); 'unassigned' for "
                          "the texts no topic explains (cosine of text and NMF reconstruction below 0.1).",
             "topic_label": "The topic's name: the seed topic it matches (a second match is '<seed topic>: <terms>') "
