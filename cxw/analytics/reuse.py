@@ -11,8 +11,7 @@ date, and every input besides the marts' rows that changes the tables - which an
 (the cxw/analytics package and each analysis' module) and the library versions, the seed, the target, and what the
 dbt build the analyses read was made from (`_cxw.dbt_built_from`'s inputs: the dbt project, the KPI window `--vars`,
 the settings the models read; a dbt var such as `driver_lookback_days` changes it; a window end derived from the
-data interval counts as one value, `dbt_key`). It also says which run computed
-them and when. It is removed before the analyses start and written in the transaction that writes their tables, so a
+data interval counts as one value, `dbt_key`). It also says which run computed them and when. It is removed before the analyses start and written in the transaction that writes their tables, so a
 failed analyze leaves none. An erasure removes it (cxw.erase_stores.rebuild_and_republish), so the next analyze
 refits without the erased person; so does a failed marts gate (cxw.tasks.validate), so tables computed from marts
 the gate rejected are not kept. Missing output tables, a different record, `CXW_FORCE_BUILD=1`: computed again.
@@ -151,7 +150,7 @@ def decide(con, as_of: date, ins: dict[str, str], outputs: list[str], schema: st
         return compute("CXW_FORCE_BUILD=1")
     rec = read(con)
     if rec is None:
-        return compute("no record of an earlier analyze (first run, or removed by a failed analyze or an erasure)")
+        return compute("no record of an earlier analyze (first run, or removed by a failed analyze, a failed marts gate or an erasure)")
     if rec["meta"]["as_of"] != as_of.isoformat():
         return compute(f"the as-of date changed: {rec['meta']['as_of']} -> {as_of.isoformat()}")
     differ = [k for k in sorted(set(ins) | set(rec["input"])) if ins.get(k) != rec["input"].get(k)]
