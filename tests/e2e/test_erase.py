@@ -150,10 +150,22 @@ def erased(tmp_path_factory, clean_demo_copy):
             "kpi_window": json.loads((p.state / "_pipeline" / "published_build.json").read_text())
             .get("kpi_window"),
         }
+        from cxw.analytics import reuse
+
+        con = _con(build)
+        try:
+            analyzed_before = reuse.read(con)  # the record of the analyses the demo run computed
+        finally:
+            con.close()
         env_erase = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         proc = subprocess.run([sys.executable, "-m", "cxw_tools", "erase", "--email", f"  {email.upper()} "], cwd=REPO,
                               env=env_erase, capture_output=True, text=True)
-        yield {"home": home, "p": p, "proc": proc, "pid": pid, "partners": partners, "contact": contact,
+        con = _con(build)
+        try:
+            analyzed_after = reuse.read(con)
+        finally:
+            con.close()
+        yield {"home": home, "p": p, "proc": proc, "analyzed": (analyzed_before, analyzed_after), "pid": pid, "partners": partners, "contact": contact,
                "email": email, "phone": phone, "name": name, "email_hash": email_hash, "needles": needles,
                "before": before, "by": by, "dead": (theirs, other, other_bytes)}
     finally:
@@ -186,6 +198,15 @@ def test_erase_leaves_no_trace_of_the_person_in_any_file(erased):
     left = traces(home, needles)
     assert left == [], left[:20]
     assert erased["email"] not in proc.stdout + proc.stderr
+
+
+def test_erase_removes_the_analyses_record_so_the_next_run_refits_without_the_person(erased):
+    # CXW_ANALYZE_EVERY=day keeps the analyses' tables while their record matches (cxw/analytics/reuse.py): the
+    # erasure, through the real CLI, must remove it, or an hourly day would keep the person's CLV and topics
+    assert erased["proc"].returncode == 0, erased["proc"].stdout[-3000:] + erased["proc"].stderr[-3000:]
+    before, after = erased["analyzed"]
+    assert before is not None, "the demo run left no analyses record: this test could not fail"
+    assert after is None, f"the erasure left the analyses' record {after}"
 
 
 def test_erase_writes_an_audit_record_without_personal_data(erased):
