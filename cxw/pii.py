@@ -17,13 +17,18 @@ DEMO_SALT = "demo-salt-not-secret"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def endpoints() -> dict[str, tuple[str, str, str | None]]:
+def endpoints(sources=None) -> dict[str, tuple[str, str, str | None]]:
     """source -> (setting that makes it configured, setting of its endpoint, the endpoint's default): each source's
-    ``ENDPOINT``, declared next to its settings (extractors/<source>/settings.py)."""
+    ``ENDPOINT``, declared next to its settings (extractors/<source>/settings.py), for ``sources`` (default all;
+    names that are not a source are left out). Only those sources' packages are imported: importing a settings
+    module imports its whole extractor (dlt for the HTTP sources, connectorx and SQLAlchemy for Odoo), and an
+    extract task checks its own source only — importing all six cost each extract task about 1 CPU-s, the bulk of
+    a no-op extract (docs/DECISIONLOG.md, 2026-12-07)."""
     from extractors import SOURCES
     from extractors.common.connection import settings_module
 
-    return {source: settings_module(source).ENDPOINT for source in SOURCES}
+    wanted = SOURCES if sources is None else [s for s in sources if s in SOURCES]
+    return {source: settings_module(source).ENDPOINT for source in wanted}
 
 
 def pii_salt() -> str:
@@ -54,7 +59,7 @@ def non_demo_sources(sources=None, env=None) -> list[tuple[str, str]]:
     on top), by default the environment."""
     env = os.environ if env is None else env
     out = []
-    known = endpoints()
+    known = endpoints(sources or None)
     for source in sources or known:
         if source not in known:
             continue

@@ -37,6 +37,7 @@ import requests
 from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
 from tenacity import RetryCallState, Retrying, retry_any, retry_if_exception_type, stop_after_attempt
 
+from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import retry_if_status
 from dlt.sources.helpers.requests.session import Session
@@ -252,13 +253,23 @@ class RetryAfterWait:
         return delay
 
 
+# dlt's Client.__init__ without its config injection (``with_config`` keeps the original as ``__wrapped__``)
+_CLIENT_INIT = getattr(Client.__init__, "__wrapped__", Client.__init__)
+
+
 class RetryingClient(Client):
     """dlt's retrying requests Client with the project retry policy (see module docstring)."""
 
     def __init__(self, source: str, cfg: HttpConfig) -> None:
-        super().__init__(request_timeout=cfg.timeout, raise_for_status=False,
-                         request_max_attempts=cfg.max_attempts, status_codes=RETRY_STATUS,
-                         exceptions=RETRY_EXCEPTIONS)
+        # dlt wraps Client.__init__ in `with_config(spec=RuntimeConfiguration)`: every client built resolves dlt's
+        # runtime configuration through every config provider, and inside an Airflow task that includes dlt's
+        # Airflow-Variables provider - 19 `Variable.get` round trips through the task supervisor to the API server
+        # per client (0.4-1.3 s of a no-op extract task, docs/DECISIONLOG.md 2026-12-07). Every value this client
+        # uses comes from HttpConfig (CXW_HTTP_*), and the retry policy is ours (_make_session), so dlt's own
+        # __init__ is called without the injection: no dlt configuration is read.
+        _CLIENT_INIT(self, request_timeout=cfg.timeout, raise_for_status=False,
+                     request_max_attempts=cfg.max_attempts, status_codes=RETRY_STATUS,
+                     exceptions=RETRY_EXCEPTIONS)
         self.source = source
         self.cfg = cfg
 
@@ -410,7 +421,11 @@ def make_rest_client(source: str, base_url: str, cfg: HttpConfig, *, auth: Optio
         import dataclasses
         cfg = dataclasses.replace(cfg, rate_limits=list(cfg.rate_limits) + list(rate_limits))
     client = RetryingClient(source, cfg)
-    rest = _PathOnlyRESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session)
+    # config given: dlt's RESTClient would otherwise resolve its RuntimeConfiguration (only its HTTP error-body
+    # settings are read, and our ResponseChecker raises first), and the first resolution in a process initialises
+    # dlt's runtime (its logging, telemetry) - dlt's defaults are what it would resolve to, as we set no dlt config
+    rest = _PathOnlyRESTClient(base_url=base_url, headers=headers, auth=auth, session=client.session,
+                               config=RuntimeConfiguration())
     return SourceClient(rest, ResponseChecker(source, secrets, hints))
 
 
