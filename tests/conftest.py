@@ -181,7 +181,7 @@ def airflow_metadata_template(tmp_path_factory) -> Path:
     `prepare_airflow` where the code under test calls it (`cxw demo`) sees its own `.migrated` stamp and still sets
     the pool and reserializes the DAG. The copy holds no secret: the schema, the default and `cxw_build_db` pools, the
     log templates, the dags-folder bundle and the serialized `cx_pipeline` DAG (its file path: the DAG folder is the
-    same for every home of a session). `cxw bench` prepares its homes the same way (`cxw_tools.bench.harness._fresh_airflow_home`).
+    same for every home of a session). `cxw bench` prepares its homes the same way (`cxw_tools.bench.dagrun._fresh_airflow_home`).
     `tests/e2e/test_demo_run.py` (the README's first command) and this fixture itself still migrate an empty home."""
     from cxw_tools.demo import airflow_env, prepare_airflow
 

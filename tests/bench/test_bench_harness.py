@@ -163,7 +163,7 @@ def test_task_owner_reads_both_airflow_process_titles():
 
 
 def test_busy_time_counts_parallel_tasks_once():
-    from cxw_tools.bench.harness import _union_s
+    from cxw_tools.bench.dagrun import _union_s
 
     assert _union_s([]) == 0
     assert _union_s([(0, 10), (2, 5), (4, 12), (20, 21)]) == 13      # [0, 12] and [20, 21]
@@ -218,7 +218,7 @@ def test_a_run_counts_as_finished_only_when_it_is_new(tmp_path):
     # that row first, and for a moment an older finished run is the newest row; that must not end the new run early
     import sqlite3
 
-    from cxw_tools.bench.harness import DAG_ID, _read_run, _run_finished
+    from cxw_tools.bench.dagrun import DAG_ID, _read_run, _run_finished
 
     db = tmp_path / "airflow.db"
     con = sqlite3.connect(db)
