@@ -195,3 +195,30 @@ def read_build_info(con) -> dict | None:
                       f"from {BUILD_INFO}").fetchone()
     return dict(zip(("run_id", "data_interval_end", "kpi_window_start", "kpi_window_end", "build_fingerprint"),
                     row)) if row else None
+
+
+# Records of what a step of the build was made from (`cxw.dbt_select`: `_cxw.dbt_built_from`; `cxw.analytics.reuse`:
+# `_cxw.analyzed_with`), rows (kind, name, value) in the build database beside the loader's bookkeeping: written in the
+# transaction of what they describe, removed before the step starts, so a failed step leaves none.
+def read_kv_record(con, qualified: str) -> dict[str, dict[str, str]] | None:
+    """The record table ``qualified`` (``_cxw.<name>``) as {kind: {name: value}}; None when there is no such table."""
+    schema, table = qualified.split(".", 1)
+    if not con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                       "and table_name = ?", [schema, table]).fetchone()[0]:
+        return None
+    rec: dict[str, dict[str, str]] = {}
+    for kind, name, value in con.execute(f"select kind, name, value from {qualified}").fetchall():
+        rec.setdefault(kind, {})[name] = value
+    return rec
+
+
+def write_kv_record(con, qualified: str, rows: list[list[str]]) -> None:
+    """Replace the record table ``qualified`` by ``rows`` ([kind, name, value])."""
+    con.execute(f"create schema if not exists {qualified.split('.', 1)[0]}")
+    con.execute(f"create or replace table {qualified} (kind varchar, name varchar, value varchar)")
+    con.executemany(f"insert into {qualified} values (?, ?, ?)", rows)
+
+
+def clear_kv_record(con, qualified: str) -> None:
+    con.execute(f"create schema if not exists {qualified.split('.', 1)[0]}")
+    con.execute(f"drop table if exists {qualified}")

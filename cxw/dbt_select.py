@@ -27,6 +27,8 @@ import json
 import logging
 from pathlib import Path
 
+from .buildstate import clear_kv_record, hash_code_files, read_kv_record, write_kv_record
+
 log = logging.getLogger(__name__)
 
 RECORD = "_cxw.dbt_built_from"
@@ -36,8 +38,6 @@ MODES = ("auto", "full")
 def project_key(project_dir: Path, extra_files: tuple[Path, ...] = ()) -> str:
     """Hash of the dbt project's files (models, macros, seeds, snapshots, tests, dbt_project.yml, profiles.yml,
     packages), without dbt's target/ and logs/ and dot files (tool state), plus ``extra_files`` (code dbt runs)."""
-    from .buildstate import hash_code_files
-
     h = hashlib.sha256()
     hash_code_files(h, project_dir, project_dir)
     for f in extra_files:
@@ -92,25 +92,18 @@ def raw_table_keys(con) -> dict[str, str]:
 
 
 def clear_record(con) -> None:
-    con.execute("create schema if not exists _cxw")
-    con.execute(f"drop table if exists {RECORD}")
+    clear_kv_record(con, RECORD)
 
 
 def write_record(con, inputs: dict[str, str], raw_keys: dict[str, str]) -> None:
     """After a successful build: what it was built from (``raw_keys``: taken before dbt started)."""
-    con.execute("create schema if not exists _cxw")
-    con.execute(f"create or replace table {RECORD} (kind varchar, name varchar, value varchar)")
-    rows = [["input", k, v] for k, v in inputs.items()] + [["raw", k, v] for k, v in raw_keys.items()]
-    con.executemany(f"insert into {RECORD} values (?, ?, ?)", rows)
+    write_kv_record(con, RECORD,
+                    [["input", k, v] for k, v in inputs.items()] + [["raw", k, v] for k, v in raw_keys.items()])
 
 
 def read_record(con) -> dict | None:
-    if not con.execute("select count(*) from information_schema.tables where table_schema = '_cxw' "
-                       "and table_name = 'dbt_built_from'").fetchone()[0]:
-        return None
-    rec: dict = {"input": {}, "raw": {}}
-    for kind, name, value in con.execute(f"select kind, name, value from {RECORD}").fetchall():
-        rec.setdefault(kind, {})[name] = value
+    found = read_kv_record(con, RECORD)
+    rec = {"input": {}, "raw": {}, **(found or {})}
     return rec if rec["input"] else None
 
 

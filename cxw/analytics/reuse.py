@@ -29,6 +29,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from ..buildstate import clear_kv_record, read_kv_record, write_kv_record
+
 RECORD = "_cxw.analyzed_with"
 EVERY = ("run", "day")
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "duckdb")
@@ -110,26 +112,19 @@ def _exists(con, schema: str, table: str) -> bool:
 
 
 def read(con) -> dict | None:
-    if not _exists(con, "_cxw", "analyzed_with"):
-        return None
-    rec: dict = {"input": {}, "meta": {}}
-    for kind, name, value in con.execute(f"select kind, name, value from {RECORD}").fetchall():
-        rec.setdefault(kind, {})[name] = value
+    rec = {"input": {}, "meta": {}, **(read_kv_record(con, RECORD) or {})}
     return rec if rec["input"] and rec["meta"].get("as_of") else None
 
 
 def clear(con) -> None:
-    con.execute("create schema if not exists _cxw")
-    con.execute(f"drop table if exists {RECORD}")
+    clear_kv_record(con, RECORD)
 
 
 def write(con, as_of: date, ins: dict[str, str], run_id: str | None) -> None:
     """After the analyses' tables are written, in the same transaction."""
-    con.execute("create schema if not exists _cxw")
-    con.execute(f"create or replace table {RECORD} (kind varchar, name varchar, value varchar)")
     meta = {"as_of": as_of.isoformat(), "run_id": run_id or "", "computed_at":
             datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    con.executemany(f"insert into {RECORD} values (?, ?, ?)",
+    write_kv_record(con, RECORD,
                     [["input", k, v] for k, v in ins.items()] + [["meta", k, v] for k, v in meta.items()])
 
 
