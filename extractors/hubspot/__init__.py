@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
@@ -14,6 +14,7 @@ from extractors.common.http import ConfigHints, make_rest_client
 from extractors.common.runner import EPOCH, EntityLoad, EntityWindow, ExtractRun, report
 from extractors.common.settings import history_start_from_env
 
+from .assoc import read_back_ids, read_pairs
 from .helpers import (SearchStats, archived_pages, associations_table, email_event_pages, email_events_table,
                       list_object, read_associations, records_to_table, search_object)
 from .settings import SOURCE, HubspotSettings
@@ -39,6 +40,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
     client = _client(settings)
     extracted_ids: Dict[str, List[str]] = {}
     from_types = {f for f, _ in settings.association_pairs}
+    listed_outside: Dict[str, List[str]] = {}   # objects listed over their whole history: ids seen but not landed
 
     for obj in settings.objects:
         win = run.window(obj, settings.lookback, unbounded_first_run=True)
@@ -56,6 +58,7 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             meta: Dict[str, Any] = {"read_via": "list" if via_list else "search", "search_requests": stats.requests,
                                     "search_cap_restarts": stats.cap_restarts}
             if via_list:
+                listed_outside[obj] = stats.outside_ids
                 meta.update(list_requests=stats.list_requests, list_repeats=stats.list_repeats,
                             list_outside_window=stats.list_outside)
             # the ids whose associations are owed are recorded in the same state commit as the object's cursor
@@ -72,22 +75,23 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
         owed = {f: list(pending.get(f, ())) for f, _ in pairs}
         carried = sum(len(set(v) - set(extracted_ids.get(f, ()))) for f, v in owed.items())
         with run.load("associations", client=client) as ctx:
-            assoc: List[Dict[str, Any]] = []
-            for from_type, to_type in pairs:
-                assoc.extend(read_associations(client, settings, from_type, to_type, owed[from_type]))
+            # a pair whose reverse is configured, both objects listed over their whole history in this run, is read
+            # from the side with fewer ids and the reverse derived (README "Associations")
+            assoc, covered, requests, derived = read_pairs(client, settings, pairs, owed, listed_outside)
             # the other side: HubSpot does not move a record's last-modified date when another record is
             # associated with it, so an unchanged contact's link to a new ticket is read here, from the ticket's
             # side (README "Associations")
-            back = read_back_ids(assoc, settings.association_pairs, owed)
+            back = read_back_ids(assoc, settings.association_pairs, covered)
             for (from_type, to_type), ids in back.items():
-                assoc.extend(read_associations(client, settings, from_type, to_type, ids))
+                assoc.extend(read_associations(client, settings, from_type, to_type, ids, requests))
             keys = [(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"]) for a in assoc]
             ctx.land(win, EntityLoad("associations", tables=[associations_table(assoc)], ids=keys,
                                      extra_meta={"pairs": [f"{f}->{t}" for f, t in pairs],
                                                  "from_ids": {f: len(v) for f, v in owed.items()},
                                                  "from_ids_of_earlier_runs": carried,
                                                  "to_ids_read_back": {f"{f}->{t}": len(v)
-                                                                      for (f, t), v in back.items()}}),
+                                                                      for (f, t), v in back.items()},
+                                                 "batch_reads": requests, "derived": derived}),
                      state_update=lambda state: clear_pending_associations(state, owed))
 
     archived = settings.objects if settings.archived_objects is None else settings.archived_objects
@@ -104,27 +108,6 @@ def extract(*, raw_root, state_root, deadletter_root, window_start: datetime, wi
             ids = [None if e.get("id") is None else str(e.get("id")) for e in events]
             ctx.land(win, EntityLoad("email_events", tables=[email_events_table(events)], ids=ids))
     return report(run)
-
-
-def read_back_ids(assoc: List[Dict[str, Any]], configured: List[Tuple[str, str]],
-                  owed: Dict[str, List[str]]) -> Dict[Tuple[str, str], List[str]]:
-    """For every association X->Y just read whose reverse pair Y->X is configured: the Y ids whose Y->X
-    associations must be read too (an association is bidirectional in HubSpot, but adding one does not change the
-    other record's last-modified date, so that record is not searched again). Ids already read for Y->X in this
-    load are left out (a first run reads every record's own side: nothing is read twice)."""
-    wanted = set(configured)
-    out: Dict[Tuple[str, str], Dict[str, None]] = {}
-    for a in assoc:
-        pair = (a["to_type"], a["from_type"])
-        if pair in wanted and a["to_id"] is not None:
-            out.setdefault(pair, {})[a["to_id"]] = None
-    result = {}
-    for (f, t), ids in out.items():
-        done = set(owed.get(f, ()))    # every configured f->t pair was read for owed[f] above
-        left = [i for i in ids if i not in done]
-        if left:
-            result[(f, t)] = left
-    return result
 
 
 PENDING_KEY = "pending_from_ids"   # state: entities.associations.pending_from_ids = {object: [id, ...]}

@@ -72,6 +72,7 @@ class SearchStats:
         self.list_requests = 0      # list (GET /crm/v3/objects/{obj}) pages
         self.list_repeats = 0       # records dropped because this listing had already yielded their id
         self.list_outside = 0       # listed records dropped: cursor property outside [start, end) or unparseable
+        self.outside_ids: List[str] = []   # their ids (the association pass needs every record a listing saw)
 
 
 def _search_pages(client: SourceClient, path: str, body: Dict[str, Any], page_size: int, cap: int,
@@ -199,6 +200,8 @@ def list_object(client: SourceClient, settings: HubspotSettings, obj: str, start
             ts = iso_to_ms((r.get("properties") or {}).get(prop))
             if ts is None or not lo <= ts < hi:
                 stats.list_outside += 1
+                if rid is not None:
+                    stats.outside_ids.append(str(rid))
                 continue
             out.append(r)
         yield out
@@ -227,7 +230,9 @@ def records_to_table(settings: HubspotSettings, obj: str, rows: List[Dict[str, A
 
 
 def read_associations(client: SourceClient, settings: HubspotSettings, from_type: str, to_type: str,
-                      ids: Sequence[str]) -> List[Dict[str, Any]]:
+                      ids: Sequence[str], requests: Optional[Dict[str, int]] = None) -> List[Dict[str, Any]]:
+    """Every ``from_type -> to_type`` association of ``ids`` (v4 batch read, paging per object). ``requests``:
+    counts the batch requests made under ``"<from>-><to>"``."""
     path = ASSOCIATIONS_PATH.format(from_type=from_type, to_type=to_type)
     rows: List[Dict[str, Any]] = []
     unique = list(dict.fromkeys(i for i in ids if i is not None))
@@ -236,6 +241,9 @@ def read_associations(client: SourceClient, settings: HubspotSettings, from_type
     while pending:
         batch, pending = pending[:settings.association_batch_size], pending[settings.association_batch_size:]
         resp = client.request(path, method="POST", json={"inputs": batch})
+        if requests is not None:
+            key = f"{from_type}->{to_type}"
+            requests[key] = requests.get(key, 0) + 1
         body = resp.json()
         for result in body.get("results") or []:
             from_id = str((result.get("from") or {}).get("id"))
