@@ -631,17 +631,18 @@ def test_first_run_derives_the_reverse_pairs_same_rows_fewer_requests(demo_dir, 
     derivation) and the other side is derived. The rows are exactly those of a first run through search (which
     reads both sides) and those the demo serves: type ids per direction (contact->company 279, company->contact
     280, ...), labels, category; with fewer batch requests, counted alike by the server and the load's
-    ``batch_reads``."""
+    ``batch_reads``; the client limits hold (the server enforces HubSpot's 100 / 10 s: no 429)."""
     got = {}
     for via in ("list", "search"):
         clock = FakeClock()
         d = {k: tmp_path / via / k for k in ("raw", "state", "deadletter")}
-        with DemoServer(demo_dir, port=0, clock=clock, realism=False) as srv:
+        with DemoServer(demo_dir, port=0, clock=clock, realism=False, limits={"hubspot_per_10s": 100}) as srv:
             s = settings(srv, clock, include_email_events=False, archived_objects=[], association_batch_size=5,
                          history_via_list=via == "list")
             rep = hubspot.extract(settings=s, **run_kwargs(d))
             got[via] = (assoc_rows(d["raw"]), assoc_requests(srv.request_log()),
                         read_load(load_of(rep, "associations")["path"])[1])
+            assert not [e for e in srv.request_log() if e["status"] == 429]
     (rows_l, log_l, meta_l), (rows_s, log_s, meta_s) = got["list"], got["search"]
     assert rows_l == rows_s
     assert {r[:5] for r in rows_l} == served_associations(demo_dir) and len(rows_l) == len(set(rows_l))
