@@ -93,8 +93,9 @@ def read_pairs(client, settings: HubspotSettings, pairs: List[Pair], owed: Dict[
                ) -> Tuple[List[Dict[str, Any]], Dict[Pair, Set[str]], Dict[str, int], Dict[str, Any]]:
     """Every association of the owed ids for ``pairs``: (rows, ids covered per pair, batch requests per pair,
     what was derived). A derived pair D->S reads one batch of its own (the sample: ≤ 1000 owed D ids, see
-    :func:`pick_sample`) to learn D->S's type ids and labels and to check that the rows derived for the sample equal those read; if
-    they do not, every owed D id is read as before. D ids with a type the sample did not show are read too."""
+    :func:`pick_sample`) to learn D->S's type ids and labels and to check that the rows derived for the sample
+    equal those read; if they do not, every owed D id is read as before. D ids with a type the sample did not show
+    are read too."""
     plan = plan_derived(pairs, owed, listed_outside)
     derived_pairs = set(plan.values())
     requests: Dict[str, int] = {}
