@@ -91,8 +91,8 @@ def test_a_first_run_ending_before_some_changes_derives_what_reading_would_land(
 def test_a_type_the_sample_did_not_show_is_read_not_guessed(demo_dir, tmp_path):
     """Custom labels have their own type id per direction (not derivable from the other direction's row). A
     contact<->company link carrying one (type 1001 "Billing" from the contact, 1002 "Billed company" from the
-    company) only on the last 3 contacts with a company (the sample of 5 holds the first 4): those contacts' contacts->companies rows are read, the others
-    derived; every row lands as served."""
+    company) only on the last 3 contacts with a company (the sample of 5 holds the first 4): those contacts'
+    contacts->companies rows are read, the others derived; every row lands as served."""
     store = tmp_path / "store"
     shutil.copytree(demo_dir, store, ignore=shutil.ignore_patterns("ga4", "odoo"))
     served = jsonl(store, "associations")
