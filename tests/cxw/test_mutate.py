@@ -193,3 +193,25 @@ def test_the_project_catalogue_applies_to_this_repository():
 def test_the_cli_lists_the_catalogue(flag):
     proc = subprocess.run([sys.executable, "-m", "cxw_tools.mutate", flag], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and "publish-copy-in-place" in proc.stdout
+
+
+def test_cx_in_a_scratch_copy_shares_the_venv_and_runs_the_copys_code(tmp_path):
+    """A test that runs `./cx` in a scratch copy (`cx doctor`, `cx run`) uses the venv the tests run in instead of
+    installing the locked dependencies again, and the copy's code is what runs (not the checkout the venv's editable
+    install points at); removing the copy leaves the venv alone."""
+    copy = tmp_path / "copy"
+    mutate.make_copy(REPO, mutate.tracked_files(REPO), copy)
+    mutate.link_venv(sys.executable, copy)
+    assert (copy / ".venv").is_symlink() and (copy / ".venv" / "pyvenv.cfg").is_file()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TMPDIR", "CXW_PYTHON")}
+    # and in a process it starts elsewhere (an Airflow task, a console script: no checkout on sys.path by cwd)
+    child = "import cxw, cxw_tools; print(cxw.__file__); print(cxw_tools.__file__)"
+    code = (f"import subprocess, sys; print(subprocess.run([sys.executable, '-c', {child!r}], cwd='/', "
+            "capture_output=True, text=True, check=True).stdout)")
+    proc = subprocess.run([str(copy / "cx"), "python", "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "installing the locked dependencies" not in proc.stderr, proc.stderr
+    assert [Path(p).resolve().is_relative_to(copy.resolve()) for p in proc.stdout.split()] == [True, True], \
+        proc.stdout
+    shutil.rmtree(copy)
+    assert Path(sys.executable).exists()
