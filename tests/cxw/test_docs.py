@@ -24,7 +24,8 @@ PG_PASSWORD = "zq-docs-pgpw-83b2a4"
 def published(tmp_path_factory):
     home = tmp_path_factory.mktemp("docs_home")
     mp = pytest.MonkeyPatch()
-    for k in [k for k in __import__("os").environ if k.startswith(("CXW_", "DBT_"))]:
+    # a clean environment but the session's saved dbt parse (tests/conftest.py)
+    for k in [k for k in __import__("os").environ if k.startswith(("CXW_", "DBT_")) and k != "CXW_DBT_PARSE_CACHE_DIR"]:
         mp.delenv(k)
     mp.setenv("CXW_HOME", str(home))
     mp.setenv("CXW_PII_SALT", SALT)
@@ -37,7 +38,7 @@ def published(tmp_path_factory):
     p = paths()
     p.warehouse_dir.mkdir(parents=True)
     raw_fixture.build(p.build_db)
-    run_dbt(["build", "--exclude-resource-type", "unit_test"])
+    run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"])  # docs need no test run
     report = publish("run-docs-1", "2025-03-01T00:00:00+00:00", "2025-04-01T00:00:00+00:00")
     yield home, report, mp
     mp.undo()
