@@ -117,7 +117,9 @@ def _assert_headline(page, expected: dict[str, tuple]) -> int:
             continue
         value, n = expected[k]
         el = page.locator(f"#kpi-value-{k}")
-        expect(el).to_have_attribute("data-value", repr(float(value)), timeout=WAIT_MS)
+        # wait for the card, then compare at once (waiting for the expected value would spend WAIT_MS on a wrong one)
+        expect(el).to_have_attribute("data-value", re.compile(r"."), timeout=WAIT_MS)
+        assert el.get_attribute("data-value") == repr(float(value)), f"{k}: data-value vs published {value}"
         text = el.inner_text().replace("\u202f", "")
         decimals = len(text.split(".")[1]) if "." in text else 0
         assert abs(float(text) - value) <= 0.5 * 10 ** -decimals + 1e-9, f"{k}: shows {text}, published {value}"
