@@ -31,6 +31,17 @@ def assoc_requests(log):
     return [e for e in log if e["path"].startswith(ASSOC_PATH)]
 
 
+def _first_run_serving(store, served, tmp_path, batch: int):
+    """A first run (via list) against the demo server of ``store`` serving the associations ``served``."""
+    with open(store / "api" / "hubspot" / "associations.jsonl", "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in served)
+    clock = FakeClock()
+    d = {k: tmp_path / k for k in ("raw", "state", "deadletter")}
+    with DemoServer(store, port=0, clock=clock, realism=False) as srv:
+        s = settings(srv, clock, include_email_events=False, archived_objects=[], association_batch_size=batch)
+        return hubspot.extract(settings=s, **run_kwargs(d)), d
+
+
 def test_first_run_derives_the_reverse_pairs_same_rows_fewer_requests(demo_dir, tmp_path):
     """A first run lists every object over its whole history: each pair whose reverse is configured is read from
     the side with fewer ids (plus one sample batch of the other side, to learn its type ids and check the
@@ -103,13 +114,7 @@ def test_a_type_the_sample_did_not_show_is_read_not_guessed(demo_dir, tmp_path):
         served.append(dict(a, type_id=1001, label="Billing"))
         served.append({"from_type": "companies", "from_id": a["to_id"], "to_type": "contacts", "to_id": a["from_id"],
                        "type_id": 1002, "label": "Billed company"})
-    with open(store / "api" / "hubspot" / "associations.jsonl", "w") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in served)
-    clock = FakeClock()
-    d = {k: tmp_path / k for k in ("raw", "state", "deadletter")}
-    with DemoServer(store, port=0, clock=clock, realism=False) as srv:
-        s = settings(srv, clock, include_email_events=False, archived_objects=[], association_batch_size=5)
-        rep = hubspot.extract(settings=s, **run_kwargs(d))
+    rep, d = _first_run_serving(store, served, tmp_path, batch=5)
     rows = assoc_rows(d["raw"])
     assert {r[:5] for r in rows} == {(a["from_type"], a["from_id"], a["to_type"], a["to_id"], a["type_id"])
                                      for a in served}
@@ -136,13 +141,7 @@ def test_a_sample_that_disagrees_with_the_derivation_reads_the_pair(demo_dir, tm
                and int(c["id"]) < int(first["from_id"])) < 10
     served = [a for a in served if not (a["from_type"] == "companies" and a["to_type"] == "contacts"
                                         and a["from_id"] == first["to_id"] and a["to_id"] == first["from_id"])]
-    with open(store / "api" / "hubspot" / "associations.jsonl", "w") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in served)
-    clock = FakeClock()
-    d = {k: tmp_path / k for k in ("raw", "state", "deadletter")}
-    with DemoServer(store, port=0, clock=clock, realism=False) as srv:
-        s = settings(srv, clock, include_email_events=False, archived_objects=[], association_batch_size=40)
-        rep = hubspot.extract(settings=s, **run_kwargs(d))
+    rep, d = _first_run_serving(store, served, tmp_path, batch=40)
     assert {r[:5] for r in assoc_rows(d["raw"])} == {(a["from_type"], a["from_id"], a["to_type"], a["to_id"],
                                                      a["type_id"]) for a in served}
     meta = read_load(load_of(rep, "associations")["path"])[1]
