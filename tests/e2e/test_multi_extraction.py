@@ -11,6 +11,9 @@ cursors, build database, published file, Airflow metadata DB kept between the ru
                                                                          day: no ticket opened, no feedback
                                                                          submitted (dirt quiet_day_rate = 1)
 
+While B runs, a BI process holds A's published generation open and reads it (the reader test, moved here from
+tests/gate/test_gate_dag.py so that it needs no DAG runs of its own).
+
 Each run's data interval is one day ([as_of - 1 day, as_of)); the extractors read everything since their cursor
 (extractors/README.md), so B covers the 14 days since A. The KPI window of a run is [CXW_HISTORY_START, data
 interval end) = [window start, as_of): the answer key at as_of counts the same records (its window is the
@@ -32,6 +35,9 @@ import datetime as dt
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -115,6 +121,55 @@ def _loads_since(raw: Path, before: set[str]) -> list[dict]:
     return out
 
 
+# A BI tool's process holding the published file open (tests/gate/test_gate_dag.py's data-free part of the gate):
+# it reads the published generation in a loop on ONE connection while run B publishes over generation A.
+_READER = r"""
+import sys, time, duckdb, pathlib
+path, stop = sys.argv[1], pathlib.Path(sys.argv[2])
+con = duckdb.connect(path, read_only=True, config={"enable_external_access": False})
+n = 0
+while not stop.exists():
+    try:
+        gen = con.execute("select generation_id from publication").fetchone()[0]
+        rows = con.execute("select count(*) from kpi.kpi_daily").fetchone()[0]
+        print(f"OK {gen} {rows}", flush=True)
+    except Exception as exc:
+        print(f"ERR {type(exc).__name__}: {exc}", flush=True)
+    n += 1
+    time.sleep(0.25)
+con.close()
+print(f"DONE {n}", flush=True)
+"""
+
+
+def _generation(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
+    try:
+        return con.execute("select generation_id from publication").fetchone()[0]
+    finally:
+        con.close()
+
+
+class _Reader:
+    """Start the reader process on the published file (its generation before the run is `gen_before`); `stop()`
+    reads the generation a NEW connection sees, stops the reader and returns what it saw."""
+
+    def __init__(self, db: Path, stop: Path):
+        self.db, self.stop_file = db, stop
+        self.gen_before = _generation(db)
+        self.proc = subprocess.Popen([sys.executable, "-c", _READER, str(db), str(stop)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+
+    def stop(self) -> dict:
+        gen_new_conn = _generation(self.db)
+        time.sleep(1.0)
+        self.stop_file.write_text("stop")
+        out, err = self.proc.communicate(timeout=60)
+        return {"gen_before": self.gen_before, "gen_new_conn": gen_new_conn, "out": out, "err": err,
+                "returncode": self.proc.returncode}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, seed_airflow):
     """Run A, B, C in order; after each, snapshot what the tests compare (later runs replace the published file)."""
@@ -137,7 +192,12 @@ def runs(tmp_path_factory, seed_airflow):
             manifest = generate_demo(data_dir, SCALE, SEED, as_of=_as_of(label), dirt=DIRT)
             key = json.loads((data_dir / "answer_key.json").read_text())
             before = {str(d) for d in p.raw.glob("*/*/*") if d.is_dir()}
-            run = run_dag(data_dir, manifest, env=env, log_name=f"multi-{label}")
+            reader = _Reader(p.published_db, home / "stop-reader") if label == "B" else None
+            try:
+                run = run_dag(data_dir, manifest, env=env, log_name=f"multi-{label}")
+            finally:
+                if reader is not None:
+                    results["reader"] = reader.stop()
             summary, raw_gate = _newest_summary(p.runs, run["run_started"])
             res = {"run": run, "key": key, "manifest": manifest, "summary": summary, "raw_gate": raw_gate,
                    "loads": _loads_since(p.raw, before),
@@ -165,6 +225,22 @@ def test_each_run_publishes(runs, label):
         f"run {label}: DAG state {r['run']['state']}; summary {r['summary'].get('status')}: "
         f"{r['summary'].get('reason')}; log {r['run']['log']}")
     assert r["summary"].get("status") in ("published", "unchanged"), r["summary"].get("reason")
+
+
+def test_a_bi_reader_keeps_its_generation_while_the_next_run_publishes(runs):
+    """A BI process holds generation A open and queries it in a loop while the whole pipeline runs again (B) and
+    publishes: the open connection keeps seeing A with no lock error, a new connection sees B (the published file is
+    a read-only generation swapped in by rename: cxw/publish.py)."""
+    r = runs["reader"]
+    lines = r["out"].splitlines()
+    assert r["returncode"] == 0, r["err"][-2000:]
+    errors = [ln for ln in lines if ln.startswith("ERR")]
+    assert not errors, f"the BI reader saw errors while the pipeline ran: {errors[:5]}"
+    seen = {ln.split()[1] for ln in lines if ln.startswith("OK")}
+    assert seen == {r["gen_before"]}, f"an open BI connection must keep reading its generation, saw {seen}"
+    assert sum(ln.startswith("OK") for ln in lines) > 20  # it really was reading throughout the run
+    assert runs["B"]["run"]["state"] == "success"
+    assert r["gen_new_conn"] != r["gen_before"], "a new connection must see the new generation"
 
 
 @pytest.mark.parametrize("label", list(RUNS))
