@@ -4,12 +4,20 @@ names, other order and shipment states, amounts in integer cents, plain-text nam
 it with the worked-example mapping `extractors/odoo/mappings/webshop.yml` (CXW_ODOO_MAPPING) and must publish the
 answer key of the Odoo schema: every KPI, and per entity the staged and quarantined records, with a balanced ledger.
 
+The same run is also the empty-entity run (issue 14.6, "empty is a valid state"; until 2026-12-07 its own DAG run in
+tests/e2e/test_empty_entity.py): the company's HubSpot portal has no deals and its Trustpilot business unit no reviews
+yet (dirt `hubspot_no_deals`, `trustpilot_no_reviews`). The raw tables of the two entities exist with their contract's
+columns, staging and marts hold no row of them, the raw gate passes, the build publishes, and the published KPIs and
+the ledger equal the answer key (which says 0 deals and 0 Trustpilot reviews). The two shapes touch different sources
+(the ERP's schema; a CRM object and a review site) and the webshop schema carries no deal id, so one run proves both.
+
 Skips when MariaDB is unreachable (fails instead under CXW_REQUIRE_SERVICES=1, see tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -23,6 +31,7 @@ from tests.conftest import SERVICES, require_service
 pytestmark = pytest.mark.services
 HOST, PORT = SERVICES["mariadb"]
 WEBSHOP_MAPPING = Path(__file__).resolve().parents[2] / "extractors" / "odoo" / "mappings" / "webshop.yml"
+EMPTY = {"hubspot_no_deals": 1, "trustpilot_no_reviews": 1}  # entities that deliver no row (demo_company/world.py)
 
 
 def _mariadb(sql: str, db: str | None = None) -> list:
@@ -53,7 +62,7 @@ def webshop_run(tmp_path_factory, seed_airflow):
     _mariadb(f"CREATE DATABASE `{db}`")
     try:
         data = home / "demo" / "XS-42-webshop"
-        manifest = demo_company.generate(data, scale="XS", seed=42, erp_schema="webshop")
+        manifest = demo_company.generate(data, scale="XS", seed=42, erp_schema="webshop", dirt=EMPTY)
         url = f"mysql+pymysql://root@{HOST}:{PORT}/{db}"
         copied = load_into(url, str(data / manifest["erp"]["file"]))
 
@@ -128,3 +137,81 @@ def test_states_cents_and_names_land_as_staging_knows_them(webshop_run):
     assert abs(raw_total - float(cents) / 100) < 0.005
     assert codes == {"incoming", "outgoing", "internal"}
     assert teams == {"Website", "Sales", "B2B Wholesale"}
+
+
+# --- the entities without rows (issue 14.6), in the same run ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def empty_run(webshop_run):
+    return webshop_run
+
+
+def test_an_entity_without_rows_builds_passes_the_gate_and_publishes(empty_run):
+    assert empty_run["state"] == "success", empty_run["log"][-6000:]
+    home = empty_run["home"]
+    assert empty_run["key"]["expected"]["hubspot.deals"]["records"] == 0
+    assert empty_run["key"]["expected"]["trustpilot.reviews"]["records"] == 0
+    con = _con(home / "warehouse" / "build.duckdb")
+    try:
+        # the raw tables exist with the columns the base models read, and no row
+        cols = {r[0] for r in con.execute("describe raw_hubspot.deals").fetchall()}
+        assert {"id", "updatedAt", "properties__dealname", "properties__amount", "_load_id"} <= cols
+        assert con.execute("select count(*) from raw_hubspot.deals").fetchone()[0] == 0
+        cols = {r[0] for r in con.execute("describe raw_trustpilot.reviews").fetchall()}
+        assert {"id", "stars", "createdAt", "businessUnit__id", "consumer__displayName"} <= cols
+        assert con.execute("select count(*) from raw_trustpilot.reviews").fetchone()[0] == 0
+        assert con.execute("select count(*) from staging.stg_hubspot__deals").fetchone()[0] == 0
+        assert con.execute("select count(*) from staging.stg_trustpilot__reviews").fetchone()[0] == 0
+        # the other entities are there
+        assert con.execute("select count(*) from staging.stg_hubspot__contacts").fetchone()[0] > 0
+        assert con.execute("select count(*) from staging.stg_google_reviews__reviews").fetchone()[0] > 0
+    finally:
+        con.close()
+    pub = _con(home / "published" / "cx_warehouse.duckdb")
+    try:
+        assert pub.execute("select count(*) from publication").fetchone()[0] >= 1
+        sources = dict(pub.execute("select review_source, count(*) from core.fct_reviews group by 1").fetchall())
+        assert sources.get("trustpilot", 0) == 0 and sources.get("google", 0) > 0
+    finally:
+        pub.close()
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_published_kpis_and_ledger_equal_the_answer_key_without_the_entity(empty_run):
+    assert empty_run["state"] == "success", empty_run["log"][-3000:]
+    home, key = empty_run["home"], empty_run["key"]
+    pub = _con(home / "published" / "cx_warehouse.duckdb")
+    rows = pub.execute(
+        "select 'day', kpi, kpi_date::varchar, numerator, denominator, value, n from kpi.kpi_daily "
+        "where channel = 'all' and segment = 'all' union all "
+        "select grain, kpi, period_start::varchar, numerator, denominator, value, n from kpi.kpi_period "
+        "where channel = 'all' and segment = 'all'").fetchall()
+    pub.close()
+    have = {(g, k, p[:10]): (num, den, val, n) for g, k, p, num, den, val, n in rows}
+    kpis = {k for _, k, _ in have}
+    compared, bad = 0, []
+    for row in key["kpis"]:
+        if row["kpi"] not in kpis or row.get("channel", "all") != "all" or row.get("segment", "all") != "all":
+            continue
+        k = (row["grain"], row["kpi"], str(row["period_start"])[:10])
+        got = have.get(k)
+        if got is None or not (_close(got[0], row["numerator"]) and _close(got[1], row["denominator"])
+                               and _close(got[2], row["value"]) and int(got[3]) == int(row["n"])):
+            bad.append(f"{k}: warehouse {got} != key {(row['numerator'], row['denominator'], row['value'], row['n'])}")
+        compared += 1
+    assert compared > 100 and "review_rating_avg" in kpis
+    assert not bad, f"{len(bad)} of {compared} differ:\n" + "\n".join(bad[:20])
+    con = _con(home / "warehouse" / "build.duckdb")
+    staged = dict(((s + "." + e), n) for s, e, n in con.execute(
+        "select source, entity, sum(staged) from staging.load_ledger group by all").fetchall())
+    unbalanced = con.execute("select count(*) from staging.load_ledger "
+                             "where extracted <> staged + quarantined + duplicates").fetchone()[0]
+    con.close()
+    assert unbalanced == 0
+    for entity in ("hubspot.deals", "trustpilot.reviews"):
+        assert (staged.get(entity) or 0) == 0
