@@ -201,6 +201,7 @@ def panel_drivers(snap: Snapshot):
         r0 = d.iloc[0]
         period = ("whole window" if r0.period_grain == "window"
                   else f"quarter from {pd.Timestamp(r0.period_start).date()}")
+        through = drivers_through(r0)
         fig = go.Figure(go.Bar(
             x=d.importance_share, y=d.driver, orientation="h",
             error_x=dict(type="data", symmetric=False, array=d.ci_high - d.importance_share,
@@ -210,11 +211,26 @@ def panel_drivers(snap: Snapshot):
                           title=f"{score}: {period}, R² {fmt(r0.r_squared)}, n {r0.n_responses}")
         blocks.append(html.Div([
             html.H4([f"{score} — {period}, n = ", num(r0.n_responses, id=f"drivers-n-{score}")]),
+            html.P(through, id=f"drivers-through-{score}", className="cx-note"),
             dcc.Graph(figure=fig, config={"staticPlot": True}, id=f"drivers-chart-{score}"),
             table(d, f"drivers-table-{score}", ["importance_rank", "driver", "importance_share", "ci_low",
                                                 "ci_high", "direction", "coefficient", "n_responses"]),
         ]))
     return html.Div([head, caveat, *blocks], id="panel-drivers")
+
+
+def drivers_through(row) -> str:
+    """How far the drivers' responses reach (issue 20.1, "as of"): the day before the period's exclusive end, which
+    is at most the day after the newest response (cx_key_drivers.period_end); a quarter that ends later is marked as
+    the quarter so far. The analyses may be older than the KPIs beside them (CXW_ANALYZE_EVERY=day on an hourly
+    schedule), so the panel says it rather than borrow the page's as-of."""
+    end = pd.Timestamp(row.period_end)
+    text = f"Responses through {(end - pd.Timedelta(days=1)).date()}"
+    if row.period_grain == "quarter":
+        quarter_end = pd.Timestamp(row.period_start) + pd.DateOffset(months=3)
+        if end < quarter_end:
+            text += f" (the quarter so far; it ends {(quarter_end - pd.Timedelta(days=1)).date()})"
+    return text + "."
 
 
 def _headline(snap: Snapshot, period: str, channel: str):

@@ -163,6 +163,48 @@ def test_key_drivers_panel_reads_the_latest_quarter_else_the_window_per_score(ho
     assert shown["review_rating"].empty
 
 
+def test_the_key_drivers_panel_says_through_which_day_its_responses_run(home):
+    """Issue 20.1 ("as of"): each score's drivers name the last day of responses they saw (period_end is exclusive),
+    and a quarter that is not over yet says so: the analyses can be older than the KPIs beside them."""
+    import json
+
+    import plotly.utils
+
+    from cxw.publish import publish
+    from cxw_dashboard.app import panel_drivers
+
+    con = duckdb.connect(str(home.build_db))
+    con.execute("create schema cx")
+    con.execute("""create table cx.cx_key_drivers as select score, period_grain, period_start, period_end, driver,
+        importance_share::double as importance_share, ci_low::double as ci_low, ci_high::double as ci_high,
+        importance_rank::bigint as importance_rank, coefficient::double as coefficient, direction,
+        r_squared::double as r_squared, n_responses::bigint as n_responses from (values
+        ('nps', 'quarter', date '2025-04-01', date '2025-05-16', 'delay_days', 0.7, 0.5, 0.9, 1, -0.3, 'lower', 0.2, 120),
+        ('csat', 'window', date '2025-01-03', date '2025-05-16', 'channel', 1.0, 1.0, 1.0, 1, 0.1, 'higher', 0.1, 101),
+        ('review_rating', 'quarter', date '2025-01-01', date '2025-04-01', 'stars', 1.0, 1.0, 1.0, 1, 0.5, 'higher',
+         0.3, 80))
+        as t(score, period_grain, period_start, period_end, driver, importance_share, ci_low, ci_high,
+             importance_rank, coefficient, direction, r_squared, n_responses)""")
+    con.close()
+    publish("run-1", "2025-05-15", "2025-05-16")
+    tree = json.loads(json.dumps(panel_drivers(PublishedFile(home.published_db).snapshot()),
+                                 cls=plotly.utils.PlotlyJSONEncoder))
+
+    def walk(node):
+        if isinstance(node, list):
+            for x in node:
+                yield from walk(x)
+        elif isinstance(node, dict) and "props" in node:
+            yield node["props"]
+            yield from walk(node["props"].get("children"))
+
+    shown = {p["id"]: p.get("children") for p in walk(tree) if str(p.get("id", "")).startswith("drivers-through-")}
+    assert shown == {
+        "drivers-through-nps": "Responses through 2025-05-15 (the quarter so far; it ends 2025-06-30).",
+        "drivers-through-csat": "Responses through 2025-05-15.",
+        "drivers-through-review_rating": "Responses through 2025-03-31."}
+
+
 def test_an_empty_key_drivers_table_gives_an_empty_frame_per_score(published_home):
     from cxw_dashboard.published import DRIVER_SCORES, latest_key_drivers
 
