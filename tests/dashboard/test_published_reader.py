@@ -166,12 +166,10 @@ def test_key_drivers_panel_reads_the_latest_quarter_else_the_window_per_score(ho
 def test_the_key_drivers_panel_says_through_which_day_its_responses_run(home):
     """Issue 20.1 ("as of"): each score's drivers name the last day of responses they saw (period_end is exclusive),
     and a quarter that is not over yet says so: the analyses can be older than the KPIs beside them."""
-    import json
-
-    import plotly.utils
-
     from cxw.publish import publish
     from cxw_dashboard.app import panel_drivers
+
+    from tests.dashboard.test_analysis_pages import _ids
 
     con = duckdb.connect(str(home.build_db))
     con.execute("create schema cx")
@@ -187,18 +185,8 @@ def test_the_key_drivers_panel_says_through_which_day_its_responses_run(home):
              importance_rank, coefficient, direction, r_squared, n_responses)""")
     con.close()
     publish("run-1", "2025-05-15", "2025-05-16")
-    tree = json.loads(json.dumps(panel_drivers(PublishedFile(home.published_db).snapshot()),
-                                 cls=plotly.utils.PlotlyJSONEncoder))
-
-    def walk(node):
-        if isinstance(node, list):
-            for x in node:
-                yield from walk(x)
-        elif isinstance(node, dict) and "props" in node:
-            yield node["props"]
-            yield from walk(node["props"].get("children"))
-
-    shown = {p["id"]: p.get("children") for p in walk(tree) if str(p.get("id", "")).startswith("drivers-through-")}
+    ids = _ids(panel_drivers(PublishedFile(home.published_db).snapshot()))
+    shown = {k: v.get("children") for k, v in ids.items() if k.startswith("drivers-through-")}
     assert shown == {
         "drivers-through-nps": "Responses through 2025-05-15 (the quarter so far; it ends 2025-06-30).",
         "drivers-through-csat": "Responses through 2025-05-15.",
